@@ -1,0 +1,34 @@
+# The two commands: `make setup`, then `make run`. `make test` runs the whole suite.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+UV := $(VENV)/bin/uv
+PY := $(VENV)/bin/python
+
+.PHONY: setup run test lint format dbt-docs airflow-ui stop-warehouse clean
+
+setup: ## create .venv, install the locked dependencies, generate .env with fresh secrets
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check "uv==0.13.9"
+	UV_PROJECT_ENVIRONMENT=$(VENV) $(UV) sync --frozen --python $(PY)
+	$(PY) -m ingestion.setup_env
+
+run: ## start the warehouse, land demo data, run the pipeline once through Airflow, summarize
+	$(PY) -m ingestion.run
+
+test: ## the whole suite, against throwaway PostgreSQL servers
+	$(PY) -m pytest
+
+lint: ## ruff check and format check
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format:
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+stop-warehouse: ## stop the embedded PostgreSQL (its data stays in var/pgdata)
+	$(PY) -m ingestion.warehouse.embedded stop
+
+clean: stop-warehouse ## forget everything the product wrote: warehouse data, landing, Airflow home
+	rm -rf var dbt_project/target dbt_project/logs

@@ -1,0 +1,75 @@
+"""The main pipeline DAG: land EHR files, build with dbt (rendered by Cosmos), gate, publish.
+
+A thin wiring diagram: every step's logic lives in `ingestion/` and `expectations/`.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import cosmos  # noqa: F401  (import cosmos before cosmos.constants)
+from airflow.sdk import dag, task
+from cosmos import DbtTaskGroup, ExecutionConfig, ProfileConfig, ProjectConfig, RenderConfig
+from cosmos.constants import LoadMode
+from cosmos.profiles import PostgresUserPasswordProfileMapping
+
+from ingestion import pipeline, settings
+
+DBT_PROFILE = ProfileConfig(
+    profile_name="healthcare_warehouse",
+    target_name="warehouse",
+    profile_mapping=PostgresUserPasswordProfileMapping(
+        conn_id="warehouse_transformer", profile_args={"schema": "build_blue"}
+    ),
+)
+
+
+@dag(
+    dag_id="healthcare_pipeline",
+    schedule="@hourly",
+    start_date=datetime(2024, 1, 1),
+    catchup=False,
+    max_active_runs=1,
+    tags=["ehr", "dbt", "publish"],
+    default_args={"owner": "data-engineering", "retries": 2, "retry_delay": timedelta(minutes=1)},
+    doc_md=__doc__,
+)
+def healthcare_pipeline():
+    @task
+    def land_ehr_files(run_id=None) -> dict:
+        return pipeline.land_ehr_files(run_id)
+
+    @task
+    def choose_build_schema() -> str:
+        return pipeline.choose_build_schema()
+
+    @task(retries=0)
+    def quality_gate(build_schema: str, run_id=None) -> None:
+        pipeline.quality_gate(build_schema, run_id)
+
+    @task
+    def publish(build_schema: str, run_id=None) -> list[str]:
+        return pipeline.publish(build_schema, run_id)
+
+    landed = land_ehr_files()
+    build_schema = choose_build_schema()
+    dbt_build = DbtTaskGroup(
+        group_id="dbt",
+        project_config=ProjectConfig(settings.DBT_PROJECT_DIR),
+        profile_config=DBT_PROFILE,
+        execution_config=ExecutionConfig(dbt_executable_path=str(settings.VENV_BIN / "dbt")),
+        render_config=RenderConfig(load_method=LoadMode.DBT_LS),
+        operator_args={
+            "append_env": True,
+            "env": {
+                "DBT_BUILD_SCHEMA": "{{ ti.xcom_pull(task_ids='choose_build_schema') }}",
+                "PIPELINE_RUN_ID": "{{ run_id }}",
+            },
+        },
+    )
+    landed >> build_schema >> dbt_build
+    gate = quality_gate(build_schema)
+    dbt_build >> gate >> publish(build_schema)
+
+
+healthcare_pipeline()

@@ -1,0 +1,1 @@
+"""The quality gate: Great Expectations suites and checkpoints, and the code that runs them."""

@@ -1,0 +1,74 @@
+"""The file ledger: every landed file is recorded once, by the hash of its content.
+
+A file dropped again (same content, any name) is recognised and not loaded twice. Landed files
+move to the archive folder, unreadable ones to the rejected-files folder with a note of the reason.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+
+
+@dataclass(frozen=True)
+class FileOutcome:
+    source: str
+    file_name: str
+    file_hash: str
+    status: str  # loaded | rejected | duplicate
+    rows_received: int = 0
+    rows_loaded: int = 0
+    rows_quarantined: int = 0
+    reason: str | None = None
+
+
+def content_hash(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def already_recorded(conn: psycopg.Connection, file_hash: str) -> bool:
+    row = conn.execute("select 1 from audit.file_ledger where file_hash = %s", (file_hash,))
+    return row.fetchone() is not None
+
+
+def record(conn: psycopg.Connection, outcome: FileOutcome, run_id: str) -> None:
+    conn.execute(
+        """
+        insert into audit.file_ledger
+            (file_hash, source, file_name, run_id, status,
+             rows_received, rows_loaded, rows_quarantined, reason)
+        values (%s, %s, %s, %s, %s, %s, %s, %s, %s)
+        on conflict (file_hash) do nothing
+        """,
+        (
+            outcome.file_hash,
+            outcome.source,
+            outcome.file_name,
+            run_id,
+            outcome.status,
+            outcome.rows_received,
+            outcome.rows_loaded,
+            outcome.rows_quarantined,
+            outcome.reason,
+        ),
+    )
+
+
+def move_aside(path: Path, folder: Path, file_hash: str, reason: str | None = None) -> Path:
+    """Move `path` into `folder`, keeping its name unless another file there already has it."""
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / path.name
+    if target.exists():
+        target = folder / f"{file_hash[:12]}_{path.name}"
+    shutil.move(str(path), target)
+    if reason:
+        target.with_name(target.name + ".reason.txt").write_text(reason + "\n")
+    return target

@@ -1,0 +1,58 @@
+"""The steps of the main pipeline, each a function an Airflow task calls with the run's id.
+
+land -> choose build schema -> dbt (Cosmos task group) -> quality gate -> publish
+"""
+
+from __future__ import annotations
+
+import logging
+
+import psycopg
+
+from expectations.gate import run_gate
+from ingestion.file_source import land
+from ingestion.sources.ehr_files import EHR_FILES
+from ingestion.warehouse import publish as publishing
+from ingestion.warehouse.connection import from_environment
+
+log = logging.getLogger(__name__)
+
+
+class GateFailed(Exception):
+    """The build did not pass the quality gate; it is not published."""
+
+
+def land_ehr_files(run_id: str) -> dict[str, int]:
+    warehouse = from_environment()
+    with psycopg.connect(**warehouse.connect_kwargs("loader")) as conn:
+        conn.execute(
+            "insert into audit.pipeline_runs (run_id) values (%s) on conflict do nothing", (run_id,)
+        )
+    outcomes = land(EHR_FILES, warehouse, run_id)
+    counts = {
+        "files": len(outcomes),
+        "received": sum(o.rows_received for o in outcomes),
+        "loaded": sum(o.rows_loaded for o in outcomes),
+        "quarantined": sum(o.rows_quarantined for o in outcomes),
+    }
+    log.info("EHR files: %s", counts)
+    return counts
+
+
+def choose_build_schema() -> str:
+    build_schema = publishing.next_build_schema(from_environment())
+    log.info("this run builds into %s", build_schema)
+    return build_schema
+
+
+def quality_gate(build_schema: str, run_id: str) -> None:
+    verdict = run_gate(from_environment(), build_schema, run_id)
+    if not verdict.passed:
+        raise GateFailed(
+            f"{build_schema}: {verdict.failed} of {verdict.evaluated} expectations failed; "
+            "analysts keep the previously published build"
+        )
+
+
+def publish(build_schema: str, run_id: str) -> list[str]:
+    return publishing.publish(from_environment(), build_schema, run_id)

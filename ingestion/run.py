@@ -1,0 +1,94 @@
+"""`make run`: start the warehouse, make demo data if there is none, run the pipeline once
+through Airflow (`airflow dags test`), and print what it did.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psycopg
+
+from ingestion import settings
+from ingestion.airflow_env import airflow_environment
+from ingestion.demo.ehr_extracts import write_extracts
+from ingestion.summary import latest_run_id, render, summarize
+from ingestion.warehouse.bootstrap import bootstrap
+from ingestion.warehouse.connection import Warehouse, from_environment
+
+log = logging.getLogger("make run")
+
+TASK_INSTANCE = re.compile(r"running task <TaskInstance: [^.]+\.(\S+) .* ti_id=([0-9a-f-]+)>")
+STATE_CHANGE = re.compile(r"new_state=(\w+) .*ti_id=([0-9a-f-]+)")
+
+DAG_ID = "healthcare_pipeline"
+
+
+def _ehr_files_landed_before(warehouse: Warehouse) -> int:
+    with psycopg.connect(**warehouse.connect_kwargs("loader")) as conn:
+        return conn.execute("select count(*) from audit.file_ledger where source = 'ehr'").fetchone()[0]
+
+
+def _airflow(args: list[str], env: dict[str, str], log_file: Path, what: str) -> None:
+    """Run an Airflow command, its output to `log_file`, printing task progress as it goes."""
+    started = time.monotonic()
+    log.info("%s (log: %s)", what, log_file.relative_to(settings.PROJECT_ROOT))
+    with log_file.open("w") as out:
+        process = subprocess.Popen(
+            [str(settings.VENV_BIN / "airflow"), *args],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        assert process.stdout is not None
+        task_ids: dict[str, str] = {}
+        for line in process.stdout:
+            out.write(line)
+            if match := TASK_INSTANCE.search(line):
+                task_ids[match.group(2)] = match.group(1)
+            if match := STATE_CHANGE.search(line):
+                task = task_ids.get(match.group(2), match.group(2))
+                log.info("  [%4.0fs] %s: %s", time.monotonic() - started, task, match.group(1))
+        code = process.wait()
+    if code != 0:
+        raise SystemExit(f"{what} failed (exit {code}); see {log_file}")
+    log.info("  done in %.0fs", time.monotonic() - started)
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    log.info("starting the warehouse")
+    warehouse = from_environment()
+    bootstrap(warehouse)
+
+    landing = settings.LANDING_DIR / "ehr"
+    duplicates_before = 0
+    if not any(landing.glob("ehr_*.csv")) and _ehr_files_landed_before(warehouse) == 0:
+        paths = write_extracts(landing)
+        log.info("landing folder was empty: wrote %d demo EHR extracts to %s", len(paths), landing)
+    else:
+        duplicates_before = len(list(landing.glob("ehr_*.csv")))
+
+    env = airflow_environment(warehouse)
+    logs = settings.VAR_DIR / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    _airflow(["db", "migrate"], env, logs / "airflow_db_migrate.log", "preparing Airflow's database")
+    previous_run = latest_run_id(warehouse)
+    _airflow(["dags", "test", DAG_ID], env, logs / "airflow_dags_test.log", f"running {DAG_ID}")
+
+    run_id = latest_run_id(warehouse)
+    if run_id is None or run_id == previous_run:
+        raise SystemExit("the pipeline did not record a run; see var/logs/airflow_dags_test.log")
+    summary = summarize(warehouse, run_id, duplicates=duplicates_before)
+    print("\n" + render(summary, warehouse))
+    if not summary.gate.startswith("PASS"):
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,106 @@
+"""The short report `make run` prints after a pipeline run, read back from the audit tables."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import psycopg
+
+from ingestion.warehouse.connection import Warehouse
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    run_id: str
+    files_new: int
+    files_duplicate: int
+    received: int
+    loaded: int
+    quarantined: int
+    models_built: int
+    tests_passed: int
+    tests_failed: int
+    gate: str
+    published_schema: str | None
+    published_rows: int
+
+
+def latest_run_id(warehouse: Warehouse) -> str | None:
+    with psycopg.connect(**warehouse.connect_kwargs(warehouse.admin_user)) as conn:
+        row = conn.execute(
+            "select run_id from audit.pipeline_runs order by started_at desc limit 1"
+        ).fetchone()
+    return row[0] if row else None
+
+
+def summarize(warehouse: Warehouse, run_id: str, duplicates: int = 0) -> RunSummary:
+    with psycopg.connect(**warehouse.connect_kwargs(warehouse.admin_user)) as conn:
+        files, received, loaded, quarantined = conn.execute(
+            """
+            select count(*), coalesce(sum(rows_received), 0), coalesce(sum(rows_loaded), 0),
+                   coalesce(sum(rows_quarantined), 0)
+            from audit.file_ledger where run_id = %s
+            """,
+            (run_id,),
+        ).fetchone()
+        models, passed, failed = conn.execute(
+            """
+            select count(*) filter (where resource_type = 'model' and status = 'success'),
+                   count(*) filter (where resource_type = 'test' and status = 'pass'),
+                   count(*) filter (where resource_type = 'test' and status in ('fail', 'error'))
+            from audit.dbt_node_results where run_id = %s
+            """,
+            (run_id,),
+        ).fetchone()
+        gate = conn.execute(
+            """
+            select passed, expectations_evaluated, expectations_failed from audit.gate_results
+            where run_id = %s order by recorded_at desc limit 1
+            """,
+            (run_id,),
+        ).fetchone()
+        publication = conn.execute(
+            "select build_schema from audit.publications order by published_at desc limit 1"
+        ).fetchone()
+        published_rows = 0
+        if publication:
+            published_rows = conn.execute("select count(*) from analytics.fct_encounters").fetchone()[0]
+    if gate is None:
+        verdict = "not run"
+    else:
+        verdict = f"{'PASS' if gate[0] else 'FAIL'} ({gate[1] - gate[2]} of {gate[1]} expectations met)"
+    return RunSummary(
+        run_id=run_id,
+        files_new=files,
+        files_duplicate=duplicates,
+        received=received,
+        loaded=loaded,
+        quarantined=quarantined,
+        models_built=models,
+        tests_passed=passed,
+        tests_failed=failed,
+        gate=verdict,
+        published_schema=publication[0] if publication else None,
+        published_rows=published_rows,
+    )
+
+
+def render(summary: RunSummary, warehouse: Warehouse) -> str:
+    analyst_url = f"postgresql://analyst@{warehouse.host}:{warehouse.port}/{warehouse.database}"
+    return "\n".join(
+        [
+            f"Pipeline run {summary.run_id}",
+            f"  files:        {summary.files_new} new, {summary.files_duplicate} already landed",
+            f"  rows:         {summary.received} received = {summary.loaded} loaded"
+            f" + {summary.quarantined} quarantined",
+            f"  dbt:          {summary.models_built} models built, {summary.tests_passed} tests passed,"
+            f" {summary.tests_failed} failed",
+            f"  quality gate: {summary.gate}",
+            f"  published:    analytics.fct_encounters -> {summary.published_schema}"
+            f" ({summary.published_rows} rows)",
+            "",
+            "Query the mart as the read-only analyst (password: WAREHOUSE_ANALYST_PASSWORD in .env):",
+            f'  psql "{analyst_url}" -c "select department_name, count(*)'
+            ' from analytics.fct_encounters group by 1"',
+        ]
+    )

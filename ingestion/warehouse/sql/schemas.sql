@@ -1,0 +1,97 @@
+-- Schemas, their owners and who may read them. Idempotent: applied on every start.
+-- Raw and quarantine hold PHI; staging and the crosswalk too. Analysts reach only `analytics`.
+
+revoke all on database warehouse from public;
+grant connect on database warehouse to loader, transformer, steward, analyst;
+grant create, temporary on database warehouse to loader, transformer;
+revoke all on schema public from public;
+
+-- Landing: written by dlt as `loader`, read by dbt as `transformer` and by stewards.
+create schema if not exists raw_ehr authorization loader;
+create schema if not exists quarantine authorization loader;
+grant usage on schema raw_ehr to transformer, steward;
+grant usage on schema quarantine to steward;
+alter default privileges for role loader in schema raw_ehr grant select on tables to transformer, steward;
+grant select on all tables in schema raw_ehr to transformer, steward;
+
+-- Transform: dbt as `transformer`. Marts build into build_blue or build_green, whichever is not
+-- published; `analytics` holds the views that point at the published one.
+create schema if not exists staging authorization transformer;
+create schema if not exists deidentified authorization transformer;
+create schema if not exists crosswalk authorization transformer;
+create schema if not exists build_blue authorization transformer;
+create schema if not exists build_green authorization transformer;
+create schema if not exists analytics authorization transformer;
+revoke all on schema crosswalk from public;
+grant usage on schema analytics to analyst;
+
+-- Operations: what every step did, for the summary, the gate and stewards.
+create schema if not exists audit;
+grant usage on schema audit to loader, transformer, steward;
+
+create table if not exists audit.pipeline_runs (
+    run_id text primary key,
+    started_at timestamptz not null default now()
+);
+
+create table if not exists audit.file_ledger (
+    file_hash text primary key,
+    source text not null,
+    file_name text not null,
+    run_id text,
+    status text not null check (status in ('loaded', 'rejected')),
+    rows_received integer not null default 0,
+    rows_loaded integer not null default 0,
+    rows_quarantined integer not null default 0,
+    reason text,
+    recorded_at timestamptz not null default now()
+);
+
+create table if not exists audit.dbt_node_results (
+    run_id text not null,
+    invocation_id text not null,
+    build_schema text,
+    unique_id text not null,
+    resource_type text not null,
+    status text not null,
+    failures integer,
+    recorded_at timestamptz not null default now()
+);
+
+create table if not exists audit.gate_results (
+    run_id text not null,
+    build_schema text not null,
+    passed boolean not null,
+    expectations_evaluated integer not null,
+    expectations_failed integer not null,
+    details jsonb not null,
+    recorded_at timestamptz not null default now()
+);
+
+create table if not exists audit.publications (
+    run_id text not null,
+    build_schema text not null,
+    relations text[] not null,
+    published_at timestamptz not null default now()
+);
+
+create table if not exists quarantine.rejected_records (
+    source text not null,
+    file_name text not null,
+    file_hash text not null,
+    record_position integer not null,
+    rule text not null,
+    reason text not null,
+    record jsonb not null,
+    run_id text,
+    quarantined_at timestamptz not null default now()
+);
+alter table quarantine.rejected_records owner to loader;
+
+grant select, insert on audit.pipeline_runs to loader;
+grant select, insert, update on audit.file_ledger to loader;
+grant select, insert on audit.dbt_node_results, audit.gate_results, audit.publications to transformer;
+grant select on audit.file_ledger, audit.pipeline_runs to transformer;
+grant select on all tables in schema audit to steward;
+grant select on quarantine.rejected_records to steward, transformer;
+grant usage on schema quarantine to transformer;
