@@ -58,13 +58,12 @@ def run_gate(warehouse: Warehouse, build_schema: str, run_id: str) -> Verdict:
     context = gx.get_context(mode="ephemeral")
     datasource = context.data_sources.add_postgres(
         name="warehouse",
-        connection_string=warehouse.url("transformer", driver="postgresql+psycopg2"),
+        connection_string=warehouse.url("transformer", driver="postgresql+psycopg2")
+        + f"?options=-csearch_path%3D{build_schema}",
     )
     definitions = []
     for validation in checkpoint_spec["validations"]:
-        asset = datasource.add_table_asset(
-            name=validation["table"], table_name=validation["table"], schema_name=build_schema
-        )
+        asset = datasource.add_table_asset(name=validation["table"], table_name=validation["table"])
         batch = asset.add_batch_definition_whole_table(f"{validation['table']}_whole")
         suite = context.suites.add(_suite(validation["suite"]))
         definitions.append(

@@ -1,6 +1,6 @@
 """Run dbt against the warehouse, with the connection filled in from ingestion.warehouse.
 
-    python -m ingestion.dbt_cli build --select fct_encounters
+python -m ingestion.dbt_cli build --select fct_encounters
 """
 
 from __future__ import annotations

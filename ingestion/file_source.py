@@ -107,7 +107,9 @@ def land(source: FileSource, warehouse: Warehouse, run_id: str) -> list[FileOutc
                 outcome = FileOutcome(source.name, path.name, file_hash, "rejected", reason=reason)
                 ledger.record(conn, outcome, run_id)
                 conn.commit()
-                ledger.move_aside(path, settings.REJECTED_FILES_DIR / source.name, file_hash, reason)
+                ledger.move_aside(
+                    path, settings.REJECTED_FILES_DIR / source.name, file_hash, reason
+                )
                 outcomes.append(outcome)
             log.info("%s: read %d of %d files", source.name, index, len(paths))
 

@@ -29,8 +29,15 @@ def land_ehr_files(run_id: str) -> dict[str, int]:
             "insert into audit.pipeline_runs (run_id) values (%s) on conflict do nothing", (run_id,)
         )
     outcomes = land(EHR_FILES, warehouse, run_id)
+    duplicates = sum(o.status == "duplicate" for o in outcomes)
+    with psycopg.connect(**warehouse.connect_kwargs("loader")) as conn:
+        conn.execute(
+            "update audit.pipeline_runs set files_duplicate = files_duplicate + %s where run_id = %s",
+            (duplicates, run_id),
+        )
     counts = {
         "files": len(outcomes),
+        "duplicates": duplicates,
         "received": sum(o.rows_received for o in outcomes),
         "loaded": sum(o.rows_loaded for o in outcomes),
         "quarantined": sum(o.rows_quarantined for o in outcomes),

@@ -24,21 +24,30 @@ def quarantine_rows(
         return 0
     record_columns = [c for c in rejected.columns if not c.startswith("_")]
     records = rejected[record_columns].astype(object).where(rejected[record_columns].notna(), None)
-    with conn.cursor() as cur:
-        with cur.copy(
-            "copy quarantine.rejected_records"
-            " (source, file_name, file_hash, record_position, rule, reason, record, run_id)"
-            " from stdin"
-        ) as copy:
-            for position, rule, reason, record in zip(
-                rejected["_position"],
-                rejected["_rule"],
-                rejected["_reason"],
-                records.to_dict("records"),
-                strict=True,
-            ):
-                copy.write_row(
-                    (source, file_name, file_hash, int(position), rule, reason, json.dumps(record), run_id)
+    copy_sql = (
+        "copy quarantine.rejected_records"
+        " (source, file_name, file_hash, record_position, rule, reason, record, run_id)"
+        " from stdin"
+    )
+    with conn.cursor() as cur, cur.copy(copy_sql) as copy:
+        for position, rule, reason, record in zip(
+            rejected["_position"],
+            rejected["_rule"],
+            rejected["_reason"],
+            records.to_dict("records"),
+            strict=True,
+        ):
+            copy.write_row(
+                (
+                    source,
+                    file_name,
+                    file_hash,
+                    int(position),
+                    rule,
+                    reason,
+                    json.dumps(record),
+                    run_id,
                 )
-                log.warning("%s: record %d: %s", file_name, position, reason)
+            )
+            log.warning("%s: record %d: %s", file_name, position, reason)
     return len(rejected)

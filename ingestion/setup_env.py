@@ -1,6 +1,6 @@
 """Generate `.env` with fresh random secrets; running it again keeps the ones it made before.
 
-    python -m ingestion.setup_env
+python -m ingestion.setup_env
 """
 
 from __future__ import annotations

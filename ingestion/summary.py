@@ -33,7 +33,7 @@ def latest_run_id(warehouse: Warehouse) -> str | None:
     return row[0] if row else None
 
 
-def summarize(warehouse: Warehouse, run_id: str, duplicates: int = 0) -> RunSummary:
+def summarize(warehouse: Warehouse, run_id: str) -> RunSummary:
     with psycopg.connect(**warehouse.connect_kwargs(warehouse.admin_user)) as conn:
         files, received, loaded, quarantined = conn.execute(
             """
@@ -43,6 +43,9 @@ def summarize(warehouse: Warehouse, run_id: str, duplicates: int = 0) -> RunSumm
             """,
             (run_id,),
         ).fetchone()
+        duplicates = conn.execute(
+            "select files_duplicate from audit.pipeline_runs where run_id = %s", (run_id,)
+        ).fetchone()[0]
         models, passed, failed = conn.execute(
             """
             select count(*) filter (where resource_type = 'model' and status = 'success'),
@@ -64,11 +67,15 @@ def summarize(warehouse: Warehouse, run_id: str, duplicates: int = 0) -> RunSumm
         ).fetchone()
         published_rows = 0
         if publication:
-            published_rows = conn.execute("select count(*) from analytics.fct_encounters").fetchone()[0]
+            published_rows = conn.execute(
+                "select count(*) from analytics.fct_encounters"
+            ).fetchone()[0]
     if gate is None:
         verdict = "not run"
     else:
-        verdict = f"{'PASS' if gate[0] else 'FAIL'} ({gate[1] - gate[2]} of {gate[1]} expectations met)"
+        verdict = (
+            f"{'PASS' if gate[0] else 'FAIL'} ({gate[1] - gate[2]} of {gate[1]} expectations met)"
+        )
     return RunSummary(
         run_id=run_id,
         files_new=files,
@@ -87,20 +94,19 @@ def summarize(warehouse: Warehouse, run_id: str, duplicates: int = 0) -> RunSumm
 
 def render(summary: RunSummary, warehouse: Warehouse) -> str:
     analyst_url = f"postgresql://analyst@{warehouse.host}:{warehouse.port}/{warehouse.database}"
-    return "\n".join(
-        [
-            f"Pipeline run {summary.run_id}",
-            f"  files:        {summary.files_new} new, {summary.files_duplicate} already landed",
-            f"  rows:         {summary.received} received = {summary.loaded} loaded"
-            f" + {summary.quarantined} quarantined",
-            f"  dbt:          {summary.models_built} models built, {summary.tests_passed} tests passed,"
-            f" {summary.tests_failed} failed",
-            f"  quality gate: {summary.gate}",
-            f"  published:    analytics.fct_encounters -> {summary.published_schema}"
-            f" ({summary.published_rows} rows)",
-            "",
-            "Query the mart as the read-only analyst (password: WAREHOUSE_ANALYST_PASSWORD in .env):",
-            f'  psql "{analyst_url}" -c "select department_name, count(*)'
-            ' from analytics.fct_encounters group by 1"',
-        ]
-    )
+    s = summary
+    lines = [
+        f"Pipeline run {s.run_id}",
+        f"  files:        {s.files_new} new, {s.files_duplicate} already landed",
+        f"  rows:         {s.received} received = {s.loaded} loaded + {s.quarantined} quarantined",
+        f"  dbt:          {s.models_built} models built, {s.tests_passed} tests passed,"
+        + f" {s.tests_failed} failed",
+        f"  quality gate: {s.gate}",
+        f"  published:    analytics.fct_encounters -> {s.published_schema}"
+        + f" ({s.published_rows} rows)",
+        "",
+        "Query the mart as the read-only analyst (password: WAREHOUSE_ANALYST_PASSWORD in .env):",
+        f'  psql "{analyst_url}" -c "select department_name, count(*)'
+        + ' from analytics.fct_encounters group by 1"',
+    ]
+    return "\n".join(lines)

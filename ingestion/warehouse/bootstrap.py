@@ -1,6 +1,6 @@
 """Create the warehouse's roles, databases, schemas and grants. Safe to run on every start.
 
-    python -m ingestion.warehouse.bootstrap
+python -m ingestion.warehouse.bootstrap
 """
 
 from __future__ import annotations
@@ -44,13 +44,17 @@ def _ensure_database(conn: psycopg.Connection, database: str, owner: str) -> Non
 
 
 def bootstrap(warehouse: Warehouse) -> None:
-    with psycopg.connect(**warehouse.connect_kwargs(warehouse.admin_user, "postgres"), autocommit=True) as conn:
+    with psycopg.connect(
+        **warehouse.connect_kwargs(warehouse.admin_user, "postgres"), autocommit=True
+    ) as conn:
         for role in ROLE_PASSWORD_VARIABLES:
             _ensure_role(conn, role, warehouse.password(role))
         _ensure_database(conn, warehouse.database, warehouse.admin_user)
         _ensure_database(conn, AIRFLOW_DATABASE, "airflow")
         conn.execute(
-            sql.SQL("revoke all on database {} from public").format(sql.Identifier(AIRFLOW_DATABASE))
+            sql.SQL("revoke all on database {} from public").format(
+                sql.Identifier(AIRFLOW_DATABASE)
+            )
         )
         conn.execute(
             sql.SQL("grant all on database {} to airflow").format(sql.Identifier(AIRFLOW_DATABASE))
@@ -60,8 +64,12 @@ def bootstrap(warehouse: Warehouse) -> None:
             "database warehouse", f'database "{warehouse.database}"'
         )
         conn.execute(schemas_sql)
-    log.info("warehouse %s:%d/%s: roles and schemas in place", warehouse.host, warehouse.port,
-             warehouse.database)
+    log.info(
+        "warehouse %s:%d/%s: roles and schemas in place",
+        warehouse.host,
+        warehouse.port,
+        warehouse.database,
+    )
 
 
 def main() -> None:

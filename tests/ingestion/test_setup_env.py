@@ -1,0 +1,33 @@
+"""`make setup` writes fresh secrets once and keeps them on every later run."""
+
+from __future__ import annotations
+
+from ingestion.setup_env import GENERATED, read_env_file, write_env_file
+
+
+def test_first_setup_generates_every_secret(tmp_path):
+    env_file = tmp_path / ".env"
+    created = write_env_file(env_file)
+    values = read_env_file(env_file)
+    assert created == list(GENERATED)
+    assert set(values) == set(GENERATED)
+    assert all(values.values())
+    assert oct(env_file.stat().st_mode & 0o777) == "0o600"
+
+
+def test_second_setup_keeps_the_secrets_it_made(tmp_path):
+    env_file = tmp_path / ".env"
+    write_env_file(env_file)
+    first = read_env_file(env_file)
+    assert write_env_file(env_file) == []
+    assert read_env_file(env_file) == first
+
+
+def test_two_machines_get_different_secrets(tmp_path):
+    one, two = tmp_path / "one.env", tmp_path / "two.env"
+    write_env_file(one)
+    write_env_file(two)
+    assert (
+        read_env_file(one)["WAREHOUSE_ADMIN_PASSWORD"]
+        != read_env_file(two)["WAREHOUSE_ADMIN_PASSWORD"]
+    )

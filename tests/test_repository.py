@@ -1,0 +1,68 @@
+"""What the repository promises a newcomer: compose matches `.env` and the lock, secrets stay out."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import tomllib
+
+import yaml
+
+from ingestion import settings
+from ingestion.setup_env import GENERATED, read_env_file
+
+ROOT = settings.PROJECT_ROOT
+COMPOSE = (ROOT / "docker-compose.yml").read_text()
+LOCK = tomllib.loads((ROOT / "uv.lock").read_text())
+
+
+def _locked_version(package: str) -> str:
+    return next(p["version"] for p in LOCK["package"] if p["name"] == package)
+
+
+def test_compose_uses_exactly_the_variables_make_setup_writes():
+    interpolated = set(re.findall(r"\$\{([A-Z0-9_]+)[^}]*\}", COMPOSE))
+    assert interpolated == set(GENERATED)
+
+
+def test_compose_names_the_locked_airflow_and_python():
+    services = yaml.safe_load(COMPOSE)["services"]
+    images = {service.get("image", "") for service in services.values()}
+    airflow_images = [image for image in images if image.startswith("apache/airflow:")]
+    assert airflow_images, "no Airflow image in docker-compose.yml"
+    for image in airflow_images:
+        airflow_version, python_version = re.fullmatch(
+            r"apache/airflow:([\d.]+)-python([\d.]+)", image
+        ).groups()
+        assert airflow_version == _locked_version("apache-airflow")
+        assert LOCK["requires-python"] == f"=={python_version}.*"
+
+
+def test_every_airflow_service_runs_the_four_airflow_3_components():
+    services = yaml.safe_load(COMPOSE)["services"]
+    commands = {str(service.get("command")) for service in services.values()}
+    assert {"api-server", "scheduler", "dag-processor", "triggerer"} <= commands
+
+
+def test_generated_files_are_ignored_by_git():
+    ignored = subprocess.run(
+        ["git", "check-ignore", ".env", ".venv", "var/pgdata", "dbt_project/target"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert ignored.stdout.split() == [".env", ".venv", "var/pgdata", "dbt_project/target"]
+
+
+def test_no_secret_from_env_appears_in_a_tracked_file():
+    env = read_env_file(settings.ENV_FILE)
+    secrets = [
+        value for name, value in env.items() if name != "WAREHOUSE_PORT" and len(value) >= 12
+    ]
+    assert secrets, "no .env here: run `make setup` first"
+    for value in secrets:
+        found = subprocess.run(
+            ["git", "grep", "-lF", "--", value], cwd=ROOT, capture_output=True, check=False
+        )
+        assert found.returncode == 1, "a value from .env is in a tracked file"
