@@ -9,6 +9,7 @@ import base64
 import logging
 import os
 import secrets
+import socket
 from collections.abc import Callable
 from pathlib import Path
 
@@ -26,7 +27,13 @@ def _fernet_key() -> str:
 
 
 def _default_port() -> str:
-    return "54329"
+    """54329 for the embedded PostgreSQL, unless something on this machine already listens there."""
+    with socket.socket() as probe:
+        if probe.connect_ex(("127.0.0.1", 54329)) != 0:
+            return "54329"
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return str(probe.getsockname()[1])
 
 
 # Every variable `make setup` writes, in the order it writes them. docker-compose.yml reads the same.
