@@ -2,23 +2,10 @@
 
 from __future__ import annotations
 
-import subprocess
-
 import pytest
 
-from ingestion import settings
 from ingestion.airflow_env import airflow_environment
-
-
-def run_airflow(env: dict, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [str(settings.VENV_BIN / "airflow"), *args],
-        env=env,
-        capture_output=True,
-        check=False,
-        text=True,
-        timeout=900,
-    )
+from tests.dags.airflow_cli import run_airflow
 
 
 @pytest.fixture(scope="module")

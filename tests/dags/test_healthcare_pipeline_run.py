@@ -6,7 +6,7 @@ import psycopg
 import pytest
 
 from ingestion.demo.ehr_extracts import write_extracts
-from tests.dags.conftest import run_airflow
+from tests.dags.airflow_cli import run_airflow
 
 pytestmark = pytest.mark.e2e
 
