@@ -1,8 +1,18 @@
-"""What every file source shares: ledger, validation, quarantine and landing through dlt.
+"""What every file source shares: ledger, validation, quarantine, reconciliation, landing with dlt.
 
-For each new file in `landing/<source>/`: hash it, skip it if the ledger has it, read and validate
-it, land the valid rows with dlt, quarantine the rest, record the file in the ledger and move it to
-the archive. Received = loaded + quarantined holds for every file and is kept in the ledger.
+For the new files in `landing/<source>/` (new by content hash: a file dropped again under any name
+is archived without loading):
+
+1. open each file; one that cannot be read as a whole goes to `quarantine/<source>/` with its reason;
+2. forget any rows an interrupted earlier attempt left for these files, and dlt's pending packages;
+3. stream each file in batches: validate (rules from `rules/<source>.yml`), keep rejected records
+   for quarantine, hand the valid ones to dlt as Arrow tables (parquet through ADBC);
+4. per file, in one transaction: quarantine its rejected records, count its rows in the raw tables
+   by file hash, check received = loaded + quarantined against an independent count of the file's
+   records, and record it in the ledger; then move it to the archive.
+
+A load killed at any moment leaves no ledger entry, so the next run lands the file again from
+scratch: every record ends up in the raw tables exactly once, keyed by (file hash, position).
 """
 
 from __future__ import annotations
@@ -10,23 +20,36 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Protocol
 
-import pandas as pd
+import numpy as np
 import psycopg
+import pyarrow as pa
+import pyarrow.compute as pc
+from psycopg import sql
 
 from ingestion import ledger, settings
+from ingestion.file_formats import FileUnreadable, Malformed, ParsedBatch
 from ingestion.ledger import FileOutcome
-from ingestion.quarantine import quarantine_rows
-from ingestion.validation import RuleSet, validate
+from ingestion.quarantine import QuarantinedRecord, quarantine_records
+from ingestion.validation import Column, RuleSet, parse_timestamps, to_number, validate
 from ingestion.warehouse.connection import Warehouse
 
 log = logging.getLogger(__name__)
 
+DLT_PROJECT_DIR = Path(__file__).parent  # where .dlt/config.toml lives
 
-class UnreadableFile(Exception):
-    """The file as a whole cannot be read; the message is the reason, without any values."""
+
+class ReconciliationError(Exception):
+    """Received != loaded + quarantined for a file: nothing about it is recorded."""
+
+
+class Reader(Protocol):
+    columns: list[str]
+
+    def batches(self) -> Iterator[ParsedBatch]: ...
 
 
 @dataclass(frozen=True)
@@ -36,43 +59,35 @@ class FileSource:
     dataset: str
     table: str
     rules: RuleSet
-    read: Callable[[Path], pd.DataFrame]
+    open: Callable[[Path, RuleSet], Reader]
+    count_records: Callable[[Path], int]
+    child_tables: dict[str, str] = field(default_factory=dict)  # child name -> table name
+    reject_duplicates: bool = True
 
     @property
     def landing_dir(self) -> Path:
         return settings.LANDING_DIR / self.name
 
+    @property
+    def tables(self) -> list[str]:
+        return [self.table, *self.child_tables.values()]
 
-@dataclass(frozen=True)
-class PreparedFile:
+
+@dataclass
+class FileLanding:
+    """One file on its way in: what was read, loaded and set aside."""
+
     path: Path
     file_hash: str
-    valid: pd.DataFrame
-    rejected: pd.DataFrame
-    rows_received: int
-
-
-def _prepare(source: FileSource, path: Path, file_hash: str) -> PreparedFile:
-    frame = source.read(path)
-    frame.index = pd.RangeIndex(1, len(frame) + 1)  # record positions count from 1
-    checked = validate(frame, source.rules)
-    valid = checked.valid.astype(object)
-    valid = valid.where(valid != "", None)
-    valid["_source_file"] = path.name
-    valid["_file_hash"] = file_hash
-    valid["_record_position"] = valid.index.astype("int64")
-    rejected = checked.rejected
-    rejected["_position"] = rejected.index
-    return PreparedFile(path, file_hash, valid, rejected, len(frame))
-
-
-def _rows(prepared: list[PreparedFile]) -> Iterator[dict]:
-    for item in prepared:
-        yield from item.valid.to_dict("records")
+    reader: Reader
+    rows_loaded: int = 0
+    quarantined: list[QuarantinedRecord] = field(default_factory=list)
+    new_columns: list[str] = field(default_factory=list)
 
 
 def _pipeline(source: FileSource, warehouse: Warehouse):
     os.environ.setdefault("DLT_DATA_DIR", str(settings.DLT_DATA_DIR))
+    os.environ.setdefault("DLT_PROJECT_DIR", str(DLT_PROJECT_DIR))
     import dlt
 
     return dlt.pipeline(
@@ -80,18 +95,286 @@ def _pipeline(source: FileSource, warehouse: Warehouse):
         pipelines_dir=str(settings.DLT_DATA_DIR / "pipelines"),
         destination=dlt.destinations.postgres(credentials=warehouse.url("loader")),
         dataset_name=source.dataset,
-        progress="log",
     )
+
+
+# --- typing the valid rows ----------------------------------------------------------------------
+
+
+def _typed_column(values: pa.Array, column: Column, time_zone: str) -> pa.Array:
+    if column.type == "number":
+        return to_number(values)
+    if column.type == "integer":
+        return pc.cast(to_number(values), pa.int64())
+    if column.type == "date":
+        parsed = pc.strptime(values, format="%Y-%m-%d", unit="s", error_is_null=True)
+        return pc.cast(parsed, pa.date32())
+    if column.type == "timestamp":
+        return parse_timestamps(values, time_zone)
+    return values
+
+
+def _arrow_type(column: Column) -> pa.DataType:
+    return {
+        "number": pa.float64(),
+        "integer": pa.int64(),
+        "date": pa.date32(),
+        "timestamp": pa.timestamp("us", tz="UTC"),
+    }.get(column.type, pa.string())
+
+
+def _typed(table: pa.Table, columns: list[Column], time_zone: str) -> pa.Table:
+    """Configured columns typed (missing ones as nulls); unexpected columns stay text."""
+    configured = {column.name for column in columns}
+    arrays, names = [], []
+    for column in columns:
+        if column.name in table.column_names:
+            values = table.column(column.name).combine_chunks()
+            arrays.append(_typed_column(values, column, time_zone))
+        else:
+            arrays.append(pa.nulls(table.num_rows, _arrow_type(column)))
+        names.append(column.name)
+    for name in table.column_names:
+        if name not in configured and not name.startswith("_"):
+            arrays.append(table.column(name))
+            names.append(name)
+    return pa.table(arrays, names=names)
+
+
+def _with_key(table: pa.Table, file_hash: str, positions: np.ndarray) -> pa.Table:
+    return table.append_column(
+        "_file_hash", pa.array(np.full(table.num_rows, file_hash, dtype=object), pa.string())
+    ).append_column("_record_position", pa.array(positions, pa.int64()))
+
+
+# --- validation of one batch --------------------------------------------------------------------
+
+
+def _duplicates(records: pa.Table, candidates: np.ndarray) -> dict[int, int]:
+    """Row index -> row index of its first occurrence, for rows that repeat an earlier one."""
+    if records.num_rows == 0 or not candidates.any():
+        return {}
+    key = pc.binary_join_element_wise(
+        *[records.column(name) for name in records.column_names],
+        "\x1f",
+        null_handling="replace",
+        null_replacement="\x00",
+    )
+    index = pa.array(np.arange(records.num_rows, dtype=np.int64))
+    keyed = pa.table({"key": key, "row": index}).filter(pa.array(candidates))
+    firsts = keyed.group_by("key").aggregate([("row", "min"), ("row", "count")])
+    repeated = firsts.filter(pc.greater(firsts.column("row_count"), 1))
+    if repeated.num_rows == 0:
+        return {}
+    first_of = dict(zip(repeated["key"].to_pylist(), repeated["row_min"].to_pylist(), strict=True))
+    in_repeated = pc.is_in(keyed.column("key"), value_set=repeated.column("key"))
+    suspects = keyed.filter(in_repeated)
+    return {
+        row: first_of[k]
+        for k, row in zip(suspects["key"].to_pylist(), suspects["row"].to_pylist(), strict=True)
+        if row != first_of[k]
+    }
+
+
+def _record_of(batch: ParsedBatch, row: int, children: list[str]) -> dict[str, Any]:
+    record = batch.records.slice(row, 1).to_pylist()[0]
+    position = int(batch.positions[row])
+    for name in children:
+        child = batch.children.get(name)
+        if child is None:
+            continue
+        lines = child.filter(pc.equal(child.column("_parent_position"), position))
+        record[name] = [
+            {k: v for k, v in line.items() if not k.startswith("_")} for line in lines.to_pylist()
+        ]
+    return record
+
+
+def _split(source: FileSource, landing: FileLanding, batch: ParsedBatch) -> Iterator[Any]:
+    """Quarantine what breaks a rule; yield the valid records (and child rows) as Arrow tables."""
+    import dlt
+
+    for malformed in batch.malformed:
+        landing.quarantined.append(_from_malformed(malformed))
+    verdict = validate(batch.records, source.rules, batch.positions, batch.children)
+    failed = verdict.failed.copy()
+    reasons = dict(verdict.reasons)
+    rules_of = {row: verdict.first_rule[row] for row in np.flatnonzero(failed).tolist()}
+    if source.reject_duplicates:
+        for row, first in _duplicates(batch.records, ~failed).items():
+            failed[row] = True
+            rules_of[row] = "record_not_repeated"
+            reasons[row] = [f"record_not_repeated: repeats record {int(batch.positions[first])}"]
+    for row in np.flatnonzero(failed).tolist():
+        landing.quarantined.append(
+            QuarantinedRecord(
+                position=int(batch.positions[row]),
+                rule=rules_of[row],
+                reason="; ".join(reasons[row]),
+                record=_record_of(batch, row, list(source.child_tables)),
+            )
+        )
+    keep = ~failed
+    if not keep.any():
+        return
+    valid_positions = batch.positions[keep]
+    records = _typed(
+        batch.records.filter(pa.array(keep)), source.rules.columns, source.rules.time_zone
+    )
+    landing.rows_loaded += records.num_rows
+    yield dlt.mark.with_table_name(
+        _with_key(records, landing.file_hash, valid_positions), source.table
+    )
+    for child_name, table_name in source.child_tables.items():
+        child = batch.children.get(child_name)
+        if child is None or child.num_rows == 0:
+            continue
+        kept = child.filter(pc.is_in(child.column("_parent_position"), pa.array(valid_positions)))
+        typed = _typed(kept, source.rules.children[child_name], source.rules.time_zone)
+        typed = _with_key(typed, landing.file_hash, kept.column("_parent_position").to_numpy())
+        typed = typed.append_column("_line_number", kept.column("_line"))
+        yield dlt.mark.with_table_name(typed, table_name)
+
+
+def _from_malformed(malformed: Malformed) -> QuarantinedRecord:
+    return QuarantinedRecord(
+        position=malformed.position,
+        rule=malformed.rule,
+        reason=f"{malformed.rule}: {malformed.reason}",
+        record={"_raw_text": malformed.text},
+    )
+
+
+def _rows(source: FileSource, landings: list[FileLanding]) -> Iterator[Any]:
+    for number, landing in enumerate(landings, start=1):
+        configured = set(source.rules.column_names())
+        landing.new_columns = [c for c in landing.reader.columns if c not in configured]
+        for column in landing.new_columns:
+            log.warning(
+                "%s: new column %s lands as text (not in the rules)", landing.path.name, column
+            )
+        for batch in landing.reader.batches():
+            yield from _split(source, landing, batch)
+            log.info(
+                "%s (%d/%d): %d rows valid, %d quarantined so far",
+                landing.path.name,
+                number,
+                len(landings),
+                landing.rows_loaded,
+                len(landing.quarantined),
+            )
+
+
+# --- the steps around dlt -----------------------------------------------------------------------
+
+
+def _existing_tables(conn: psycopg.Connection, source: FileSource) -> list[str]:
+    return [
+        table
+        for table in source.tables
+        if conn.execute("select to_regclass(%s)", (f"{source.dataset}.{table}",)).fetchone()[0]
+    ]
+
+
+def _forget_partial_loads(conn: psycopg.Connection, source: FileSource, hashes: list[str]) -> None:
+    """Rows an interrupted attempt left for files that are not in the ledger."""
+    for table in _existing_tables(conn, source):
+        deleted = conn.execute(
+            sql.SQL("delete from {} where _file_hash = any(%s)").format(
+                sql.Identifier(source.dataset, table)
+            ),
+            (hashes,),
+        ).rowcount
+        if deleted:
+            log.warning(
+                "%s.%s: removed %d rows of an interrupted load", source.dataset, table, deleted
+            )
+
+
+def _loaded_count(conn: psycopg.Connection, source: FileSource, file_hash: str) -> int:
+    if source.table not in _existing_tables(conn, source):
+        return 0
+    query = sql.SQL("select count(*) from {} where _file_hash = %s").format(
+        sql.Identifier(source.dataset, source.table)
+    )
+    return conn.execute(query, (file_hash,)).fetchone()[0]
+
+
+def _reject_file(
+    conn: psycopg.Connection,
+    source: FileSource,
+    path: Path,
+    file_hash: str,
+    error: FileUnreadable,
+    run_id: str,
+) -> FileOutcome:
+    try:
+        received = source.count_records(path)
+    except (OSError, ValueError):
+        received = 0
+    log.error("%s: %s: whole file quarantined", path.name, error)
+    target = ledger.move_aside(path, settings.QUARANTINE_DIR / source.name, file_hash, str(error))
+    outcome = FileOutcome(
+        source.name,
+        path.name,
+        file_hash,
+        "rejected",
+        rows_received=received,
+        rows_quarantined=received,
+        reason=str(error),
+    )
+    quarantine_records(
+        conn,
+        source.name,
+        path.name,
+        file_hash,
+        [QuarantinedRecord(0, error.rule, str(error), {"_quarantined_file": str(target)})],
+        run_id,
+    )
+    ledger.record(conn, outcome, run_id)
+    conn.commit()
+    return outcome
+
+
+def _reconcile_and_record(
+    conn: psycopg.Connection, source: FileSource, landing: FileLanding, run_id: str
+) -> FileOutcome:
+    name = landing.path.name
+    received = source.count_records(landing.path)
+    loaded = _loaded_count(conn, source, landing.file_hash)
+    quarantined = len(landing.quarantined)
+    if loaded != landing.rows_loaded or received != loaded + quarantined:
+        conn.rollback()
+        raise ReconciliationError(
+            f"{name}: received {received} != loaded {loaded} + quarantined {quarantined}"
+            f" (the loader handed over {landing.rows_loaded}); the file stays in landing"
+        )
+    quarantine_records(conn, source.name, name, landing.file_hash, landing.quarantined, run_id)
+    outcome = FileOutcome(
+        source.name,
+        name,
+        landing.file_hash,
+        "loaded",
+        rows_received=received,
+        rows_loaded=loaded,
+        rows_quarantined=quarantined,
+        new_columns=landing.new_columns,
+    )
+    ledger.record(conn, outcome, run_id)
+    conn.commit()
+    ledger.move_aside(landing.path, settings.ARCHIVE_DIR / source.name, landing.file_hash)
+    log.info("%s: received %d = loaded %d + quarantined %d", name, received, loaded, quarantined)
+    return outcome
 
 
 def land(source: FileSource, warehouse: Warehouse, run_id: str) -> list[FileOutcome]:
     """Land every new file of `source`; return what happened to each file found."""
     paths = sorted(source.landing_dir.glob(source.pattern))
     outcomes: list[FileOutcome] = []
-    prepared: list[PreparedFile] = []
-    seen: set[str] = set()
+    landings: list[FileLanding] = []
     with psycopg.connect(**warehouse.connect_kwargs("loader")) as conn:
-        for index, path in enumerate(paths, start=1):
+        seen: set[str] = set()
+        for path in paths:
             file_hash = ledger.content_hash(path)
             if file_hash in seen or ledger.already_recorded(conn, file_hash):
                 log.info("%s: already landed (same content), archived without loading", path.name)
@@ -100,56 +383,27 @@ def land(source: FileSource, warehouse: Warehouse, run_id: str) -> list[FileOutc
                 continue
             seen.add(file_hash)
             try:
-                prepared.append(_prepare(source, path, file_hash))
-            except UnreadableFile as error:
-                reason = str(error)
-                log.error("%s: file rejected: %s", path.name, reason)
-                outcome = FileOutcome(source.name, path.name, file_hash, "rejected", reason=reason)
-                ledger.record(conn, outcome, run_id)
-                conn.commit()
-                ledger.move_aside(
-                    path, settings.REJECTED_FILES_DIR / source.name, file_hash, reason
-                )
-                outcomes.append(outcome)
-            log.info("%s: read %d of %d files", source.name, index, len(paths))
-
-        if not prepared:
+                reader = source.open(path, source.rules)
+            except FileUnreadable as error:
+                outcomes.append(_reject_file(conn, source, path, file_hash, error, run_id))
+                continue
+            landings.append(FileLanding(path, file_hash, reader))
+        if not landings:
             return outcomes
 
-        rows_loaded = sum(len(item.valid) for item in prepared)
-        log.info("%s: landing %d rows from %d files", source.name, rows_loaded, len(prepared))
+        pipeline = _pipeline(source, warehouse)
+        if pipeline.abort_packages():  # an earlier attempt died with packages pending
+            pipeline.load()  # completes the aborted package without loading the rest of it
+        _forget_partial_loads(conn, source, [landing.file_hash for landing in landings])
+        conn.commit()
+        log.info("%s: landing %d files", source.name, len(landings))
         import dlt
 
         resource = dlt.resource(
-            _rows(prepared),
-            name=source.table,
-            write_disposition="merge",
-            primary_key=["_file_hash", "_record_position"],
+            _rows(source, landings), name=source.table, write_disposition="append"
         )
-        _pipeline(source, warehouse).run(resource)
+        pipeline.run(resource, loader_file_format="parquet")
 
-        for item in prepared:
-            quarantined = quarantine_rows(
-                conn, source.name, item.path.name, item.file_hash, item.rejected, run_id
-            )
-            outcome = FileOutcome(
-                source.name,
-                item.path.name,
-                item.file_hash,
-                "loaded",
-                rows_received=item.rows_received,
-                rows_loaded=len(item.valid),
-                rows_quarantined=quarantined,
-            )
-            ledger.record(conn, outcome, run_id)
-            conn.commit()
-            ledger.move_aside(item.path, settings.ARCHIVE_DIR / source.name, item.file_hash)
-            outcomes.append(outcome)
-            log.info(
-                "%s: received %d, loaded %d, quarantined %d",
-                item.path.name,
-                item.rows_received,
-                len(item.valid),
-                quarantined,
-            )
+        for landing in landings:
+            outcomes.append(_reconcile_and_record(conn, source, landing, run_id))
     return outcomes

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import psycopg
@@ -24,6 +24,7 @@ class FileOutcome:
     rows_loaded: int = 0
     rows_quarantined: int = 0
     reason: str | None = None
+    new_columns: list[str] = field(default_factory=list)
 
 
 def content_hash(path: Path) -> str:
@@ -44,8 +45,8 @@ def record(conn: psycopg.Connection, outcome: FileOutcome, run_id: str) -> None:
         """
         insert into audit.file_ledger
             (file_hash, source, file_name, run_id, status,
-             rows_received, rows_loaded, rows_quarantined, reason)
-        values (%s, %s, %s, %s, %s, %s, %s, %s, %s)
+             rows_received, rows_loaded, rows_quarantined, reason, new_columns)
+        values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
         on conflict (file_hash) do nothing
         """,
         (
@@ -58,6 +59,7 @@ def record(conn: psycopg.Connection, outcome: FileOutcome, run_id: str) -> None:
             outcome.rows_loaded,
             outcome.rows_quarantined,
             outcome.reason,
+            outcome.new_columns,
         ),
     )
 

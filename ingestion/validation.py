@@ -1,21 +1,41 @@
 """Row validation with rules from configuration, evaluated a column at a time (no loop per row).
 
-A rule file (`ingestion/rules/<table>.yml`) names the expected columns and a list of rules, each a
-`check` applied to one `column`. Reasons name the column and the rule, never the value: values of
-identifying fields must not reach logs or error messages.
+A rule file (`ingestion/rules/<source>.yml`) names the source's columns (required or not, and the
+type each lands as) and a list of rules, each a `check` on one `column` of the records or of a
+child table (`table: <child>`). Columns arrive as text, exactly as sent; a column with a type gets
+an implicit rule that its text reads as that type. Reasons name the rule and the column, never
+the value: values of identifying fields must not reach logs or error messages.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
-import pandas as pd
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 import yaml
 
 RULES_DIR = Path(__file__).parent / "rules"
+
+NUMBER_PATTERN = r"^\s*-?\d+(\.\d+)?([eE][-+]?\d+)?\s*$"
+INTEGER_PATTERN = r"^\s*-?\d+(\.0+)?\s*$"
+ISO_DATE_PATTERN = r"^\d{4}-\d{2}-\d{2}$"
+ISO_TIMESTAMP_PATTERN = (
+    r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}:?\d{2})?$"
+)
+OFFSET_PATTERN = r"(Z|[+-]\d{2}:?\d{2})$"
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    required: bool = False
+    type: str = "text"  # text | number | integer | date | timestamp
 
 
 @dataclass(frozen=True)
@@ -23,89 +43,308 @@ class Rule:
     name: str
     check: str
     column: str
-    options: dict
+    table: str | None = None  # a child table's name, or None for the records themselves
+    options: dict = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
 class RuleSet:
     source: str
-    columns: list[str]
+    columns: list[Column]
     rules: list[Rule]
+    time_zone: str = "UTC"
+    children: dict[str, list[Column]] = field(default_factory=dict)
+
+    @property
+    def required_columns(self) -> list[str]:
+        return [column.name for column in self.columns if column.required]
+
+    def column_names(self, table: str | None = None) -> list[str]:
+        columns = self.columns if table is None else self.children[table]
+        return [column.name for column in columns]
 
 
-@dataclass(frozen=True)
-class Validated:
-    valid: pd.DataFrame
-    rejected: pd.DataFrame  # the rejected rows, plus `_rule` and `_reason`
+@dataclass
+class Verdict:
+    """Per record: the first rule it broke (or None), and the reasons of every rule it broke."""
+
+    failed: np.ndarray  # bool, one per record
+    first_rule: np.ndarray  # object: rule name or None
+    reasons: dict[int, list[str]]  # record index -> reasons, for failed records only
+
+
+def _columns(spec: list[dict]) -> list[Column]:
+    return [Column(**item) for item in spec]
+
+
+def _type_rules(columns: list[Column], table: str | None) -> list[Rule]:
+    return [
+        Rule(
+            name=f"{column.name}_is_{column.type}",
+            check=column.type,
+            column=column.name,
+            table=table,
+        )
+        for column in columns
+        if column.type != "text"
+    ]
 
 
 def load_rules(name: str) -> RuleSet:
     spec = yaml.safe_load((RULES_DIR / f"{name}.yml").read_text())
+    columns = _columns(spec["columns"])
+    children = {child: _columns(cols) for child, cols in spec.get("children", {}).items()}
     rules = [
         Rule(
             name=rule["name"],
             check=rule["check"],
             column=rule["column"],
-            options={k: v for k, v in rule.items() if k not in ("name", "check", "column")},
+            table=rule.get("table"),
+            options={
+                k: v for k, v in rule.items() if k not in ("name", "check", "column", "table")
+            },
         )
         for rule in spec["rules"]
     ]
-    return RuleSet(source=spec["source"], columns=spec["columns"], rules=rules)
+    required = [
+        Rule(name=f"{column.name}_required", check="required", column=column.name, table=table)
+        for table, cols in [(None, columns), *children.items()]
+        for column in cols
+        if column.required
+    ]
+    typed = _type_rules(columns, None) + [
+        rule for child, cols in children.items() for rule in _type_rules(cols, child)
+    ]
+    return RuleSet(
+        source=spec["source"],
+        columns=columns,
+        rules=required + typed + rules,
+        time_zone=spec.get("time_zone", "UTC"),
+        children=children,
+    )
 
 
 @cache
-def _icd10cm_codes() -> frozenset[str]:
+def icd10cm_codes() -> pa.Array:
     import simple_icd_10_cm as cm
 
-    return frozenset(code for code in cm.get_all_codes(True) if cm.is_category_or_subcategory(code))
+    codes = [code for code in cm.get_all_codes(True) if cm.is_category_or_subcategory(code)]
+    return pa.array(codes, pa.string())
 
 
-def _blank(values: pd.Series) -> pd.Series:
-    return values.isna() | (values.astype("string").str.strip() == "")
+def _present(values: pa.Array) -> pa.Array:
+    return pc.fill_null(pc.not_equal(pc.utf8_trim_whitespace(values), ""), False)
 
 
-def _required(values: pd.Series, rule: Rule) -> tuple[pd.Series, str]:
-    return _blank(values), f"{rule.column} is empty"
+def _fails(matched: pa.Array, values: pa.Array) -> np.ndarray:
+    """Present values that did not match; absent values are the `required` rule's business."""
+    bad = pc.and_(_present(values), pc.invert(pc.fill_null(matched, False)))
+    return bad.to_numpy(zero_copy_only=False)
 
 
-def _date(values: pd.Series, rule: Rule) -> tuple[pd.Series, str]:
-    fmt = rule.options["format"]
-    parsed = pd.to_datetime(values, format=fmt, errors="coerce")
-    return parsed.isna() & ~_blank(values), f"{rule.column} is not a date in the form {fmt}"
+def _required(values: pa.Array, rule: Rule, context: dict) -> tuple[np.ndarray, str]:
+    return pc.invert(_present(values)).to_numpy(zero_copy_only=False), f"{rule.column} is empty"
 
 
-def _pattern(values: pd.Series, rule: Rule) -> tuple[pd.Series, str]:
-    matches = values.astype("string").str.fullmatch(rule.options["pattern"]).fillna(False)
-    return ~matches.astype(bool) & ~_blank(values), f"{rule.column} does not match its format"
+def _pattern(values: pa.Array, rule: Rule, context: dict) -> tuple[np.ndarray, str]:
+    matched = pc.match_substring_regex(values, rule.options["pattern"])
+    return _fails(matched, values), f"{rule.column} does not match its format"
 
 
-def _icd10cm(values: pd.Series, rule: Rule) -> tuple[pd.Series, str]:
-    known = values.isin(_icd10cm_codes())
-    return ~known & ~_blank(values), f"{rule.column} is not an ICD-10-CM code"
+def _number(values: pa.Array, rule: Rule, context: dict) -> tuple[np.ndarray, str]:
+    matched = pc.match_substring_regex(values, NUMBER_PATTERN)
+    return _fails(matched, values), f"{rule.column} is not a number"
 
 
-CHECKS: dict[str, Callable[[pd.Series, Rule], tuple[pd.Series, str]]] = {
+def _integer(values: pa.Array, rule: Rule, context: dict) -> tuple[np.ndarray, str]:
+    matched = pc.match_substring_regex(values, INTEGER_PATTERN)
+    return _fails(matched, values), f"{rule.column} is not a whole number"
+
+
+def _date(values: pa.Array, rule: Rule, context: dict) -> tuple[np.ndarray, str]:
+    """YYYY-MM-DD naming a real day (strptime alone would roll 02-30 over to 03-01)."""
+    shaped = pc.match_substring_regex(values, ISO_DATE_PATTERN)
+    parsed = pc.strptime(values, format="%Y-%m-%d", unit="s", error_is_null=True)
+    day = pc.cast(pc.utf8_slice_codeunits(pc.if_else(shaped, values, None), 8, 10), pa.int64())
+    real = pc.and_(shaped, pc.equal(pc.day(parsed), day))
+    return _fails(real, values), f"{rule.column} is not a date in the form YYYY-MM-DD"
+
+
+def _timestamp(values: pa.Array, rule: Rule, context: dict) -> tuple[np.ndarray, str]:
+    parsed = parse_timestamps(values, context["time_zone"])
+    return _fails(pc.is_valid(parsed), values), (
+        f"{rule.column} is not an ISO 8601 timestamp (or names a time that does not exist"
+        f" in {context['time_zone']})"
+    )
+
+
+def _range(values: pa.Array, rule: Rule, context: dict) -> tuple[np.ndarray, str]:
+    numbers = to_number(values)
+    low, high = rule.options.get("min"), rule.options.get("max")
+    inside = pc.is_valid(numbers)
+    if low is not None:
+        inside = pc.and_(inside, pc.greater_equal(numbers, low))
+    if high is not None:
+        inside = pc.and_(inside, pc.less_equal(numbers, high))
+    present_numbers = pc.is_valid(numbers)
+    bad = pc.and_(present_numbers, pc.invert(pc.fill_null(inside, False)))
+    return bad.to_numpy(zero_copy_only=False), f"{rule.column} is outside [{low}, {high}]"
+
+
+def _icd10cm(values: pa.Array, rule: Rule, context: dict) -> tuple[np.ndarray, str]:
+    known = pc.is_in(pc.utf8_upper(pc.utf8_trim_whitespace(values)), value_set=icd10cm_codes())
+    return _fails(known, values), f"{rule.column} is not an ICD-10-CM code"
+
+
+def _npi(values: pa.Array, rule: Rule, context: dict) -> tuple[np.ndarray, str]:
+    """Ten digits whose last is the Luhn check digit of '80840' + the first nine (CMS)."""
+    shaped = pc.fill_null(pc.match_substring_regex(values, r"^\d{10}$"), False)
+    ok = np.zeros(len(values), dtype=bool)
+    indices = np.flatnonzero(shaped.to_numpy(zero_copy_only=False))
+    if len(indices):
+        chosen = pc.cast(pc.take(values, pa.array(indices)), pa.binary())
+        offsets = np.frombuffer(chosen.buffers()[1], dtype=np.int32)[chosen.offset :]
+        data = np.frombuffer(chosen.buffers()[2], dtype=np.uint8)
+        digits = data[offsets[0] : offsets[0] + len(indices) * 10]
+        digits = digits.reshape(len(indices), 10).astype(np.int64) - ord("0")
+        body = digits[:, :9]
+        doubled = body[:, 0::2] * 2  # from the right of the nine digits: positions 9, 7, 5, 3, 1
+        doubled = np.where(doubled > 9, doubled - 9, doubled)
+        total = 24 + doubled.sum(axis=1) + body[:, 1::2].sum(axis=1)
+        ok[indices] = (10 - total % 10) % 10 == digits[:, 9]
+    return _fails(pa.array(ok), values), f"{rule.column} fails the NPI check digit"
+
+
+def _physically_possible_order(values: pa.Array, rule: Rule, context: dict):
+    """`column` is greater than `other` (e.g. systolic above diastolic pressure)."""
+    other = to_number(context["table"].column(rule.options["greater_than"]))
+    numbers = to_number(values)
+    above = pc.greater(numbers, other)
+    both = pc.and_(pc.is_valid(numbers), pc.is_valid(other))
+    bad = pc.and_(both, pc.invert(pc.fill_null(above, False)))
+    return bad.to_numpy(zero_copy_only=False), (
+        f"{rule.column} is not above {rule.options['greater_than']}"
+    )
+
+
+def _sum_of_children(values: pa.Array, rule: Rule, context: dict) -> tuple[np.ndarray, str]:
+    """The record's `column` equals the sum of its child rows' `child_column`."""
+    child: pa.Table = context["children"][rule.options["child"]]
+    positions: np.ndarray = context["positions"]
+    sums = (
+        pa.table(
+            {
+                "_parent_position": child.column("_parent_position"),
+                "amount": to_number(child.column(rule.options["child_column"])),
+            }
+        )
+        .group_by("_parent_position")
+        .aggregate([("amount", "sum")])
+    )
+    parent_positions = sums.column("_parent_position").to_numpy()
+    parent_sums = sums.column("amount_sum").to_numpy(zero_copy_only=False).astype(float)
+    order = np.argsort(parent_positions)
+    parent_positions, parent_sums = parent_positions[order], parent_sums[order]
+    slot = np.clip(np.searchsorted(parent_positions, positions), 0, max(len(order) - 1, 0))
+    expected = np.zeros(len(positions), dtype=float)
+    if len(order):
+        matched = parent_positions[slot] == positions
+        expected[matched] = parent_sums[slot][matched]
+    totals = to_number(values).to_numpy(zero_copy_only=False)
+    tolerance = rule.options.get("tolerance", 0.005)
+    with np.errstate(invalid="ignore"):
+        bad = np.abs(np.nan_to_num(totals, nan=np.inf) - expected) > tolerance
+    bad &= ~np.isnan(totals.astype(float))
+    return (
+        bad,
+        f"{rule.column} is not the sum of its {rule.options['child']} {rule.options['child_column']}",
+    )
+
+
+CHECKS: dict[str, Callable[[pa.Array, Rule, dict], tuple[np.ndarray, str]]] = {
     "required": _required,
-    "date": _date,
     "pattern": _pattern,
+    "number": _number,
+    "integer": _integer,
+    "date": _date,
+    "timestamp": _timestamp,
+    "range": _range,
     "icd10cm": _icd10cm,
+    "npi": _npi,
+    "greater_than": _physically_possible_order,
+    "sum_of_children": _sum_of_children,
 }
 
 
-def missing_columns(frame: pd.DataFrame, rules: RuleSet) -> list[str]:
-    return [column for column in rules.columns if column not in frame.columns]
+def to_number(values: pa.Array) -> pa.Array:
+    """Text to float64; what does not read as a number becomes null."""
+    if pa.types.is_floating(values.type) or pa.types.is_integer(values.type):
+        return pc.cast(values, pa.float64())
+    numeric = pc.fill_null(pc.match_substring_regex(values, NUMBER_PATTERN), False)
+    return pc.cast(pc.utf8_trim_whitespace(pc.if_else(numeric, values, None)), pa.float64())
 
 
-def validate(frame: pd.DataFrame, rules: RuleSet) -> Validated:
-    """Split `frame` into rows that pass every rule and rows that break one, with the reasons."""
-    first_rule = pd.Series(pd.NA, index=frame.index, dtype="string")
-    reasons = pd.Series("", index=frame.index, dtype="string")
+def parse_timestamps(values: pa.Array, time_zone: str) -> pa.Array:
+    """ISO 8601 text to UTC timestamps; a time without an offset is read in `time_zone`.
+
+    A local time that does not exist (spring forward) or is ambiguous (fall back) becomes null.
+    """
+    import pandas as pd
+
+    shaped = pc.fill_null(pc.match_substring_regex(values, ISO_TIMESTAMP_PATTERN), False)
+    texts = pd.Series(pc.if_else(shaped, values, None).to_pandas(), dtype="object")
+    has_offset = texts.str.contains(OFFSET_PATTERN, regex=True, na=False)
+    result = pd.Series(pd.NaT, index=texts.index, dtype="datetime64[us, UTC]")
+    if has_offset.any():
+        result[has_offset] = pd.to_datetime(
+            texts[has_offset], format="ISO8601", utc=True, errors="coerce"
+        )
+    local = texts.notna() & ~has_offset
+    if local.any():
+        naive = pd.to_datetime(texts[local], format="ISO8601", errors="coerce")
+        result[local] = naive.dt.tz_localize(
+            ZoneInfo(time_zone), ambiguous="NaT", nonexistent="NaT"
+        ).dt.tz_convert("UTC")
+    return pa.array(result, type=pa.timestamp("us", tz="UTC"))
+
+
+def validate(
+    table: pa.Table,
+    rules: RuleSet,
+    positions: np.ndarray,
+    children: dict[str, pa.Table] | None = None,
+) -> Verdict:
+    """Evaluate every rule; a record fails if it or any of its child rows breaks one."""
+    children = children or {}
+    count = table.num_rows
+    failed = np.zeros(count, dtype=bool)
+    first_rule = np.full(count, None, dtype=object)
+    reasons: dict[int, list[str]] = {}
+    index_of = {position: index for index, position in enumerate(positions.tolist())}
     for rule in rules.rules:
-        failed, reason = CHECKS[rule.check](frame[rule.column], rule)
-        first_rule = first_rule.mask(failed & first_rule.isna(), rule.name)
-        reasons = reasons.mask(failed, reasons + f"{rule.name}: {reason}; ")
-    broken = first_rule.notna()
-    rejected = frame[broken].copy()
-    rejected["_rule"] = first_rule[broken]
-    rejected["_reason"] = reasons[broken].str.rstrip("; ")
-    return Validated(valid=frame[~broken].copy(), rejected=rejected)
+        target = table if rule.table is None else children.get(rule.table)
+        if target is None or rule.column not in target.column_names:
+            continue
+        context = {
+            "table": target,
+            "children": children,
+            "positions": positions,
+            "time_zone": rules.time_zone,
+        }
+        bad, reason = CHECKS[rule.check](target.column(rule.column).combine_chunks(), rule, context)
+        bad_rows = np.flatnonzero(bad)
+        if rule.table is None:
+            hits = [(row, f"{rule.name}: {reason}") for row in bad_rows.tolist()]
+        else:
+            parents = target.column("_parent_position").to_numpy()[bad_rows]
+            lines = target.column("_line").to_numpy()[bad_rows]
+            hits = [
+                (index_of[parent], f"{rule.name}: {rule.table}[{line}]: {reason}")
+                for parent, line in zip(parents.tolist(), lines.tolist(), strict=True)
+            ]
+        for row, message in hits:
+            if not failed[row]:
+                failed[row] = True
+                first_rule[row] = rule.name
+            reasons.setdefault(row, []).append(message)
+    return Verdict(failed=failed, first_rule=first_rule, reasons=reasons)

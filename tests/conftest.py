@@ -77,7 +77,7 @@ def test_warehouse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestWar
         "VAR_DIR": var_dir,
         "LANDING_DIR": var_dir / "landing",
         "ARCHIVE_DIR": var_dir / "archive",
-        "REJECTED_FILES_DIR": var_dir / "rejected_files",
+        "QUARANTINE_DIR": var_dir / "quarantine",
         "AIRFLOW_HOME": var_dir / "airflow",
         "DLT_DATA_DIR": var_dir / "dlt",
     }.items():

@@ -19,14 +19,16 @@ def test_unreadable_extract_is_set_aside_with_its_reason_and_recorded(test_wareh
         (
             "rejected",
             (
-                "header lacks the columns diagnosis_code, diagnosis_description, treatment_code,"
+                "required_columns_present: lacks the required columns diagnosis_code,"
                 " physician_id, department"
             ),
         )
     ]
-    rejected = test_warehouse.var_dir / "rejected_files" / "ehr" / "ehr_2024-05-01_001.csv"
+    rejected = test_warehouse.var_dir / "quarantine" / "ehr" / "ehr_2024-05-01_001.csv"
     assert rejected.exists()
-    assert "header lacks" in rejected.with_name(rejected.name + ".reason.txt").read_text()
+    assert (
+        "required_columns_present" in rejected.with_name(rejected.name + ".reason.txt").read_text()
+    )
     assert not any(landing.iterdir())
     with psycopg.connect(**test_warehouse.warehouse.connect_kwargs("steward")) as conn:
         status = conn.execute(
@@ -50,6 +52,7 @@ def test_the_same_content_twice_in_one_drop_is_landed_once(test_warehouse):
     assert sorted(o.status for o in outcomes) == ["duplicate", "loaded"]
     with psycopg.connect(**test_warehouse.warehouse.connect_kwargs("steward")) as conn:
         loaded = conn.execute(
-            "select count(*) from raw_ehr.encounters where _source_file like 'ehr_2024-05-02%%'"
+            "select count(*) from raw_ehr.encounters join audit.file_ledger on file_hash = _file_hash"
+            " where file_name like 'ehr_2024-05-02%%'"
         ).fetchone()[0]
     assert loaded == 1

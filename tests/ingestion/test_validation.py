@@ -2,14 +2,30 @@
 
 from __future__ import annotations
 
-import pandas as pd
+from datetime import UTC, datetime
 
-from ingestion.validation import load_rules, validate
+import numpy as np
+import pyarrow as pa
+import pytest
 
-RULES = load_rules("ehr_encounters")
+from ingestion.validation import load_rules, parse_timestamps, validate
+
+EHR = load_rules("ehr_encounters")
+CLAIMS = load_rules("claims")
+VITALS = load_rules("vitals")
 
 
-def _row(**changes) -> dict:
+def _table(rows: list[dict]) -> pa.Table:
+    names = sorted({key for row in rows for key in row})
+    return pa.table({n: pa.array([row.get(n) for row in rows], pa.string()) for n in names})
+
+
+def _check(rows: list[dict], rules, children=None):
+    positions = np.arange(1, len(rows) + 1, dtype=np.int64)
+    return validate(_table(rows), rules, positions, children)
+
+
+def _encounter(**changes) -> dict:
     row = {
         "patient_id": "PAT_10001",
         "visit_date": "2024-03-15",
@@ -22,25 +38,26 @@ def _row(**changes) -> dict:
     return {**row, **changes}
 
 
-def test_a_clean_row_passes():
-    checked = validate(pd.DataFrame([_row()]), RULES)
-    assert len(checked.valid) == 1 and checked.rejected.empty
+def test_a_clean_encounter_passes():
+    assert not _check([_encounter()], EHR).failed.any()
 
 
-def test_each_defect_is_rejected_under_its_rule():
-    frame = pd.DataFrame(
+def test_each_encounter_defect_is_rejected_under_its_rule():
+    verdict = _check(
         [
-            _row(patient_id=""),
-            _row(visit_date="2024-02-30"),
-            _row(diagnosis_code="i10?"),
-            _row(diagnosis_code="I10.9"),
-            _row(),
-        ]
+            _encounter(patient_id=""),
+            _encounter(visit_date="2024-02-30"),
+            _encounter(visit_date="15/03/2024"),
+            _encounter(diagnosis_code="i10?"),
+            _encounter(diagnosis_code="I10.9"),
+            _encounter(),
+        ],
+        EHR,
     )
-    checked = validate(frame, RULES)
-    assert list(checked.valid.index) == [4]
-    assert list(checked.rejected["_rule"]) == [
+    assert list(verdict.failed) == [True, True, True, True, True, False]
+    assert list(verdict.first_rule[:5]) == [
         "patient_id_required",
+        "visit_date_is_iso_date",
         "visit_date_is_iso_date",
         "diagnosis_code_is_icd10cm_format",
         "diagnosis_code_in_icd10cm",
@@ -48,13 +65,116 @@ def test_each_defect_is_rejected_under_its_rule():
 
 
 def test_reasons_name_the_rule_and_column_but_never_the_value():
-    frame = pd.DataFrame([_row(visit_date="2024-02-30", patient_id="PAT_99999")])
-    reason = validate(frame, RULES).rejected["_reason"].iloc[0]
+    verdict = _check([_encounter(visit_date="2024-02-30", patient_id="PAT_99999")], EHR)
+    reason = "; ".join(verdict.reasons[0])
     assert "visit_date_is_iso_date" in reason and "visit_date" in reason
     assert "2024-02-30" not in reason and "PAT_99999" not in reason
 
 
-def test_a_row_breaking_several_rules_lists_them_all():
-    frame = pd.DataFrame([_row(patient_id="", diagnosis_code="XYZ")])
-    reason = validate(frame, RULES).rejected["_reason"].iloc[0]
-    assert reason.count(";") == 2
+def _claim(total="150.00", npi="1234567893", **changes) -> dict:
+    row = {
+        "claim_id": "CLM_1",
+        "patient_id": "PAT_10001",
+        "provider_id": "PROV_001",
+        "billing_provider_npi": npi,
+        "rendering_provider_npi": "1245319599",
+        "service_date": "2024-03-15",
+        "total_amount": total,
+    }
+    return {**row, **changes}
+
+
+def _lines(*amounts: str, codes=None) -> pa.Table:
+    codes = codes or ["99213"] * len(amounts)
+    return pa.table(
+        {
+            "procedure_code": pa.array(codes, pa.string()),
+            "amount": pa.array(list(amounts), pa.string()),
+            "units": pa.array(["1"] * len(amounts), pa.string()),
+            "_parent_position": pa.array([1] * len(amounts), pa.int64()),
+            "_line": pa.array(list(range(1, len(amounts) + 1)), pa.int64()),
+        }
+    )
+
+
+def test_claim_whose_total_matches_its_lines_passes():
+    verdict = _check([_claim("150.00")], CLAIMS, {"services": _lines("100.00", "50.00")})
+    assert not verdict.failed.any()
+
+
+def test_claim_total_not_matching_its_lines_is_rejected():
+    verdict = _check([_claim("150.00")], CLAIMS, {"services": _lines("100.00", "40.00")})
+    assert verdict.first_rule[0] == "claim_total_matches_lines"
+
+
+@pytest.mark.parametrize("npi", ["1234567890", "123456789", "12345678AB"])
+def test_npi_with_a_wrong_check_digit_or_shape_is_rejected(npi):
+    verdict = _check([_claim(npi=npi)], CLAIMS, {"services": _lines("150.00")})
+    assert verdict.first_rule[0] == "billing_provider_npi_check_digit"
+
+
+def test_a_bad_service_line_rejects_its_claim_and_names_the_line():
+    services = _lines("100.00", "50.00", codes=["99213", "9921"])
+    verdict = _check([_claim("150.00")], CLAIMS, {"services": services})
+    assert verdict.first_rule[0] == "procedure_code_is_cpt_or_hcpcs"
+    assert "services[2]" in verdict.reasons[0][0]
+
+
+@pytest.mark.parametrize("amount", ["-5.00", "50000.01"])
+def test_amounts_outside_zero_to_fifty_thousand_are_rejected(amount):
+    verdict = _check([_claim(amount)], CLAIMS, {"services": _lines(amount)})
+    assert verdict.first_rule[0] == "total_amount_in_range"
+
+
+def _reading(**measurements) -> dict:
+    row = {
+        "device_id": "DEV_1",
+        "patient_id": "PAT_10001",
+        "timestamp": "2024-03-15T10:30:00Z",
+        "measurements__heart_rate": "72",
+        "measurements__blood_pressure__systolic": "120",
+        "measurements__blood_pressure__diastolic": "80",
+        "measurements__temperature": "98.6",
+        "measurements__oxygen_saturation": "98",
+        "measurements__respiratory_rate": "16",
+    }
+    return {**row, **{f"measurements__{k}": v for k, v in measurements.items()}}
+
+
+def test_abnormal_but_possible_vitals_are_valid():
+    rows = [
+        _reading(heart_rate="35"),
+        _reading(temperature="104.5"),
+        _reading(oxygen_saturation="82"),
+    ]
+    assert not _check(rows, VITALS).failed.any()
+
+
+@pytest.mark.parametrize(
+    ("measurement", "value", "rule"),
+    [
+        ("heart_rate", "0", "heart_rate_possible"),
+        ("heart_rate", "400", "heart_rate_possible"),
+        ("temperature", "200", "temperature_f_possible"),
+        ("heart_rate", "fast", "measurements__heart_rate_is_number"),
+    ],
+)
+def test_physically_impossible_vitals_are_rejected(measurement, value, rule):
+    verdict = _check([_reading(**{measurement: value})], VITALS)
+    assert verdict.first_rule[0] == rule
+
+
+def test_timestamps_honour_their_offset_and_read_local_times_in_the_source_zone():
+    values = pa.array(
+        [
+            "2024-03-15T10:30:00Z",
+            "2024-03-15T10:30:00+02:00",
+            "2024-03-15T10:30:00",
+            "2024-03-10T02:30:00",
+        ]
+    )
+    parsed = parse_timestamps(values, "America/New_York").to_pylist()
+    assert parsed[0] == datetime(2024, 3, 15, 10, 30, tzinfo=UTC)
+    assert parsed[1] == datetime(2024, 3, 15, 8, 30, tzinfo=UTC)
+    assert parsed[2] == datetime(2024, 3, 15, 14, 30, tzinfo=UTC)  # EDT is UTC-4
+    assert parsed[3] is None  # 02:30 did not happen in New York on 2024-03-10

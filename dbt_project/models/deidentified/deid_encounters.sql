@@ -15,7 +15,7 @@ crosswalk as (
 
 deidentified as (
     select
-        encounters.encounter_id as encounter_key,
+        md5(encounters.encounter_id) as encounter_key,
         crosswalk.patient_key,
         extract(year from encounters.visit_date)::integer as visit_year,
         encounters.diagnosis_code,

@@ -8,11 +8,14 @@ revoke all on schema public from public;
 
 -- Landing: written by dlt as `loader`, read by dbt as `transformer` and by stewards.
 create schema if not exists raw_ehr authorization loader;
+create schema if not exists raw_claims authorization loader;
+create schema if not exists raw_vitals authorization loader;
 create schema if not exists quarantine authorization loader;
-grant usage on schema raw_ehr to transformer, steward;
+grant usage on schema raw_ehr, raw_claims, raw_vitals to transformer, steward;
 grant usage on schema quarantine to steward;
-alter default privileges for role loader in schema raw_ehr grant select on tables to transformer, steward;
-grant select on all tables in schema raw_ehr to transformer, steward;
+alter default privileges for role loader in schema raw_ehr, raw_claims, raw_vitals
+    grant select on tables to transformer, steward;
+grant select on all tables in schema raw_ehr, raw_claims, raw_vitals to transformer, steward;
 
 -- Transform: dbt as `transformer`. Marts build into build_blue or build_green, whichever is not
 -- published; `analytics` holds the views that point at the published one.
@@ -47,6 +50,7 @@ create table if not exists audit.file_ledger (
     reason text,
     recorded_at timestamptz not null default now()
 );
+alter table audit.file_ledger add column if not exists new_columns text[] not null default '{}';
 
 create table if not exists audit.dbt_node_results (
     run_id text not null,
@@ -94,5 +98,7 @@ grant select, insert, update on audit.file_ledger to loader;
 grant select, insert on audit.dbt_node_results, audit.gate_results, audit.publications to transformer;
 grant select on audit.file_ledger, audit.pipeline_runs to transformer;
 grant select on all tables in schema audit to steward;
-grant select on quarantine.rejected_records to steward, transformer;
-grant usage on schema quarantine to transformer;
+grant select on quarantine.rejected_records to steward;
+-- Quarantined records are raw PHI that broke a rule: only loader and steward may read them.
+revoke all on quarantine.rejected_records from transformer;
+revoke usage on schema quarantine from transformer;

@@ -6,7 +6,7 @@ source as (
 
 renamed as (
     select
-        _dlt_id::text as encounter_id,
+        _file_hash || '-' || _record_position::text as encounter_id,
         patient_id::text as patient_id,
         cast(visit_date as date) as visit_date,
         upper(trim(diagnosis_code))::text as diagnosis_code,
@@ -14,7 +14,7 @@ renamed as (
         treatment_code::text as treatment_code,
         physician_id::text as physician_id,
         department::text as department_name,
-        _source_file::text as source_file_name,
+        _file_hash::text as source_file_hash,
         _record_position as source_record_position,
         _dlt_load_id::text as load_id
     from source
