@@ -157,9 +157,34 @@ def _positions_around(start: int, count: int, skipped: list[int]) -> np.ndarray:
 
 
 def count_csv_records(path: Path) -> int:
-    """Records in a CSV file, counted by Python's own csv module (header excluded)."""
-    with path.open(encoding="utf-8-sig", errors="replace", newline="") as handle:
-        return max(sum(1 for _ in csv.reader(handle)) - 1, 0)
+    """Records in a CSV file (header and blank lines excluded), counted apart from the reader.
+
+    A newline ends a record when an even number of quote characters precede it (RFC 4180: a
+    quoted field may hold newlines, and a doubled quote keeps the parity). Vectorised with numpy,
+    a block at a time.
+    """
+    quote, newline, carriage_return = ord('"'), ord("\n"), ord("\r")
+    quotes_before, records, offset, record_start = 0, 0, 0, 0
+    last_byte = newline
+    with path.open("rb") as handle:
+        while block := handle.read(16 << 20):
+            data = np.frombuffer(block, dtype=np.uint8)
+            quotes = np.flatnonzero(data == quote)
+            newlines = np.flatnonzero(data == newline)
+            ends = newlines[((np.searchsorted(quotes, newlines) + quotes_before) & 1) == 0]
+            if len(ends):
+                starts = np.concatenate(([record_start - offset], ends[:-1] + 1))
+                lengths = ends - starts
+                before_end = data[np.maximum(ends - 1, 0)]
+                lengths = lengths - ((before_end == carriage_return) & (ends > 0))
+                records += int(np.count_nonzero(lengths > 0))
+                record_start = offset + int(ends[-1]) + 1
+            quotes_before += len(quotes)
+            offset += len(block)
+            last_byte = block[-1]
+    if last_byte != newline and offset > record_start:
+        records += 1  # the last record has no newline after it
+    return max(records - 1, 0)
 
 
 # --- JSON arrays of records, with nested lists as child tables --------------------------------

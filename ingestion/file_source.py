@@ -85,17 +85,26 @@ class FileLanding:
     new_columns: list[str] = field(default_factory=list)
 
 
+_pipelines: dict[tuple[str, str, str], Any] = {}
+
+
 def _pipeline(source: FileSource, warehouse: Warehouse):
+    """The source's dlt pipeline, made once per process: a long-lived loader stays warm."""
     os.environ.setdefault("DLT_DATA_DIR", str(settings.DLT_DATA_DIR))
     os.environ.setdefault("DLT_PROJECT_DIR", str(DLT_PROJECT_DIR))
     import dlt
 
-    return dlt.pipeline(
-        pipeline_name=f"{source.name}_files",
-        pipelines_dir=str(settings.DLT_DATA_DIR / "pipelines"),
-        destination=dlt.destinations.postgres(credentials=warehouse.url("loader")),
-        dataset_name=source.dataset,
-    )
+    credentials = warehouse.url("loader")
+    pipelines_dir = str(settings.DLT_DATA_DIR / "pipelines")
+    key = (source.name, credentials, pipelines_dir)
+    if key not in _pipelines:
+        _pipelines[key] = dlt.pipeline(
+            pipeline_name=f"{source.name}_files",
+            pipelines_dir=pipelines_dir,
+            destination=dlt.destinations.postgres(credentials=credentials),
+            dataset_name=source.dataset,
+        )
+    return _pipelines[key]
 
 
 # --- typing the valid rows ----------------------------------------------------------------------
@@ -142,38 +151,45 @@ def _typed(table: pa.Table, columns: list[Column], time_zone: str) -> pa.Table:
 
 
 def _with_key(table: pa.Table, file_hash: str, positions: np.ndarray) -> pa.Table:
-    return table.append_column(
-        "_file_hash", pa.array(np.full(table.num_rows, file_hash, dtype=object), pa.string())
-    ).append_column("_record_position", pa.array(positions, pa.int64()))
+    """The natural key: the file (by its content hash's key) and the record's position in it."""
+    file_keys = np.full(table.num_rows, ledger.file_key(file_hash), dtype=np.int64)
+    return table.append_column("_file_key", pa.array(file_keys)).append_column(
+        "_record_position", pa.array(positions, pa.int64())
+    )
 
 
 # --- validation of one batch --------------------------------------------------------------------
 
 
-def _duplicates(records: pa.Table, candidates: np.ndarray) -> dict[int, int]:
-    """Row index -> row index of its first occurrence, for rows that repeat an earlier one."""
+def _duplicates(records: pa.Table, candidates: np.ndarray, prefilter: list[str]) -> dict[int, int]:
+    """Row index -> row index of its first occurrence, for rows that repeat an earlier one whole.
+
+    Rows can only repeat each other if their `prefilter` columns do, so the whole-row comparison
+    runs only on the few rows whose prefilter key repeats.
+    """
     if records.num_rows == 0 or not candidates.any():
         return {}
-    key = pc.binary_join_element_wise(
-        *[records.column(name) for name in records.column_names],
-        "\x1f",
-        null_handling="replace",
-        null_replacement="\x00",
+    rows = pa.array(np.arange(records.num_rows, dtype=np.int64))
+    keyed = records.select(prefilter or records.column_names).append_column("_row", rows)
+    keyed = keyed.filter(pa.array(candidates))
+    counts = keyed.group_by(keyed.column_names[:-1], use_threads=False).aggregate(
+        [("_row", "count")]
     )
-    index = pa.array(np.arange(records.num_rows, dtype=np.int64))
-    keyed = pa.table({"key": key, "row": index}).filter(pa.array(candidates))
-    firsts = keyed.group_by("key").aggregate([("row", "min"), ("row", "count")])
-    repeated = firsts.filter(pc.greater(firsts.column("row_count"), 1))
+    repeated = counts.filter(pc.greater(counts.column("_row_count"), 1))
     if repeated.num_rows == 0:
         return {}
-    first_of = dict(zip(repeated["key"].to_pylist(), repeated["row_min"].to_pylist(), strict=True))
-    in_repeated = pc.is_in(keyed.column("key"), value_set=repeated.column("key"))
-    suspects = keyed.filter(in_repeated)
-    return {
-        row: first_of[k]
-        for k, row in zip(suspects["key"].to_pylist(), suspects["row"].to_pylist(), strict=True)
-        if row != first_of[k]
-    }
+    suspects = keyed.join(repeated, keys=keyed.column_names[:-1], join_type="inner")
+    suspect_rows = np.sort(suspects.column("_row").to_numpy())
+    whole = records.take(pa.array(suspect_rows)).to_pylist()
+    first_of: dict[tuple, int] = {}
+    repeats: dict[int, int] = {}
+    for row, values in zip(suspect_rows.tolist(), whole, strict=True):
+        key = tuple(values.values())
+        if key in first_of:
+            repeats[row] = first_of[key]
+        else:
+            first_of[key] = row
+    return repeats
 
 
 def _record_of(batch: ParsedBatch, row: int, children: list[str]) -> dict[str, Any]:
@@ -201,7 +217,8 @@ def _split(source: FileSource, landing: FileLanding, batch: ParsedBatch) -> Iter
     reasons = dict(verdict.reasons)
     rules_of = {row: verdict.first_rule[row] for row in np.flatnonzero(failed).tolist()}
     if source.reject_duplicates:
-        for row, first in _duplicates(batch.records, ~failed).items():
+        prefilter = source.rules.duplicate_prefilter
+        for row, first in _duplicates(batch.records, ~failed, prefilter).items():
             failed[row] = True
             rules_of[row] = "record_not_repeated"
             reasons[row] = [f"record_not_repeated: repeats record {int(batch.positions[first])}"]
@@ -280,10 +297,10 @@ def _forget_partial_loads(conn: psycopg.Connection, source: FileSource, hashes: 
     """Rows an interrupted attempt left for files that are not in the ledger."""
     for table in _existing_tables(conn, source):
         deleted = conn.execute(
-            sql.SQL("delete from {} where _file_hash = any(%s)").format(
+            sql.SQL("delete from {} where _file_key = any(%s)").format(
                 sql.Identifier(source.dataset, table)
             ),
-            (hashes,),
+            ([ledger.file_key(file_hash) for file_hash in hashes],),
         ).rowcount
         if deleted:
             log.warning(
@@ -291,13 +308,24 @@ def _forget_partial_loads(conn: psycopg.Connection, source: FileSource, hashes: 
             )
 
 
+def _ensure_key_indexes(conn: psycopg.Connection, source: FileSource) -> None:
+    """Index the file key of every raw table: reconciliation and retries look rows up by file."""
+    for table in _existing_tables(conn, source):
+        conn.execute(
+            sql.SQL("create index if not exists {} on {} (_file_key)").format(
+                sql.Identifier(f"{table}_file_key"), sql.Identifier(source.dataset, table)
+            )
+        )
+    conn.commit()
+
+
 def _loaded_count(conn: psycopg.Connection, source: FileSource, file_hash: str) -> int:
     if source.table not in _existing_tables(conn, source):
         return 0
-    query = sql.SQL("select count(*) from {} where _file_hash = %s").format(
+    query = sql.SQL("select count(*) from {} where _file_key = %s").format(
         sql.Identifier(source.dataset, source.table)
     )
-    return conn.execute(query, (file_hash,)).fetchone()[0]
+    return conn.execute(query, (ledger.file_key(file_hash),)).fetchone()[0]
 
 
 def _reject_file(
@@ -403,6 +431,7 @@ def land(source: FileSource, warehouse: Warehouse, run_id: str) -> list[FileOutc
             _rows(source, landings), name=source.table, write_disposition="append"
         )
         pipeline.run(resource, loader_file_format="parquet")
+        _ensure_key_indexes(conn, source)
 
         for landing in landings:
             outcomes.append(_reconcile_and_record(conn, source, landing, run_id))

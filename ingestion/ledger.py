@@ -35,6 +35,15 @@ def content_hash(path: Path) -> str:
     return digest.hexdigest()
 
 
+def file_key(file_hash: str) -> int:
+    """The first 64 bits of the content hash as a signed bigint: the file's key in raw tables.
+
+    Eight bytes a row instead of 64 characters; the ledger holds both, so a key maps back to its
+    file (a collision between two files is a 1 in 2**64 chance per pair).
+    """
+    return int.from_bytes(bytes.fromhex(file_hash[:16]), "big", signed=True)
+
+
 def already_recorded(conn: psycopg.Connection, file_hash: str) -> bool:
     row = conn.execute("select 1 from audit.file_ledger where file_hash = %s", (file_hash,))
     return row.fetchone() is not None
@@ -44,13 +53,14 @@ def record(conn: psycopg.Connection, outcome: FileOutcome, run_id: str) -> None:
     conn.execute(
         """
         insert into audit.file_ledger
-            (file_hash, source, file_name, run_id, status,
+            (file_hash, file_key, source, file_name, run_id, status,
              rows_received, rows_loaded, rows_quarantined, reason, new_columns)
-        values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+        values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
         on conflict (file_hash) do nothing
         """,
         (
             outcome.file_hash,
+            file_key(outcome.file_hash),
             outcome.source,
             outcome.file_name,
             run_id,

@@ -54,6 +54,7 @@ class RuleSet:
     rules: list[Rule]
     time_zone: str = "UTC"
     children: dict[str, list[Column]] = field(default_factory=dict)
+    duplicate_prefilter: list[str] = field(default_factory=list)
 
     @property
     def required_columns(self) -> list[str]:
@@ -121,6 +122,7 @@ def load_rules(name: str) -> RuleSet:
         rules=required + typed + rules,
         time_zone=spec.get("time_zone", "UTC"),
         children=children,
+        duplicate_prefilter=spec.get("duplicates", {}).get("prefilter", []),
     )
 
 
@@ -320,7 +322,7 @@ def validate(
     failed = np.zeros(count, dtype=bool)
     first_rule = np.full(count, None, dtype=object)
     reasons: dict[int, list[str]] = {}
-    index_of = {position: index for index, position in enumerate(positions.tolist())}
+    index_of: dict[int, int] = {}  # position -> record index, built only for child rules
     for rule in rules.rules:
         target = table if rule.table is None else children.get(rule.table)
         if target is None or rule.column not in target.column_names:
@@ -336,6 +338,8 @@ def validate(
         if rule.table is None:
             hits = [(row, f"{rule.name}: {reason}") for row in bad_rows.tolist()]
         else:
+            if not index_of:
+                index_of = {position: index for index, position in enumerate(positions.tolist())}
             parents = target.column("_parent_position").to_numpy()[bad_rows]
             lines = target.column("_line").to_numpy()[bad_rows]
             hits = [

@@ -7,8 +7,6 @@ folder of its own, so no test touches the project's own warehouse, `.env` or `va
 from __future__ import annotations
 
 import os
-import secrets
-import socket
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -17,16 +15,8 @@ from pathlib import Path
 import pytest
 
 from ingestion import settings
-from ingestion.setup_env import GENERATED
-from ingestion.warehouse import embedded
-from ingestion.warehouse.bootstrap import bootstrap
-from ingestion.warehouse.connection import Warehouse, dbt_environment, from_environment
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+from ingestion.warehouse.connection import Warehouse, dbt_environment
+from ingestion.warehouse.throwaway import throwaway_warehouse
 
 
 @dataclass
@@ -61,31 +51,5 @@ class TestWarehouse:
 def test_warehouse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestWarehouse]:
     """A fresh server and var folder for one test module, set as the project's warehouse."""
     var_dir = tmp_path_factory.mktemp("var")
-    pgdata = var_dir / "pgdata"
-    admin_password = secrets.token_urlsafe(16)
-    port = _free_port()
-    embedded.ensure_running(pgdata, port, admin_password)
-    patch = pytest.MonkeyPatch()
-    for name, make in GENERATED.items():
-        patch.setenv(name, make())
-    patch.setenv(
-        "WAREHOUSE_URL", f"postgresql://postgres:{admin_password}@127.0.0.1:{port}/warehouse"
-    )
-    patch.setenv("HEALTHCARE_VAR_DIR", str(var_dir))
-    patch.setenv("DLT_DATA_DIR", str(var_dir / "dlt"))
-    for name, folder in {
-        "VAR_DIR": var_dir,
-        "LANDING_DIR": var_dir / "landing",
-        "ARCHIVE_DIR": var_dir / "archive",
-        "QUARANTINE_DIR": var_dir / "quarantine",
-        "AIRFLOW_HOME": var_dir / "airflow",
-        "DLT_DATA_DIR": var_dir / "dlt",
-    }.items():
-        patch.setattr(settings, name, folder)
-    warehouse = from_environment()
-    bootstrap(warehouse)
-    try:
+    with throwaway_warehouse(var_dir) as warehouse:
         yield TestWarehouse(warehouse, var_dir)
-    finally:
-        patch.undo()
-        embedded.stop(pgdata)

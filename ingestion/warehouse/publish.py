@@ -64,6 +64,19 @@ def _mart_tables(conn: psycopg.Connection, build_schema: str) -> list[str]:
     return [row[0] for row in rows]
 
 
+def _published_columns(conn: psycopg.Connection, build_schema: str, table: str) -> list[str]:
+    """Every column but the internal ones (named with a leading underscore)."""
+    rows = conn.execute(
+        """
+        select column_name from information_schema.columns
+        where table_schema = %s and table_name = %s and column_name not like '\\_%%'
+        order by ordinal_position
+        """,
+        (build_schema, table),
+    ).fetchall()
+    return [row[0] for row in rows]
+
+
 def publish(warehouse: Warehouse, build_schema: str, run_id: str) -> list[str]:
     """Point analytics' views at `build_schema`; refuse unless its gate passed in this run."""
     if build_schema not in BUILD_SCHEMAS:
@@ -75,9 +88,12 @@ def publish(warehouse: Warehouse, build_schema: str, run_id: str) -> list[str]:
         for table in tables:
             view = sql.Identifier(PUBLISHED_SCHEMA, table)
             conn.execute(sql.SQL("drop view if exists {}").format(view))
+            columns = _published_columns(conn, build_schema, table)
             conn.execute(
-                sql.SQL("create view {} as select * from {}").format(
-                    view, sql.Identifier(build_schema, table)
+                sql.SQL("create view {} as select {} from {}").format(
+                    view,
+                    sql.SQL(", ").join(map(sql.Identifier, columns)),
+                    sql.Identifier(build_schema, table),
                 )
             )
             conn.execute(sql.SQL("grant select on {} to analyst").format(view))

@@ -52,7 +52,7 @@ def test_the_same_content_twice_in_one_drop_is_landed_once(test_warehouse):
     assert sorted(o.status for o in outcomes) == ["duplicate", "loaded"]
     with psycopg.connect(**test_warehouse.warehouse.connect_kwargs("steward")) as conn:
         loaded = conn.execute(
-            "select count(*) from raw_ehr.encounters join audit.file_ledger on file_hash = _file_hash"
+            "select count(*) from raw_ehr.encounters join audit.file_ledger on file_key = _file_key"
             " where file_name like 'ehr_2024-05-02%%'"
         ).fetchone()[0]
     assert loaded == 1

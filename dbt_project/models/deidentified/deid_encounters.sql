@@ -23,7 +23,7 @@ deidentified as (
         encounters.treatment_code,
         encounters.physician_id,
         encounters.department_name,
-        encounters.load_id
+        encounters.landed_at
     from encounters
     inner join crosswalk
         on encounters.patient_id = crosswalk.patient_id

@@ -51,6 +51,8 @@ create table if not exists audit.file_ledger (
     recorded_at timestamptz not null default now()
 );
 alter table audit.file_ledger add column if not exists new_columns text[] not null default '{}';
+alter table audit.file_ledger add column if not exists file_key bigint;
+create unique index if not exists file_ledger_file_key on audit.file_ledger (file_key);
 
 create table if not exists audit.dbt_node_results (
     run_id text not null,

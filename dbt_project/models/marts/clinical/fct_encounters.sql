@@ -1,6 +1,7 @@
 {#-
-    Incremental: each build adds the loads it has not seen yet, so publishing (a view swap) never
-    copies or rebuilds it.
+    Incremental: each build adds the files landed since its own last build, so publishing (a view
+    swap) never copies or rebuilds it. Columns starting with an underscore are internal: the
+    publish step leaves them out of analysts' views (a landing time would hint at a visit date).
 -#}
 {{
     config(
@@ -15,7 +16,7 @@ with
 encounters as (
     select * from {{ ref('deid_encounters') }}
     {% if is_incremental() %}
-    where load_id > (select coalesce(max(load_id), '') from {{ this }})
+    where landed_at > (select coalesce(max(_landed_at), '-infinity') from {{ this }})
     {% endif %}
 ),
 
@@ -29,7 +30,7 @@ final as (
         treatment_code,
         physician_id,
         department_name,
-        load_id
+        landed_at as _landed_at
     from encounters
 )
 

@@ -4,20 +4,26 @@ source as (
     select * from {{ source('ehr', 'encounters') }}
 ),
 
+file_ledger as (
+    select * from {{ source('landing', 'file_ledger') }}
+),
+
 renamed as (
     select
-        _file_hash || '-' || _record_position::text as encounter_id,
-        patient_id::text as patient_id,
-        cast(visit_date as date) as visit_date,
-        upper(trim(diagnosis_code))::text as diagnosis_code,
-        diagnosis_description::text as diagnosis_description,
-        treatment_code::text as treatment_code,
-        physician_id::text as physician_id,
-        department::text as department_name,
-        _file_hash::text as source_file_hash,
-        _record_position as source_record_position,
-        _dlt_load_id::text as load_id
+        source._file_key::text || '-' || source._record_position::text as encounter_id,
+        source.patient_id::text as patient_id,
+        cast(source.visit_date as date) as visit_date,
+        upper(trim(source.diagnosis_code))::text as diagnosis_code,
+        source.diagnosis_description::text as diagnosis_description,
+        source.treatment_code::text as treatment_code,
+        source.physician_id::text as physician_id,
+        source.department::text as department_name,
+        source._file_key as source_file_key,
+        source._record_position as source_record_position,
+        file_ledger.recorded_at as landed_at
     from source
+    inner join file_ledger
+        on source._file_key = file_ledger.file_key
 )
 
 select * from renamed

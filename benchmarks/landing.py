@@ -1,0 +1,225 @@
+"""Landing speed: the same EHR CSV landed three ways in one run, on a throwaway PostgreSQL.
+
+    python benchmarks/landing.py                 # 1,000,000 rows; peak memory at 1M and 4M rows
+    python benchmarks/landing.py --rows 20000 --memory-rows 20000 40000   # what the tests run
+
+1. the project's loader (ingestion.file_source.land: hashing, validation, quarantine, dlt with
+   parquet through ADBC, reconciliation), warmed up as a long-running loader is (imports done,
+   one small file landed first, so its dlt pipeline exists), 2. PostgreSQL's `COPY FROM STDIN` of the file into a
+   table of the same text columns (the ceiling), 3. `pandas.read_csv` + `DataFrame.to_sql` over
+   SQLAlchemy with psycopg 3 (what a user would otherwise write). Each runs in its own process,
+   which reports its seconds and peak memory. Progress goes to stderr; the last line of stdout is
+   one JSON object with the figures and the ratios.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.csv as pa_csv
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from ingestion.demo.ehr_extracts import COLUMNS, DEPARTMENT_BLOCKS, _billable_codes
+
+GOALS = {"loader_vs_copy": 0.3, "loader_vs_to_sql": 5.0}
+
+
+def progress(message: str) -> None:
+    print(f"[landing bench] {message}", file=sys.stderr, flush=True)
+
+
+def write_extract(path: Path, rows: int, seed: int = 11) -> None:
+    """A realistic extract, about one row in a thousand broken, written a block at a time."""
+    import simple_icd_10_cm as cm
+
+    rng = np.random.default_rng(seed)
+    departments = sorted(DEPARTMENT_BLOCKS)
+    codes = {d: [c for b in DEPARTMENT_BLOCKS[d] for c in _billable_codes(b)] for d in departments}
+    all_codes = np.array([c for d in departments for c in codes[d]])
+    descriptions = np.array([cm.get_description(c) for c in all_codes])
+    department_of = np.array([d for d in departments for _ in codes[d]])
+    block = 500_000
+    with path.open("wb") as handle:
+        for start in range(0, rows, block):
+            n = min(block, rows - start)
+            pick = rng.integers(0, len(all_codes), n)
+            days = rng.integers(0, 365, n).astype("timedelta64[D]") + np.datetime64("2024-01-01")
+            table = pa.table(
+                {
+                    "patient_id": np.char.add(
+                        "PAT_", (10000 + rng.integers(0, 50000, n)).astype(str)
+                    ),
+                    "visit_date": days.astype(str),
+                    "diagnosis_code": all_codes[pick],
+                    "diagnosis_description": descriptions[pick],
+                    "treatment_code": np.char.add("MED", rng.integers(100, 999, n).astype(str)),
+                    "physician_id": np.char.add("DOC_", rng.integers(100, 999, n).astype(str)),
+                    "department": department_of[pick],
+                }
+            )
+            broken = rng.random(n) < 0.001
+            table = table.set_column(
+                0, "patient_id", pa.array(np.where(broken, "", table.column(0).to_numpy()))
+            )
+            options = pa_csv.WriteOptions(include_header=start == 0)
+            pa_csv.write_csv(table.select(COLUMNS), handle, write_options=options)
+
+
+# --- the three ways, each run in a child process ------------------------------------------------
+
+
+def run_loader(path: Path) -> dict:
+    import dlt  # noqa: F401  (a long-lived loader has imported it: time the landing, not imports)
+
+    from ingestion import settings
+    from ingestion.file_source import land
+    from ingestion.sources.ehr_files import EHR_FILES
+    from ingestion.validation import icd10cm_codes
+    from ingestion.warehouse.connection import from_environment
+
+    icd10cm_codes()
+    warehouse = from_environment()
+    # Warm up as a long-running loader is: land a small file first, then time the large one.
+    target = settings.LANDING_DIR / "ehr" / path.name
+    target.parent.mkdir(parents=True, exist_ok=True)
+    write_extract(target.with_name("ehr_2023-12-31_warmup.csv"), 1000, seed=1)
+    land(EHR_FILES, warehouse, run_id="bench_warmup")
+    os.link(path, target)
+    started = time.perf_counter()
+    outcomes = land(EHR_FILES, warehouse, run_id=f"bench_{path.stem}")
+    seconds = time.perf_counter() - started
+    return {
+        "seconds": seconds,
+        "loaded": sum(o.rows_loaded for o in outcomes),
+        "quarantined": sum(o.rows_quarantined for o in outcomes),
+    }
+
+
+def run_copy(path: Path) -> dict:
+    import psycopg
+
+    from ingestion.warehouse.connection import from_environment
+
+    warehouse = from_environment()
+    columns = ", ".join(f"{name} text" for name in COLUMNS)
+    with psycopg.connect(**warehouse.connect_kwargs("loader")) as conn:
+        conn.execute(
+            f"drop table if exists raw_ehr.bench_copy; create table raw_ehr.bench_copy ({columns})"
+        )
+        conn.commit()
+        started = time.perf_counter()
+        with (
+            conn.cursor() as cur,
+            cur.copy("copy raw_ehr.bench_copy from stdin (format csv, header)") as copy,
+        ):
+            with path.open("rb") as handle:
+                while block := handle.read(1 << 20):
+                    copy.write(block)
+        conn.commit()
+        seconds = time.perf_counter() - started
+        loaded = conn.execute("select count(*) from raw_ehr.bench_copy").fetchone()[0]
+    return {"seconds": seconds, "loaded": loaded}
+
+
+def run_to_sql(path: Path) -> dict:
+    import pandas as pd
+    import sqlalchemy
+
+    from ingestion.warehouse.connection import from_environment
+
+    warehouse = from_environment()
+    engine = sqlalchemy.create_engine(warehouse.url("loader", driver="postgresql+psycopg"))
+    started = time.perf_counter()
+    frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    frame.to_sql(
+        "bench_to_sql", engine, schema="raw_ehr", if_exists="replace", index=False, chunksize=10_000
+    )
+    seconds = time.perf_counter() - started
+    return {"seconds": seconds, "loaded": len(frame)}
+
+
+WAYS = {"loader": run_loader, "copy": run_copy, "to_sql": run_to_sql}
+
+
+def measure(way: str, path: Path) -> dict:
+    """Run one way in a child process (sharing the warehouse env); add its peak memory."""
+    result = subprocess.run(
+        [sys.executable, __file__, "--child", way, str(path)],
+        capture_output=True,
+        text=True,
+        check=False,
+        env=dict(os.environ),
+    )
+    if result.returncode != 0:
+        raise SystemExit(f"{way} failed:\n{result.stderr[-4000:]}")
+    figures = json.loads(result.stdout.strip().splitlines()[-1])
+    progress(f"{way}: {figures['loaded']} rows in {figures['seconds']:.2f}s")
+    return figures
+
+
+def child(way: str, path: Path) -> None:
+    import logging
+
+    logging.basicConfig(level=logging.WARNING)
+    figures = WAYS[way](path)
+    figures["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps(figures))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--memory-rows", type=int, nargs="*", default=[1_000_000, 4_000_000])
+    parser.add_argument("--child", nargs=2, metavar=("WAY", "FILE"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        child(args.child[0], Path(args.child[1]))
+        return
+
+    from ingestion.warehouse.throwaway import throwaway_warehouse
+
+    with (
+        tempfile.TemporaryDirectory(prefix="landing_bench_") as tmp,
+        throwaway_warehouse(Path(tmp) / "var"),
+    ):
+        files = {}
+        for rows in sorted({args.rows, *args.memory_rows}):
+            files[rows] = Path(tmp) / f"ehr_2024-01-01_{rows:08d}.csv"
+            progress(f"writing a {rows:,}-row extract")
+            write_extract(files[rows], rows)
+        figures = {way: measure(way, files[args.rows]) for way in ("copy", "loader", "to_sql")}
+        memory = {}
+        for rows in args.memory_rows:
+            if rows == args.rows:
+                memory[rows] = figures["loader"]["peak_rss_mb"]
+            else:
+                memory[rows] = measure("loader", files[rows])["peak_rss_mb"]
+    rate = {way: args.rows / figures[way]["seconds"] for way in figures}
+    report = {
+        "benchmark": "landing",
+        "rows": args.rows,
+        "rows_per_second": {way: round(value) for way, value in rate.items()},
+        "loader_vs_copy": round(rate["loader"] / rate["copy"], 3),
+        "loader_vs_to_sql": round(rate["loader"] / rate["to_sql"], 2),
+        "goals": GOALS,
+        "loader_rows_loaded": figures["loader"]["loaded"],
+        "loader_rows_quarantined": figures["loader"]["quarantined"],
+        "loader_peak_rss_mb_by_rows": {str(rows): round(mb) for rows, mb in memory.items()},
+    }
+    print(json.dumps(report))
+
+
+if __name__ == "__main__":
+    main()
