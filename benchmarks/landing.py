@@ -123,10 +123,10 @@ def run_copy(path: Path) -> dict:
         with (
             conn.cursor() as cur,
             cur.copy("copy raw_ehr.bench_copy from stdin (format csv, header)") as copy,
+            path.open("rb") as handle,
         ):
-            with path.open("rb") as handle:
-                while block := handle.read(1 << 20):
-                    copy.write(block)
+            while block := handle.read(1 << 20):
+                copy.write(block)
         conn.commit()
         seconds = time.perf_counter() - started
         loaded = conn.execute("select count(*) from raw_ehr.bench_copy").fetchone()[0]
