@@ -40,6 +40,7 @@ from ingestion.warehouse.connection import Warehouse
 log = logging.getLogger(__name__)
 
 DLT_PROJECT_DIR = Path(__file__).parent  # where .dlt/config.toml lives
+MONEY = pa.decimal128(12, 2)
 
 
 class ReconciliationError(Exception):
@@ -113,6 +114,8 @@ def _pipeline(source: FileSource, warehouse: Warehouse):
 def _typed_column(values: pa.Array, column: Column, time_zone: str) -> pa.Array:
     if column.type == "number":
         return to_number(values)
+    if column.type == "money":
+        return pc.cast(pc.round(to_number(values), 2), MONEY)
     if column.type == "integer":
         return pc.cast(to_number(values), pa.int64())
     if column.type == "date":
@@ -126,6 +129,7 @@ def _typed_column(values: pa.Array, column: Column, time_zone: str) -> pa.Array:
 def _arrow_type(column: Column) -> pa.DataType:
     return {
         "number": pa.float64(),
+        "money": MONEY,
         "integer": pa.int64(),
         "date": pa.date32(),
         "timestamp": pa.timestamp("us", tz="UTC"),

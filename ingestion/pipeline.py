@@ -1,6 +1,6 @@
 """The steps of the main pipeline, each a function an Airflow task calls with the run's id.
 
-land -> choose build schema -> dbt (Cosmos task group) -> quality gate -> publish
+land (each file source) -> choose build schema -> dbt (Cosmos task group) -> quality gate -> publish
 """
 
 from __future__ import annotations
@@ -10,25 +10,32 @@ import logging
 import psycopg
 
 from expectations.gate import run_gate
-from ingestion.file_source import land
+from ingestion.file_source import FileSource, land
+from ingestion.sources.claims_files import CLAIMS_FILES
 from ingestion.sources.ehr_files import EHR_FILES
+from ingestion.sources.vitals_files import VITALS_FILES
 from ingestion.warehouse import publish as publishing
 from ingestion.warehouse.connection import from_environment
 
 log = logging.getLogger(__name__)
+
+FILE_SOURCES: dict[str, FileSource] = {
+    source.name: source for source in (EHR_FILES, CLAIMS_FILES, VITALS_FILES)
+}
 
 
 class GateFailed(Exception):
     """The build did not pass the quality gate; it is not published."""
 
 
-def land_ehr_files(run_id: str) -> dict[str, int]:
+def land_files(source_name: str, run_id: str) -> dict[str, int]:
+    """Land the new files of one file source; return what was received, loaded, quarantined."""
     warehouse = from_environment()
     with psycopg.connect(**warehouse.connect_kwargs("loader")) as conn:
         conn.execute(
             "insert into audit.pipeline_runs (run_id) values (%s) on conflict do nothing", (run_id,)
         )
-    outcomes = land(EHR_FILES, warehouse, run_id)
+    outcomes = land(FILE_SOURCES[source_name], warehouse, run_id)
     duplicates = sum(o.status == "duplicate" for o in outcomes)
     with psycopg.connect(**warehouse.connect_kwargs("loader")) as conn:
         conn.execute(
@@ -42,8 +49,12 @@ def land_ehr_files(run_id: str) -> dict[str, int]:
         "loaded": sum(o.rows_loaded for o in outcomes),
         "quarantined": sum(o.rows_quarantined for o in outcomes),
     }
-    log.info("EHR files: %s", counts)
+    log.info("%s files: %s", source_name, counts)
     return counts
+
+
+def land_ehr_files(run_id: str) -> dict[str, int]:
+    return land_files("ehr", run_id)
 
 
 def choose_build_schema() -> str:

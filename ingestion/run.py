@@ -15,7 +15,9 @@ import psycopg
 
 from ingestion import settings
 from ingestion.airflow_env import airflow_environment
+from ingestion.demo.claims_files import write_claims
 from ingestion.demo.ehr_extracts import write_extracts
+from ingestion.demo.vitals_files import write_vitals
 from ingestion.summary import latest_run_id, render, summarize
 from ingestion.warehouse.bootstrap import bootstrap
 from ingestion.warehouse.connection import Warehouse, from_environment
@@ -28,11 +30,26 @@ STATE_CHANGE = re.compile(r"new_state=(\w+) .*ti_id=([0-9a-f-]+)")
 DAG_ID = "healthcare_pipeline"
 
 
-def _ehr_files_landed_before(warehouse: Warehouse) -> int:
+DEMO_WRITERS = {"ehr": write_extracts, "claims": write_claims, "vitals": write_vitals}
+
+
+def _files_landed_before(warehouse: Warehouse, source: str) -> int:
     with psycopg.connect(**warehouse.connect_kwargs("loader")) as conn:
         return conn.execute(
-            "select count(*) from audit.file_ledger where source = 'ehr'"
+            "select count(*) from audit.file_ledger where source = %s", (source,)
         ).fetchone()[0]
+
+
+def _make_demo_data(warehouse: Warehouse) -> None:
+    """Demo files for every source whose landing folder is empty and that never landed any."""
+    for source, write in DEMO_WRITERS.items():
+        landing = settings.LANDING_DIR / source
+        if landing.exists() and any(landing.iterdir()):
+            continue
+        if _files_landed_before(warehouse, source):
+            continue
+        paths = write(landing)
+        log.info("%s: landing folder was empty: wrote %d demo files", source, len(paths))
 
 
 def _airflow(args: list[str], env: dict[str, str], log_file: Path, what: str) -> None:
@@ -68,10 +85,7 @@ def main() -> None:
     warehouse = from_environment()
     bootstrap(warehouse)
 
-    landing = settings.LANDING_DIR / "ehr"
-    if not any(landing.glob("ehr_*.csv")) and _ehr_files_landed_before(warehouse) == 0:
-        paths = write_extracts(landing)
-        log.info("landing folder was empty: wrote %d demo EHR extracts to %s", len(paths), landing)
+    _make_demo_data(warehouse)
 
     env = airflow_environment(warehouse)
     logs = settings.VAR_DIR / "logs"

@@ -14,9 +14,7 @@ class RunSummary:
     run_id: str
     files_new: int
     files_duplicate: int
-    received: int
-    loaded: int
-    quarantined: int
+    rows_by_source: dict[str, tuple[int, int, int]]  # source -> (received, loaded, quarantined)
     models_built: int
     tests_passed: int
     tests_failed: int
@@ -35,14 +33,13 @@ def latest_run_id(warehouse: Warehouse) -> str | None:
 
 def summarize(warehouse: Warehouse, run_id: str) -> RunSummary:
     with psycopg.connect(**warehouse.connect_kwargs(warehouse.admin_user)) as conn:
-        files, received, loaded, quarantined = conn.execute(
+        by_source = conn.execute(
             """
-            select count(*), coalesce(sum(rows_received), 0), coalesce(sum(rows_loaded), 0),
-                   coalesce(sum(rows_quarantined), 0)
-            from audit.file_ledger where run_id = %s
+            select source, count(*), sum(rows_received), sum(rows_loaded), sum(rows_quarantined)
+            from audit.file_ledger where run_id = %s group by source order by source
             """,
             (run_id,),
-        ).fetchone()
+        ).fetchall()
         duplicates = conn.execute(
             "select files_duplicate from audit.pipeline_runs where run_id = %s", (run_id,)
         ).fetchone()[0]
@@ -78,11 +75,9 @@ def summarize(warehouse: Warehouse, run_id: str) -> RunSummary:
         )
     return RunSummary(
         run_id=run_id,
-        files_new=files,
+        files_new=sum(row[1] for row in by_source),
         files_duplicate=duplicates,
-        received=received,
-        loaded=loaded,
-        quarantined=quarantined,
+        rows_by_source={row[0]: (row[2], row[3], row[4]) for row in by_source},
         models_built=models,
         tests_passed=passed,
         tests_failed=failed,
@@ -98,7 +93,12 @@ def render(summary: RunSummary, warehouse: Warehouse) -> str:
     lines = [
         f"Pipeline run {s.run_id}",
         f"  files:        {s.files_new} new, {s.files_duplicate} already landed",
-        f"  rows:         {s.received} received = {s.loaded} loaded + {s.quarantined} quarantined",
+        *(
+            f"  {source + ' rows:':<14}{received} received = {loaded} loaded"
+            + f" + {quarantined} quarantined"
+            for source, (received, loaded, quarantined) in s.rows_by_source.items()
+        ),
+        *([] if s.rows_by_source else ["  rows:         none new"]),
         f"  dbt:          {s.models_built} models built, {s.tests_passed} tests passed,"
         + f" {s.tests_failed} failed",
         f"  quality gate: {s.gate}",

@@ -28,14 +28,14 @@ ISO_DATE_PATTERN = r"^\d{4}-\d{2}-\d{2}$"
 ISO_TIMESTAMP_PATTERN = (
     r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}:?\d{2})?$"
 )
-OFFSET_PATTERN = r"(Z|[+-]\d{2}:?\d{2})$"
+OFFSET_PATTERN = r"(?:Z|[+-]\d{2}:?\d{2})$"
 
 
 @dataclass(frozen=True)
 class Column:
     name: str
     required: bool = False
-    type: str = "text"  # text | number | integer | date | timestamp
+    type: str = "text"  # text | number | money | integer | date | timestamp
 
 
 @dataclass(frozen=True)
@@ -267,6 +267,7 @@ CHECKS: dict[str, Callable[[pa.Array, Rule, dict], tuple[np.ndarray, str]]] = {
     "required": _required,
     "pattern": _pattern,
     "number": _number,
+    "money": _number,
     "integer": _integer,
     "date": _date,
     "timestamp": _timestamp,

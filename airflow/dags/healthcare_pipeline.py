@@ -1,4 +1,4 @@
-"""The main pipeline DAG: land EHR files, build with dbt (rendered by Cosmos), gate, publish.
+"""The main pipeline DAG: land the file sources, build with dbt (rendered by Cosmos), gate, publish.
 
 A thin wiring diagram: every step's logic lives in `ingestion/` and `expectations/`.
 """
@@ -30,14 +30,14 @@ DBT_PROFILE = ProfileConfig(
     start_date=datetime(2024, 1, 1),
     catchup=False,
     max_active_runs=1,
-    tags=["ehr", "dbt", "publish"],
+    tags=["ingestion", "dbt", "publish"],
     default_args={"owner": "data-engineering", "retries": 2, "retry_delay": timedelta(minutes=1)},
     doc_md=__doc__,
 )
 def healthcare_pipeline():
     @task
-    def land_ehr_files(run_id=None) -> dict:
-        return pipeline.land_ehr_files(run_id)
+    def land_files(source: str, run_id=None) -> dict:
+        return pipeline.land_files(source, run_id)
 
     @task
     def choose_build_schema() -> str:
@@ -51,7 +51,10 @@ def healthcare_pipeline():
     def publish(build_schema: str, run_id=None) -> list[str]:
         return pipeline.publish(build_schema, run_id)
 
-    landed = land_ehr_files()
+    landed = [
+        land_files.override(task_id=f"land_{source}_files")(source)
+        for source in pipeline.FILE_SOURCES
+    ]
     build_schema = choose_build_schema()
     dbt_build = DbtTaskGroup(
         group_id="dbt",

@@ -55,4 +55,5 @@ def test_cosmos_renders_every_dbt_model_as_its_own_tasks(airflow_env):
     for model in ("stg_ehr__encounters", "patient_crosswalk", "deid_encounters", "fct_encounters"):
         assert f"dbt.{model}.run" in tasks
         assert f"dbt.{model}.test" in tasks
-    assert {"land_ehr_files", "choose_build_schema", "quality_gate", "publish"} <= set(tasks)
+    landing = {"land_ehr_files", "land_claims_files", "land_vitals_files"}
+    assert landing | {"choose_build_schema", "quality_gate", "publish"} <= set(tasks)
