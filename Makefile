@@ -5,7 +5,7 @@ VENV := .venv
 UV := $(VENV)/bin/uv
 PY := $(VENV)/bin/python
 
-.PHONY: setup run test lint format dbt-docs airflow-ui stop-warehouse clean
+.PHONY: setup run test bench lint format stop-warehouse clean
 
 setup: ## create .venv, install the locked dependencies, generate .env with fresh secrets
 	$(PYTHON) -m venv $(VENV)
@@ -18,6 +18,9 @@ run: ## start the warehouse, land demo data, run the pipeline once through Airfl
 
 test: ## the whole suite, against throwaway PostgreSQL servers
 	$(PY) -m pytest
+
+bench: ## every benchmark at full size; each prints its figures as JSON on its last line
+	@for benchmark in benchmarks/*.py; do echo "== $$benchmark"; $(PY) $$benchmark || exit 1; done
 
 lint: ## ruff check and format check
 	$(VENV)/bin/ruff check .

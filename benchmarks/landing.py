@@ -24,57 +24,16 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
-import pyarrow as pa
-import pyarrow.csv as pa_csv
-
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from ingestion.demo.ehr_extracts import COLUMNS, DEPARTMENT_BLOCKS, _billable_codes
+from ingestion.demo.ehr_extracts import COLUMNS, write_large_extract
 
 GOALS = {"loader_vs_copy": 0.3, "loader_vs_to_sql": 5.0}
 
 
 def progress(message: str) -> None:
     print(f"[landing bench] {message}", file=sys.stderr, flush=True)
-
-
-def write_extract(path: Path, rows: int, seed: int = 11) -> None:
-    """A realistic extract, about one row in a thousand broken, written a block at a time."""
-    import simple_icd_10_cm as cm
-
-    rng = np.random.default_rng(seed)
-    departments = sorted(DEPARTMENT_BLOCKS)
-    codes = {d: [c for b in DEPARTMENT_BLOCKS[d] for c in _billable_codes(b)] for d in departments}
-    all_codes = np.array([c for d in departments for c in codes[d]])
-    descriptions = np.array([cm.get_description(c) for c in all_codes])
-    department_of = np.array([d for d in departments for _ in codes[d]])
-    block = 500_000
-    with path.open("wb") as handle:
-        for start in range(0, rows, block):
-            n = min(block, rows - start)
-            pick = rng.integers(0, len(all_codes), n)
-            days = rng.integers(0, 365, n).astype("timedelta64[D]") + np.datetime64("2024-01-01")
-            table = pa.table(
-                {
-                    "patient_id": np.char.add(
-                        "PAT_", (10000 + rng.integers(0, 50000, n)).astype(str)
-                    ),
-                    "visit_date": days.astype(str),
-                    "diagnosis_code": all_codes[pick],
-                    "diagnosis_description": descriptions[pick],
-                    "treatment_code": np.char.add("MED", rng.integers(100, 999, n).astype(str)),
-                    "physician_id": np.char.add("DOC_", rng.integers(100, 999, n).astype(str)),
-                    "department": department_of[pick],
-                }
-            )
-            broken = rng.random(n) < 0.001
-            table = table.set_column(
-                0, "patient_id", pa.array(np.where(broken, "", table.column(0).to_numpy()))
-            )
-            options = pa_csv.WriteOptions(include_header=start == 0)
-            pa_csv.write_csv(table.select(COLUMNS), handle, write_options=options)
 
 
 # --- the three ways, each run in a child process ------------------------------------------------
@@ -94,7 +53,7 @@ def run_loader(path: Path) -> dict:
     # Warm up as a long-running loader is: land a small file first, then time the large one.
     target = settings.LANDING_DIR / "ehr" / path.name
     target.parent.mkdir(parents=True, exist_ok=True)
-    write_extract(target.with_name("ehr_2023-12-31_warmup.csv"), 1000, seed=1)
+    write_large_extract(target.with_name("ehr_2023-12-31_warmup.csv"), 1000, seed=1)
     land(EHR_FILES, warehouse, run_id="bench_warmup")
     os.link(path, target)
     started = time.perf_counter()
@@ -198,7 +157,7 @@ def main() -> None:
         for rows in sorted({args.rows, *args.memory_rows}):
             files[rows] = Path(tmp) / f"ehr_2024-01-01_{rows:08d}.csv"
             progress(f"writing a {rows:,}-row extract")
-            write_extract(files[rows], rows)
+            write_large_extract(files[rows], rows)
         figures = {way: measure(way, files[args.rows]) for way in ("copy", "loader", "to_sql")}
         memory = {}
         for rows in args.memory_rows:

@@ -111,6 +111,46 @@ def write_extracts(
     return written
 
 
+def write_large_extract(path: Path, rows: int, seed: int = 11) -> None:
+    """One large extract (benchmarks, crash tests), vectorised: one row in a thousand lacks its
+    patient id. Written a block at a time, so memory stays flat."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.csv as pa_csv
+
+    rng = np.random.default_rng(seed)
+    departments = sorted(DEPARTMENT_BLOCKS)
+    codes = {d: [c for b in DEPARTMENT_BLOCKS[d] for c in _billable_codes(b)] for d in departments}
+    all_codes = np.array([c for d in departments for c in codes[d]])
+    descriptions = np.array([cm.get_description(c) for c in all_codes])
+    department_of = np.array([d for d in departments for _ in codes[d]])
+    block = 500_000
+    with path.open("wb") as handle:
+        for start in range(0, rows, block):
+            n = min(block, rows - start)
+            pick = rng.integers(0, len(all_codes), n)
+            days = rng.integers(0, 365, n).astype("timedelta64[D]") + np.datetime64("2024-01-01")
+            table = pa.table(
+                {
+                    "patient_id": np.char.add(
+                        "PAT_", (10000 + rng.integers(0, 50000, n)).astype(str)
+                    ),
+                    "visit_date": days.astype(str),
+                    "diagnosis_code": all_codes[pick],
+                    "diagnosis_description": descriptions[pick],
+                    "treatment_code": np.char.add("MED", rng.integers(100, 999, n).astype(str)),
+                    "physician_id": np.char.add("DOC_", rng.integers(100, 999, n).astype(str)),
+                    "department": department_of[pick],
+                }
+            )
+            broken = rng.random(n) < 0.001
+            table = table.set_column(
+                0, "patient_id", pa.array(np.where(broken, "", table.column(0).to_numpy()))
+            )
+            options = pa_csv.WriteOptions(include_header=start == 0)
+            pa_csv.write_csv(table.select(COLUMNS), handle, write_options=options)
+
+
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])

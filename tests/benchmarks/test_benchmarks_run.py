@@ -1,0 +1,38 @@
+"""Every benchmark runs at a small size, so none rots: it exits cleanly and its last line is one
+JSON object with its figures. Speed goals are checked by `make bench`, never here.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from ingestion import settings
+
+BENCHMARKS = settings.PROJECT_ROOT / "benchmarks"
+SMALL = {"landing.py": ["--rows", "20000", "--memory-rows", "20000", "40000"]}
+
+
+def test_every_benchmark_has_a_small_size():
+    assert {path.name for path in BENCHMARKS.glob("*.py")} == set(SMALL)
+
+
+@pytest.mark.parametrize("name", sorted(SMALL))
+def test_benchmark_runs_small_and_reports_json(name):
+    result = subprocess.run(
+        [sys.executable, str(BENCHMARKS / name), *SMALL[name]],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert report["benchmark"] == name.removesuffix(".py")
+    if name == "landing.py":
+        assert set(report["rows_per_second"]) == {"loader", "copy", "to_sql"}
+        assert report["loader_rows_loaded"] + report["loader_rows_quarantined"] == 20000
+        assert set(report["loader_peak_rss_mb_by_rows"]) == {"20000", "40000"}
