@@ -287,3 +287,29 @@ def test_logs_never_carry_identifying_values(test_warehouse, caplog):
     assert outcome.rows_quarantined == 1
     assert "record 2: visit_date_is_iso_date" in caplog.text
     assert "PAT_7000" not in caplog.text and "2024-02-30" not in caplog.text
+
+
+def test_the_same_content_twice_in_one_drop_is_landed_once(test_warehouse):
+    folder = test_warehouse.landing_dir / "ehr"
+    content = "\n".join([HEADER, *_rows(2, first=80000)]) + "\n"
+    (folder / "ehr_2024-06-05_001.csv").write_text(content)
+    (folder / "ehr_2024-06-05_002.csv").write_text(content)
+    outcomes = land(EHR_FILES, test_warehouse.warehouse, "one_drop")
+    assert sorted(o.status for o in outcomes) == ["duplicate", "loaded"]
+    with psycopg.connect(**test_warehouse.warehouse.connect_kwargs("steward")) as conn:
+        count = conn.execute(
+            "select count(*) from raw_ehr.encounters where patient_id like 'PAT_8000%%'"
+        ).fetchone()[0]
+    assert count == 2
+
+
+@pytest.mark.parametrize("role", ["transformer", "analyst"])
+def test_only_loader_and_steward_read_the_quarantine(test_warehouse, role):
+    for reader in ("loader", "steward"):
+        with psycopg.connect(**test_warehouse.warehouse.connect_kwargs(reader)) as conn:
+            conn.execute("select count(*) from quarantine.rejected_records").fetchone()
+    with (
+        psycopg.connect(**test_warehouse.warehouse.connect_kwargs(role)) as conn,
+        pytest.raises(psycopg.errors.InsufficientPrivilege),
+    ):
+        conn.execute("select count(*) from quarantine.rejected_records")
