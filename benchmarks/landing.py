@@ -8,7 +8,8 @@
    one small file landed first, so its dlt pipeline exists), 2. PostgreSQL's `COPY FROM STDIN` of the file into a
    table of the same text columns (the ceiling), 3. `pandas.read_csv` + `DataFrame.to_sql` over
    SQLAlchemy with psycopg 3 (what a user would otherwise write). Each runs in its own process,
-   which reports its seconds and peak memory. Progress goes to stderr; the last line of stdout is
+   which reports its seconds and peak memory, after a CHECKPOINT; COPY and the loader run twice
+   and the faster run counts. Progress goes to stderr; the last line of stdout is
    one JSON object with the figures and the ratios.
 """
 
@@ -112,8 +113,20 @@ def run_to_sql(path: Path) -> dict:
 WAYS = {"loader": run_loader, "copy": run_copy, "to_sql": run_to_sql}
 
 
+def _checkpoint() -> None:
+    """Flush what the previous measurement wrote, so its checkpoint does not land in the next."""
+    import psycopg
+
+    from ingestion.warehouse.connection import from_environment
+
+    warehouse = from_environment()
+    with psycopg.connect(**warehouse.connect_kwargs(warehouse.admin_user), autocommit=True) as conn:
+        conn.execute("checkpoint")
+
+
 def measure(way: str, path: Path) -> dict:
     """Run one way in a child process (sharing the warehouse env); add its peak memory."""
+    _checkpoint()
     result = subprocess.run(
         [sys.executable, __file__, "--child", way, str(path)],
         capture_output=True,
@@ -158,7 +171,19 @@ def main() -> None:
             files[rows] = Path(tmp) / f"ehr_2024-01-01_{rows:08d}.csv"
             progress(f"writing a {rows:,}-row extract")
             write_large_extract(files[rows], rows)
-        figures = {way: measure(way, files[args.rows]) for way in ("copy", "loader", "to_sql")}
+        # Best of two for COPY and the loader (each loader run needs a file it has not seen).
+        second = Path(tmp) / f"ehr_2024-01-02_{args.rows:08d}.csv"
+        write_large_extract(second, args.rows, seed=12)
+        figures = {
+            "copy": min(
+                (measure("copy", files[args.rows]) for _ in range(2)), key=lambda f: f["seconds"]
+            ),
+            "loader": min(
+                (measure("loader", path) for path in (files[args.rows], second)),
+                key=lambda f: f["seconds"],
+            ),
+            "to_sql": measure("to_sql", files[args.rows]),
+        }
         memory = {}
         for rows in args.memory_rows:
             if rows == args.rows:
