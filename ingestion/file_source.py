@@ -316,7 +316,8 @@ def _ensure_key_indexes(conn: psycopg.Connection, source: FileSource) -> None:
     """Index the file key of every raw table: reconciliation and retries look rows up by file.
 
     A file's rows are appended together, so each block range holds few file keys: a BRIN index
-    (minmax-multi) finds them at a fraction of a B-tree's cost to maintain while loading.
+    (minmax-multi) finds them at a fraction of a B-tree's cost to maintain while loading. New
+    ranges are summarized by autovacuum; until then queries simply read them.
     """
     for table in _existing_tables(conn, source):
         index = sql.Identifier(f"{table}_file_key")
@@ -325,10 +326,6 @@ def _ensure_key_indexes(conn: psycopg.Connection, source: FileSource) -> None:
                 "create index if not exists {} on {} using brin (_file_key int8_minmax_multi_ops)"
                 " with (autosummarize = on)"
             ).format(index, sql.Identifier(source.dataset, table))
-        )
-        conn.execute(
-            "select brin_summarize_new_values(%s::regclass)",
-            (f"{source.dataset}.{table}_file_key",),
         )
     conn.commit()
 
