@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -81,6 +82,7 @@ class FileLanding:
     path: Path
     file_hash: str
     reader: Reader
+    received: Future[int]  # the independent count, made on the side while the file loads
     rows_loaded: int = 0
     quarantined: list[QuarantinedRecord] = field(default_factory=list)
     new_columns: list[str] = field(default_factory=list)
@@ -379,7 +381,7 @@ def _reconcile_and_record(
     conn: psycopg.Connection, source: FileSource, landing: FileLanding, run_id: str
 ) -> FileOutcome:
     name = landing.path.name
-    received = source.count_records(landing.path)
+    received = landing.received.result()
     loaded = _loaded_count(conn, source, landing.file_hash)
     quarantined = len(landing.quarantined)
     if loaded != landing.rows_loaded or received != loaded + quarantined:
@@ -411,7 +413,10 @@ def land(source: FileSource, warehouse: Warehouse, run_id: str) -> list[FileOutc
     paths = sorted(source.landing_dir.glob(source.pattern))
     outcomes: list[FileOutcome] = []
     landings: list[FileLanding] = []
-    with psycopg.connect(**warehouse.connect_kwargs("loader")) as conn:
+    with (
+        psycopg.connect(**warehouse.connect_kwargs("loader")) as conn,
+        ThreadPoolExecutor(max_workers=1, thread_name_prefix="count") as counter,
+    ):
         seen: set[str] = set()
         for path in paths:
             file_hash = ledger.content_hash(path)
@@ -426,7 +431,8 @@ def land(source: FileSource, warehouse: Warehouse, run_id: str) -> list[FileOutc
             except FileUnreadable as error:
                 outcomes.append(_reject_file(conn, source, path, file_hash, error, run_id))
                 continue
-            landings.append(FileLanding(path, file_hash, reader))
+            received = counter.submit(source.count_records, path)
+            landings.append(FileLanding(path, file_hash, reader, received))
         if not landings:
             return outcomes
 
