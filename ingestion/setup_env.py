@@ -49,6 +49,7 @@ GENERATED: dict[str, Callable[[], str]] = {
     "AIRFLOW_API_SECRET_KEY": _password,
     "AIRFLOW_JWT_SECRET": _password,
     "AIRFLOW_ADMIN_PASSWORD": _password,
+    "FHIR_CLIENT_SECRET": _password,
 }
 
 
