@@ -49,6 +49,9 @@ class Faults:
     unavailable_every: int = 0
     retry_after_seconds: int = 0
     token_ttl_seconds: float = 3600.0
+    # What the token response claims; a token revoked before its advertised expiry (as EHRs do
+    # on a key rotation) surprises the client with a 401 mid-pull. None: the truth.
+    advertised_ttl_seconds: int | None = None
 
 
 class FhirStore:
@@ -184,7 +187,8 @@ class _Handler(BaseHTTPRequestHandler):
             {
                 "access_token": token,
                 "token_type": "Bearer",
-                "expires_in": int(state.faults.token_ttl_seconds),
+                "expires_in": state.faults.advertised_ttl_seconds
+                or int(state.faults.token_ttl_seconds),
             },
         )
 

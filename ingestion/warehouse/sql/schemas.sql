@@ -10,12 +10,14 @@ revoke all on schema public from public;
 create schema if not exists raw_ehr authorization loader;
 create schema if not exists raw_claims authorization loader;
 create schema if not exists raw_vitals authorization loader;
+create schema if not exists raw_fhir authorization loader;
 create schema if not exists quarantine authorization loader;
-grant usage on schema raw_ehr, raw_claims, raw_vitals to transformer, steward;
+grant usage on schema raw_ehr, raw_claims, raw_vitals, raw_fhir to transformer, steward;
 grant usage on schema quarantine to steward;
-alter default privileges for role loader in schema raw_ehr, raw_claims, raw_vitals
+alter default privileges for role loader in schema raw_ehr, raw_claims, raw_vitals, raw_fhir
     grant select on tables to transformer, steward;
-grant select on all tables in schema raw_ehr, raw_claims, raw_vitals to transformer, steward;
+grant select on all tables in schema raw_ehr, raw_claims, raw_vitals, raw_fhir
+    to transformer, steward;
 
 -- Transform: dbt as `transformer`. Marts build into build_blue or build_green, whichever is not
 -- published; `analytics` holds the views that point at the published one.
@@ -75,6 +77,21 @@ create table if not exists audit.gate_results (
     recorded_at timestamptz not null default now()
 );
 
+create table if not exists audit.api_pulls (
+    run_id text not null,
+    source text not null,
+    resource_type text not null,
+    cursor_from text,
+    cursor_to text,
+    pages integer not null,
+    requests integer not null,
+    rows_received integer not null,
+    rows_loaded integer not null,
+    rows_quarantined integer not null,
+    rows_superseded integer not null,
+    recorded_at timestamptz not null default now()
+);
+
 create table if not exists audit.publications (
     run_id text not null,
     build_schema text not null,
@@ -97,6 +114,7 @@ alter table quarantine.rejected_records owner to loader;
 
 grant select, insert, update on audit.pipeline_runs to loader;
 grant select, insert, update on audit.file_ledger to loader;
+grant select, insert on audit.api_pulls to loader;
 grant select, insert on audit.dbt_node_results, audit.gate_results, audit.publications to transformer;
 grant select on audit.file_ledger, audit.pipeline_runs to transformer;
 grant select on all tables in schema audit to steward;

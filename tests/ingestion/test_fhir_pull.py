@@ -1,0 +1,135 @@
+"""Pulling the FHIR API: exactly once through 429s, 503s and expiring tokens; only what changed;
+a circuit breaker when the API is gone; invalid resources quarantined.
+"""
+
+from __future__ import annotations
+
+import time
+
+import psycopg
+import pytest
+
+from ingestion.api_landing import land_fhir
+from ingestion.demo.fhir_resources import demo_resources
+from ingestion.demo.fhir_server import DemoFhirServer, Faults, FhirStore
+from ingestion.http_client import CircuitOpen, RetryPolicy
+
+CLIENT_ID, CLIENT_SECRET = "warehouse-test", "fhir-test-secret"
+FAST = RetryPolicy(base_delay=0.02, max_delay=0.2, failures_to_open=6, timeout=2)
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def fhir(test_warehouse):
+    resources = demo_resources(patients=40)
+    server = DemoFhirServer(
+        FhirStore(resources),
+        CLIENT_ID,
+        CLIENT_SECRET,
+        Faults(
+            too_many_requests_every=5,
+            unavailable_every=7,
+            token_ttl_seconds=0.15,
+            advertised_ttl_seconds=3600,
+        ),
+        page_size=25,
+    )
+    base_url = server.start()
+    yield server, base_url, resources
+    server.stop()
+
+
+def _pull(test_warehouse, base_url: str, run_id: str):
+    return land_fhir(
+        test_warehouse.warehouse,
+        run_id,
+        base_url,
+        CLIENT_ID,
+        CLIENT_SECRET,
+        page_size=25,
+        policy=FAST,
+    )
+
+
+def _rows(test_warehouse, query: str, *params) -> list[tuple]:
+    with psycopg.connect(**test_warehouse.warehouse.connect_kwargs("steward")) as conn:
+        return conn.execute(query, params).fetchall()
+
+
+def test_every_resource_lands_exactly_once_through_faults_and_expiring_tokens(test_warehouse, fhir):
+    server, base_url, resources = fhir
+    pulls = _pull(test_warehouse, base_url, "fhir_1")
+    answered = server.state.answered
+    # 429s, 503s, and tokens that died mid-pull (401) were all met on the way
+    assert answered.get(429, 0) > 0 and answered.get(503, 0) > 0 and answered.get(401, 0) > 0
+    total, distinct = _rows(
+        test_warehouse,
+        "select count(*), count(distinct (resource_type, id)) from raw_fhir.resources",
+    )[0]
+    assert total == distinct == len(resources)
+    assert sum(p.received for p in pulls.values()) == len(resources)
+    by_type = dict(
+        _rows(test_warehouse, "select resource_type, count(*) from raw_fhir.resources group by 1")
+    )
+    assert by_type == {"Patient": 40, "Practitioner": 10, "Encounter": 80, "Observation": 320}
+
+
+def test_a_second_pull_with_nothing_new_loads_nothing(test_warehouse, fhir):
+    _, base_url, _ = fhir
+    pulls = _pull(test_warehouse, base_url, "fhir_2")
+    assert sum(p.received for p in pulls.values()) == 0
+    assert _rows(
+        test_warehouse, "select count(*) from raw_fhir.resources where _pulled_in = 'fhir_2'"
+    ) == [(0,)]
+
+
+def test_updated_resources_are_merged_and_nothing_else_loads(test_warehouse, fhir):
+    server, base_url, resources = fhir
+    server.state.store.update("Patient", "pat-10002", {"gender": "other"})
+    server.state.store.update("Encounter", "enc-10005-1", {"status": "cancelled"})
+    pulls = _pull(test_warehouse, base_url, "fhir_3")
+    assert sum(p.received for p in pulls.values()) == 2
+    changed = _rows(
+        test_warehouse,
+        "select resource_type, id, resource->>'gender', resource->>'status' from raw_fhir.resources"
+        " where _pulled_in = 'fhir_3' order by 1",
+    )
+    assert changed == [
+        ("Encounter", "enc-10005-1", None, "cancelled"),
+        ("Patient", "pat-10002", "other", None),
+    ]
+    assert _rows(test_warehouse, "select count(*) from raw_fhir.resources") == [(len(resources),)]
+
+
+def test_invalid_resources_go_to_the_shared_quarantine(test_warehouse, fhir):
+    server, base_url, resources = fhir
+    store = server.state.store
+    store.add({"resourceType": "Patient", "gender": "female"})  # no id
+    store.add({"resourceType": "Patient", "id": "pat-bad-date", "birthDate": "1980-13-45"})
+    pulls = _pull(test_warehouse, base_url, "fhir_4")
+    assert len(pulls["Patient"].quarantined) == 2
+    rules = _rows(
+        test_warehouse,
+        "select rule from quarantine.rejected_records where source = 'fhir' order by rule",
+    )
+    assert rules == [("resource_has_id",), ("resource_is_valid_r4",)]
+    assert _rows(test_warehouse, "select count(*) from raw_fhir.resources") == [(len(resources),)]
+    _pull(test_warehouse, base_url, "fhir_5")  # nothing new: nothing quarantined twice
+    assert (
+        len(
+            _rows(test_warehouse, "select 1 from quarantine.rejected_records where source = 'fhir'")
+        )
+        == 2
+    )
+
+
+def test_the_circuit_opens_when_the_api_is_gone(test_warehouse, fhir):
+    server, base_url, _ = fhir
+    server.stop()
+    started = time.monotonic()
+    with pytest.raises(CircuitOpen) as failure:
+        _pull(test_warehouse, base_url, "fhir_gone")
+    assert time.monotonic() - started < 30
+    message = str(failure.value)
+    assert base_url in message and "6 consecutive failed requests" in message
