@@ -50,6 +50,7 @@ GENERATED: dict[str, Callable[[], str]] = {
     "AIRFLOW_JWT_SECRET": _password,
     "AIRFLOW_ADMIN_PASSWORD": _password,
     "FHIR_CLIENT_SECRET": _password,
+    "RESEARCH_DB_PASSWORD": _password,
 }
 
 

@@ -124,6 +124,18 @@ def test_invalid_resources_go_to_the_shared_quarantine(test_warehouse, fhir):
     )
 
 
+def test_the_client_secret_and_tokens_never_reach_the_logs(test_warehouse, fhir, caplog):
+    import logging
+
+    server, base_url, _ = fhir
+    caplog.set_level(logging.DEBUG)
+    server.state.store.update("Patient", "pat-10004", {"gender": "unknown"})
+    _pull(test_warehouse, base_url, "fhir_logged")
+    assert "new access token" in caplog.text
+    assert CLIENT_SECRET not in caplog.text
+    assert not any(token in caplog.text for token in server.state.tokens)
+
+
 def test_the_circuit_opens_when_the_api_is_gone(test_warehouse, fhir):
     server, base_url, _ = fhir
     server.stop()

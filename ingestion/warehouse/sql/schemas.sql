@@ -11,12 +11,13 @@ create schema if not exists raw_ehr authorization loader;
 create schema if not exists raw_claims authorization loader;
 create schema if not exists raw_vitals authorization loader;
 create schema if not exists raw_fhir authorization loader;
+create schema if not exists raw_research authorization loader;
 create schema if not exists quarantine authorization loader;
-grant usage on schema raw_ehr, raw_claims, raw_vitals, raw_fhir to transformer, steward;
+grant usage on schema raw_ehr, raw_claims, raw_vitals, raw_fhir, raw_research to transformer, steward;
 grant usage on schema quarantine to steward;
-alter default privileges for role loader in schema raw_ehr, raw_claims, raw_vitals, raw_fhir
+alter default privileges for role loader in schema raw_ehr, raw_claims, raw_vitals, raw_fhir, raw_research
     grant select on tables to transformer, steward;
-grant select on all tables in schema raw_ehr, raw_claims, raw_vitals, raw_fhir
+grant select on all tables in schema raw_ehr, raw_claims, raw_vitals, raw_fhir, raw_research
     to transformer, steward;
 
 -- Transform: dbt as `transformer`. Marts build into build_blue or build_green, whichever is not
