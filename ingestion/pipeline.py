@@ -6,13 +6,17 @@ land (each file source) -> choose build schema -> dbt (Cosmos task group) -> qua
 from __future__ import annotations
 
 import logging
+import os
 
 import psycopg
 
 from expectations.gate import run_gate
+from ingestion import settings
+from ingestion.api_landing import land_fhir
 from ingestion.file_source import FileSource, land
 from ingestion.sources.claims_files import CLAIMS_FILES
 from ingestion.sources.ehr_files import EHR_FILES
+from ingestion.sources.research_db import land_research
 from ingestion.sources.vitals_files import VITALS_FILES
 from ingestion.warehouse import publish as publishing
 from ingestion.warehouse.connection import from_environment
@@ -51,6 +55,32 @@ def land_files(source_name: str, run_id: str) -> dict[str, int]:
     }
     log.info("%s files: %s", source_name, counts)
     return counts
+
+
+def land_fhir_api(run_id: str) -> dict[str, int]:
+    """Pull the FHIR API at FHIR_BASE_URL (client FHIR_CLIENT_ID, secret FHIR_CLIENT_SECRET)."""
+    settings.load_env()
+    base_url = os.environ.get("FHIR_BASE_URL")
+    if not base_url:
+        log.warning("FHIR_BASE_URL is not set: no FHIR API to pull")
+        return {}
+    pulls = land_fhir(
+        from_environment(),
+        run_id,
+        base_url,
+        os.environ.get("FHIR_CLIENT_ID", "healthcare-warehouse"),
+        settings.require("FHIR_CLIENT_SECRET"),
+        token_url=os.environ.get("FHIR_TOKEN_URL"),
+    )
+    return {
+        "received": sum(p.received for p in pulls.values()),
+        "loaded": sum(len(p.landed) for p in pulls.values()),
+        "quarantined": sum(len(p.quarantined) for p in pulls.values()),
+    }
+
+
+def land_research_db(run_id: str) -> dict[str, int]:
+    return land_research(from_environment(), run_id)
 
 
 def land_ehr_files(run_id: str) -> dict[str, int]:

@@ -5,6 +5,7 @@ through Airflow (`airflow dags test`), and print what it did.
 from __future__ import annotations
 
 import logging
+import os
 import re
 import subprocess
 import sys
@@ -17,6 +18,9 @@ from ingestion import settings
 from ingestion.airflow_env import airflow_environment
 from ingestion.demo.claims_files import write_claims
 from ingestion.demo.ehr_extracts import write_extracts
+from ingestion.demo.fhir_resources import demo_resources
+from ingestion.demo.fhir_server import DemoFhirServer, FhirStore
+from ingestion.demo.research_db import ensure_database, fill
 from ingestion.demo.vitals_files import write_vitals
 from ingestion.summary import latest_run_id, render, summarize
 from ingestion.warehouse.bootstrap import bootstrap
@@ -86,6 +90,18 @@ def main() -> None:
     bootstrap(warehouse)
 
     _make_demo_data(warehouse)
+    if not os.environ.get("RESEARCH_DB_HOST"):
+        ensure_database(warehouse)
+        log.info("research database: %d demo clinical trials", fill(warehouse))
+    fhir_server = None
+    if not os.environ.get("FHIR_BASE_URL"):
+        fhir_server = DemoFhirServer(
+            FhirStore(demo_resources()),
+            client_id=os.environ.get("FHIR_CLIENT_ID", "healthcare-warehouse"),
+            client_secret=settings.require("FHIR_CLIENT_SECRET"),
+        )
+        os.environ["FHIR_BASE_URL"] = fhir_server.start()
+        log.info("demo FHIR server on %s for this run", os.environ["FHIR_BASE_URL"])
 
     env = airflow_environment(warehouse)
     logs = settings.VAR_DIR / "logs"
@@ -94,7 +110,11 @@ def main() -> None:
         ["db", "migrate"], env, logs / "airflow_db_migrate.log", "preparing Airflow's database"
     )
     previous_run = latest_run_id(warehouse)
-    _airflow(["dags", "test", DAG_ID], env, logs / "airflow_dags_test.log", f"running {DAG_ID}")
+    try:
+        _airflow(["dags", "test", DAG_ID], env, logs / "airflow_dags_test.log", f"running {DAG_ID}")
+    finally:
+        if fhir_server is not None:
+            fhir_server.stop()
 
     run_id = latest_run_id(warehouse)
     if run_id is None or run_id == previous_run:

@@ -14,7 +14,8 @@ class RunSummary:
     run_id: str
     files_new: int
     files_duplicate: int
-    rows_by_source: dict[str, tuple[int, int, int]]  # source -> (received, loaded, quarantined)
+    # source -> (received, loaded, quarantined, superseded within the pull)
+    rows_by_source: dict[str, tuple[int, int, int, int]]
     models_built: int
     tests_passed: int
     tests_failed: int
@@ -37,6 +38,14 @@ def summarize(warehouse: Warehouse, run_id: str) -> RunSummary:
             """
             select source, count(*), sum(rows_received), sum(rows_loaded), sum(rows_quarantined)
             from audit.file_ledger where run_id = %s group by source order by source
+            """,
+            (run_id,),
+        ).fetchall()
+        api_pulls = conn.execute(
+            """
+            select source, 0, sum(rows_received), sum(rows_loaded), sum(rows_quarantined),
+                   sum(rows_superseded)
+            from audit.api_pulls where run_id = %s group by source order by source
             """,
             (run_id,),
         ).fetchall()
@@ -76,8 +85,11 @@ def summarize(warehouse: Warehouse, run_id: str) -> RunSummary:
     return RunSummary(
         run_id=run_id,
         files_new=sum(row[1] for row in by_source),
+        rows_by_source={
+            **{row[0]: (row[2], row[3], row[4], 0) for row in by_source},
+            **{row[0]: (row[2], row[3], row[4], row[5]) for row in api_pulls},
+        },
         files_duplicate=duplicates,
-        rows_by_source={row[0]: (row[2], row[3], row[4]) for row in by_source},
         models_built=models,
         tests_passed=passed,
         tests_failed=failed,
@@ -92,17 +104,18 @@ def render(summary: RunSummary, warehouse: Warehouse) -> str:
     s = summary
     lines = [
         f"Pipeline run {s.run_id}",
-        f"  files:        {s.files_new} new, {s.files_duplicate} already landed",
+        f"  files:          {s.files_new} new, {s.files_duplicate} already landed",
         *(
-            f"  {source + ' rows:':<14}{received} received = {loaded} loaded"
+            f"  {source + ' rows:':<16}{received} received = {loaded} loaded"
             + f" + {quarantined} quarantined"
-            for source, (received, loaded, quarantined) in s.rows_by_source.items()
+            + (f" + {superseded} superseded" if superseded else "")
+            for source, (received, loaded, quarantined, superseded) in s.rows_by_source.items()
         ),
-        *([] if s.rows_by_source else ["  rows:         none new"]),
-        f"  dbt:          {s.models_built} models built, {s.tests_passed} tests passed,"
+        *([] if s.rows_by_source else ["  rows:           none new"]),
+        f"  dbt:            {s.models_built} models built, {s.tests_passed} tests passed,"
         + f" {s.tests_failed} failed",
-        f"  quality gate: {s.gate}",
-        f"  published:    analytics.fct_encounters -> {s.published_schema}"
+        f"  quality gate:   {s.gate}",
+        f"  published:      analytics.fct_encounters -> {s.published_schema}"
         + f" ({s.published_rows} rows)",
         "",
         "Query the mart as the read-only analyst (password: WAREHOUSE_ANALYST_PASSWORD in .env):",

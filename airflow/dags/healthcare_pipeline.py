@@ -40,6 +40,14 @@ def healthcare_pipeline():
         return pipeline.land_files(source, run_id)
 
     @task
+    def land_fhir_api(run_id=None) -> dict:
+        return pipeline.land_fhir_api(run_id)
+
+    @task
+    def land_research_db(run_id=None) -> dict:
+        return pipeline.land_research_db(run_id)
+
+    @task
     def choose_build_schema() -> str:
         return pipeline.choose_build_schema()
 
@@ -54,7 +62,7 @@ def healthcare_pipeline():
     landed = [
         land_files.override(task_id=f"land_{source}_files")(source)
         for source in pipeline.FILE_SOURCES
-    ]
+    ] + [land_fhir_api(), land_research_db()]
     build_schema = choose_build_schema()
     dbt_build = DbtTaskGroup(
         group_id="dbt",

@@ -103,15 +103,32 @@ def land_research(warehouse: Warehouse, run_id: str) -> dict[str, int]:
         primary_key="trial_id",
         backend="sqlalchemy",
     ).add_map(lambda row: {**row, "_pulled_in": run_id})
-    received = _changed_at_source(source, _loaded_up_to(warehouse))
+    cursor = _loaded_up_to(warehouse)
+    received = _changed_at_source(source, cursor)
     pipeline.run(trials)
     with psycopg.connect(**warehouse.connect_kwargs("loader")) as conn:
         loaded = conn.execute(
             f"select count(*) from {DATASET}.{TABLE} where _pulled_in = %s", (run_id,)
         ).fetchone()[0]
-    if loaded != received:
-        raise ReconciliationError(
-            f"research {TABLE}: {received} rows changed at the source, {loaded} merged"
+        if loaded != received:
+            raise ReconciliationError(
+                f"research {TABLE}: {received} rows changed at the source, {loaded} merged"
+            )
+        conn.execute(
+            """
+            insert into audit.api_pulls
+                (run_id, source, resource_type, cursor_from, cursor_to, pages, requests,
+                 rows_received, rows_loaded, rows_quarantined, rows_superseded)
+            values (%s, 'research', %s, %s, %s, 1, 1, %s, %s, 0, 0)
+            """,
+            (
+                run_id,
+                TABLE,
+                str(cursor) if cursor else None,
+                str(_loaded_up_to(warehouse)),
+                received,
+                loaded,
+            ),
         )
     log.info("research %s: received %d = loaded %d", TABLE, received, loaded)
     return {"received": received, "loaded": loaded}

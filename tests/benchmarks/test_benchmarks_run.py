@@ -13,7 +13,10 @@ import pytest
 from ingestion import settings
 
 BENCHMARKS = settings.PROJECT_ROOT / "benchmarks"
-SMALL = {"landing.py": ["--rows", "20000", "--memory-rows", "20000", "40000"]}
+SMALL = {
+    "landing.py": ["--rows", "20000", "--memory-rows", "20000", "40000"],
+    "fhir_pull.py": ["--patients", "10", "--page-size", "20"],
+}
 
 
 def test_every_benchmark_has_a_small_size():
@@ -36,3 +39,7 @@ def test_benchmark_runs_small_and_reports_json(name):
         assert set(report["rows_per_second"]) == {"loader", "copy", "to_sql"}
         assert report["loader_rows_loaded"] + report["loader_rows_quarantined"] == 20000
         assert set(report["loader_peak_rss_mb_by_rows"]) == {"20000", "40000"}
+    if name == "fhir_pull.py":
+        for run in ("without_faults", "with_429_every_5th"):
+            assert report[run]["resources_landed"] == report["resources"]
+        assert report["with_429_every_5th"]["answered"]["429"] > 0

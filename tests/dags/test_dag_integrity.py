@@ -56,4 +56,5 @@ def test_cosmos_renders_every_dbt_model_as_its_own_tasks(airflow_env):
         assert f"dbt.{model}.run" in tasks
         assert f"dbt.{model}.test" in tasks
     landing = {"land_ehr_files", "land_claims_files", "land_vitals_files"}
+    landing |= {"land_fhir_api", "land_research_db"}
     assert landing | {"choose_build_schema", "quality_gate", "publish"} <= set(tasks)

@@ -31,7 +31,15 @@ def test_airflow_dags_test_lands_builds_gates_and_publishes(test_warehouse, airf
         gate = conn.execute(
             "select passed from audit.gate_results where run_id = %s", (run_id,)
         ).fetchone()[0]
+        pulls = dict(
+            conn.execute(
+                "select source, sum(rows_loaded) from audit.api_pulls where run_id = %s"
+                " group by source",
+                (run_id,),
+            ).fetchall()
+        )
     assert published == 96
     assert run_id.startswith("manual__")
     assert set(states) <= {"success", "pass"}
     assert gate is True
+    assert pulls == {"fhir": 5 + 10 + 10 + 40, "research": 20}
