@@ -145,3 +145,38 @@ def test_the_circuit_opens_when_the_api_is_gone(test_warehouse, fhir):
     assert time.monotonic() - started < 30
     message = str(failure.value)
     assert base_url in message and "6 consecutive failed requests" in message
+
+
+@pytest.mark.parametrize(
+    ("resource", "rule"),
+    [
+        (
+            {"resourceType": "Basic", "id": "b-1", "meta": {"lastUpdated": "2024-03-15T12:00:00Z"}},
+            "resource_type_known",
+        ),
+        (
+            {"resourceType": "Patient", "meta": {"lastUpdated": "2024-03-15T12:00:00Z"}},
+            "resource_has_id",
+        ),
+        (
+            {"resourceType": "Patient", "id": "p-1", "meta": {"lastUpdated": "yesterday"}},
+            "meta_last_updated_is_instant",
+        ),
+        (
+            {
+                "resourceType": "Patient",
+                "id": "p-1",
+                "birthDate": "1980-02-30",
+                "meta": {"lastUpdated": "2024-03-15T12:00:00Z"},
+            },
+            "resource_is_valid_r4",
+        ),
+        ("not an object", "resource_is_object"),
+    ],
+)
+def test_each_kind_of_invalid_resource_is_named_by_its_rule(resource, rule):
+    from ingestion.sources.fhir_api import problem
+
+    found = problem(resource, "Patient")
+    assert found is not None and found[0] == rule
+    assert "1980-02-30" not in found[1] and "yesterday" not in found[1]
