@@ -69,7 +69,10 @@ def healthcare_pipeline():
         project_config=ProjectConfig(settings.DBT_PROJECT_DIR),
         profile_config=DBT_PROFILE,
         execution_config=ExecutionConfig(dbt_executable_path=str(settings.VENV_BIN / "dbt")),
-        render_config=RenderConfig(load_method=LoadMode.DBT_LS),
+        # a test across two models (relationships) runs once both are built, in its own task
+        render_config=RenderConfig(
+            load_method=LoadMode.DBT_LS, should_detach_multiple_parents_tests=True
+        ),
         operator_args={
             "append_env": True,
             "env": {

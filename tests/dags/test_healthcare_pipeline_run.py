@@ -5,7 +5,9 @@ from __future__ import annotations
 import psycopg
 import pytest
 
+from ingestion.demo.claims_files import write_claims
 from ingestion.demo.ehr_extracts import write_extracts
+from ingestion.demo.vitals_files import write_vitals
 from tests.dags.airflow_cli import run_airflow
 
 pytestmark = pytest.mark.e2e
@@ -13,6 +15,8 @@ pytestmark = pytest.mark.e2e
 
 def test_airflow_dags_test_lands_builds_gates_and_publishes(test_warehouse, airflow_env):
     write_extracts(test_warehouse.landing_dir / "ehr", files=2, rows=50, defects_per_file=2)
+    write_claims(test_warehouse.landing_dir / "claims", files=1, claims=20)
+    write_vitals(test_warehouse.landing_dir / "vitals", files=2, readings=30)
     run = run_airflow(airflow_env, "dags", "test", "healthcare_pipeline")
     output = run.stdout + run.stderr
     assert run.returncode == 0, output[-5000:]

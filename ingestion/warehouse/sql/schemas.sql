@@ -117,7 +117,7 @@ grant select, insert, update on audit.pipeline_runs to loader;
 grant select, insert, update on audit.file_ledger to loader;
 grant select, insert on audit.api_pulls to loader;
 grant select, insert on audit.dbt_node_results, audit.gate_results, audit.publications to transformer;
-grant select on audit.file_ledger, audit.pipeline_runs to transformer;
+grant select on audit.file_ledger, audit.pipeline_runs, audit.api_pulls to transformer;
 grant select on all tables in schema audit to steward;
 grant select on quarantine.rejected_records to steward;
 -- Quarantined records are raw PHI that broke a rule: only loader and steward may read them.

@@ -1,0 +1,23 @@
+with
+
+resources as (
+    select * from {{ source('fhir', 'resources') }}
+    where resource_type = 'Encounter'
+),
+
+renamed as (
+    select
+        id::text as fhir_encounter_id,
+        replace(resource -> 'subject' ->> 'reference', 'Patient/', '') as fhir_patient_id,
+        replace(
+            resource -> 'participant' -> 0 -> 'individual' ->> 'reference', 'Practitioner/', ''
+        ) as fhir_practitioner_id,
+        resource ->> 'status' as encounter_status,
+        resource -> 'class' ->> 'code' as encounter_class,
+        (resource -> 'period' ->> 'start')::timestamptz as started_at,
+        (resource -> 'period' ->> 'end')::timestamptz as ended_at,
+        last_updated as source_updated_at
+    from resources
+)
+
+select * from renamed
