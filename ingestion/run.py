@@ -92,7 +92,7 @@ def main() -> None:
     _make_demo_data(warehouse)
     if not os.environ.get("RESEARCH_DB_HOST"):
         ensure_database(warehouse)
-        log.info("research database: %d demo clinical trials", fill(warehouse))
+        log.info("research database: %d new demo clinical trials", fill(warehouse))
     fhir_server = None
     if not os.environ.get("FHIR_BASE_URL"):
         fhir_server = DemoFhirServer(

@@ -82,25 +82,26 @@ def _trial(rng: random.Random, number: int, updated_at: datetime) -> tuple:
 
 
 def fill(warehouse: Warehouse, trials: int = 100, seed: int = 31) -> int:
-    """Insert `trials` rows (those already there are left alone)."""
+    """Insert `trials` rows (those already there are left alone); return how many were new."""
     rng = random.Random(seed)
     start = datetime(2024, 3, 15, 12, 0, tzinfo=UTC)
     rows = [_trial(rng, n, start + timedelta(seconds=n)) for n in range(1, trials + 1)]
     connection = warehouse.connect_kwargs(warehouse.admin_user, DATABASE)
     with psycopg.connect(**connection) as conn, conn.cursor() as cur:
+        before = cur.execute("select count(*) from clinical_trials").fetchone()[0]
         cur.executemany(
             "insert into clinical_trials values (%s, %s, %s, %s, %s, %s, %s, %s, %s)"
             " on conflict (trial_id) do nothing",
             rows,
         )
-    return len(rows)
+        return cur.execute("select count(*) from clinical_trials").fetchone()[0] - before
 
 
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     warehouse = from_environment()
     ensure_database(warehouse)
-    log.info("research database: %d clinical trials", fill(warehouse))
+    log.info("research database: %d new demo clinical trials", fill(warehouse))
 
 
 if __name__ == "__main__":
