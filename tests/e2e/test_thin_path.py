@@ -155,3 +155,17 @@ def test_failed_gate_leaves_the_published_fact_as_it_was(test_warehouse, first_r
     build_schema = pipeline.choose_build_schema()
     with pytest.raises(PublishRefused):
         pipeline.publish(build_schema, "run_bad")
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "create table analytics.mine (x int)",
+        "create table public.mine (x int)",
+        "create temporary table mine (x int)",
+        "create schema mine",
+    ],
+)
+def test_analyst_cannot_create_anything(test_warehouse, first_run, statement):
+    with pytest.raises(psycopg.errors.InsufficientPrivilege):
+        query(test_warehouse, "analyst", statement)
