@@ -8,14 +8,13 @@ resource within the same pull). The cursors live in dlt's state and are committe
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Iterator
 from datetime import datetime
 
 import psycopg
 
-from ingestion import settings
-from ingestion.file_source import DLT_PROJECT_DIR, ReconciliationError
+from ingestion import dlt_pipeline
+from ingestion.file_source import ReconciliationError
 from ingestion.http_client import ApiClient, CircuitOpen, RetryPolicy
 from ingestion.quarantine import quarantine_records
 from ingestion.sources import fhir_api
@@ -23,19 +22,6 @@ from ingestion.sources.fhir_api import TypePull
 from ingestion.warehouse.connection import Warehouse
 
 log = logging.getLogger(__name__)
-
-
-def _pipeline(warehouse: Warehouse):
-    os.environ.setdefault("DLT_DATA_DIR", str(settings.DLT_DATA_DIR))
-    os.environ.setdefault("DLT_PROJECT_DIR", str(DLT_PROJECT_DIR))
-    import dlt
-
-    return dlt.pipeline(
-        pipeline_name="fhir_api",
-        pipelines_dir=str(settings.DLT_DATA_DIR / "pipelines"),
-        destination=dlt.destinations.postgres(credentials=warehouse.url("loader")),
-        dataset_name=fhir_api.DATASET,
-    )
 
 
 def _latest(pull_cursor: str | None, resources: list[dict]) -> str | None:
@@ -100,7 +86,7 @@ def land_fhir(
             },
         )
 
-    pipeline = _pipeline(warehouse)
+    pipeline = dlt_pipeline.pipeline("fhir_api", fhir_api.DATASET, warehouse)
     try:
         pipeline.run([resource_for(t) for t in fhir_api.RESOURCE_TYPES])
     except PipelineStepFailed as failure:

@@ -18,7 +18,6 @@ scratch: every record ends up in the raw tables exactly once, keyed by (file has
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -31,7 +30,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from psycopg import sql
 
-from ingestion import ledger, settings
+from ingestion import dlt_pipeline, ledger, settings
 from ingestion.file_formats import FileUnreadable, Malformed, ParsedBatch
 from ingestion.ledger import FileOutcome
 from ingestion.quarantine import QuarantinedRecord, quarantine_records
@@ -40,7 +39,6 @@ from ingestion.warehouse.connection import Warehouse
 
 log = logging.getLogger(__name__)
 
-DLT_PROJECT_DIR = Path(__file__).parent  # where .dlt/config.toml lives
 MONEY = pa.decimal128(12, 2)
 
 
@@ -86,28 +84,6 @@ class FileLanding:
     rows_loaded: int = 0
     quarantined: list[QuarantinedRecord] = field(default_factory=list)
     new_columns: list[str] = field(default_factory=list)
-
-
-_pipelines: dict[tuple[str, str, str], Any] = {}
-
-
-def _pipeline(source: FileSource, warehouse: Warehouse):
-    """The source's dlt pipeline, made once per process: a long-lived loader stays warm."""
-    os.environ.setdefault("DLT_DATA_DIR", str(settings.DLT_DATA_DIR))
-    os.environ.setdefault("DLT_PROJECT_DIR", str(DLT_PROJECT_DIR))
-    import dlt
-
-    credentials = warehouse.url("loader")
-    pipelines_dir = str(settings.DLT_DATA_DIR / "pipelines")
-    key = (source.name, credentials, pipelines_dir)
-    if key not in _pipelines:
-        _pipelines[key] = dlt.pipeline(
-            pipeline_name=f"{source.name}_files",
-            pipelines_dir=pipelines_dir,
-            destination=dlt.destinations.postgres(credentials=credentials),
-            dataset_name=source.dataset,
-        )
-    return _pipelines[key]
 
 
 # --- typing the valid rows ----------------------------------------------------------------------
@@ -436,7 +412,7 @@ def land(source: FileSource, warehouse: Warehouse, run_id: str) -> list[FileOutc
         if not landings:
             return outcomes
 
-        pipeline = _pipeline(source, warehouse)
+        pipeline = dlt_pipeline.pipeline(f"{source.name}_files", source.dataset, warehouse)
         if pipeline.abort_packages():  # an earlier attempt died with packages pending
             pipeline.load()  # completes the aborted package without loading the rest of it
         _forget_partial_loads(conn, source, [landing.file_hash for landing in landings])

@@ -13,8 +13,8 @@ from datetime import datetime
 
 import psycopg
 
-from ingestion import settings
-from ingestion.file_source import DLT_PROJECT_DIR, ReconciliationError
+from ingestion import dlt_pipeline, settings
+from ingestion.file_source import ReconciliationError
 from ingestion.warehouse.connection import Warehouse
 
 log = logging.getLogger(__name__)
@@ -52,19 +52,6 @@ def research_database(warehouse: Warehouse) -> ResearchDatabase:
     )
 
 
-def _pipeline(warehouse: Warehouse):
-    os.environ.setdefault("DLT_DATA_DIR", str(settings.DLT_DATA_DIR))
-    os.environ.setdefault("DLT_PROJECT_DIR", str(DLT_PROJECT_DIR))
-    import dlt
-
-    return dlt.pipeline(
-        pipeline_name="research_db",
-        pipelines_dir=str(settings.DLT_DATA_DIR / "pipelines"),
-        destination=dlt.destinations.postgres(credentials=warehouse.url("loader")),
-        dataset_name=DATASET,
-    )
-
-
 def _changed_at_source(source: ResearchDatabase, cursor: datetime | None) -> int:
     with psycopg.connect(
         host=source.host,
@@ -94,7 +81,7 @@ def land_research(warehouse: Warehouse, run_id: str) -> dict[str, int]:
     from dlt.sources.sql_database import sql_table
 
     source = research_database(warehouse)
-    pipeline = _pipeline(warehouse)
+    pipeline = dlt_pipeline.pipeline("research_db", DATASET, warehouse)
     trials = sql_table(
         credentials=source.url(),
         table=TABLE,

@@ -8,12 +8,7 @@ resources as (
 renamed as (
     select
         id::text as fhir_practitioner_id,
-        (
-            select identifier ->> 'value'
-            from jsonb_array_elements(resource -> 'identifier') as identifier
-            where identifier ->> 'system' = 'http://hl7.org/fhir/sid/us-npi'
-            limit 1
-        ) as npi,
+        {{ fhir_element_value('resource', 'identifier', 'system', 'http://hl7.org/fhir/sid/us-npi') }} as npi,
         resource -> 'name' -> 0 ->> 'family' as family_name,
         resource -> 'name' -> 0 -> 'given' ->> 0 as given_name,
         last_updated as source_updated_at
