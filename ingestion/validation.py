@@ -217,7 +217,7 @@ def _npi(values: pa.Array, rule: Rule, context: dict) -> tuple[np.ndarray, str]:
     return _fails(pa.array(ok), values), f"{rule.column} fails the NPI check digit"
 
 
-def _physically_possible_order(values: pa.Array, rule: Rule, context: dict):
+def _greater_than(values: pa.Array, rule: Rule, context: dict):
     """`column` is greater than `other` (e.g. systolic above diastolic pressure)."""
     other = to_number(context["table"].column(rule.options["greater_than"]))
     numbers = to_number(values)
@@ -274,7 +274,7 @@ CHECKS: dict[str, Callable[[pa.Array, Rule, dict], tuple[np.ndarray, str]]] = {
     "range": _range,
     "icd10cm": _icd10cm,
     "npi": _npi,
-    "greater_than": _physically_possible_order,
+    "greater_than": _greater_than,
     "sum_of_children": _sum_of_children,
 }
 
