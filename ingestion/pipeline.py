@@ -15,7 +15,7 @@ from ingestion import settings
 from ingestion.api_landing import land_fhir
 from ingestion.file_source import FileSource, land
 from ingestion.sources.claims_files import CLAIMS_FILES
-from ingestion.sources.ehr_files import EHR_FILES
+from ingestion.sources.ehr_files import EHR_FILES, EHR_PATIENT_FILES
 from ingestion.sources.research_db import land_research
 from ingestion.sources.vitals_files import VITALS_FILES
 from ingestion.warehouse import publish as publishing
@@ -24,7 +24,7 @@ from ingestion.warehouse.connection import from_environment
 log = logging.getLogger(__name__)
 
 FILE_SOURCES: dict[str, FileSource] = {
-    source.name: source for source in (EHR_FILES, CLAIMS_FILES, VITALS_FILES)
+    source.name: source for source in (EHR_PATIENT_FILES, EHR_FILES, CLAIMS_FILES, VITALS_FILES)
 }
 
 

@@ -17,7 +17,7 @@ import psycopg
 from ingestion import settings
 from ingestion.airflow_env import airflow_environment
 from ingestion.demo.claims_files import write_claims
-from ingestion.demo.ehr_extracts import write_extracts
+from ingestion.demo.ehr_extracts import write_extracts, write_patient_extract
 from ingestion.demo.fhir_resources import demo_resources
 from ingestion.demo.fhir_server import DemoFhirServer, FhirStore
 from ingestion.demo.research_db import ensure_database, fill
@@ -34,7 +34,12 @@ STATE_CHANGE = re.compile(r"new_state=(\w+) .*ti_id=([0-9a-f-]+)")
 DAG_ID = "healthcare_pipeline"
 
 
-DEMO_WRITERS = {"ehr": write_extracts, "claims": write_claims, "vitals": write_vitals}
+DEMO_WRITERS = {
+    "ehr_patients": write_patient_extract,
+    "ehr": write_extracts,
+    "claims": write_claims,
+    "vitals": write_vitals,
+}
 
 
 def _files_landed_before(warehouse: Warehouse, source: str) -> int:

@@ -1,4 +1,5 @@
-"""Write realistic EHR batch extracts (`ehr_<date>_<seq>.csv`), a few rows wrong on purpose.
+"""Write realistic EHR batch extracts, a few rows wrong on purpose: encounters
+(`ehr_<date>_<seq>.csv`) and the patient registry (`patients_<date>_<seq>.csv`).
 
     python -m ingestion.demo.ehr_extracts --files 3 --rows 200
 
@@ -19,6 +20,7 @@ from pathlib import Path
 import simple_icd_10_cm as cm
 
 from ingestion import settings
+from ingestion.demo.patients import PATIENTS, person
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +43,22 @@ DEPARTMENT_BLOCKS = {
     "Neurology": ["G40-G47"],
     "Emergency": ["R00-R09", "S00-S09"],
 }
+
+PATIENT_COLUMNS = [
+    "patient_id",
+    "first_name",
+    "last_name",
+    "sex",
+    "birth_date",
+    "death_date",
+    "ssn",
+    "street_address",
+    "city",
+    "state",
+    "zip_code",
+    "phone",
+    "email",
+]
 
 DEFECTS = ("missing_patient_id", "impossible_date", "unknown_code", "malformed_code")
 
@@ -109,6 +127,37 @@ def write_extracts(
             writer.writerows(batch)
         written.append(path)
     return written
+
+
+def write_patient_extract(
+    folder: Path, patients: int = PATIENTS, day: date = date(2024, 3, 14)
+) -> list[Path]:
+    """The registry of every demo patient, every identifier filled in; one ZIP code malformed."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"patients_{day.isoformat()}_001.csv"
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=PATIENT_COLUMNS)
+        writer.writeheader()
+        for number in range(patients):
+            someone = person(number)
+            writer.writerow(
+                {
+                    "patient_id": someone.patient_id,
+                    "first_name": someone.given_name,
+                    "last_name": someone.family_name,
+                    "sex": someone.sex,
+                    "birth_date": someone.birth_date.isoformat(),
+                    "death_date": someone.death_date.isoformat() if someone.death_date else "",
+                    "ssn": someone.ssn,
+                    "street_address": someone.street_address,
+                    "city": someone.city,
+                    "state": someone.state,
+                    "zip_code": "9O21O" if number == PATIENTS - 1 else someone.zip_code,
+                    "phone": someone.phone,
+                    "email": someone.email,
+                }
+            )
+    return [path]
 
 
 def write_large_extract(path: Path, rows: int, seed: int = 11) -> None:

@@ -1,4 +1,4 @@
-"""FHIR R4 demo resources for the same people as the file sources: the MRN is the patient id.
+"""FHIR R4 demo resources for the same people as the file sources: the MRN is their patient id.
 
 Patients (names, addresses, phone, email, birth date; MRN and SSN identifiers), Practitioners (NPI),
 Encounters, and vital-sign Observations coded in LOINC with UCUM units (temperatures in Cel).
@@ -16,7 +16,7 @@ from fhir.resources.R4B.observation import Observation
 from fhir.resources.R4B.patient import Patient
 from fhir.resources.R4B.practitioner import Practitioner
 
-from ingestion.demo.patients import FIRST_PATIENT, npi
+from ingestion.demo.patients import FIRST_PATIENT, npi, person
 
 MRN_SYSTEM = "urn:healthcare-warehouse:mrn"
 SSN_SYSTEM = "http://hl7.org/fhir/sid/us-ssn"
@@ -82,36 +82,35 @@ def demo_resources(
             }
         )
     for number in range(patients):
-        mrn = f"PAT_{FIRST_PATIENT + number}"
+        someone = person(number)
         patient_id = f"pat-{FIRST_PATIENT + number}"
-        sex = rng.choice(("male", "female"))
-        given = fake.first_name_male() if sex == "male" else fake.first_name_female()
-        resources.append(
-            {
-                "resourceType": "Patient",
-                "id": patient_id,
-                "meta": meta(),
-                "identifier": [
-                    {"system": MRN_SYSTEM, "value": mrn, "type": {"text": "MRN"}},
-                    {"system": SSN_SYSTEM, "value": fake.ssn()},
-                ],
-                "name": [{"family": fake.last_name(), "given": [given]}],
-                "gender": sex,
-                "birthDate": fake.date_of_birth(minimum_age=1, maximum_age=95).isoformat(),
-                "telecom": [
-                    {"system": "phone", "value": fake.phone_number(), "use": "home"},
-                    {"system": "email", "value": fake.email()},
-                ],
-                "address": [
-                    {
-                        "line": [fake.street_address()],
-                        "city": fake.city(),
-                        "state": fake.state_abbr(),
-                        "postalCode": fake.zipcode(),
-                    }
-                ],
-            }
-        )
+        patient = {
+            "resourceType": "Patient",
+            "id": patient_id,
+            "meta": meta(),
+            "identifier": [
+                {"system": MRN_SYSTEM, "value": someone.patient_id, "type": {"text": "MRN"}},
+                {"system": SSN_SYSTEM, "value": someone.ssn},
+            ],
+            "name": [{"family": someone.family_name, "given": [someone.given_name]}],
+            "gender": someone.sex,
+            "birthDate": someone.birth_date.isoformat(),
+            "telecom": [
+                {"system": "phone", "value": someone.phone, "use": "home"},
+                {"system": "email", "value": someone.email},
+            ],
+            "address": [
+                {
+                    "line": [someone.street_address],
+                    "city": someone.city,
+                    "state": someone.state,
+                    "postalCode": someone.zip_code,
+                }
+            ],
+        }
+        if someone.death_date:
+            patient["deceasedDateTime"] = someone.death_date.isoformat()
+        resources.append(patient)
         for visit in range(encounters_per_patient):
             encounter_id = f"enc-{FIRST_PATIENT + number}-{visit + 1}"
             start = updated_at - timedelta(days=rng.randrange(1, 90), hours=rng.randrange(24))

@@ -1,4 +1,5 @@
-"""EHR batch extracts: CSV files named `ehr_<date>_<seq>.csv`, one encounter a row."""
+"""EHR batch extracts (CSV): encounters in `ehr_<date>_<seq>.csv`, one encounter a row, and the
+patient registry in `patients_<date>_<seq>.csv`, one patient a row."""
 
 from __future__ import annotations
 
@@ -19,6 +20,16 @@ EHR_FILES = FileSource(
     dataset="raw_ehr",
     table="encounters",
     rules=load_rules("ehr_encounters"),
+    open=open_extract,
+    count_records=count_csv_records,
+)
+
+EHR_PATIENT_FILES = FileSource(
+    name="ehr_patients",
+    pattern="patients_*.csv",
+    dataset="raw_ehr",
+    table="patients",
+    rules=load_rules("ehr_patients"),
     open=open_extract,
     count_records=count_csv_records,
 )

@@ -56,7 +56,8 @@ def _mart_tables(conn: psycopg.Connection, build_schema: str) -> list[str]:
         """
         select table_name from information_schema.tables
         where table_schema = %s and table_type = 'BASE TABLE'
-          and (table_name like 'fct\\_%%' or table_name like 'dim\\_%%' or table_name like 'mart\\_%%')
+          and (table_name like 'fct\\_%%' or table_name like 'dim\\_%%'
+               or table_name like 'mart\\_%%' or table_name like 'deid\\_%%')
         order by table_name
         """,
         (build_schema,),

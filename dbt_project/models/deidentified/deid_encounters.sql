@@ -1,6 +1,7 @@
 {#-
-    HIPAA Safe Harbor: the patient identifier is replaced by its random surrogate key from the
-    crosswalk, and the visit keeps its year only.
+    EHR encounters without their patient: a surrogate encounter and patient key, the visit's year
+    and its whole days from the patient's anchor, the age at the visit ('90+' above 89); the visit
+    date itself only under a limited data set.
 -#}
 
 with
@@ -9,24 +10,34 @@ encounters as (
     select * from {{ ref('stg_ehr__encounters') }}
 ),
 
-crosswalk as (
-    select * from {{ ref('patient_crosswalk') }}
+patients as (
+    select * from {{ ref('int_patients_keyed') }}
+),
+
+keys as (
+    select * from {{ ref('identifier_crosswalk') }}
+    where identifier_type = 'ehr_encounter'
 ),
 
 deidentified as (
     select
-        md5(encounters.encounter_id) as encounter_key,
-        crosswalk.patient_key,
+        keys.surrogate_key as encounter_key,
+        patients.patient_key,
         extract(year from encounters.visit_date)::integer as visit_year,
+        {{ days_since_anchor('encounters.visit_date', 'patients.anchor_at') }} as visit_day_offset,
+        {{ age_category('patients.birth_date', 'encounters.visit_date') }} as age_at_visit,
+        {{ limited_data_set_only('encounters.visit_date', 'date') }} as visit_date,
         encounters.diagnosis_code,
         encounters.diagnosis_description,
         encounters.treatment_code,
         encounters.physician_id,
         encounters.department_name,
-        encounters.landed_at
+        encounters.landed_at as _landed_at
     from encounters
-    inner join crosswalk
-        on encounters.patient_id = crosswalk.patient_id
+    inner join patients
+        on encounters.patient_id = patients.patient_id
+    inner join keys
+        on encounters.encounter_id = keys.identifier
 )
 
 select * from deidentified

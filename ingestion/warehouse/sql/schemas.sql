@@ -20,10 +20,12 @@ alter default privileges for role loader in schema raw_ehr, raw_claims, raw_vita
 grant select on all tables in schema raw_ehr, raw_claims, raw_vitals, raw_fhir, raw_research
     to transformer, steward;
 
--- Transform: dbt as `transformer`. Marts build into build_blue or build_green, whichever is not
--- published; `analytics` holds the views that point at the published one.
+-- Transform: dbt as `transformer`. The de-identified layer and the marts build into build_blue or
+-- build_green, whichever is not published; `analytics` holds the views that point at the
+-- published one. Staging, intermediate, reference data and the crosswalk are transformer's alone.
 create schema if not exists staging authorization transformer;
-create schema if not exists deidentified authorization transformer;
+create schema if not exists intermediate authorization transformer;
+create schema if not exists reference authorization transformer;
 create schema if not exists crosswalk authorization transformer;
 create schema if not exists build_blue authorization transformer;
 create schema if not exists build_green authorization transformer;

@@ -1,11 +1,13 @@
 {#-
-    The locked crosswalk: one random surrogate key per patient, assigned once and kept for ever.
-    Only `transformer` can read it (schema crosswalk); it is never rebuilt, even on --full-refresh.
+    The locked crosswalk: one random surrogate key per resolved patient (int_patient_identities_
+    resolved), assigned the first time any source mentions them and kept for ever, whichever
+    source that was. A re-identification code as 45 CFR 164.514(c) allows: gen_random_uuid() is
+    not derived from anything about the patient. Only `transformer` can read it (schema
+    crosswalk); it is never rebuilt, even on --full-refresh.
 -#}
 {{
     config(
         materialized='incremental',
-        schema='crosswalk',
         full_refresh=false,
         on_schema_change='fail',
         post_hook=[
@@ -17,12 +19,12 @@
 
 with
 
-encounters as (
-    select * from {{ ref('stg_ehr__encounters') }}
+identities as (
+    select * from {{ ref('int_patient_identities_resolved') }}
 ),
 
 patients as (
-    select distinct patient_id from encounters
+    select distinct patient_id from identities
 ),
 
 new_patients as (

@@ -16,7 +16,7 @@ with
 encounters as (
     select * from {{ ref('deid_encounters') }}
     {% if is_incremental() %}
-    where landed_at > (select coalesce(max(_landed_at), '-infinity') from {{ this }})
+    where _landed_at > (select coalesce(max(_landed_at), '-infinity') from {{ this }})
     {% endif %}
 ),
 
@@ -25,12 +25,15 @@ final as (
         encounter_key,
         patient_key,
         visit_year,
+        visit_day_offset,
+        age_at_visit,
+        visit_date,
         diagnosis_code,
         diagnosis_description,
         treatment_code,
         physician_id,
         department_name,
-        landed_at as _landed_at
+        _landed_at
     from encounters
 )
 

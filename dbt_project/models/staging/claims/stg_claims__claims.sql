@@ -1,7 +1,7 @@
 with
 
 source as (
-    select * from {{ source('claims', 'claims') }}
+    select * from {{ source_or_empty('claims', 'claims') }}
 ),
 
 file_ledger as (
@@ -11,7 +11,7 @@ file_ledger as (
 renamed as (
     select
         source.claim_id::text as claim_id,
-        source.patient_id::text as patient_id,
+        {{ normalise_patient_id('source.patient_id') }} as patient_id,
         source.provider_id::text as provider_id,
         source.billing_provider_npi::text as billing_provider_npi,
         source.rendering_provider_npi::text as rendering_provider_npi,

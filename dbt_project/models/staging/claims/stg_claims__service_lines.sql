@@ -1,7 +1,7 @@
 with
 
 lines as (
-    select * from {{ source('claims', 'claim_service_lines') }}
+    select * from {{ source_or_empty('claims', 'claim_service_lines') }}
 ),
 
 claims as (

@@ -1,7 +1,7 @@
 with
 
 source as (
-    select * from {{ source('ehr', 'encounters') }}
+    select * from {{ source_or_empty('ehr', 'encounters') }}
 ),
 
 file_ledger as (
@@ -11,7 +11,7 @@ file_ledger as (
 renamed as (
     select
         source._file_key::text || '-' || source._record_position::text as encounter_id,
-        source.patient_id::text as patient_id,
+        {{ normalise_patient_id('source.patient_id') }} as patient_id,
         cast(source.visit_date as date) as visit_date,
         upper(trim(source.diagnosis_code))::text as diagnosis_code,
         source.diagnosis_description::text as diagnosis_description,

@@ -1,7 +1,7 @@
 with
 
 resources as (
-    select * from {{ source('fhir', 'resources') }}
+    select * from {{ source_or_empty('fhir', 'resources') }}
     where resource_type = 'Practitioner'
 ),
 

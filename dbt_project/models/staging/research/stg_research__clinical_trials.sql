@@ -1,13 +1,13 @@
 with
 
 source as (
-    select * from {{ source('research', 'clinical_trials') }}
+    select * from {{ source_or_empty('research', 'clinical_trials') }}
 ),
 
 renamed as (
     select
         trial_id::text as trial_participation_id,
-        patient_id::text as patient_id,
+        {{ normalise_patient_id('patient_id') }} as patient_id,
         enrollment_date::date as enrollment_date,
         treatment_arm::text as treatment_arm,
         primary_endpoint_value::numeric(10, 3) as primary_endpoint_value,

@@ -1,13 +1,13 @@
 with
 
 source as (
-    select * from {{ source('vitals', 'readings') }}
+    select * from {{ source_or_empty('vitals', 'readings') }}
 ),
 
 renamed as (
     select
         device_id::text as device_id,
-        patient_id::text as patient_id,
+        {{ normalise_patient_id('patient_id') }} as patient_id,
         "timestamp" as measured_at,
         measurements__heart_rate as heart_rate_bpm,
         measurements__blood_pressure__systolic as systolic_mmhg,

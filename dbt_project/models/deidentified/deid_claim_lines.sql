@@ -1,0 +1,27 @@
+{#- The service lines of the de-identified claims: nothing in them identifies a patient. -#}
+
+with
+
+lines as (
+    select * from {{ ref('stg_claims__service_lines') }}
+),
+
+keys as (
+    select * from {{ ref('identifier_crosswalk') }}
+    where identifier_type = 'claim'
+),
+
+deidentified as (
+    select
+        keys.surrogate_key as claim_key,
+        lines.line_number,
+        lines.procedure_code,
+        lines.procedure_description,
+        lines.amount,
+        lines.units
+    from lines
+    inner join keys
+        on lines.claim_id = keys.identifier
+)
+
+select * from deidentified

@@ -1,0 +1,41 @@
+{#-
+    Claims without their patient: surrogate claim and patient keys, the service date as a year and
+    whole days from the patient's anchor; the policy and group numbers dropped.
+-#}
+
+with
+
+claims as (
+    select * from {{ ref('stg_claims__claims') }}
+),
+
+patients as (
+    select * from {{ ref('int_patients_keyed') }}
+),
+
+keys as (
+    select * from {{ ref('identifier_crosswalk') }}
+    where identifier_type = 'claim'
+),
+
+deidentified as (
+    select
+        keys.surrogate_key as claim_key,
+        patients.patient_key,
+        extract(year from claims.service_date)::integer as service_year,
+        {{ days_since_anchor('claims.service_date', 'patients.anchor_at') }} as service_day_offset,
+        {{ limited_data_set_only('claims.service_date', 'date') }} as service_date,
+        claims.provider_id,
+        claims.billing_provider_npi,
+        claims.rendering_provider_npi,
+        claims.total_amount,
+        claims.coverage_type,
+        claims.landed_at as _landed_at
+    from claims
+    inner join patients
+        on claims.patient_id = patients.patient_id
+    inner join keys
+        on claims.claim_id = keys.identifier
+)
+
+select * from deidentified

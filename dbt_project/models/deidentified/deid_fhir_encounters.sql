@@ -1,0 +1,49 @@
+{#-
+    FHIR Encounters without their patient: surrogate keys, the start as a year and whole hours
+    from the patient's anchor, the length in minutes.
+-#}
+
+with
+
+encounters as (
+    select * from {{ ref('stg_fhir__encounters') }}
+),
+
+identities as (
+    select * from {{ ref('int_patient_identities_resolved') }}
+    where source_name = 'fhir'
+),
+
+patients as (
+    select * from {{ ref('int_patients_keyed') }}
+),
+
+keys as (
+    select * from {{ ref('identifier_crosswalk') }}
+    where identifier_type = 'fhir_encounter'
+),
+
+deidentified as (
+    select
+        keys.surrogate_key as fhir_encounter_key,
+        patients.patient_key,
+        encounters.fhir_practitioner_id,
+        encounters.encounter_status,
+        encounters.encounter_class,
+        extract(year from encounters.started_at at time zone 'UTC')::integer as started_year,
+        {{ hours_since_anchor('encounters.started_at', 'patients.anchor_at') }}
+            as started_hour_offset,
+        (extract(epoch from encounters.ended_at - encounters.started_at) / 60)::integer
+            as duration_minutes,
+        {{ limited_data_set_only('encounters.started_at', 'timestamptz') }} as started_at,
+        {{ limited_data_set_only('encounters.ended_at', 'timestamptz') }} as ended_at
+    from encounters
+    inner join identities
+        on encounters.fhir_patient_id = identities.source_patient_reference
+    inner join patients
+        on identities.patient_id = patients.patient_id
+    inner join keys
+        on encounters.fhir_encounter_id = keys.identifier
+)
+
+select * from deidentified

@@ -1,0 +1,53 @@
+{#-
+    FHIR vital-sign Observations without their patient: surrogate keys, the value in its
+    normalised unit, the time as a year and whole hours from the patient's anchor.
+-#}
+
+with
+
+observations as (
+    select * from {{ ref('stg_fhir__observations') }}
+),
+
+identities as (
+    select * from {{ ref('int_patient_identities_resolved') }}
+    where source_name = 'fhir'
+),
+
+patients as (
+    select * from {{ ref('int_patients_keyed') }}
+),
+
+keys as (
+    select * from {{ ref('identifier_crosswalk') }}
+    where identifier_type in ('fhir_observation', 'fhir_encounter')
+),
+
+deidentified as (
+    select
+        observation_keys.surrogate_key as fhir_observation_key,
+        encounter_keys.surrogate_key as fhir_encounter_key,
+        patients.patient_key,
+        observations.loinc_code,
+        observations.loinc_display,
+        observations.value,
+        observations.ucum_unit,
+        observations.observation_status,
+        extract(year from observations.observed_at at time zone 'UTC')::integer as observed_year,
+        {{ hours_since_anchor('observations.observed_at', 'patients.anchor_at') }}
+            as observed_hour_offset,
+        {{ limited_data_set_only('observations.observed_at', 'timestamptz') }} as observed_at
+    from observations
+    inner join identities
+        on observations.fhir_patient_id = identities.source_patient_reference
+    inner join patients
+        on identities.patient_id = patients.patient_id
+    inner join keys as observation_keys
+        on observation_keys.identifier_type = 'fhir_observation'
+        and observations.fhir_observation_id = observation_keys.identifier
+    left join keys as encounter_keys
+        on encounter_keys.identifier_type = 'fhir_encounter'
+        and observations.fhir_encounter_id = encounter_keys.identifier
+)
+
+select * from deidentified

@@ -1,0 +1,79 @@
+{#-
+    Each patient's first dated event in each source, as a moment in UTC (a date counts from its
+    midnight in UTC). The earliest of them anchors the patient's offsets in the de-identified
+    layer (crosswalk patient_anchors).
+-#}
+
+with
+
+identities as (
+    select * from {{ ref('int_patient_identities_resolved') }}
+),
+
+encounters as (
+    select * from {{ ref('stg_ehr__encounters') }}
+),
+
+claims as (
+    select * from {{ ref('stg_claims__claims') }}
+),
+
+readings as (
+    select * from {{ ref('stg_vitals__readings') }}
+),
+
+trials as (
+    select * from {{ ref('stg_research__clinical_trials') }}
+),
+
+fhir_encounters as (
+    select * from {{ ref('stg_fhir__encounters') }}
+),
+
+fhir_observations as (
+    select * from {{ ref('stg_fhir__observations') }}
+),
+
+fhir_patient_ids as (
+    select source_patient_reference as fhir_patient_id, patient_id
+    from identities
+    where source_name = 'fhir'
+),
+
+events as (
+    select patient_id, min(visit_date)::timestamp at time zone 'UTC' as event_at, 'ehr' as source_name
+    from encounters
+    group by patient_id
+    union all
+    select patient_id, min(service_date)::timestamp at time zone 'UTC', 'claims'
+    from claims
+    group by patient_id
+    union all
+    select patient_id, min(measured_at), 'vitals'
+    from readings
+    group by patient_id
+    union all
+    select patient_id, min(enrollment_date)::timestamp at time zone 'UTC', 'research'
+    from trials
+    group by patient_id
+    union all
+    select fhir_patient_ids.patient_id, min(fhir_encounters.started_at), 'fhir_encounters'
+    from fhir_encounters
+    inner join fhir_patient_ids
+        on fhir_encounters.fhir_patient_id = fhir_patient_ids.fhir_patient_id
+    group by fhir_patient_ids.patient_id
+    union all
+    select fhir_patient_ids.patient_id, min(fhir_observations.observed_at), 'fhir_observations'
+    from fhir_observations
+    inner join fhir_patient_ids
+        on fhir_observations.fhir_patient_id = fhir_patient_ids.fhir_patient_id
+    group by fhir_patient_ids.patient_id
+)
+
+select
+    patient_id,
+    source_name,
+    event_at as first_event_at
+from events
+where patient_id is not null
+    and event_at is not null
