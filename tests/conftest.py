@@ -28,13 +28,16 @@ class TestWarehouse:
     def landing_dir(self) -> Path:
         return self.var_dir / "landing"
 
-    def dbt(self, *args: str, build_schema: str, run_id: str) -> subprocess.CompletedProcess:
+    def dbt(
+        self, *args: str, build_schema: str, run_id: str, target: str = "dbt_target"
+    ) -> subprocess.CompletedProcess:
+        """Run dbt on this warehouse; its manifest and compiled SQL go to var_dir/`target`."""
         env = {
             **os.environ,
             **dbt_environment(self.warehouse),
             "DBT_BUILD_SCHEMA": build_schema,
             "PIPELINE_RUN_ID": run_id,
-            "DBT_TARGET_PATH": str(self.var_dir / "dbt_target"),
+            "DBT_TARGET_PATH": str(self.var_dir / target),
             "DBT_LOG_PATH": str(self.var_dir / "dbt_logs"),
         }
         return subprocess.run(

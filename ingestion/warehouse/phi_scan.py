@@ -1,0 +1,217 @@
+"""Look for raw identifiers where they must not be: in what analysts can select.
+
+    python -m ingestion.warehouse.phi_scan            # the published views, as `analyst`
+
+The steward's view of the raw schemas gives every identifier value the hospital sent (names,
+MRNs, SSNs, phones, emails, street addresses, five-digit ZIPs, device ids, FHIR ids, policy and
+claim numbers) and every date tied to a patient. The scan then reads every value of every column
+the given role can select and reports any that equals or contains one of them. It compares
+alphanumeric tokens, case-insensitively, so "PAT_10001" is found in "pat-10001 (readmitted)" but
+not inside "a1b2pat10001". A finding names the relation, the column and the identifier class,
+never the value.
+
+A family or given name alone is not looked for: many are ordinary words ("Long", "Graves") that
+diagnosis descriptions legitimately contain. Full names are.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+from collections import Counter, defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import psycopg
+from psycopg import sql
+
+from ingestion.warehouse.connection import Warehouse, from_environment
+
+log = logging.getLogger(__name__)
+
+TOKEN = re.compile(r"[0-9a-z]+")
+
+# (identifier class, raw table, SQL expression giving the identifier as text[, which rows])
+# Practitioners are clinicians, not patients: their names and ids are not looked for.
+IDENTIFIER_COLUMNS = [
+    ("medical_record_number", "raw_ehr.patients", "patient_id"),
+    ("names", "raw_ehr.patients", "first_name || ' ' || last_name"),
+    ("social_security_number", "raw_ehr.patients", "ssn"),
+    ("postal_address", "raw_ehr.patients", "street_address"),
+    ("geographic_subdivision", "raw_ehr.patients", "left(zip_code, 5)"),
+    ("telephone_number", "raw_ehr.patients", "phone"),
+    ("email_address", "raw_ehr.patients", "email"),
+    ("dates", "raw_ehr.patients", "birth_date"),
+    ("dates", "raw_ehr.patients", "death_date"),
+    ("medical_record_number", "raw_ehr.encounters", "patient_id"),
+    ("dates", "raw_ehr.encounters", "visit_date"),
+    ("medical_record_number", "raw_claims.claims", "patient_id"),
+    ("account_number", "raw_claims.claims", "claim_id"),
+    ("health_plan_beneficiary_number", "raw_claims.claims", "insurance_info__policy_number"),
+    ("health_plan_beneficiary_number", "raw_claims.claims", "insurance_info__group_number"),
+    ("dates", "raw_claims.claims", "service_date::text"),
+    ("medical_record_number", "raw_vitals.readings", "patient_id"),
+    ("device_identifier", "raw_vitals.readings", "device_id"),
+    ("dates", "raw_vitals.readings", "(\"timestamp\" at time zone 'UTC')::date::text"),
+    ("medical_record_number", "raw_research.clinical_trials", "patient_id"),
+    ("other_unique_identifier", "raw_research.clinical_trials", "trial_id"),
+    ("dates", "raw_research.clinical_trials", "enrollment_date::text"),
+    ("other_unique_identifier", "raw_fhir.resources", "id", "resource_type <> 'Practitioner'"),
+    ("names", "raw_fhir.resources", "(resource->'name'->0->'given'->>0) || ' ' || (resource->'name'->0->>'family')", "resource_type = 'Patient'"),
+    ("medical_record_number", "raw_fhir.resources", "jsonb_path_query_first(resource, '$.identifier[*] ? (@.system == \"urn:healthcare-warehouse:mrn\").value') #>> '{}'", "resource_type = 'Patient'"),
+    ("social_security_number", "raw_fhir.resources", "jsonb_path_query_first(resource, '$.identifier[*] ? (@.system == \"http://hl7.org/fhir/sid/us-ssn\").value') #>> '{}'", "resource_type = 'Patient'"),
+    ("telephone_number", "raw_fhir.resources", "jsonb_path_query_first(resource, '$.telecom[*] ? (@.system == \"phone\").value') #>> '{}'", "resource_type = 'Patient'"),
+    ("email_address", "raw_fhir.resources", "jsonb_path_query_first(resource, '$.telecom[*] ? (@.system == \"email\").value') #>> '{}'", "resource_type = 'Patient'"),
+    ("postal_address", "raw_fhir.resources", "resource->'address'->0->'line'->>0", "resource_type = 'Patient'"),
+    ("geographic_subdivision", "raw_fhir.resources", "left(resource->'address'->0->>'postalCode', 5)", "resource_type = 'Patient'"),
+    ("dates", "raw_fhir.resources", "resource->>'birthDate'", "resource_type = 'Patient'"),
+    ("dates", "raw_fhir.resources", "left(resource->'period'->>'start', 10)", "resource_type <> 'Practitioner'"),
+    ("dates", "raw_fhir.resources", "left(resource->>'effectiveDateTime', 10)", "resource_type <> 'Practitioner'"),
+]  # fmt: skip
+
+DATE_TYPES = ("date", "timestamp without time zone", "timestamp with time zone")
+
+
+def tokens(text: str) -> tuple[str, ...]:
+    return tuple(TOKEN.findall(text.lower()))
+
+
+class IdentifierIndex:
+    """Every identifier value as a token sequence, found by its first token."""
+
+    def __init__(self, identifiers: dict[str, set[str]]) -> None:
+        self.by_first_token: dict[str, list[tuple[tuple[str, ...], str]]] = defaultdict(list)
+        self.count = 0
+        for identifier_class, values in identifiers.items():
+            for value in values:
+                value_tokens = tokens(value)
+                if value_tokens:
+                    self.by_first_token[value_tokens[0]].append((value_tokens, identifier_class))
+                    self.count += 1
+
+    def classes_in(self, text: str) -> set[str]:
+        """The classes of the identifiers `text` equals or contains."""
+        found = set()
+        text_tokens = tokens(text)
+        for start, token in enumerate(text_tokens):
+            for identifier, identifier_class in self.by_first_token.get(token, ()):
+                if text_tokens[start : start + len(identifier)] == identifier:
+                    found.add(identifier_class)
+        return found
+
+
+@dataclass(frozen=True)
+class Finding:
+    relation: str
+    column: str
+    identifier_class: str
+    values: int
+
+    def __str__(self) -> str:
+        return (
+            f"{self.relation}.{self.column}: {self.values} value(s) hold a raw "
+            f"{self.identifier_class} identifier"
+        )
+
+
+def raw_identifiers(warehouse: Warehouse) -> dict[str, set[str]]:
+    """Every identifier value in the raw schemas, by class, read as `steward`."""
+    identifiers: dict[str, set[str]] = defaultdict(set)
+    with psycopg.connect(**warehouse.connect_kwargs("steward")) as conn:
+        for identifier_class, table, expression, *rows_wanted in IDENTIFIER_COLUMNS:
+            if conn.execute("select to_regclass(%s)", (table,)).fetchone()[0] is None:
+                continue
+            schema, name = table.split(".")
+            rows = conn.execute(
+                sql.SQL("select distinct ({}) from {} where ({}) <> '' and ({})").format(
+                    sql.SQL(expression),
+                    sql.Identifier(schema, name),
+                    sql.SQL(expression),
+                    sql.SQL(rows_wanted[0] if rows_wanted else "true"),
+                )
+            ).fetchall()
+            identifiers[identifier_class].update(str(value) for (value,) in rows if value)
+    return dict(identifiers)
+
+
+def _relations(conn: psycopg.Connection, schema: str) -> dict[str, list[tuple[str, str]]]:
+    rows = conn.execute(
+        """
+        select table_name, column_name, data_type from information_schema.columns
+        where table_schema = %s order by table_name, ordinal_position
+        """,
+        (schema,),
+    ).fetchall()
+    relations: dict[str, list[tuple[str, str]]] = defaultdict(list)
+    for table, column, data_type in rows:
+        relations[table].append((column, data_type))
+    return relations
+
+
+def scan_relations(
+    warehouse: Warehouse,
+    role: str,
+    schema: str,
+    index: IdentifierIndex,
+    dates_allowed: bool = False,
+) -> list[Finding]:
+    """Every value of every column `role` can select in `schema`, against `index`. Unless
+    `dates_allowed` (a limited data set), a filled date or timestamp column is a finding too."""
+    findings: list[Finding] = []
+    with psycopg.connect(**warehouse.connect_kwargs(role)) as conn:
+        for table, columns in _relations(conn, schema).items():
+            names = [column for column, _ in columns]
+            counts: Counter[tuple[str, str]] = Counter()
+            relation = sql.Identifier(schema, table)
+            query = sql.SQL("select {} from {}").format(
+                sql.SQL(", ").join(map(sql.Identifier, names)), relation
+            )
+            with conn.cursor(name=f"scan_{table}") as cursor:
+                cursor.itersize = 10_000
+                for row in cursor.execute(query):
+                    for column, value in zip(names, row, strict=True):
+                        if value is None:
+                            continue
+                        for identifier_class in index.classes_in(str(value)):
+                            counts[column, identifier_class] += 1
+            for (column, identifier_class), values in sorted(counts.items()):
+                findings.append(Finding(f"{schema}.{table}", column, identifier_class, values))
+            if not dates_allowed:
+                findings.extend(_filled_date_columns(conn, schema, table, columns))
+    return findings
+
+
+def _filled_date_columns(
+    conn: psycopg.Connection, schema: str, table: str, columns: Iterable[tuple[str, str]]
+) -> list[Finding]:
+    dated = [column for column, data_type in columns if data_type in DATE_TYPES]
+    if not dated:
+        return []
+    counts = conn.execute(
+        sql.SQL("select {} from {}").format(
+            sql.SQL(", ").join(sql.SQL("count({})").format(sql.Identifier(c)) for c in dated),
+            sql.Identifier(schema, table),
+        )
+    ).fetchone()
+    return [
+        Finding(f"{schema}.{table}", column, "dates (a full date column)", filled)
+        for column, filled in zip(dated, counts, strict=True)
+        if filled
+    ]
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    warehouse = from_environment()
+    index = IdentifierIndex(raw_identifiers(warehouse))
+    log.info("looking for %d raw identifier values in what analyst can select", index.count)
+    findings = scan_relations(warehouse, "analyst", "analytics", index)
+    for finding in findings:
+        log.error("%s", finding)
+    log.info("%d finding(s)", len(findings))
+    sys.exit(1 if findings else 0)
+
+
+if __name__ == "__main__":
+    main()
