@@ -21,7 +21,8 @@ class RunSummary:
     tests_failed: int
     gate: str
     published_schema: str | None
-    published_rows: int
+    published_relations: list[str]
+    published_rows: int  # of analytics.fct_encounters
 
 
 def latest_run_id(warehouse: Warehouse) -> str | None:
@@ -69,7 +70,8 @@ def summarize(warehouse: Warehouse, run_id: str) -> RunSummary:
             (run_id,),
         ).fetchone()
         publication = conn.execute(
-            "select build_schema from audit.publications order by published_at desc limit 1"
+            "select build_schema, relations from audit.publications"
+            " order by published_at desc limit 1"
         ).fetchone()
         published_rows = 0
         if publication:
@@ -95,6 +97,7 @@ def summarize(warehouse: Warehouse, run_id: str) -> RunSummary:
         tests_failed=failed,
         gate=verdict,
         published_schema=publication[0] if publication else None,
+        published_relations=publication[1] if publication else [],
         published_rows=published_rows,
     )
 
@@ -102,21 +105,23 @@ def summarize(warehouse: Warehouse, run_id: str) -> RunSummary:
 def render(summary: RunSummary, warehouse: Warehouse) -> str:
     analyst_url = f"postgresql://analyst@{warehouse.host}:{warehouse.port}/{warehouse.database}"
     s = summary
+    width = max([16, *(len(source) + 7 for source in s.rows_by_source)])
     lines = [
         f"Pipeline run {s.run_id}",
-        f"  files:          {s.files_new} new, {s.files_duplicate} already landed",
+        f"  {'files:':<{width}}{s.files_new} new, {s.files_duplicate} already landed",
         *(
-            f"  {source + ' rows:':<16}{received} received = {loaded} loaded"
+            f"  {source + ' rows:':<{width}}{received} received = {loaded} loaded"
             + f" + {quarantined} quarantined"
             + (f" + {superseded} superseded" if superseded else "")
             for source, (received, loaded, quarantined, superseded) in s.rows_by_source.items()
         ),
-        *([] if s.rows_by_source else ["  rows:           none new"]),
-        f"  dbt:            {s.models_built} models built, {s.tests_passed} tests passed,"
+        *([] if s.rows_by_source else [f"  {'rows:':<{width}}none new"]),
+        f"  {'dbt:':<{width}}{s.models_built} models built, {s.tests_passed} tests passed,"
         + f" {s.tests_failed} failed",
-        f"  quality gate:   {s.gate}",
-        f"  published:      analytics.fct_encounters -> {s.published_schema}"
-        + f" ({s.published_rows} rows)",
+        f"  {'quality gate:':<{width}}{s.gate}",
+        f"  {'published:':<{width}}{len(s.published_relations)} relations in analytics"
+        + f" -> {s.published_schema} (fct_encounters: {s.published_rows} rows)",
+        f"  {'':<{width}}{', '.join(s.published_relations)}",
         "",
         "Query the mart as the read-only analyst (password: WAREHOUSE_ANALYST_PASSWORD in .env):",
         f'  psql "{analyst_url}" -c "select department_name, count(*)'
