@@ -24,6 +24,34 @@ renamed as (
     from source
     inner join file_ledger
         on source._file_key = file_ledger.file_key
+),
+
+-- Extracts carry no encounter id: a row sent again, equal in every field, in a later extract is
+-- the same encounter re-sent (within one file landing already quarantines a repeat). The first
+-- copy landed is kept, so its encounter_id never changes.
+ranked as (
+    select
+        renamed.*,
+        row_number() over (
+            partition by
+                patient_id, visit_date, diagnosis_code, diagnosis_description, treatment_code,
+                physician_id, department_name
+            order by landed_at, source_file_key, source_record_position
+        ) as copy_rank
+    from renamed
 )
 
-select * from renamed
+select
+    encounter_id,
+    patient_id,
+    visit_date,
+    diagnosis_code,
+    diagnosis_description,
+    treatment_code,
+    physician_id,
+    department_name,
+    source_file_key,
+    source_record_position,
+    landed_at
+from ranked
+where copy_rank = 1
