@@ -25,6 +25,11 @@ WARDS = ("ICU", "Cardiology", "Medical", "Surgical", "Emergency")
 STATUSES = ("OK", "OK", "OK", "LOW_BATTERY", "SIGNAL_WEAK")
 
 
+def _patient_on(device: int) -> str:
+    """The patient a device is attached to for the demo's few minutes."""
+    return patient_id(random.Random(device))
+
+
 def _reading(rng: random.Random, device: int, at: datetime) -> dict:
     ward = WARDS[device % len(WARDS)]
     stamp = at.isoformat().replace("+00:00", "Z")
@@ -35,7 +40,7 @@ def _reading(rng: random.Random, device: int, at: datetime) -> dict:
     systolic = rng.randint(100, 140)
     return {
         "device_id": f"DEV_{device:04d}",
-        "patient_id": patient_id(rng),
+        "patient_id": _patient_on(device),
         "timestamp": stamp,
         "measurements": {
             "heart_rate": rng.randint(55, 100),
@@ -79,7 +84,9 @@ def write_vitals(
         at = start + timedelta(seconds=5 * index)
         lines = []
         for number in range(readings):
-            item = _vary(rng, _reading(rng, 1 + number % 60, at))
+            # 60 devices, each reading once a second within the file's 5 seconds
+            moment = at + timedelta(seconds=number // 60 % 5)
+            item = _vary(rng, _reading(rng, 1 + number % 60, moment))
             lines.append(item if isinstance(item, str) else json.dumps(item))
         path = folder / f"vitals_{at.strftime('%Y%m%dT%H%M%S')}_{index + 1:04d}.ndjson"
         path.write_text("\n".join(lines) + "\n")

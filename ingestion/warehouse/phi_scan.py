@@ -12,6 +12,9 @@ never the value.
 
 A family or given name alone is not looked for: many are ordinary words ("Long", "Graves") that
 diagnosis descriptions legitimately contain. Full names are.
+
+Dates count only in relations tied to patients (those with a `patient_key` column): a calendar
+(`dim_date`) or a count by quarter holds dates that are no patient's.
 """
 
 from __future__ import annotations
@@ -157,11 +160,13 @@ def scan_relations(
     dates_allowed: bool = False,
 ) -> list[Finding]:
     """Every value of every column `role` can select in `schema`, against `index`. Unless
-    `dates_allowed` (a limited data set), a filled date or timestamp column is a finding too."""
+    `dates_allowed` (a limited data set), a patient's date, or a filled date or timestamp column
+    in a relation tied to patients, is a finding too."""
     findings: list[Finding] = []
     with psycopg.connect(**warehouse.connect_kwargs(role)) as conn:
         for table, columns in _relations(conn, schema).items():
             names = [column for column, _ in columns]
+            tied_to_patients = "patient_key" in names
             counts: Counter[tuple[str, str]] = Counter()
             relation = sql.Identifier(schema, table)
             query = sql.SQL("select {} from {}").format(
@@ -174,10 +179,11 @@ def scan_relations(
                         if value is None:
                             continue
                         for identifier_class in index.classes_in(str(value)):
-                            counts[column, identifier_class] += 1
+                            if identifier_class != "dates" or tied_to_patients:
+                                counts[column, identifier_class] += 1
             for (column, identifier_class), values in sorted(counts.items()):
                 findings.append(Finding(f"{schema}.{table}", column, identifier_class, values))
-            if not dates_allowed:
+            if tied_to_patients and not dates_allowed:
                 findings.extend(_filled_date_columns(conn, schema, table, columns))
     return findings
 

@@ -18,6 +18,9 @@ from sqlglot import exp
 from sqlglot.lineage import lineage
 
 
+SELF = "__this"
+
+
 @dataclass(frozen=True)
 class Origin:
     relation: str  # database.schema.table
@@ -56,10 +59,12 @@ class Lineage:
         for seed in seeds:
             self.classified[_fqn(seed)] = dict.fromkeys(self.classified[_fqn(seed)], "none")
         self.schema: dict = {}
-        for node in boundaries:
+        for node in [*self.models.values(), *boundaries]:
             database, schema, table = _fqn(node).split(".")
             columns = {name.lower(): "text" for name in node["columns"]}
             self.schema.setdefault(database, {}).setdefault(schema, {})[table] = columns
+            # an incremental model reads its own table ({{ this }}), as that table, not itself
+            self.schema[database][schema][table + SELF] = columns
         self.expandable = {
             _fqn(model): self.compiled_sql(model["name"])
             for model in self.models.values()
@@ -73,7 +78,8 @@ class Lineage:
     def compiled_sql(self, model: str) -> str:
         node = self.models[model]
         path = self.target_dir / "compiled" / node["package_name"] / node["original_file_path"]
-        return path.read_text()
+        own_table = '"{}"."{}"."{}"'.format(*_fqn(node).split("."))
+        return path.read_text().replace(own_table, own_table[:-1] + SELF + '"')
 
     def output_columns(self, model: str) -> list[str]:
         return list(self.models[model]["columns"])

@@ -1,7 +1,8 @@
 {#-
     EHR encounters without their patient: a surrogate encounter and patient key, the visit's year
-    and its whole days from the patient's anchor, the age at the visit ('90+' above 89); the visit
-    date itself only under a limited data set.
+    and its whole days from the patient's anchor, the age at the visit ('90+' above 89), the
+    readmission flags computed on the dates (intervals survive); the visit date itself only under
+    a limited data set.
 -#}
 
 with
@@ -19,6 +20,10 @@ keys as (
     where identifier_type = 'ehr_encounter'
 ),
 
+readmissions as (
+    select * from {{ ref('int_encounters_readmissions_flagged') }}
+),
+
 deidentified as (
     select
         keys.surrogate_key as encounter_key,
@@ -32,12 +37,17 @@ deidentified as (
         encounters.treatment_code,
         encounters.physician_id,
         encounters.department_name,
+        readmissions.is_same_day_transfer,
+        readmissions.days_to_next_stay,
+        readmissions.is_readmitted_within_30_days,
         encounters.landed_at as _landed_at
     from encounters
     inner join patients
         on encounters.patient_id = patients.patient_id
     inner join keys
         on encounters.encounter_id = keys.identifier
+    inner join readmissions
+        on encounters.encounter_id = readmissions.encounter_id
 )
 
 select * from deidentified

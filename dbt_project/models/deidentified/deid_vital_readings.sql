@@ -2,13 +2,29 @@
     Device readings without their patient or device: surrogate patient and device keys, the
     reading's year and whole hours from the patient's anchor, the ward but not the room. The
     reading key is a hash of those surrogates and the offset in seconds: unique per reading, and
-    derived from nothing but codes and offsets the layer already publishes.
+    derived from nothing but codes and offsets the layer already publishes. Incremental: each
+    build adds the readings landed since its own last build (a build schema keeps its own).
 -#}
+{{
+    config(
+        materialized='incremental',
+        unique_key='reading_key',
+        incremental_strategy='merge',
+        on_schema_change='append_new_columns',
+        post_hook=[
+            "create unique index if not exists {{ this.name }}_reading_key on {{ this }} (reading_key)",
+            "create index if not exists {{ this.name }}_landed_at on {{ this }} (_landed_at)",
+        ],
+    )
+}}
 
 with
 
 readings as (
     select * from {{ ref('stg_vitals__readings') }}
+    {% if is_incremental() %}
+    where landed_at > (select coalesce(max(_landed_at), '-infinity') from {{ this }})
+    {% endif %}
 ),
 
 patients as (
@@ -40,7 +56,8 @@ deidentified as (
         readings.respiratory_rate_per_min,
         readings.device_status,
         readings.hospital_name,
-        readings.ward_name
+        readings.ward_name,
+        readings.landed_at as _landed_at
     from readings
     inner join patients
         on readings.patient_id = patients.patient_id

@@ -1,37 +1,66 @@
+{#-
+    Device readings, renamed and cast, temperatures in Celsius, each reading once. The one staging
+    model that is a table, built incrementally: devices send a micro-batch every few seconds and a
+    view would re-read every reading ever sent on each build. Each build takes the files landed
+    since its last one; a reading re-sent (same device, same instant) is kept as first landed.
+-#}
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='append',
+        on_schema_change='append_new_columns',
+        post_hook=[
+            "create unique index if not exists stg_vitals__readings_reading on {{ this }} (device_id, measured_at)",
+            "create index if not exists stg_vitals__readings_landed_at on {{ this }} (landed_at)",
+        ],
+    )
+}}
+
 with
 
 source as (
     select * from {{ source_or_empty('vitals', 'readings') }}
 ),
 
-renamed as (
-    select
-        device_id::text as device_id,
-        {{ normalise_patient_id('patient_id') }} as patient_id,
-        "timestamp" as measured_at,
-        measurements__heart_rate as heart_rate_bpm,
-        measurements__blood_pressure__systolic as systolic_mmhg,
-        measurements__blood_pressure__diastolic as diastolic_mmhg,
-        -- devices send Fahrenheit; the warehouse keeps Celsius, as FHIR Observations do
-        round(((measurements__temperature - 32) * 5 / 9)::numeric, 2) as temperature_c,
-        measurements__oxygen_saturation as oxygen_saturation_pct,
-        measurements__respiratory_rate as respiratory_rate_per_min,
-        device_status::text as device_status,
-        location__hospital::text as hospital_name,
-        location__ward::text as ward_name,
-        location__room::text as room_number,
-        _file_key as source_file_key,
-        _record_position as source_record_position
-    from source
+file_ledger as (
+    select * from {{ source('landing', 'file_ledger') }}
+    {% if is_incremental() %}
+    where recorded_at > (select coalesce(max(landed_at), '-infinity') from {{ this }})
+    {% endif %}
 ),
 
--- A device re-sending a reading (same device, same instant) is the same reading.
+renamed as (
+    select
+        source.device_id::text as device_id,
+        {{ normalise_patient_id('source.patient_id') }} as patient_id,
+        source."timestamp" as measured_at,
+        source.measurements__heart_rate as heart_rate_bpm,
+        source.measurements__blood_pressure__systolic as systolic_mmhg,
+        source.measurements__blood_pressure__diastolic as diastolic_mmhg,
+        -- devices send Fahrenheit; the warehouse keeps Celsius, as FHIR Observations do
+        round(((source.measurements__temperature - 32) * 5 / 9)::numeric, 2) as temperature_c,
+        source.measurements__oxygen_saturation as oxygen_saturation_pct,
+        source.measurements__respiratory_rate as respiratory_rate_per_min,
+        source.device_status::text as device_status,
+        source.location__hospital::text as hospital_name,
+        source.location__ward::text as ward_name,
+        source.location__room::text as room_number,
+        source._file_key as source_file_key,
+        source._record_position as source_record_position,
+        file_ledger.recorded_at as landed_at
+    from source
+    inner join file_ledger
+        on source._file_key = file_ledger.file_key
+),
+
+-- A device re-sending a reading (same device, same instant) is the same reading: the first
+-- copy landed is kept, in this batch and against the readings kept before.
 ranked as (
     select
         renamed.*,
         row_number() over (
             partition by device_id, measured_at
-            order by source_file_key, source_record_position
+            order by landed_at, source_file_key, source_record_position
         ) as copy_rank
     from renamed
 )
@@ -51,6 +80,14 @@ select
     ward_name,
     room_number,
     source_file_key,
-    source_record_position
+    source_record_position,
+    landed_at
 from ranked
 where copy_rank = 1
+{% if is_incremental() %}
+    and not exists (
+        select 1 from {{ this }} as kept
+        where kept.device_id = ranked.device_id
+            and kept.measured_at = ranked.measured_at
+    )
+{% endif %}

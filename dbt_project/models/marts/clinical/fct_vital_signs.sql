@@ -1,0 +1,50 @@
+{#-
+    One row per device reading, de-identified. Incremental: merged on the reading's key, each build
+    adding the readings landed since its own last build, so publishing (a view swap) never copies
+    or rebuilds it and a reading that arrives twice is one row.
+-#}
+{{
+    config(
+        materialized='incremental',
+        unique_key='reading_key',
+        incremental_strategy='merge',
+        on_schema_change='append_new_columns',
+        post_hook=[
+            "create unique index if not exists {{ this.name }}_reading_key on {{ this }} (reading_key)",
+            "create index if not exists {{ this.name }}_landed_at on {{ this }} (_landed_at)",
+            "create index if not exists {{ this.name }}_patient_hour on {{ this }} (patient_key, measured_hour_offset)",
+        ],
+    )
+}}
+
+with
+
+readings as (
+    select * from {{ ref('deid_vital_readings') }}
+    {% if is_incremental() %}
+    where _landed_at > (select coalesce(max(_landed_at), '-infinity') from {{ this }})
+    {% endif %}
+),
+
+final as (
+    select
+        reading_key,
+        patient_key,
+        device_key,
+        measured_year,
+        measured_hour_offset,
+        measured_at,
+        heart_rate_bpm,
+        systolic_mmhg,
+        diastolic_mmhg,
+        temperature_c,
+        oxygen_saturation_pct,
+        respiratory_rate_per_min,
+        device_status,
+        hospital_name,
+        ward_name,
+        _landed_at
+    from readings
+)
+
+select * from final

@@ -1,0 +1,57 @@
+{#-
+    One row per provider NPI seen on a claim or in the FHIR directory, with whether its check
+    digit is right. Providers are not patients: their identifiers and names are kept.
+-#}
+
+with
+
+claims as (
+    select * from {{ ref('deid_claims') }}
+),
+
+practitioners as (
+    select * from {{ ref('stg_fhir__practitioners') }}
+),
+
+claim_npis as (
+    select billing_provider_npi as npi, true as is_billing, false as is_rendering from claims
+    union all
+    select rendering_provider_npi, false, true from claims
+),
+
+npis as (
+    select npi, bool_or(is_billing) as is_billing, bool_or(is_rendering) as is_rendering
+    from claim_npis
+    where npi is not null
+    group by npi
+    union all
+    select npi, false, false
+    from practitioners
+    where npi is not null
+        and npi not in (select npi from claim_npis where npi is not null)
+),
+
+providers as (
+    select
+        npis.npi,
+        bool_or(npis.is_billing) as is_billing_provider,
+        bool_or(npis.is_rendering) as is_rendering_provider
+    from npis
+    group by npis.npi
+),
+
+final as (
+    select
+        providers.npi,
+        {{ npi_has_valid_check_digit('providers.npi') }} as has_valid_npi,
+        providers.is_billing_provider,
+        providers.is_rendering_provider,
+        practitioners.fhir_practitioner_id,
+        nullif(concat_ws(' ', practitioners.given_name, practitioners.family_name), '')
+            as provider_name
+    from providers
+    left join practitioners
+        on providers.npi = practitioners.npi
+)
+
+select * from final

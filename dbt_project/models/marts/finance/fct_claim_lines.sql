@@ -1,0 +1,20 @@
+{#- One row per service line of the claims in fct_claims. -#}
+
+with
+
+lines as (
+    select * from {{ ref('deid_claim_lines') }}
+),
+
+final as (
+    select
+        claim_key,
+        line_number,
+        procedure_code,
+        procedure_description,
+        units,
+        amount
+    from lines
+)
+
+select * from final

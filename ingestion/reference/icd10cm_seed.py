@@ -1,0 +1,81 @@
+"""Write the ICD-10-CM seeds from the `simple-icd-10-cm` package's code set.
+
+    python -m ingestion.reference.icd10cm_seed
+
+`seeds/icd10cm_codes.csv`: one row per category and subcategory code, its description, its
+billable flag (only a leaf of the tabular list may be billed) and its block;
+`seeds/icd10cm_blocks.csv`: each block with its chapter; `seeds/icd10cm_chapters.csv`: the 22
+chapters. Run it again after upgrading the package; tests/ingestion/test_reference_seeds.py fails
+while the seeds are stale.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+
+import simple_icd_10_cm as cm
+
+from ingestion import settings
+
+log = logging.getLogger(__name__)
+
+SEEDS = settings.PROJECT_ROOT / "seeds"
+
+
+def tables() -> dict[str, list[dict[str, object]]]:
+    """File name -> rows."""
+    codes, blocks, chapters = [], [], []
+    # A block of one category shares its code with it (B10): the code set lists it twice, once
+    # as each, so the first time it is the block and the second the category.
+    seen_blocks: set[str] = set()
+    for code in cm.get_all_codes(with_dots=True):
+        if cm.is_chapter(code):
+            description = cm.get_description(code)
+            chapters.append({"chapter_number": int(code), "chapter_description": description})
+        elif cm.is_block(code) and code not in seen_blocks:
+            seen_blocks.add(code)
+            blocks.append(
+                {
+                    "block_code": code,
+                    "block_description": cm.get_description(code),
+                    "chapter_number": int(cm.get_ancestors(code)[-1]),
+                }
+            )
+        else:
+            # a category that is a block of its own is in that block; else the nearest block above
+            ancestors = cm.get_ancestors(code)  # nearest first, the chapter last
+            block = code if cm.is_block(code) else next(a for a in ancestors if cm.is_block(a))
+            codes.append(
+                {
+                    "diagnosis_code": code,
+                    "diagnosis_description": cm.get_description(code),
+                    "is_billable": cm.is_leaf(code),
+                    "block_code": block,
+                }
+            )
+    return {
+        "icd10cm_codes.csv": codes,
+        "icd10cm_blocks.csv": blocks,
+        "icd10cm_chapters.csv": chapters,
+    }
+
+
+def render(rows: list[dict[str, object]]) -> str:
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=list(rows[0]), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return out.getvalue()
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    for name, rows in tables().items():
+        (SEEDS / name).write_text(render(rows), encoding="utf-8")
+        log.info("wrote seeds/%s (%d rows)", name, len(rows))
+
+
+if __name__ == "__main__":
+    main()
