@@ -17,7 +17,6 @@ from pathlib import Path
 from sqlglot import exp
 from sqlglot.lineage import lineage
 
-
 SELF = "__this"
 
 
