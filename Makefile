@@ -5,7 +5,7 @@ VENV := .venv
 UV := $(VENV)/bin/uv
 PY := $(VENV)/bin/python
 
-.PHONY: setup run test bench lint format stop-warehouse clean
+.PHONY: setup run test bench docs lint format stop-warehouse clean
 
 setup: ## create .venv, install the locked dependencies, generate .env with fresh secrets
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +21,9 @@ test: ## the whole suite, against throwaway PostgreSQL servers
 
 bench: ## every benchmark at full size; each prints its figures as JSON on its last line
 	@for benchmark in benchmarks/*.py; do echo "== $$benchmark"; $(PY) $$benchmark || exit 1; done
+
+docs: ## generate dbt's docs site (lineage from raw sources to marts) and serve it on 127.0.0.1:8081
+	$(PY) -m ingestion.docs_site
 
 lint: ## ruff check and format check
 	$(VENV)/bin/ruff check .

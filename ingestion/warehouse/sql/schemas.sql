@@ -27,6 +27,7 @@ create schema if not exists staging authorization transformer;
 create schema if not exists intermediate authorization transformer;
 create schema if not exists reference authorization transformer;
 create schema if not exists crosswalk authorization transformer;
+create schema if not exists snapshots authorization transformer;
 create schema if not exists build_blue authorization transformer;
 create schema if not exists build_green authorization transformer;
 create schema if not exists analytics authorization transformer;
