@@ -55,7 +55,10 @@ def run_gate(warehouse: Warehouse, build_schema: str, run_id: str) -> Verdict:
     import great_expectations as gx
 
     checkpoint_spec = yaml.safe_load((HERE / "checkpoints" / "publish_gate.yml").read_text())
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+
     context = gx.get_context(mode="ephemeral")
+    context.variables.progress_bars = ProgressBarsConfig(globally=False)  # no bars in task logs
     datasource = context.data_sources.add_postgres(
         name="warehouse",
         connection_string=warehouse.url("transformer", driver="postgresql+psycopg2")

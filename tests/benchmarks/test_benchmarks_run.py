@@ -16,6 +16,7 @@ BENCHMARKS = settings.PROJECT_ROOT / "benchmarks"
 SMALL = {
     "landing.py": ["--rows", "20000", "--memory-rows", "20000", "40000"],
     "fhir_pull.py": ["--patients", "10", "--page-size", "20"],
+    "incremental.py": ["--readings", "5000"],
 }
 
 
@@ -43,3 +44,8 @@ def test_benchmark_runs_small_and_reports_json(name):
         for run in ("without_faults", "with_429_every_5th"):
             assert report[run]["resources_landed"] == report["resources"]
         assert report["with_429_every_5th"]["answered"]["429"] > 0
+    if name == "incremental.py":
+        assert report["readings_added"] == 50
+        for run in ("full_refresh", "incremental_1_percent", "nothing_new"):
+            assert report[run]["model_seconds"] > 0
+            assert report[run]["publish_seconds"] > 0

@@ -10,8 +10,10 @@
         full_refresh=false,
         on_schema_change='fail',
         post_hook=[
-            "create unique index if not exists identifier_crosswalk_identifier on {{ this }} (identifier_type, identifier)",
             "revoke all on {{ this }} from public",
+        ],
+        indexes=[
+            {'columns': ['identifier_type', 'identifier'], 'unique': True},
         ],
     )
 }}

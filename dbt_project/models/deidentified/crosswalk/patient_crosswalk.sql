@@ -11,8 +11,10 @@
         full_refresh=false,
         on_schema_change='fail',
         post_hook=[
-            "create unique index if not exists patient_crosswalk_patient_id on {{ this }} (patient_id)",
             "revoke all on {{ this }} from public",
+        ],
+        indexes=[
+            {'columns': ['patient_id'], 'unique': True},
         ],
     )
 }}

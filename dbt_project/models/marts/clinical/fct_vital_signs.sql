@@ -9,10 +9,10 @@
         unique_key='reading_key',
         incremental_strategy='merge',
         on_schema_change='append_new_columns',
-        post_hook=[
-            "create unique index if not exists {{ this.name }}_reading_key on {{ this }} (reading_key)",
-            "create index if not exists {{ this.name }}_landed_at on {{ this }} (_landed_at)",
-            "create index if not exists {{ this.name }}_patient_hour on {{ this }} (patient_key, measured_hour_offset)",
+        indexes=[
+            {'columns': ['reading_key'], 'unique': True},
+            {'columns': ['_landed_at']},
+            {'columns': ['patient_key', 'measured_hour_offset']},
         ],
     )
 }}

@@ -9,6 +9,10 @@
         unique_key=['patient_key', 'measured_hour_offset'],
         incremental_strategy='delete+insert',
         on_schema_change='append_new_columns',
+        indexes=[
+            {'columns': ['patient_key', 'measured_hour_offset'], 'unique': True},
+            {'columns': ['_landed_at']},
+        ],
     )
 }}
 
@@ -19,10 +23,15 @@ readings as (
 ),
 
 {% if is_incremental() %}
+-- each import CTE is read once, so PostgreSQL inlines it and uses the fact's indexes
+new_readings as (
+    select * from {{ ref('fct_vital_signs') }}
+    where _landed_at > (select coalesce(max(_landed_at), '-infinity') from {{ this }})
+),
+
 touched_hours as (
     select distinct patient_key, measured_hour_offset
-    from readings
-    where _landed_at > (select coalesce(max(_landed_at), '-infinity') from {{ this }})
+    from new_readings
 ),
 
 readings_of_touched_hours as (

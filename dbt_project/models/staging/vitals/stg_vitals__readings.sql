@@ -9,23 +9,27 @@
         materialized='incremental',
         incremental_strategy='append',
         on_schema_change='append_new_columns',
-        post_hook=[
-            "create unique index if not exists stg_vitals__readings_reading on {{ this }} (device_id, measured_at)",
-            "create index if not exists stg_vitals__readings_landed_at on {{ this }} (landed_at)",
+        indexes=[
+            {'columns': ['device_id', 'measured_at'], 'unique': True},
+            {'columns': ['landed_at']},
         ],
     )
 }}
 
 with
 
-source as (
-    select * from {{ source_or_empty('vitals', 'readings') }}
-),
-
 file_ledger as (
     select * from {{ source('landing', 'file_ledger') }}
     {% if is_incremental() %}
     where recorded_at > (select coalesce(max(landed_at), '-infinity') from {{ this }})
+    {% endif %}
+),
+
+source as (
+    select * from {{ source_or_empty('vitals', 'readings') }}
+    {% if is_incremental() %}
+    -- only the new files' rows, found through the raw table's index on _file_key
+    where _file_key = any(array(select file_key from file_ledger))
     {% endif %}
 ),
 
