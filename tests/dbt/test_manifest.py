@@ -88,3 +88,17 @@ def test_the_vitals_fact_stays_incremental(manifest):
     assert fact["config"]["materialized"] == "incremental"
     assert fact["config"]["unique_key"] == "reading_key"
     assert fact["config"]["on_schema_change"] == "append_new_columns"
+
+
+def test_every_crosswalk_model_is_locked_and_never_rebuilt(manifest):
+    crosswalks = [m for m in _models(manifest) if "crosswalk" in m["fqn"]]
+    assert {m["name"] for m in crosswalks} == {
+        "patient_crosswalk",
+        "patient_anchors",
+        "identifier_crosswalk",
+    }
+    for model in crosswalks:
+        config = model["config"]
+        assert (model["schema"], config["materialized"]) == ("crosswalk", "incremental")
+        assert config["full_refresh"] is False
+        assert "revoke all" in config["post-hook"][0]["sql"]

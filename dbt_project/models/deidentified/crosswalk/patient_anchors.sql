@@ -7,12 +7,6 @@
 -#}
 {{
     config(
-        materialized='incremental',
-        full_refresh=false,
-        on_schema_change='fail',
-        post_hook=[
-            "revoke all on {{ this }} from public",
-        ],
         indexes=[
             {'columns': ['patient_id'], 'unique': True},
         ],
