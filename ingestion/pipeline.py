@@ -1,6 +1,8 @@
 """The steps of the main pipeline, each a function an Airflow task calls with the run's id.
 
-land (each file source) -> choose build schema -> dbt (Cosmos task group) -> quality gate -> publish
+land (each file source) -> choose build schema -> plan the build (what changed since that schema's
+last complete build) -> dbt (Cosmos task group: what the plan leaves out is skipped) -> record the
+build -> quality gate -> publish
 """
 
 from __future__ import annotations
@@ -18,8 +20,9 @@ from ingestion.sources.claims_files import CLAIMS_FILES
 from ingestion.sources.ehr_files import EHR_FILES, EHR_PATIENT_FILES
 from ingestion.sources.research_db import land_research
 from ingestion.sources.vitals_files import VITALS_FILES
+from ingestion.warehouse import build_plan
 from ingestion.warehouse import publish as publishing
-from ingestion.warehouse.connection import from_environment
+from ingestion.warehouse.connection import dbt_environment, from_environment
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +94,24 @@ def choose_build_schema() -> str:
     build_schema = publishing.next_build_schema(from_environment())
     log.info("this run builds into %s", build_schema)
     return build_schema
+
+
+def plan_build(build_schema: str, run_id: str) -> dict:
+    """What this run's dbt build must build in `build_schema` (build_plan.BuildPlan, as a dict)."""
+    warehouse = from_environment()
+    env = {
+        **os.environ,
+        **dbt_environment(warehouse),
+        "DBT_BUILD_SCHEMA": build_schema,
+        "PIPELINE_RUN_ID": run_id,
+        "DBT_TARGET_PATH": str(settings.VAR_DIR / "dbt_plan" / build_schema),
+    }
+    return build_plan.plan_build(warehouse, build_schema, run_id, env).as_dict()
+
+
+def record_build(build_schema: str, run_id: str) -> None:
+    """The planned build completed: the next plan for `build_schema` compares with it."""
+    build_plan.record_built(from_environment(), build_schema, run_id)
 
 
 def quality_gate(build_schema: str, run_id: str) -> None:

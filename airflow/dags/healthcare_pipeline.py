@@ -1,5 +1,8 @@
 """The main pipeline DAG: land the file sources, build with dbt (rendered by Cosmos), gate, publish.
 
+Each run builds only what changed since the build schema's last complete build: `plan_build`
+asks dbt, and every Cosmos task whose node the plan leaves out is skipped.
+
 A thin wiring diagram: every step's logic lives in `ingestion/` and `expectations/`.
 """
 
@@ -14,6 +17,7 @@ from cosmos.constants import LoadMode
 from cosmos.profiles import PostgresUserPasswordProfileMapping
 
 from ingestion import pipeline, settings
+from ingestion.planned_nodes import PLAN_TASK_ID, skip_unless_planned
 
 DBT_PROFILE = ProfileConfig(
     profile_name="healthcare_warehouse",
@@ -51,6 +55,15 @@ def healthcare_pipeline():
     def choose_build_schema() -> str:
         return pipeline.choose_build_schema()
 
+    @task(task_id=PLAN_TASK_ID)
+    def plan_build(build_schema: str, run_id=None) -> dict:
+        return pipeline.plan_build(build_schema, run_id)
+
+    # after the dbt tasks, which a plan may skip: runs unless one failed
+    @task(trigger_rule="none_failed")
+    def record_build(build_schema: str, run_id=None) -> None:
+        pipeline.record_build(build_schema, run_id)
+
     @task(retries=0)
     def quality_gate(build_schema: str, run_id=None) -> None:
         pipeline.quality_gate(build_schema, run_id)
@@ -74,6 +87,8 @@ def healthcare_pipeline():
             load_method=LoadMode.DBT_LS, should_detach_multiple_parents_tests=True
         ),
         operator_args={
+            "pre_execute": skip_unless_planned,
+            "trigger_rule": "none_failed",
             "append_env": True,
             "env": {
                 "DBT_BUILD_SCHEMA": "{{ ti.xcom_pull(task_ids='choose_build_schema') }}",
@@ -81,9 +96,11 @@ def healthcare_pipeline():
             },
         },
     )
-    landed >> build_schema >> dbt_build
+    plan = plan_build(build_schema)
+    landed >> build_schema >> plan >> dbt_build
+    recorded = record_build(build_schema)
     gate = quality_gate(build_schema)
-    dbt_build >> gate >> publish(build_schema)
+    dbt_build >> recorded >> gate >> publish(build_schema)
 
 
 healthcare_pipeline()

@@ -130,15 +130,16 @@ def write_extracts(
 
 
 def write_patient_extract(
-    folder: Path, patients: int = PATIENTS, day: date = date(2024, 3, 14)
+    folder: Path, patients: int = PATIENTS, day: date = date(2024, 3, 14), first: int = 0
 ) -> list[Path]:
-    """The registry of every demo patient, every identifier filled in; one ZIP code malformed."""
+    """The registry of demo patients `first` .. `first + patients - 1` (every demo patient by
+    default), every identifier filled in; the last demo patient's ZIP code malformed."""
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"patients_{day.isoformat()}_001.csv"
     with path.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.DictWriter(handle, fieldnames=PATIENT_COLUMNS)
         writer.writeheader()
-        for number in range(patients):
+        for number in range(first, first + patients):
             someone = person(number)
             writer.writerow(
                 {

@@ -47,5 +47,8 @@ def test_benchmark_runs_small_and_reports_json(name):
     if name == "incremental.py":
         assert report["readings_added"] == 50
         for run in ("full_refresh", "incremental_1_percent", "nothing_new"):
-            assert report[run]["model_seconds"] > 0
             assert report[run]["publish_seconds"] > 0
+        # the plan builds the vitals models for new readings, and nothing when nothing is new
+        assert report["incremental_1_percent"]["models"] == 6
+        assert report["full_refresh"]["models"] > 6
+        assert report["nothing_new"]["models"] == 0

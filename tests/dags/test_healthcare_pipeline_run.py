@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
+import os
+from datetime import UTC, datetime
+
 import psycopg
 import pytest
 
+from ingestion import pipeline
 from ingestion.demo.claims_files import write_claims
-from ingestion.demo.ehr_extracts import write_extracts
+from ingestion.demo.ehr_extracts import write_extracts, write_patient_extract
 from ingestion.demo.vitals_files import write_vitals
+from ingestion.warehouse.build_plan import record_built
 from tests.dags.airflow_cli import run_airflow
 
 pytestmark = pytest.mark.e2e
 
 
 def test_airflow_dags_test_lands_builds_gates_and_publishes(test_warehouse, airflow_env):
+    write_patient_extract(test_warehouse.landing_dir / "ehr_patients")
     write_extracts(test_warehouse.landing_dir / "ehr", files=2, rows=50, defects_per_file=2)
     write_claims(test_warehouse.landing_dir / "claims", files=1, claims=20)
     write_vitals(test_warehouse.landing_dir / "vitals", files=2, readings=30)
@@ -47,3 +53,53 @@ def test_airflow_dags_test_lands_builds_gates_and_publishes(test_warehouse, airf
     assert set(states) <= {"success", "pass"}
     assert gate is True
     assert pulls == {"fhir": 5 + 10 + 10 + 40, "research": 20}
+
+
+# Everything a device reading flows through (tests/warehouse/test_build_plan.py).
+VITALS_MODELS = {
+    "stg_vitals__readings",
+    "device_crosswalk",
+    "deid_vital_readings",
+    "fct_vital_signs",
+    "fct_vital_signs_hourly",
+    "dim_facility",
+}
+
+
+def _published_readings(test_warehouse) -> int:
+    with psycopg.connect(**test_warehouse.warehouse.connect_kwargs("analyst")) as conn:
+        return conn.execute("select count(*) from analytics.fct_vital_signs").fetchone()[0]
+
+
+def test_a_run_with_only_new_readings_runs_only_the_vitals_models(test_warehouse, airflow_env):
+    # the other build schema catches up outside Airflow, so that both have a complete build
+    other = pipeline.choose_build_schema()
+    planned = pipeline.plan_build(other, "catch_up")
+    assert planned["nodes"] is None  # its first build: everything
+    result = test_warehouse.dbt("build", build_schema=other, run_id="catch_up")
+    assert result.returncode == 0, result.stdout[-3000:]
+    record_built(test_warehouse.warehouse, other, "catch_up")
+    before = _published_readings(test_warehouse)
+
+    an_hour_later = datetime(2024, 3, 15, 15, 0, tzinfo=UTC)  # the first run's start, plus one
+    write_vitals(test_warehouse.landing_dir / "vitals", files=1, readings=30, start=an_hour_later)
+    run = run_airflow(airflow_env, "dags", "test", "healthcare_pipeline")
+    output = run.stdout + run.stderr
+    assert run.returncode == 0, output[-5000:]
+
+    with psycopg.connect(**test_warehouse.warehouse.connect_kwargs("steward")) as conn:
+        run_id, build_schema = conn.execute(
+            "select run_id, build_schema from audit.publications order by published_at desc limit 1"
+        ).fetchone()
+        built = {
+            unique_id.split(".")[-1]
+            for (unique_id,) in conn.execute(
+                "select distinct unique_id from audit.dbt_node_results"
+                " where run_id = %s and resource_type = 'model'",
+                (run_id,),
+            ).fetchall()
+        }
+    assert build_schema == other
+    assert built == VITALS_MODELS
+    assert _published_readings(test_warehouse) > before
+    assert os.path.exists(test_warehouse.var_dir / "dbt_plan" / other / "sources.json")

@@ -59,6 +59,8 @@ union all
 select 'anchor', patient_id, anchor_at::text from crosswalk.patient_anchors
 union all
 select identifier_type, identifier, surrogate_key::text from crosswalk.identifier_crosswalk
+union all
+select 'device', device_id, device_key::text from crosswalk.device_crosswalk
 """
 
 

@@ -80,6 +80,7 @@ def test_analyst_reads_the_published_fact(test_warehouse, first_run):
         "crosswalk.patient_crosswalk",
         "crosswalk.patient_anchors",
         "crosswalk.identifier_crosswalk",
+        "crosswalk.device_crosswalk",
         "reference.restricted_zip3",
         "snapshots.patient_snapshot",
         "build_blue.fct_encounters",

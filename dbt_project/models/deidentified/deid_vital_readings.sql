@@ -2,8 +2,13 @@
     Device readings without their patient or device: surrogate patient and device keys, the
     reading's year and whole hours from the patient's anchor, the ward but not the room. The
     reading key is a hash of those surrogates and the offset in seconds: unique per reading, and
-    derived from nothing but codes and offsets the layer already publishes. Incremental: each
-    build adds the readings landed since its own last build (a build schema keeps its own).
+    derived from nothing but codes and offsets the layer already publishes.
+
+    A reading is published once its patient has a key and an anchor (from the registry, an
+    encounter, a claim, a trial or FHIR: readings register no one). Incremental: each build takes
+    the readings landed since its own last build, and the earlier readings of the patients
+    anchored since, which waited in staging for them (a build schema keeps its own). _built_at,
+    when a row was written, is the watermark of the models downstream.
 -#}
 {{
     config(
@@ -14,36 +19,70 @@
         indexes=[
             {'columns': ['reading_key'], 'unique': True},
             {'columns': ['_landed_at']},
+            {'columns': ['_built_at']},
         ],
     )
 }}
 
+-- depends_on: {{ ref('patient_anchors') }}
+
 with
 
+{% if is_incremental() %}
+last_build as (
+    select
+        coalesce(max(_landed_at), '-infinity') as landed_at,
+        coalesce(max(_built_at), '-infinity') as built_at
+    from {{ this }}
+),
+
+-- Each import of the staged readings is read once, so PostgreSQL inlines it and uses its indexes.
+readings_landed_since as (
+    select * from {{ ref('stg_vitals__readings') }}
+    where landed_at > (select landed_at from last_build)
+),
+
+newly_anchored_patients as (
+    select * from {{ ref('patient_anchors') }}
+    where anchored_at > (select built_at from last_build)
+),
+
+readings_that_waited as (
+    select readings.*
+    from {{ ref('stg_vitals__readings') }} as readings
+    inner join newly_anchored_patients
+        on readings.patient_id = newly_anchored_patients.patient_id
+    where readings.landed_at <= (select landed_at from last_build)
+),
+
+readings as (
+    select * from readings_landed_since
+    union all
+    select * from readings_that_waited
+),
+{% else %}
 readings as (
     select * from {{ ref('stg_vitals__readings') }}
-    {% if is_incremental() %}
-    where landed_at > (select coalesce(max(_landed_at), '-infinity') from {{ this }})
-    {% endif %}
 ),
+{% endif %}
 
 patients as (
     select * from {{ ref('int_patients_keyed') }}
+    where anchor_at is not null
 ),
 
 devices as (
-    select * from {{ ref('identifier_crosswalk') }}
-    where identifier_type = 'device'
+    select * from {{ ref('device_crosswalk') }}
 ),
 
 deidentified as (
     select
         md5(
-            patients.patient_key::text || '/' || devices.surrogate_key::text || '/'
+            patients.patient_key::text || '/' || devices.device_key::text || '/'
             || extract(epoch from readings.measured_at - patients.anchor_at)::text
         ) as reading_key,
         patients.patient_key,
-        devices.surrogate_key as device_key,
+        devices.device_key,
         extract(year from readings.measured_at at time zone 'UTC')::integer as measured_year,
         {{ hours_since_anchor('readings.measured_at', 'patients.anchor_at') }}
             as measured_hour_offset,
@@ -57,12 +96,13 @@ deidentified as (
         readings.device_status,
         readings.hospital_name,
         readings.ward_name,
-        readings.landed_at as _landed_at
+        readings.landed_at as _landed_at,
+        now() as _built_at
     from readings
     inner join patients
         on readings.patient_id = patients.patient_id
     inner join devices
-        on readings.device_id = devices.identifier
+        on readings.device_id = devices.device_id
 )
 
 select * from deidentified

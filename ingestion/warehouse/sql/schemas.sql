@@ -6,6 +6,12 @@ grant connect on database warehouse to loader, transformer, steward, analyst;
 grant create, temporary on database warehouse to loader, transformer;
 revoke all on schema public from public;
 
+-- dbt's incremental merges join a batch to a table of millions by its unique key: with
+-- PostgreSQL's default random_page_cost (4, for spinning disks) the planner reads the whole
+-- table instead of probing the index, so an incremental build would cost like a full one.
+-- 1.1 is the usual setting for SSDs; set only for dbt's role, in this database.
+alter role transformer in database warehouse set random_page_cost = 1.1;
+
 -- Landing: written by dlt as `loader`, read by dbt as `transformer` and by stewards.
 create schema if not exists raw_ehr authorization loader;
 create schema if not exists raw_claims authorization loader;
@@ -103,6 +109,21 @@ create table if not exists audit.publications (
     published_at timestamptz not null default now()
 );
 
+-- What each build schema holds: dbt's artifacts (manifest, sources.json) of its last complete
+-- build, and of the build planned now, so a build rebuilds only what changed since
+-- (ingestion/warehouse/build_plan.py).
+create table if not exists audit.build_states (
+    build_schema text not null,
+    stage text not null check (stage in ('planned', 'built')),
+    run_id text not null,
+    fingerprint text not null,
+    built_on date not null,
+    manifest text not null,
+    sources text not null,
+    recorded_at timestamptz not null default now(),
+    primary key (build_schema, stage)
+);
+
 create table if not exists quarantine.rejected_records (
     source text not null,
     file_name text not null,
@@ -120,6 +141,7 @@ grant select, insert, update on audit.pipeline_runs to loader;
 grant select, insert, update on audit.file_ledger to loader;
 grant select, insert on audit.api_pulls to loader;
 grant select, insert on audit.dbt_node_results, audit.gate_results, audit.publications to transformer;
+grant select, insert, update, delete on audit.build_states to transformer;
 grant select on audit.file_ledger, audit.pipeline_runs, audit.api_pulls to transformer;
 grant select on all tables in schema audit to steward;
 grant select on quarantine.rejected_records to steward;

@@ -1,8 +1,9 @@
 {#-
     Random surrogate keys for every other identifier the de-identified layer must replace: source
     record ids (a claim number is an account number, a FHIR id or an EHR row position points back
-    at the source record) and device ids (HIPAA's device identifiers). Assigned once, kept for
-    ever, never derived from the identifier; readable by `transformer` only.
+    at the source record). Devices have their own crosswalk (device_crosswalk), so that the
+    device feed rebuilds nothing else. Assigned once, kept for ever, never derived from the
+    identifier; readable by `transformer` only.
 -#}
 {{
     config(
@@ -22,10 +23,6 @@ claims as (
     select * from {{ ref('stg_claims__claims') }}
 ),
 
-readings as (
-    select * from {{ ref('stg_vitals__readings') }}
-),
-
 trials as (
     select * from {{ ref('stg_research__clinical_trials') }}
 ),
@@ -42,8 +39,6 @@ identifiers as (
     select 'ehr_encounter' as identifier_type, encounter_id as identifier from encounters
     union
     select 'claim', claim_id from claims
-    union
-    select 'device', device_id from readings
     union
     select 'trial_participation', trial_participation_id from trials
     union

@@ -1,7 +1,9 @@
 {#-
     Each patient's first dated event in each source, as a moment in UTC (a date counts from its
     midnight in UTC). The earliest of them anchors the patient's offsets in the de-identified
-    layer (crosswalk patient_anchors).
+    layer (crosswalk patient_anchors). The registry carries no event: its event is when the
+    warehouse received the registration. Device readings are not events here: they arrive every
+    few seconds and anchor no one (a monitored patient is registered).
 -#}
 
 with
@@ -10,16 +12,16 @@ identities as (
     select * from {{ ref('int_patient_identities_resolved') }}
 ),
 
+registry as (
+    select * from {{ ref('stg_ehr__patients') }}
+),
+
 encounters as (
     select * from {{ ref('stg_ehr__encounters') }}
 ),
 
 claims as (
     select * from {{ ref('stg_claims__claims') }}
-),
-
-readings as (
-    select * from {{ ref('stg_vitals__readings') }}
 ),
 
 trials as (
@@ -41,16 +43,16 @@ fhir_patient_ids as (
 ),
 
 events as (
-    select patient_id, min(visit_date)::timestamp at time zone 'UTC' as event_at, 'ehr' as source_name
+    select patient_id, min(landed_at) as event_at, 'ehr_patients' as source_name
+    from registry
+    group by patient_id
+    union all
+    select patient_id, min(visit_date)::timestamp at time zone 'UTC', 'ehr'
     from encounters
     group by patient_id
     union all
     select patient_id, min(service_date)::timestamp at time zone 'UTC', 'claims'
     from claims
-    group by patient_id
-    union all
-    select patient_id, min(measured_at), 'vitals'
-    from readings
     group by patient_id
     union all
     select patient_id, min(enrollment_date)::timestamp at time zone 'UTC', 'research'

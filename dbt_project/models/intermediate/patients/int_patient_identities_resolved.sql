@@ -3,13 +3,15 @@
 
     The hospital's MRN is the enterprise patient identifier. The rules, applied in this order and
     nothing else (docs/deidentification.md explains them):
-      1. mrn: the registry, encounters, claims, device readings and trial participations send the
-         MRN as patient_id; trimmed and upper-cased (staging), it is the patient.
+      1. mrn: the registry, encounters, claims and trial participations send the MRN as
+         patient_id; trimmed and upper-cased (staging), it is the patient.
       2. fhir_mrn_identifier: a FHIR Patient is the patient whose MRN its identifier with system
          urn:healthcare-warehouse:mrn carries.
       3. fhir_logical_id: a FHIR Patient with no MRN identifier is a patient of its own,
          'FHIR:' || its logical id, until the server sends its MRN.
     No rule looks at names, birth dates or addresses, so no two people are merged by a guess.
+    Device readings register no one: a monitor is attached to a patient the hospital has already
+    registered, so a reading waits in staging until its patient is known (deid_vital_readings).
 -#}
 
 with
@@ -24,10 +26,6 @@ encounters as (
 
 claims as (
     select * from {{ ref('stg_claims__claims') }}
-),
-
-readings as (
-    select * from {{ ref('stg_vitals__readings') }}
 ),
 
 trials as (
@@ -45,8 +43,6 @@ sent_as_mrn as (
     select distinct 'ehr', patient_id from encounters
     union
     select distinct 'claims', patient_id from claims
-    union
-    select distinct 'vitals', patient_id from readings
     union
     select distinct 'research', patient_id from trials
 ),

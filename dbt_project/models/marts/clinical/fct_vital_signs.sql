@@ -1,7 +1,7 @@
 {#-
     One row per device reading, de-identified. Incremental: merged on the reading's key, each build
-    adding the readings landed since its own last build, so publishing (a view swap) never copies
-    or rebuilds it and a reading that arrives twice is one row.
+    adding the rows deid_vital_readings wrote since its own last build (their _built_at), so
+    publishing (a view swap) never copies or rebuilds it and a reading that arrives twice is one row.
 -#}
 {{
     config(
@@ -11,7 +11,7 @@
         on_schema_change='append_new_columns',
         indexes=[
             {'columns': ['reading_key'], 'unique': True},
-            {'columns': ['_landed_at']},
+            {'columns': ['_built_at']},
             {'columns': ['patient_key', 'measured_hour_offset']},
         ],
     )
@@ -22,7 +22,7 @@ with
 readings as (
     select * from {{ ref('deid_vital_readings') }}
     {% if is_incremental() %}
-    where _landed_at > (select coalesce(max(_landed_at), '-infinity') from {{ this }})
+    where _built_at > (select coalesce(max(_built_at), '-infinity') from {{ this }})
     {% endif %}
 ),
 
@@ -43,7 +43,8 @@ final as (
         device_status,
         hospital_name,
         ward_name,
-        _landed_at
+        _landed_at,
+        _built_at
     from readings
 )
 

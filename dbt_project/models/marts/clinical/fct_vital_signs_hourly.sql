@@ -1,7 +1,7 @@
 {#-
     Each patient's vitals per hour since their anchor: count, mean, minimum and maximum of each
-    sign. Incremental: a build recomputes only the patient-hours that received new readings, from
-    every reading of those hours in fct_vital_signs.
+    sign. Incremental: a build recomputes only the patient-hours that received new readings (rows
+    fct_vital_signs wrote since, by their _built_at), from every reading of those hours.
 -#}
 {{
     config(
@@ -11,7 +11,7 @@
         on_schema_change='append_new_columns',
         indexes=[
             {'columns': ['patient_key', 'measured_hour_offset'], 'unique': True},
-            {'columns': ['_landed_at']},
+            {'columns': ['_built_at']},
         ],
     )
 }}
@@ -26,7 +26,7 @@ readings as (
 -- each import CTE is read once, so PostgreSQL inlines it and uses the fact's indexes
 new_readings as (
     select * from {{ ref('fct_vital_signs') }}
-    where _landed_at > (select coalesce(max(_landed_at), '-infinity') from {{ this }})
+    where _built_at > (select coalesce(max(_built_at), '-infinity') from {{ this }})
 ),
 
 touched_hours as (
@@ -66,7 +66,8 @@ hourly as (
         min(oxygen_saturation_pct) as oxygen_saturation_pct_min,
         round(avg(respiratory_rate_per_min)::numeric, 1) as respiratory_rate_per_min_mean,
         max(respiratory_rate_per_min) as respiratory_rate_per_min_max,
-        max(_landed_at) as _landed_at
+        max(_landed_at) as _landed_at,
+        max(_built_at) as _built_at
     from readings_of_touched_hours
     group by patient_key, measured_hour_offset
 )

@@ -1,6 +1,7 @@
 {#-
     The hospital units seen in the data: wards monitoring devices report, EHR departments.
-    Incremental: a build looks only at the readings landed since its last one for new wards.
+    Incremental: a build looks for new wards only in the readings deid_vital_readings wrote since
+    its last one (their _built_at).
 -#}
 {{
     config(
@@ -16,7 +17,7 @@ with
 readings as (
     select * from {{ ref('deid_vital_readings') }}
     {% if is_incremental() %}
-    where _landed_at > (select coalesce(max(_landed_at), '-infinity') from {{ this }})
+    where _built_at > (select coalesce(max(_built_at), '-infinity') from {{ this }})
     {% endif %}
 ),
 
@@ -25,12 +26,17 @@ encounters as (
 ),
 
 units as (
-    select hospital_name, ward_name as unit_name, 'ward' as unit_type, max(_landed_at) as _landed_at
+    select
+        hospital_name,
+        ward_name as unit_name,
+        'ward' as unit_type,
+        max(_landed_at) as _landed_at,
+        max(_built_at) as _built_at
     from readings
     where ward_name is not null
     group by 1, 2
     union all
-    select null, department_name, 'department', max(_landed_at)
+    select null, department_name, 'department', max(_landed_at), null
     from encounters
     where department_name is not null
     group by 2
@@ -42,7 +48,8 @@ final as (
         hospital_name,
         unit_name,
         unit_type,
-        _landed_at
+        _landed_at,
+        _built_at
     from units
 )
 

@@ -12,24 +12,34 @@
         indexes=[
             {'columns': ['device_id', 'measured_at'], 'unique': True},
             {'columns': ['landed_at']},
+            {'columns': ['patient_id']},
         ],
     )
 }}
+
+{#- The files landed since this table's last build, listed before the query is planned: with
+    their keys written out, PostgreSQL finds their rows through the raw table's index on _file_key
+    (a list it learns only while running makes it read every reading). -#}
+{%- set new_file_keys = [] -%}
+{%- if execute and is_incremental() -%}
+    {%- set new_files = run_query(
+        "select file_key from " ~ source('landing', 'file_ledger')
+        ~ " where source = 'vitals' and status = 'loaded' and file_key is not null"
+        ~ " and recorded_at > (select coalesce(max(landed_at), '-infinity') from " ~ this ~ ")"
+    ) -%}
+    {%- set new_file_keys = new_files.columns[0].values() -%}
+{%- endif %}
 
 with
 
 file_ledger as (
     select * from {{ source('landing', 'file_ledger') }}
-    {% if is_incremental() %}
-    where recorded_at > (select coalesce(max(landed_at), '-infinity') from {{ this }})
-    {% endif %}
 ),
 
 source as (
     select * from {{ source_or_empty('vitals', 'readings') }}
     {% if is_incremental() %}
-    -- only the new files' rows, found through the raw table's index on _file_key
-    where _file_key = any(array(select file_key from file_ledger))
+    where _file_key in ({{ new_file_keys | join(', ') if new_file_keys else 'null' }})
     {% endif %}
 ),
 

@@ -1,0 +1,175 @@
+"""The build plan against real dbt runs: a build schema rebuilds only what changed since its own
+last complete build, and a reading whose patient is not registered yet waits, then is published."""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import date
+
+import psycopg
+import pytest
+
+from ingestion import pipeline
+from ingestion.demo.ehr_extracts import write_extracts, write_patient_extract
+from ingestion.demo.patients import person
+from ingestion.demo.vitals_files import write_vitals
+from ingestion.warehouse.build_plan import BuildPlan, plan_build, record_built
+from ingestion.warehouse.connection import dbt_environment
+
+pytestmark = pytest.mark.e2e
+
+SCHEMA = "build_blue"
+# Everything a device reading flows through, and nothing else.
+VITALS_MODELS = {
+    "stg_vitals__readings",
+    "device_crosswalk",
+    "deid_vital_readings",
+    "fct_vital_signs",
+    "fct_vital_signs_hourly",
+    "dim_facility",
+}
+# A model that reckons ages on the build's day, and one built on it.
+AS_OF_MODELS = {"deid_patients", "dim_patient"}
+UNREGISTERED = person(777)  # the demo registry holds patients 0 .. 499
+
+
+def plan(tw, run_id: str, **options) -> BuildPlan:
+    env = {
+        **os.environ,
+        **dbt_environment(tw.warehouse),
+        "DBT_BUILD_SCHEMA": SCHEMA,
+        "PIPELINE_RUN_ID": run_id,
+        "DBT_TARGET_PATH": str(tw.var_dir / "dbt_plan"),
+    }
+    return plan_build(tw.warehouse, SCHEMA, run_id, env, **options)
+
+
+def build(tw, planned: BuildPlan) -> None:
+    result = tw.dbt("build", *planned.select_args(), build_schema=SCHEMA, run_id=planned.run_id)
+    assert result.returncode == 0, result.stdout[-3000:]
+    record_built(tw.warehouse, SCHEMA, planned.run_id)
+
+
+def count(tw, relation: str) -> int:
+    with psycopg.connect(**tw.warehouse.connect_kwargs("transformer")) as conn:
+        return conn.execute(f"select count(*) from {relation}").fetchone()[0]
+
+
+def land_readings_of_an_unregistered_patient(tw, run_id: str) -> None:
+    lines = [
+        {
+            "device_id": "DEV_0900",
+            "patient_id": UNREGISTERED.patient_id,
+            "timestamp": f"2024-03-20T08:0{minute}:00Z",
+            "measurements": {
+                "heart_rate": 80,
+                "blood_pressure": {"systolic": 120, "diastolic": 80},
+                "temperature": 98.6,
+                "oxygen_saturation": 97,
+                "respiratory_rate": 16,
+            },
+            "device_status": "OK",
+            "location": {"hospital": "General Hospital", "ward": "ICU", "room": "101"},
+        }
+        for minute in range(3)
+    ]
+    folder = tw.landing_dir / "vitals"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "vitals_20240320T080000_0001.ndjson"
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    assert pipeline.land_files("vitals", run_id)["loaded"] == 3
+
+
+@pytest.fixture(scope="module")
+def first_build(test_warehouse):
+    write_patient_extract(test_warehouse.landing_dir / "ehr_patients")
+    pipeline.land_files("ehr_patients", "plan_1")
+    write_extracts(test_warehouse.landing_dir / "ehr", files=1, rows=100, defects_per_file=0)
+    pipeline.land_files("ehr", "plan_1")
+    write_vitals(test_warehouse.landing_dir / "vitals", files=2, readings=50)
+    pipeline.land_files("vitals", "plan_1")
+    planned = plan(test_warehouse, "plan_1")
+    build(test_warehouse, planned)
+    return planned
+
+
+def test_a_schema_without_a_complete_build_builds_everything(first_build):
+    assert first_build.builds_everything
+    assert first_build.select_args() == []
+    assert "no complete build" in first_build.reason
+
+
+def test_nothing_new_builds_nothing(test_warehouse, first_build):
+    planned = plan(test_warehouse, "plan_2")
+    assert planned.builds_nothing, planned.nodes
+    record_built(test_warehouse.warehouse, SCHEMA, "plan_2")
+
+
+def test_new_readings_rebuild_the_vitals_models_and_nothing_else(test_warehouse, first_build):
+    before = count(test_warehouse, f"{SCHEMA}.fct_vital_signs")
+    write_vitals(test_warehouse.landing_dir / "vitals", files=1, readings=40, seed=41)
+    pipeline.land_files("vitals", "plan_3")
+    planned = plan(test_warehouse, "plan_3")
+    assert set(planned.nodes) == VITALS_MODELS
+    build(test_warehouse, planned)
+    assert count(test_warehouse, f"{SCHEMA}.fct_vital_signs") > before
+
+
+def test_a_build_not_recorded_is_planned_again(test_warehouse, first_build):
+    write_vitals(test_warehouse.landing_dir / "vitals", files=1, readings=40, seed=43)
+    pipeline.land_files("vitals", "plan_4")
+    failed = plan(test_warehouse, "plan_4")
+    # the build of plan_4 failed: nothing is recorded, and the next plan takes it in again
+    retried = plan(test_warehouse, "plan_5")
+    assert set(failed.nodes) == set(retried.nodes) == VITALS_MODELS
+    build(test_warehouse, retried)
+    assert plan(test_warehouse, "plan_6").builds_nothing
+
+
+def test_a_new_day_rebuilds_the_models_that_reckon_ages_on_it(test_warehouse, first_build):
+    with psycopg.connect(**test_warehouse.warehouse.connect_kwargs("transformer")) as conn:
+        conn.execute(
+            "update audit.build_states set built_on = built_on - 1 where build_schema = %s",
+            (SCHEMA,),
+        )
+    planned = plan(test_warehouse, "plan_7")
+    assert AS_OF_MODELS <= set(planned.nodes)
+    # ages at a visit are reckoned on the visit's day: the encounters are not rebuilt
+    assert not {"deid_encounters", "stg_ehr__encounters", *VITALS_MODELS} & set(planned.nodes)
+    build(test_warehouse, planned)
+    assert plan(test_warehouse, "plan_8").builds_nothing
+
+
+def test_other_build_arguments_build_everything(test_warehouse, first_build):
+    planned = plan(test_warehouse, "plan_9", dbt_args=["--vars", "{min_cell_size: 20}"])
+    assert planned.builds_everything
+    assert "arguments changed" in planned.reason
+
+
+def test_a_reading_waits_for_its_patient_then_is_published(test_warehouse, first_build):
+    land_readings_of_an_unregistered_patient(test_warehouse, "plan_10")
+    published = count(test_warehouse, f"{SCHEMA}.fct_vital_signs")
+    planned = plan(test_warehouse, "plan_10")
+    build(test_warehouse, planned)
+    waiting = test_warehouse.dbt(
+        "test", "--select", "vital_readings_waiting_for_their_patient",
+        build_schema=SCHEMA, run_id="plan_10",
+    )  # fmt: skip
+    assert "Got 3 results, configured to warn" in waiting.stdout
+    assert count(test_warehouse, f"{SCHEMA}.fct_vital_signs") == published
+
+    # the registry names the patient: their anchor is set, and the readings that waited publish
+    write_patient_extract(
+        test_warehouse.landing_dir / "ehr_patients", patients=1, day=date(2024, 3, 21), first=777
+    )
+    assert pipeline.land_files("ehr_patients", "plan_11")["loaded"] == 1
+    planned = plan(test_warehouse, "plan_11")
+    assert {"int_patients_keyed", "deid_vital_readings", "fct_vital_signs"} <= set(planned.nodes)
+    build(test_warehouse, planned)
+    assert count(test_warehouse, f"{SCHEMA}.fct_vital_signs") == published + 3
+    waiting = test_warehouse.dbt(
+        "test", "--select", "vital_readings_waiting_for_their_patient",
+        build_schema=SCHEMA, run_id="plan_11",
+    )  # fmt: skip
+    assert waiting.returncode == 0 and " WARN=0 ERROR=0 " in waiting.stdout, waiting.stdout
