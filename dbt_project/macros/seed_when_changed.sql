@@ -6,7 +6,7 @@
 -#}
 {% materialization seed, adapter='postgres' %}
     {%- set existing = adapter.get_relation(database=database, schema=schema, identifier=model['alias']) -%}
-    {%- set wanted = 'seed checksum ' ~ model['checksum']['checksum'] -%}
+    {%- set wanted = 'seed checksum ' ~ seed_content_checksum(model) -%}
     {%- if existing is not none and existing.is_table and not should_full_refresh() -%}
         {%- set loaded = run_query(
             "select obj_description('" ~ existing ~ "'::regclass, 'pg_class')"
@@ -21,3 +21,19 @@
     {%- endif -%}
     {{ return(materialization_seed_default()) }}
 {% endmaterialization %}
+
+{#- The checksum of a seed's content. dbt checksums a seed over 1 MiB by its path alone, so such a
+    seed records its content's sha256 in config.meta.content_sha256 (seeds/_seeds.yml). -#}
+{% macro seed_content_checksum(seed) %}
+    {%- if seed['checksum']['name'] != 'path' -%}
+        {{ return(seed['checksum']['checksum']) }}
+    {%- endif -%}
+    {%- set recorded = seed['config']['meta'].get('content_sha256') -%}
+    {%- if not recorded and execute -%}
+        {{ exceptions.raise_compiler_error(
+            "seed " ~ seed['name'] ~ " is over 1 MiB, so dbt checksums its path: record its"
+            ~ " content's sha256 in config.meta.content_sha256 (seeds/_seeds.yml)"
+        ) }}
+    {%- endif -%}
+    {{ return(recorded) }}
+{% endmacro %}

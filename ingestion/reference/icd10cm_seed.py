@@ -5,8 +5,9 @@
 `seeds/icd10cm_codes.csv`: one row per category and subcategory code, its description, its
 billable flag (only a leaf of the tabular list may be billed) and its block;
 `seeds/icd10cm_blocks.csv`: each block with its chapter; `seeds/icd10cm_chapters.csv`: the 22
-chapters. Run it again after upgrading the package; tests/ingestion/test_reference_seeds.py fails
-while the seeds are stale.
+chapters. Run it again after upgrading the package, then set icd10cm_codes' content_sha256 in
+seeds/_seeds.yml (dbt checksums a seed over 1 MiB by its path alone); tests/ingestion/
+test_reference_seeds.py fails while the seeds or that checksum are stale.
 """
 
 from __future__ import annotations

@@ -36,7 +36,8 @@ log = logging.getLogger(__name__)
 # Models that read the build's day (ages are reckoned on it when var deid_as_of is not set).
 AS_OF_MACRO = "macro.healthcare_warehouse.deid_as_of"
 CHANGED_SINCE = ("source_status:fresher+", "state:modified+")
-BUILT_RESOURCES = ("model", "seed", "snapshot")
+# what the plan lists: what dbt builds, and the tests, which can change without their model
+LISTED_RESOURCES = ("model", "seed", "snapshot", "test", "unit_test")
 
 
 class PlanFailed(Exception):
@@ -47,8 +48,8 @@ class PlanFailed(Exception):
 class BuildPlan:
     build_schema: str
     run_id: str
-    # names of the models, seeds and snapshots to build (their tests come with them); None: all
-    nodes: tuple[str, ...] | None
+    # names of the models, seeds, snapshots and tests to build (a model's tests come with it)
+    nodes: tuple[str, ...] | None  # None: the whole project
     unique_ids: frozenset[str]
     reason: str
 
@@ -65,7 +66,7 @@ class BuildPlan:
         return [] if self.nodes is None else ["--select", *self.nodes]
 
     def includes(self, unique_id: str, depends_on: Iterable[str] = ()) -> bool:
-        """Whether a node is built: a model, seed or snapshot of the plan, or a test of one."""
+        """Whether a node is built: a node of the plan, or a test of one."""
         if self.nodes is None or unique_id in self.unique_ids:
             return True
         return unique_id.startswith(("test.", "unit_test.")) and any(
@@ -160,7 +161,7 @@ def _changed_nodes(
                 "ls",
                 *dbt_args,
                 "--resource-type",
-                *BUILT_RESOURCES,
+                *LISTED_RESOURCES,
                 "--select",
                 " ".join(selectors),
                 "--state",
@@ -197,11 +198,20 @@ def plan_build(
     """
     dbt_args = list(dbt_args or [])
     target = Path(env.get("DBT_TARGET_PATH", settings.DBT_PROJECT_DIR / "target"))
+    (target / "sources.json").unlink(missing_ok=True)
     # exit code 1 is a stale source: the freshness is measured all the same
     freshness = run_dbt(["source", "freshness", *dbt_args], env)
     if not (target / "sources.json").exists() or freshness.returncode > 1:
         raise PlanFailed(f"dbt source freshness failed:\n{freshness.stdout[-3000:]}")
     sources_text = (target / "sources.json").read_text()
+    # a source dbt could not measure would count as unchanged: never plan on that
+    unmeasured = [
+        result["unique_id"]
+        for result in json.loads(sources_text)["results"]
+        if result["status"] == "runtime error"
+    ]
+    if unmeasured:
+        raise PlanFailed(f"dbt could not measure the freshness of {', '.join(unmeasured)}")
     manifest_text = (target / "manifest.json").read_text()
     fingerprint = _fingerprint(json.loads(manifest_text), dbt_args)
 

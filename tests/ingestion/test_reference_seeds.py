@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import csv
+import hashlib
+
+import yaml
 
 from ingestion.reference.icd10cm_seed import SEEDS, render, tables
+
+DBT_FULL_CHECKSUM_LIMIT = 1024 * 1024  # dbt checksums a larger seed by its path alone
 
 
 def test_icd10cm_seeds_match_the_installed_code_set():
@@ -25,3 +30,16 @@ def test_the_code_set_is_whole_and_billable_flags_are_right():
     assert codes["B10"]["block_code"] == "B10"  # a block of one category
     blocks = {row["block_code"] for row in csv.DictReader((SEEDS / "icd10cm_blocks.csv").open())}
     assert {row["block_code"] for row in codes.values()} <= blocks
+
+
+def test_every_seed_over_a_mebibyte_records_its_content_checksum():
+    configs = {
+        seed["name"]: seed.get("config", {})
+        for seed in yaml.safe_load((SEEDS / "_seeds.yml").read_text())["seeds"]
+    }
+    large = [path for path in SEEDS.glob("*.csv") if path.stat().st_size > DBT_FULL_CHECKSUM_LIMIT]
+    assert [path.name for path in large] == ["icd10cm_codes.csv"]
+    for path in large:
+        recorded = configs[path.stem].get("meta", {}).get("content_sha256")
+        actual = hashlib.sha256(path.read_bytes()).hexdigest()
+        assert recorded == actual, f"seeds/_seeds.yml: set {path.stem}'s content_sha256 to {actual}"

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import os
-from datetime import date
+from datetime import UTC, date, datetime
 
 import psycopg
 import pytest
@@ -49,6 +49,11 @@ def build(tw, planned: BuildPlan) -> None:
     result = tw.dbt("build", *planned.select_args(), build_schema=SCHEMA, run_id=planned.run_id)
     assert result.returncode == 0, result.stdout[-3000:]
     record_built(tw.warehouse, SCHEMA, planned.run_id)
+
+
+def models(planned: BuildPlan) -> set[str]:
+    """The models of a plan (it lists their tests too)."""
+    return {uid.split(".")[2] for uid in planned.unique_ids if uid.startswith("model.")}
 
 
 def count(tw, relation: str) -> int:
@@ -111,7 +116,8 @@ def test_new_readings_rebuild_the_vitals_models_and_nothing_else(test_warehouse,
     write_vitals(test_warehouse.landing_dir / "vitals", files=1, readings=40, seed=41)
     pipeline.land_files("vitals", "plan_3")
     planned = plan(test_warehouse, "plan_3")
-    assert set(planned.nodes) == VITALS_MODELS
+    assert models(planned) == VITALS_MODELS
+    assert "assert_hourly_vitals_count_every_reading" in planned.nodes  # a test of theirs
     build(test_warehouse, planned)
     assert count(test_warehouse, f"{SCHEMA}.fct_vital_signs") > before
 
@@ -122,7 +128,7 @@ def test_a_build_not_recorded_is_planned_again(test_warehouse, first_build):
     failed = plan(test_warehouse, "plan_4")
     # the build of plan_4 failed: nothing is recorded, and the next plan takes it in again
     retried = plan(test_warehouse, "plan_5")
-    assert set(failed.nodes) == set(retried.nodes) == VITALS_MODELS
+    assert models(failed) == models(retried) == VITALS_MODELS
     build(test_warehouse, retried)
     assert plan(test_warehouse, "plan_6").builds_nothing
 
@@ -134,9 +140,9 @@ def test_a_new_day_rebuilds_the_models_that_reckon_ages_on_it(test_warehouse, fi
             (SCHEMA,),
         )
     planned = plan(test_warehouse, "plan_7")
-    assert AS_OF_MODELS <= set(planned.nodes)
+    assert AS_OF_MODELS <= models(planned)
     # ages at a visit are reckoned on the visit's day: the encounters are not rebuilt
-    assert not {"deid_encounters", "stg_ehr__encounters", *VITALS_MODELS} & set(planned.nodes)
+    assert not {"deid_encounters", "stg_ehr__encounters", *VITALS_MODELS} & models(planned)
     build(test_warehouse, planned)
     assert plan(test_warehouse, "plan_8").builds_nothing
 
@@ -165,7 +171,7 @@ def test_a_reading_waits_for_its_patient_then_is_published(test_warehouse, first
     )
     assert pipeline.land_files("ehr_patients", "plan_11")["loaded"] == 1
     planned = plan(test_warehouse, "plan_11")
-    assert {"int_patients_keyed", "deid_vital_readings", "fct_vital_signs"} <= set(planned.nodes)
+    assert {"int_patients_keyed", "deid_vital_readings", "fct_vital_signs"} <= models(planned)
     build(test_warehouse, planned)
     assert count(test_warehouse, f"{SCHEMA}.fct_vital_signs") == published + 3
     waiting = test_warehouse.dbt(
@@ -173,3 +179,20 @@ def test_a_reading_waits_for_its_patient_then_is_published(test_warehouse, first
         build_schema=SCHEMA, run_id="plan_11",
     )  # fmt: skip
     assert waiting.returncode == 0 and " WARN=0 ERROR=0 " in waiting.stdout, waiting.stdout
+
+
+def test_a_vitals_table_built_before_its_watermark_column_upgrades_in_place(
+    test_warehouse, first_build
+):
+    with psycopg.connect(**test_warehouse.warehouse.connect_kwargs("transformer")) as conn:
+        conn.execute(f"alter table {SCHEMA}.fct_vital_signs drop column _built_at")
+    before = count(test_warehouse, f"{SCHEMA}.fct_vital_signs")
+    an_hour_later = datetime(2024, 3, 15, 15, 0, tzinfo=UTC)
+    write_vitals(test_warehouse.landing_dir / "vitals", files=1, readings=40, start=an_hour_later)
+    pipeline.land_files("vitals", "plan_12")
+    planned = plan(test_warehouse, "plan_12")
+    assert models(planned) == VITALS_MODELS
+    build(test_warehouse, planned)
+    assert count(test_warehouse, f"{SCHEMA}.fct_vital_signs") > before
+    # the first build after the upgrade merges every reading once, so each has its watermark
+    assert count(test_warehouse, f"{SCHEMA}.fct_vital_signs where _built_at is null") == 0

@@ -1,5 +1,6 @@
 {#-
-    Each patient's anchor: the moment of the first event the warehouse saw for them, fixed when
+    Each patient's anchor: the moment of the first event the warehouse saw for them (for a
+    patient first seen in the registry, a random number of days before its landing), fixed when
     first seen. The de-identified layer publishes dates as a year plus whole days (or hours) since
     the anchor, so intervals survive while dates do not. An anchor never moves: an event that
     arrives later but happened earlier gets a negative offset, and offsets already published stay
@@ -20,17 +21,25 @@ first_events as (
 ),
 
 first_seen as (
-    select
+    select distinct on (patient_id)
         patient_id,
-        min(first_event_at) as anchor_at
+        first_event_at,
+        source_name
     from first_events
-    group by patient_id
+    order by patient_id, first_event_at
 ),
 
 new_anchors as (
     select
         first_seen.patient_id,
-        first_seen.anchor_at,
+        case
+            -- A registration's event is the moment its file landed: the same for everyone in
+            -- the file, and knowable. A random whole number of days before it, drawn once, makes
+            -- the anchor the patient's own, so knowing the landing gives no one's dates away.
+            when first_seen.source_name = 'ehr_patients'
+                then first_seen.first_event_at - floor(random() * 365) * interval '1 day'
+            else first_seen.first_event_at
+        end as anchor_at,
         now() as anchored_at
     from first_seen
     {% if is_incremental() %}
