@@ -148,3 +148,36 @@ grant select on quarantine.rejected_records to steward;
 -- Quarantined records are raw PHI that broke a rule: only loader and steward may read them.
 revoke all on quarantine.rejected_records from transformer;
 revoke usage on schema quarantine from transformer;
+
+-- Upgrade in place: the vitals tables built before they had _built_at, their incremental
+-- watermark, gain it (and its index). The first build after merges every reading once.
+do $$
+declare
+    old_table record;
+begin
+    for old_table in
+        select tables.table_schema, tables.table_name
+        from information_schema.tables as tables
+        where tables.table_schema in ('build_blue', 'build_green')
+            and tables.table_name in (
+                'deid_vital_readings', 'fct_vital_signs', 'fct_vital_signs_hourly', 'dim_facility'
+            )
+            and not exists (
+                select 1 from information_schema.columns as columns
+                where columns.table_schema = tables.table_schema
+                    and columns.table_name = tables.table_name
+                    and columns.column_name = '_built_at'
+            )
+    loop
+        execute format(
+            'alter table %I.%I add column _built_at timestamptz',
+            old_table.table_schema, old_table.table_name
+        );
+        if old_table.table_name <> 'dim_facility' then
+            execute format(
+                'create index on %I.%I (_built_at)', old_table.table_schema, old_table.table_name
+            );
+        end if;
+    end loop;
+end
+$$;

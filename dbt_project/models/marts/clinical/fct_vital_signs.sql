@@ -9,7 +9,6 @@
         unique_key='reading_key',
         incremental_strategy='merge',
         on_schema_change='append_new_columns',
-        pre_hook="{{ add_column_if_missing('_built_at', 'timestamptz') }}",
         indexes=[
             {'columns': ['reading_key'], 'unique': True},
             {'columns': ['_built_at']},

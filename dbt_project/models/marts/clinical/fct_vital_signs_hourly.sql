@@ -9,7 +9,6 @@
         unique_key=['patient_key', 'measured_hour_offset'],
         incremental_strategy='delete+insert',
         on_schema_change='append_new_columns',
-        pre_hook="{{ add_column_if_missing('_built_at', 'timestamptz') }}",
         indexes=[
             {'columns': ['patient_key', 'measured_hour_offset'], 'unique': True},
             {'columns': ['_built_at']},
