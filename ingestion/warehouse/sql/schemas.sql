@@ -181,3 +181,43 @@ begin
     end loop;
 end
 $$;
+
+-- Upgrade in place: an hourly vitals table from before it kept each mean's sum and count gains
+-- them, empty, and loses its watermark, so that its next build recomputes every hour.
+do $$
+declare
+    old_table record;
+    sign record;
+begin
+    for old_table in
+        select tables.table_schema, tables.table_name
+        from information_schema.tables as tables
+        where tables.table_schema in ('build_blue', 'build_green')
+            and tables.table_name = 'fct_vital_signs_hourly'
+            and not exists (
+                select 1 from information_schema.columns as columns
+                where columns.table_schema = tables.table_schema
+                    and columns.table_name = tables.table_name
+                    and columns.column_name = '_heart_rate_bpm_sum'
+            )
+    loop
+        for sign in
+            select * from (values
+                ('heart_rate_bpm', 'double precision'), ('systolic_mmhg', 'double precision'),
+                ('diastolic_mmhg', 'double precision'), ('temperature_c', 'numeric'),
+                ('oxygen_saturation_pct', 'double precision'),
+                ('respiratory_rate_per_min', 'double precision')
+            ) as signs (name, data_type)
+        loop
+            execute format(
+                'alter table %I.%I add column %I bigint, add column %I %s',
+                old_table.table_schema, old_table.table_name,
+                '_' || sign.name || '_count', '_' || sign.name || '_sum', sign.data_type
+            );
+        end loop;
+        execute format(
+            'update %I.%I set _built_at = null', old_table.table_schema, old_table.table_name
+        );
+    end loop;
+end
+$$;

@@ -1,7 +1,9 @@
 {#-
     Each patient's vitals per hour since their anchor: count, mean, minimum and maximum of each
-    sign. Incremental: a build recomputes only the patient-hours that received new readings (rows
-    fct_vital_signs wrote since, by their _built_at), from every reading of those hours.
+    sign. Incremental, at the cost of the new readings alone: a build aggregates the rows
+    fct_vital_signs wrote since its last one (by their _built_at) per patient-hour and combines
+    them with the hour as stored, which keeps each mean's sum and count (internal columns) for
+    that. A table without a watermark (built before it had one) is recomputed whole.
 -#}
 {{
     config(
@@ -16,60 +18,102 @@
     )
 }}
 
+{%- set means = {
+    'heart_rate_bpm': 1,
+    'systolic_mmhg': 1,
+    'diastolic_mmhg': 1,
+    'temperature_c': 2,
+    'oxygen_saturation_pct': 1,
+    'respiratory_rate_per_min': 1,
+} -%}
+{%- set minimums = ['heart_rate_bpm', 'systolic_mmhg', 'oxygen_saturation_pct'] -%}
+{%- set maximums = ['heart_rate_bpm', 'systolic_mmhg', 'temperature_c', 'respiratory_rate_per_min'] %}
+
 with
 
-readings as (
-    select * from {{ ref('fct_vital_signs') }}
+{% if is_incremental() %}
+last_build as (
+    select max(_built_at) as built_at from {{ this }}
 ),
 
-{% if is_incremental() %}
--- each import CTE is read once, so PostgreSQL inlines it and uses the fact's indexes
 new_readings as (
     select * from {{ ref('fct_vital_signs') }}
-    where _built_at > (select coalesce(max(_built_at), '-infinity') from {{ this }})
-),
-
-touched_hours as (
-    select distinct patient_key, measured_hour_offset
-    from new_readings
-),
-
-readings_of_touched_hours as (
-    select readings.*
-    from readings
-    inner join touched_hours
-        on readings.patient_key = touched_hours.patient_key
-        and readings.measured_hour_offset = touched_hours.measured_hour_offset
+    where _built_at > (select coalesce(built_at, '-infinity') from last_build)
 ),
 {% else %}
-readings_of_touched_hours as (
-    select * from readings
+new_readings as (
+    select * from {{ ref('fct_vital_signs') }}
 ),
 {% endif %}
 
-hourly as (
+new_hours as (
     select
         patient_key,
         measured_hour_offset,
         min(measured_year) as measured_year,
         count(*) as reading_count,
-        round(avg(heart_rate_bpm)::numeric, 1) as heart_rate_bpm_mean,
-        min(heart_rate_bpm) as heart_rate_bpm_min,
-        max(heart_rate_bpm) as heart_rate_bpm_max,
-        round(avg(systolic_mmhg)::numeric, 1) as systolic_mmhg_mean,
-        min(systolic_mmhg) as systolic_mmhg_min,
-        max(systolic_mmhg) as systolic_mmhg_max,
-        round(avg(diastolic_mmhg)::numeric, 1) as diastolic_mmhg_mean,
-        round(avg(temperature_c)::numeric, 2) as temperature_c_mean,
-        max(temperature_c) as temperature_c_max,
-        round(avg(oxygen_saturation_pct)::numeric, 1) as oxygen_saturation_pct_mean,
-        min(oxygen_saturation_pct) as oxygen_saturation_pct_min,
-        round(avg(respiratory_rate_per_min)::numeric, 1) as respiratory_rate_per_min_mean,
-        max(respiratory_rate_per_min) as respiratory_rate_per_min_max,
+        {%- for sign in means %}
+        count({{ sign }}) as _{{ sign }}_count,
+        sum({{ sign }}) as _{{ sign }}_sum,
+        {%- endfor %}
+        {%- for sign in minimums %}
+        min({{ sign }}) as {{ sign }}_min,
+        {%- endfor %}
+        {%- for sign in maximums %}
+        max({{ sign }}) as {{ sign }}_max,
+        {%- endfor %}
         max(_landed_at) as _landed_at,
         max(_built_at) as _built_at
-    from readings_of_touched_hours
+    from new_readings
     group by patient_key, measured_hour_offset
+),
+
+{% if is_incremental() %}
+-- the touched hours as stored (none when the table has no watermark: then new_hours is whole)
+stored_hours as (
+    select * from {{ this }}
+    where (select built_at from last_build) is not null
+),
+
+hours as (
+    select
+        new_hours.patient_key,
+        new_hours.measured_hour_offset,
+        least(new_hours.measured_year, stored_hours.measured_year) as measured_year,
+        new_hours.reading_count + coalesce(stored_hours.reading_count, 0) as reading_count,
+        {%- for sign in means %}
+        new_hours._{{ sign }}_count + coalesce(stored_hours._{{ sign }}_count, 0)
+            as _{{ sign }}_count,
+        coalesce(new_hours._{{ sign }}_sum, 0) + coalesce(stored_hours._{{ sign }}_sum, 0)
+            as _{{ sign }}_sum,
+        {%- endfor %}
+        {%- for sign in minimums %}
+        least(new_hours.{{ sign }}_min, stored_hours.{{ sign }}_min) as {{ sign }}_min,
+        {%- endfor %}
+        {%- for sign in maximums %}
+        greatest(new_hours.{{ sign }}_max, stored_hours.{{ sign }}_max) as {{ sign }}_max,
+        {%- endfor %}
+        greatest(new_hours._landed_at, stored_hours._landed_at) as _landed_at,
+        greatest(new_hours._built_at, stored_hours._built_at) as _built_at
+    from new_hours
+    left join stored_hours
+        on new_hours.patient_key = stored_hours.patient_key
+        and new_hours.measured_hour_offset = stored_hours.measured_hour_offset
+),
+{% else %}
+hours as (
+    select * from new_hours
+),
+{% endif %}
+
+final as (
+    select
+        *,
+        {%- for sign, decimals in means.items() %}
+        round((_{{ sign }}_sum / nullif(_{{ sign }}_count, 0))::numeric, {{ decimals }})
+            as {{ sign }}_mean{{ ',' if not loop.last }}
+        {%- endfor %}
+    from hours
 )
 
-select * from hourly
+select * from final
