@@ -5,13 +5,14 @@ VENV := .venv
 UV := $(VENV)/bin/uv
 PY := $(VENV)/bin/python
 
-.PHONY: setup run test bench docs lint format stop-warehouse clean
+.PHONY: setup run test bench docs report lint format stop-warehouse clean
 
-setup: ## create .venv, install the locked dependencies, generate .env with fresh secrets
+setup: ## create .venv, install the locked dependencies, generate .env with fresh secrets, fetch the Data Docs' assets
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check "uv==0.13.9"
 	UV_PROJECT_ENVIRONMENT=$(VENV) $(UV) sync --frozen --python $(PY)
 	$(PY) -m ingestion.setup_env
+	$(PY) -m expectations.data_docs_assets
 
 run: ## start the warehouse, land demo data, run the pipeline once through Airflow, summarize
 	$(PY) -m ingestion.run
@@ -24,6 +25,9 @@ bench: ## every benchmark at full size; each prints its figures as JSON on its l
 
 docs: ## generate dbt's docs site (lineage from raw sources to marts) and serve it on 127.0.0.1:8081
 	$(PY) -m ingestion.docs_site
+
+report: ## the data quality report and Great Expectations' Data Docs (static HTML under var/)
+	$(PY) -m expectations.report
 
 lint: ## ruff check and format check
 	$(VENV)/bin/ruff check .

@@ -1,10 +1,13 @@
-"""Run the publish gate on a build schema and record its verdict in audit.gate_results.
+"""The gate before publishing: validate a build schema's marts and decide whether it may publish.
 
     python -m expectations.gate build_green
 
-The checkpoint (`checkpoints/publish_gate.yml`) lists the tables to validate and the suite each
-must pass (`suites/<name>.json`, in Great Expectations' own suite format). Nothing is published
-unless the latest verdict for the build schema is a pass.
+Each mart of `quality.yml`'s `published` section is validated by its own checkpoint (its checks,
+plus a hand-written suite from `suites/<name>.json` where one is named). Marts hold no PHI, so a
+failing row is named by its surrogate key. The build passes only when no blocking expectation
+failed, here or in this run's landed checkpoint (expectations/landed.py); warnings are recorded
+and published with it. The verdict goes to `audit.gate_results`, the scores to
+`audit.quality_scores`; `ingestion/warehouse/publish.py` refuses a build without a passing one.
 """
 
 from __future__ import annotations
@@ -12,119 +15,87 @@ from __future__ import annotations
 import json
 import logging
 import sys
-from dataclasses import dataclass
-from pathlib import Path
+from datetime import date
 
 import psycopg
-import yaml
 
+from expectations import checks as config
+from expectations import context as gx_context
+from expectations.results import Failure, Verdict, failure_from_dict, failures_of, record, scores_of
 from ingestion.warehouse.connection import Warehouse, from_environment
 
 log = logging.getLogger(__name__)
-logging.getLogger("great_expectations").setLevel(logging.WARNING)
 
-HERE = Path(__file__).parent
-
-
-@dataclass(frozen=True)
-class Verdict:
-    build_schema: str
-    passed: bool
-    evaluated: int
-    failed: int
-    failures: list[dict]
+CHECKPOINT = "publish_gate"
+KEYS_NAMED = 20
 
 
-def _suite(name: str):
-    import great_expectations as gx
+def _hand_written(name: str) -> list:
     from great_expectations.expectations.expectation_configuration import (
         ExpectationConfiguration,
     )
 
-    spec = json.loads((HERE / "suites" / f"{name}.json").read_text())
-    expectations = [
+    spec = json.loads((config.HERE / "suites" / f"{name}.json").read_text())
+    return [
         ExpectationConfiguration(
             type=item["type"], kwargs=item["kwargs"], meta=item.get("meta")
         ).to_domain_obj()
         for item in spec["expectations"]
     ]
-    return gx.ExpectationSuite(name=spec["name"], expectations=expectations, meta=spec.get("meta"))
 
 
-def run_gate(warehouse: Warehouse, build_schema: str, run_id: str) -> Verdict:
+def _suite(table: config.PublishedTable, quality: config.QualityConfig, today: date):
     import great_expectations as gx
 
-    checkpoint_spec = yaml.safe_load((HERE / "checkpoints" / "publish_gate.yml").read_text())
-    from great_expectations.data_context.types.base import ProgressBarsConfig
+    expectations = [config.expectation(c, quality.thresholds, today) for c in table.checks]
+    if table.suite_file:
+        expectations += _hand_written(table.suite_file)
+    return gx.ExpectationSuite(name=f"{CHECKPOINT}.{table.table}", expectations=expectations)
 
-    context = gx.get_context(mode="ephemeral")
-    context.variables.progress_bars = ProgressBarsConfig(globally=False)  # no bars in task logs
-    datasource = context.data_sources.add_postgres(
-        name="warehouse",
-        connection_string=warehouse.url("transformer", driver="postgresql+psycopg2")
-        + f"?options=-csearch_path%3D{build_schema}",
-    )
-    definitions = []
-    for validation in checkpoint_spec["validations"]:
-        asset = datasource.add_table_asset(name=validation["table"], table_name=validation["table"])
-        batch = asset.add_batch_definition_whole_table(f"{validation['table']}_whole")
-        suite = context.suites.add(_suite(validation["suite"]))
-        definitions.append(
-            context.validation_definitions.add(
-                gx.ValidationDefinition(
-                    name=f"{build_schema}.{validation['table']}", data=batch, suite=suite
-                )
-            )
+
+def _landed_failures(conn: psycopg.Connection, run_id: str) -> list[Failure]:
+    """Blocking failures of this run's landed checkpoint: they hold its publication too."""
+    rows = conn.execute(
+        "select details from audit.gate_results where run_id = %s and checkpoint = 'landed'",
+        (run_id,),
+    ).fetchall()
+    found = [failure_from_dict(item) for (details,) in rows for item in details]
+    return [f for f in found if f.blocking]
+
+
+def run_gate(
+    warehouse: Warehouse, build_schema: str, run_id: str, today: date | None = None
+) -> Verdict:
+    today = today or date.today()
+    quality = config.load()
+    context = gx_context.open_context(warehouse)
+    failures: list[Failure] = []
+    scores: list[dict] = []
+    evaluated = 0
+    for table in quality.published:
+        batch = gx_context.batch_definition(
+            context, f"published_{build_schema}", table.table, table_name=table.table
         )
-    checkpoint = context.checkpoints.add(
-        gx.Checkpoint(name=checkpoint_spec["name"], validation_definitions=definitions)
-    )
-    result = checkpoint.run()
-
-    evaluated, failures = 0, []
-    for validation_result in result.run_results.values():
-        for outcome in validation_result.results:
-            evaluated += 1
-            if not outcome.success:
-                failures.append(
-                    {
-                        "suite": validation_result.suite_name,
-                        "expectation": outcome.expectation_config.type,
-                        "column": outcome.expectation_config.kwargs.get("column"),
-                        "unexpected_count": outcome.result.get("unexpected_count"),
-                    }
-                )
-    verdict = Verdict(build_schema, bool(result.success), evaluated, len(failures), failures)
-    _record(warehouse, verdict, run_id)
-    return verdict
-
-
-def _record(warehouse: Warehouse, verdict: Verdict, run_id: str) -> None:
+        result = gx_context.run_checkpoint(
+            context,
+            f"{CHECKPOINT}.{table.table}",
+            _suite(table, quality, today),
+            batch,
+            {
+                "result_format": "SUMMARY",
+                "partial_unexpected_count": KEYS_NAMED,
+                "unexpected_index_column_names": [table.key],
+            },
+            run_id,
+        )
+        evaluated += len(result.results)
+        scores += scores_of(result, CHECKPOINT, None, table.table, quality.thresholds)
+        failures += failures_of(result, f"{build_schema}.{table.table}", quality.thresholds)
     with psycopg.connect(**warehouse.connect_kwargs("transformer")) as conn:
-        conn.execute(
-            """
-            insert into audit.gate_results
-                (run_id, build_schema, passed, expectations_evaluated, expectations_failed, details)
-            values (%s, %s, %s, %s, %s, %s)
-            """,
-            (
-                run_id,
-                verdict.build_schema,
-                verdict.passed,
-                verdict.evaluated,
-                verdict.failed,
-                json.dumps(verdict.failures),
-            ),
-        )
-    for failure in verdict.failures:
-        log.error("gate: %s: %s failed", failure["suite"], failure["expectation"])
-    log.info(
-        "gate on %s: %s (%d expectations, %d failed)",
-        verdict.build_schema,
-        "PASS" if verdict.passed else "FAIL",
-        verdict.evaluated,
-        verdict.failed,
-    )
+        failures += _landed_failures(conn, run_id)
+        verdict = Verdict(CHECKPOINT, build_schema, evaluated, failures)
+        record(conn, verdict, scores, run_id)
+    return verdict
 
 
 def main() -> None:

@@ -1,6 +1,7 @@
 """The steps of the main pipeline, each a function an Airflow task calls with the run's id.
 
-land (each file source) -> choose build schema -> plan the build (what changed since that schema's
+land (each source) -> validate what landed (quarantining the rows that break a check) -> choose
+build schema -> plan the build (what changed since that schema's
 last complete build) -> dbt (Cosmos task group: what the plan leaves out is skipped) -> record the
 build -> quality gate -> publish
 """
@@ -13,6 +14,7 @@ import os
 import psycopg
 
 from expectations.gate import run_gate
+from expectations.landed import validate_landed
 from ingestion import settings
 from ingestion.api_landing import land_fhir
 from ingestion.file_source import FileSource, land
@@ -90,6 +92,16 @@ def land_ehr_files(run_id: str) -> dict[str, int]:
     return land_files("ehr", run_id)
 
 
+def validate_landed_batches(run_id: str) -> dict[str, int]:
+    """The landed checkpoint: validate what landed since the last validation, before dbt."""
+    verdict = validate_landed(from_environment(), run_id)
+    return {
+        "expectations": verdict.evaluated,
+        "blocking_failures": len(verdict.blocking),
+        "warnings": len(verdict.warnings),
+    }
+
+
 def choose_build_schema() -> str:
     build_schema = publishing.next_build_schema(from_environment())
     log.info("this run builds into %s", build_schema)
@@ -118,8 +130,9 @@ def quality_gate(build_schema: str, run_id: str) -> None:
     verdict = run_gate(from_environment(), build_schema, run_id)
     if not verdict.passed:
         raise GateFailed(
-            f"{build_schema}: {verdict.failed} of {verdict.evaluated} expectations failed; "
-            "analysts keep the previously published build"
+            f"{build_schema} is not published: {len(verdict.blocking)} blocking expectations"
+            " failed; analysts keep the previously published build\n"
+            + "\n".join(f"  {failure.describe()}" for failure in verdict.blocking)
         )
 
 

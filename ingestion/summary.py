@@ -64,8 +64,9 @@ def summarize(warehouse: Warehouse, run_id: str) -> RunSummary:
         ).fetchone()
         gate = conn.execute(
             """
-            select passed, expectations_evaluated, expectations_failed from audit.gate_results
-            where run_id = %s order by recorded_at desc limit 1
+            select passed, expectations_evaluated, expectations_failed, warnings
+            from audit.gate_results
+            where run_id = %s and checkpoint = 'publish_gate' order by recorded_at desc limit 1
             """,
             (run_id,),
         ).fetchone()
@@ -82,7 +83,8 @@ def summarize(warehouse: Warehouse, run_id: str) -> RunSummary:
         verdict = "not run"
     else:
         verdict = (
-            f"{'PASS' if gate[0] else 'FAIL'} ({gate[1] - gate[2]} of {gate[1]} expectations met)"
+            f"{'PASS' if gate[0] else 'FAIL'} ({gate[2]} blocking failures, {gate[3]} warnings"
+            f" in {gate[1]} expectations)"
         )
     return RunSummary(
         run_id=run_id,
@@ -123,6 +125,7 @@ def render(summary: RunSummary, warehouse: Warehouse) -> str:
         + f" -> {s.published_schema} (fct_encounters: {s.published_rows} rows)",
         f"  {'':<{width}}{', '.join(s.published_relations)}",
         "",
+        "Gate decisions, quality scores and the quarantine, for everyone: `make report`.",
         "Query the mart as the read-only analyst (password: WAREHOUSE_ANALYST_PASSWORD in .env):",
         f'  psql "{analyst_url}" -c "select department_name, count(*)'
         + ' from analytics.fct_encounters group by 1"',

@@ -1,4 +1,5 @@
-"""The main pipeline DAG: land the file sources, build with dbt (rendered by Cosmos), gate, publish.
+"""The main pipeline DAG: land every source, validate what landed, build with dbt (rendered by
+Cosmos), gate, publish.
 
 Each run builds only what changed since the build schema's last complete build: `plan_build`
 asks dbt, and every Cosmos task whose node the plan leaves out is skipped.
@@ -51,6 +52,11 @@ def healthcare_pipeline():
     def land_research_db(run_id=None) -> dict:
         return pipeline.land_research_db(run_id)
 
+    # records and quarantines what breaks a check; the gate before publishing reads its verdict
+    @task
+    def validate_landed(run_id=None) -> dict:
+        return pipeline.validate_landed_batches(run_id)
+
     @task
     def choose_build_schema() -> str:
         return pipeline.choose_build_schema()
@@ -97,7 +103,7 @@ def healthcare_pipeline():
         },
     )
     plan = plan_build(build_schema)
-    landed >> build_schema >> plan >> dbt_build
+    landed >> validate_landed() >> build_schema >> plan >> dbt_build
     recorded = record_build(build_schema)
     gate = quality_gate(build_schema)
     dbt_build >> recorded >> gate >> publish(build_schema)

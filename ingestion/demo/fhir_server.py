@@ -107,6 +107,8 @@ class ServerState:
     tokens: dict[str, float] = field(default_factory=dict)
     requests: int = 0
     answered: dict[int, int] = field(default_factory=dict)
+    # every entry sent in a search Bundle, as (resource type, id): what a client received
+    served: list[tuple[str, str]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -231,6 +233,8 @@ class _Handler(BaseHTTPRequestHandler):
         count = min(int(query.get("_count", self.server.state.page_size)), 1000)
         matches = self.server.state.store.search(resource_type, after)
         page = matches[:count]
+        with self.server.state.lock:
+            self.server.state.served.extend((resource_type, r.get("id")) for r in page)
         base = f"http://{self.headers.get('Host')}"
         links = [{"relation": "self", "url": f"{base}{self.path}"}]
         if len(matches) > count:

@@ -1,6 +1,8 @@
 """Look for raw identifiers where they must not be: in what analysts can select.
 
     python -m ingestion.warehouse.phi_scan            # the published views, as `analyst`
+    python -m ingestion.warehouse.phi_scan var/reports var/gx/uncommitted/data_docs var/logs
+                                                      # every text file under these folders
 
 The steward's view of the raw schemas gives every identifier value the hospital sent (names,
 MRNs, SSNs, phones, emails, street addresses, five-digit ZIPs, device ids, FHIR ids, policy and
@@ -25,6 +27,7 @@ import sys
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
 
 import psycopg
 from psycopg import sql
@@ -74,6 +77,17 @@ IDENTIFIER_COLUMNS = [
 ]  # fmt: skip
 
 DATE_TYPES = ("date", "timestamp without time zone", "timestamp with time zone")
+
+# A record moved to quarantine after landing is no longer in its raw table: its identifiers are
+# looked for in the quarantined copy (columns by name; computed expressions are not).
+QUARANTINED_FROM = {
+    "raw_ehr.patients": "ehr_patients",
+    "raw_ehr.encounters": "ehr",
+    "raw_claims.claims": "claims",
+    "raw_vitals.readings": "vitals",
+}
+PLAIN_COLUMN = re.compile(r"^[a-z_]+$")
+TEXT_FILES = (".html", ".htm", ".json", ".log", ".txt", ".csv", ".md", ".xml", ".svg")
 
 
 def tokens(text: str) -> tuple[str, ...]:
@@ -135,6 +149,13 @@ def raw_identifiers(warehouse: Warehouse) -> dict[str, set[str]]:
                 )
             ).fetchall()
             identifiers[identifier_class].update(str(value) for (value,) in rows if value)
+            if table in QUARANTINED_FROM and PLAIN_COLUMN.match(expression):
+                held = conn.execute(
+                    "select distinct record->>%s from quarantine.rejected_records"
+                    " where source = %s and coalesce(record->>%s, '') <> ''",
+                    (expression, QUARANTINED_FROM[table], expression),
+                ).fetchall()
+                identifiers[identifier_class].update(str(value) for (value,) in held)
     return dict(identifiers)
 
 
@@ -207,12 +228,51 @@ def _filled_date_columns(
     ]
 
 
+def landed_file_names(warehouse: Warehouse) -> list[str]:
+    """The names of every file the ledger recorded: they carry their extract's date
+    (`ehr_2024-03-15_001.csv`), which is no patient's, though it may equal a visit date."""
+    with psycopg.connect(**warehouse.connect_kwargs("steward")) as conn:
+        return [row[0] for row in conn.execute("select distinct file_name from audit.file_ledger")]
+
+
+def scan_files(
+    folders: Iterable[Path], index: IdentifierIndex, file_names: Iterable[str] = ()
+) -> list[Finding]:
+    """Every text file under `folders` (reports, Data Docs, logs), line by line, against `index`,
+    the landed `file_names` a line mentions left out. A finding names the file and the class,
+    never the value."""
+    names = sorted(set(file_names), key=len, reverse=True)
+    landed = re.compile("|".join(map(re.escape, names))) if names else None
+    findings: list[Finding] = []
+    for folder in folders:
+        paths = [folder] if folder.is_file() else sorted(folder.rglob("*"))
+        for path in paths:
+            if not path.is_file() or path.suffix not in TEXT_FILES:
+                continue
+            counts: Counter[str] = Counter()
+            with path.open(encoding="utf-8", errors="replace") as handle:
+                for line in handle:
+                    if landed is not None:
+                        line = landed.sub(" ", line)
+                    for identifier_class in index.classes_in(line):
+                        counts[identifier_class] += 1
+            for identifier_class, lines in sorted(counts.items()):
+                findings.append(Finding(str(path), "text", identifier_class, lines))
+    return findings
+
+
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     warehouse = from_environment()
     index = IdentifierIndex(raw_identifiers(warehouse))
-    log.info("looking for %d raw identifier values in what analyst can select", index.count)
-    findings = scan_relations(warehouse, "analyst", "analytics", index)
+    folders = [Path(arg) for arg in sys.argv[1:]]
+    if folders:
+        log.info("looking for %d raw identifier values in the files under %s", index.count,
+                 ", ".join(map(str, folders)))  # fmt: skip
+        findings = scan_files(folders, index, landed_file_names(warehouse))
+    else:
+        log.info("looking for %d raw identifier values in what analyst can select", index.count)
+        findings = scan_relations(warehouse, "analyst", "analytics", index)
     for finding in findings:
         log.error("%s", finding)
     log.info("%d finding(s)", len(findings))

@@ -43,7 +43,7 @@ def _gate_passed(conn: psycopg.Connection, build_schema: str, run_id: str) -> bo
     row = conn.execute(
         """
         select passed from audit.gate_results
-        where build_schema = %s and run_id = %s
+        where checkpoint = 'publish_gate' and build_schema = %s and run_id = %s
         order by recorded_at desc limit 1
         """,
         (build_schema, run_id),

@@ -17,6 +17,7 @@ SMALL = {
     "landing.py": ["--rows", "20000", "--memory-rows", "20000", "40000"],
     "fhir_pull.py": ["--patients", "10", "--page-size", "20"],
     "incremental.py": ["--readings", "5000"],
+    "gate.py": ["--scale", "0.2"],
 }
 
 
@@ -44,6 +45,9 @@ def test_benchmark_runs_small_and_reports_json(name):
         for run in ("without_faults", "with_429_every_5th"):
             assert report[run]["resources_landed"] == report["resources"]
         assert report["with_429_every_5th"]["answered"]["429"] > 0
+    if name == "gate.py":
+        assert report["demo_rows_total"] > 0
+        assert set(report["steps_seconds"]) >= {"landed_checkpoint", "publish_gate", "publish"}
     if name == "incremental.py":
         assert report["readings_added"] == 50
         for run in ("full_refresh", "incremental_1_percent", "nothing_new"):

@@ -65,6 +65,10 @@ create table if not exists audit.file_ledger (
 alter table audit.file_ledger add column if not exists new_columns text[] not null default '{}';
 alter table audit.file_ledger add column if not exists file_key bigint;
 create unique index if not exists file_ledger_file_key on audit.file_ledger (file_key);
+-- pending -> validating (claimed by the landed checkpoint) -> validated (expectations/landed.py)
+alter table audit.file_ledger add column if not exists validation_state text not null
+    default 'pending' check (validation_state in ('pending', 'validating', 'validated'));
+alter table audit.file_ledger add column if not exists validated_in text;
 
 create table if not exists audit.dbt_node_results (
     run_id text not null,
@@ -86,6 +90,27 @@ create table if not exists audit.gate_results (
     details jsonb not null,
     recorded_at timestamptz not null default now()
 );
+-- One row a checkpoint run: `landed` (raw batches, as loader) or `publish_gate` (a build schema).
+alter table audit.gate_results add column if not exists checkpoint text not null
+    default 'publish_gate';
+alter table audit.gate_results add column if not exists warnings integer not null default 0;
+alter table audit.gate_results alter column build_schema drop not null;
+
+-- Quality per run, source or table, and dimension, for trends (expectations/results.py).
+create table if not exists audit.quality_scores (
+    run_id text not null,
+    checkpoint text not null,
+    source text,
+    table_name text,
+    dimension text not null
+        check (dimension in ('completeness', 'uniqueness', 'validity', 'freshness')),
+    score double precision not null,
+    threshold double precision not null,
+    observed double precision,
+    rows_checked bigint,
+    passed boolean not null,
+    recorded_at timestamptz not null default now()
+);
 
 create table if not exists audit.api_pulls (
     run_id text not null,
@@ -101,6 +126,10 @@ create table if not exists audit.api_pulls (
     rows_superseded integer not null,
     recorded_at timestamptz not null default now()
 );
+
+alter table audit.api_pulls add column if not exists validation_state text not null
+    default 'pending' check (validation_state in ('pending', 'validating', 'validated'));
+alter table audit.api_pulls add column if not exists validated_in text;
 
 create table if not exists audit.publications (
     run_id text not null,
@@ -136,15 +165,68 @@ create table if not exists quarantine.rejected_records (
     quarantined_at timestamptz not null default now()
 );
 alter table quarantine.rejected_records owner to loader;
+-- landing: the record broke a rule of ingestion/rules/ on its way in; after_landing: a check of
+-- the landed checkpoint (expectations/quality.yml) moved it out of its raw table.
+alter table quarantine.rejected_records add column if not exists stage text not null
+    default 'landing' check (stage in ('landing', 'after_landing'));
+
+-- Each quarantined record has an id a steward names to re-submit it corrected
+-- (python -m ingestion.resubmit); the corrected record lands as a file of its own.
+alter table quarantine.rejected_records add column if not exists record_id bigint
+    generated always as identity;
+create unique index if not exists rejected_records_record_id
+    on quarantine.rejected_records (record_id);
+create table if not exists quarantine.resubmissions (
+    record_id bigint primary key references quarantine.rejected_records (record_id),
+    file_name text not null,
+    file_hash text not null,
+    resubmitted_by text not null default current_user,
+    resubmitted_at timestamptz not null default now()
+);
+alter table quarantine.resubmissions owner to loader;
+
+-- Every quarantined record of the pipeline, with its reason and where its correction stands:
+-- waiting, resubmitted (its file not landed yet), reconciled (landed and loaded) or quarantined
+-- again. Stewards only: records are raw PHI.
+create or replace view quarantine.quarantined_records as
+select
+    records.record_id,
+    records.source,
+    records.stage,
+    records.file_name,
+    records.record_position,
+    records.rule,
+    records.reason,
+    records.run_id,
+    records.quarantined_at,
+    resubmissions.file_name as resubmitted_as,
+    resubmissions.resubmitted_by,
+    resubmissions.resubmitted_at,
+    case
+        when resubmissions.record_id is null then 'waiting'
+        when ledger.file_hash is null then 'resubmitted'
+        when ledger.rows_loaded > 0 then 'reconciled'
+        else 'quarantined again'
+    end as status,
+    records.record
+from quarantine.rejected_records as records
+left join quarantine.resubmissions as resubmissions
+    on records.record_id = resubmissions.record_id
+left join audit.file_ledger as ledger
+    on resubmissions.file_hash = ledger.file_hash;
+alter view quarantine.quarantined_records owner to loader;
+revoke all on quarantine.quarantined_records from public;
 
 grant select, insert, update on audit.pipeline_runs to loader;
 grant select, insert, update on audit.file_ledger to loader;
-grant select, insert on audit.api_pulls to loader;
-grant select, insert on audit.dbt_node_results, audit.gate_results, audit.publications to transformer;
+grant select, insert, update on audit.api_pulls to loader;
+grant select, insert on audit.gate_results, audit.quality_scores to loader, transformer;
+grant select, insert on audit.dbt_node_results, audit.publications to transformer;
 grant select, insert, update, delete on audit.build_states to transformer;
 grant select on audit.file_ledger, audit.pipeline_runs, audit.api_pulls to transformer;
 grant select on all tables in schema audit to steward;
-grant select on quarantine.rejected_records to steward;
+grant select on quarantine.rejected_records, quarantine.quarantined_records to steward;
+grant select, insert on quarantine.resubmissions to steward;
 -- Quarantined records are raw PHI that broke a rule: only loader and steward may read them.
 revoke all on quarantine.rejected_records from transformer;
 revoke usage on schema quarantine from transformer;

@@ -1,0 +1,209 @@
+"""The gate's configuration (`quality.yml`) as checks: each one a Great Expectations expectation
+and, for raw tables, the SQL that finds the rows breaking it (to name and quarantine them).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+import yaml
+from psycopg import sql
+
+HERE = Path(__file__).parent
+CONFIG_FILE = HERE / "quality.yml"
+
+DIMENSION_OF_CHECK = {
+    "not_null": "completeness",
+    "unique": "uniqueness",
+    "between": "validity",
+    "regex": "validity",
+    "in_set": "validity",
+}
+SEVERITIES = ("blocking", "warning")
+# Rows breaking a check of these dimensions are held in quarantine; a missing optional value is
+# counted against completeness but is no reason to hold a record.
+QUARANTINED_DIMENSIONS = ("uniqueness", "validity")
+
+
+class ConfigError(ValueError):
+    """quality.yml says something the gate cannot check."""
+
+
+@dataclass(frozen=True)
+class Check:
+    table: str  # schema.table for raw tables, the bare name for marts
+    check: str
+    columns: tuple[str, ...]
+    severity: str
+    rule: str
+    params: dict[str, Any] = field(default_factory=dict)
+    # a type to read the column as (raw dates land as ISO text; text: blank is missing)
+    cast: str | None = None
+
+    @property
+    def dimension(self) -> str:
+        return DIMENSION_OF_CHECK[self.check]
+
+    @property
+    def column(self) -> str:
+        """The column checked: with `cast`, the batch's typed copy of it."""
+        return f"{self.columns[0]}__{self.cast}" if self.cast else self.columns[0]
+
+    def bounds(self, today: date) -> tuple[Any, Any]:
+        return tuple(_resolve(self.params.get(end), today) for end in ("min", "max"))
+
+
+def _resolve(value: Any, today: date) -> Any:
+    """`today` and `tomorrow` in a bound become dates, as ISO strings (raw dates are text)."""
+    if value == "today":
+        return today.isoformat()
+    if value == "tomorrow":
+        return (today + timedelta(days=1)).isoformat()
+    return value
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    completeness: float
+    uniqueness: float
+    validity: float
+    freshness_hours: float
+
+    def share(self, dimension: str) -> float:
+        return getattr(self, dimension)
+
+
+@dataclass(frozen=True)
+class LandedTable:
+    table: str
+    source: str
+    checks: list[Check]
+    children: dict[str, str]  # name in the record -> child table, keyed by file and position
+
+
+@dataclass(frozen=True)
+class PublishedTable:
+    table: str
+    key: str
+    checks: list[Check]
+    suite_file: str | None
+
+
+@dataclass(frozen=True)
+class QualityConfig:
+    thresholds: Thresholds
+    landed: list[LandedTable]
+    freshness: dict[str, str]  # source -> severity
+    published: list[PublishedTable]
+
+
+def _checks(table: str, specs: list[dict], raw: bool = False) -> list[Check]:
+    """The checks of one table; in a raw table, not_null reads a blank text as missing too (an
+    empty CSV field lands as an empty string)."""
+    checks = []
+    for number, spec in enumerate(specs, start=1):
+        where = f"{CONFIG_FILE.name}: {table}: check {number}"
+        kind = spec.get("check")
+        if kind not in DIMENSION_OF_CHECK:
+            raise ConfigError(f"{where}: unknown check {kind!r} ({', '.join(DIMENSION_OF_CHECK)})")
+        if spec.get("severity") not in SEVERITIES:
+            raise ConfigError(f"{where}: severity must be one of {', '.join(SEVERITIES)}")
+        columns = tuple(spec.get("columns") or [spec.get("column")])
+        if not all(columns):
+            raise ConfigError(f"{where}: names no column")
+        params = {k: v for k, v in spec.items() if k in ("min", "max", "regex", "values")}
+        needed = {"between": ("min", "max"), "regex": ("regex",), "in_set": ("values",)}
+        if kind in needed and not any(params.get(name) is not None for name in needed[kind]):
+            raise ConfigError(f"{where}: {kind} needs {' or '.join(needed[kind])}")
+        rule = spec.get("rule") or f"{'_'.join(columns)}_{kind}"
+        if rule in {c.rule for c in checks}:
+            raise ConfigError(f"{where}: rule {rule} is named twice: give each check its own")
+        cast = "text" if raw and kind == "not_null" else spec.get("as")
+        checks.append(Check(table, kind, columns, spec["severity"], rule, params, cast))
+    return checks
+
+
+def load(path: Path = CONFIG_FILE) -> QualityConfig:
+    spec = yaml.safe_load(path.read_text())
+    landed = [
+        LandedTable(
+            table,
+            item["source"],
+            _checks(table, item.get("checks", []), raw=True),
+            item.get("children", {}),
+        )
+        for table, item in spec["landed"].items()
+    ]
+    published = [
+        PublishedTable(
+            table, item["key"], _checks(table, item.get("checks", [])), item.get("suite")
+        )
+        for table, item in spec["published"].items()
+    ]
+    freshness = {source: item["severity"] for source, item in spec["freshness"].items()}
+    for source, severity in freshness.items():
+        if severity not in SEVERITIES:
+            raise ConfigError(f"{path.name}: freshness of {source}: severity {severity!r}")
+    return QualityConfig(Thresholds(**spec["thresholds"]), landed, freshness, published)
+
+
+def expectation(check: Check, thresholds: Thresholds, today: date):
+    """The Great Expectations expectation for `check`, its severity and rule in its meta."""
+    import great_expectations.expectations as gxe
+
+    meta = {"severity": check.severity, "rule": check.rule, "dimension": check.dimension}
+    mostly = thresholds.share(check.dimension)
+    if check.check == "not_null":
+        return gxe.ExpectColumnValuesToNotBeNull(column=check.column, mostly=mostly, meta=meta)
+    if check.check == "unique":
+        if len(check.columns) == 1:
+            return gxe.ExpectColumnValuesToBeUnique(column=check.column, mostly=mostly, meta=meta)
+        return gxe.ExpectCompoundColumnsToBeUnique(
+            column_list=list(check.columns), mostly=mostly, meta=meta
+        )
+    if check.check == "between":
+        low, high = check.bounds(today)
+        return gxe.ExpectColumnValuesToBeBetween(
+            column=check.column, min_value=low, max_value=high, mostly=mostly, meta=meta
+        )
+    if check.check == "regex":
+        return gxe.ExpectColumnValuesToMatchRegex(
+            column=check.column, regex=check.params["regex"], mostly=mostly, meta=meta
+        )
+    return gxe.ExpectColumnValuesToBeInSet(
+        column=check.column, value_set=list(check.params["values"]), mostly=mostly, meta=meta
+    )
+
+
+def breaking_rows(check: Check, today: date) -> sql.Composable:
+    """A condition on a raw row (alias `row`, its batch `batch`) true when the row breaks `check`.
+
+    Nulls break only not_null, as in Great Expectations; a repeated key breaks `unique` in every
+    copy but the first landed (file landing order, then position in the file).
+    """
+    column = sql.Identifier("row", check.column)
+    if check.check == "not_null":
+        return sql.SQL("{} is null").format(column)
+    if check.check == "unique":
+        same_key = sql.SQL(" and ").join(
+            sql.SQL("earlier.{0} = row.{0}").format(sql.Identifier(name)) for name in check.columns
+        )
+        return sql.SQL(
+            "exists (select 1 from batch as earlier where {} and (earlier._landed_at,"
+            " earlier._file_key, earlier._record_position)"
+            " < (row._landed_at, row._file_key, row._record_position))"
+        ).format(same_key)
+    if check.check == "between":
+        low, high = check.bounds(today)
+        conditions = []
+        if low is not None:
+            conditions.append(sql.SQL("{} < {}").format(column, sql.Literal(low)))
+        if high is not None:
+            conditions.append(sql.SQL("{} > {}").format(column, sql.Literal(high)))
+        return sql.SQL("({})").format(sql.SQL(" or ").join(conditions))
+    if check.check == "regex":
+        return sql.SQL("not ({} ~ {})").format(column, sql.Literal(check.params["regex"]))
+    return sql.SQL("not ({} = any({}))").format(column, sql.Literal(list(check.params["values"])))

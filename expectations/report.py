@@ -1,0 +1,201 @@
+"""The data quality report, for everyone: `make report` (python -m expectations.report).
+
+Builds two static sites from what the gate recorded:
+- Great Expectations' Data Docs (every suite and validation result, under var/gx/);
+- the project's own quality report (var/reports/quality/index.html): the gate's decision for each
+  run, quality scores over time per source and table, quarantined records by reason and status,
+  and received = loaded + quarantined per source.
+
+Both hold counts, rules, file positions and surrogate keys only, never a value of a record (the
+landed checkpoint's results carry no values; marts hold no PHI). Read as `steward`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import jinja2
+import psycopg
+
+from expectations import charts, data_docs_assets
+from expectations import context as gx_context
+from ingestion import settings
+from ingestion.warehouse.bootstrap import bootstrap
+from ingestion.warehouse.connection import Warehouse, from_environment
+
+log = logging.getLogger(__name__)
+
+TEMPLATES = Path(__file__).parent / "templates"
+DIMENSIONS = ("completeness", "uniqueness", "validity", "freshness")
+
+
+def report_dir() -> Path:
+    return settings.VAR_DIR / "reports" / "quality"
+
+
+@dataclass(frozen=True)
+class RunDecision:
+    run_id: str
+    started_at: datetime
+    landed: str  # PASS / FAIL / not run
+    gate: str
+    blocking: int
+    warnings: int
+    published: bool
+
+
+def _decisions(conn: psycopg.Connection) -> list[RunDecision]:
+    rows = conn.execute(
+        """
+        select runs.run_id, runs.started_at,
+               landed.passed, gate.passed,
+               coalesce(landed.expectations_failed, 0) + coalesce(gate.expectations_failed, 0),
+               coalesce(landed.warnings, 0) + coalesce(gate.warnings, 0),
+               exists (select 1 from audit.publications as p where p.run_id = runs.run_id)
+        from audit.pipeline_runs as runs
+        left join lateral (
+            select * from audit.gate_results as g
+            where g.run_id = runs.run_id and g.checkpoint = 'landed'
+            order by g.recorded_at desc limit 1
+        ) as landed on true
+        left join lateral (
+            select * from audit.gate_results as g
+            where g.run_id = runs.run_id and g.checkpoint = 'publish_gate'
+            order by g.recorded_at desc limit 1
+        ) as gate on true
+        order by runs.started_at
+        """
+    ).fetchall()
+
+    def word(passed: bool | None) -> str:
+        return "not run" if passed is None else "PASS" if passed else "FAIL"
+
+    return [
+        RunDecision(run_id, started, word(landed), word(gate), blocking, warnings, published)
+        for run_id, started, landed, gate, blocking, warnings, published in rows
+    ]
+
+
+def _score_charts(conn: psycopg.Connection, runs: list[str]) -> tuple[list[str], list[dict]]:
+    """A chart a table (or source, for freshness) of its scores over the runs; the latest ones."""
+    rows = conn.execute(
+        """
+        select run_id, coalesce(table_name, 'landings of ' || source) as subject, dimension,
+               score, passed, observed
+        from audit.quality_scores order by recorded_at
+        """
+    ).fetchall()
+    by_subject: dict[str, dict[str, dict[str, float]]] = defaultdict(lambda: defaultdict(dict))
+    latest: dict[tuple[str, str], dict] = {}
+    for run_id, subject, dimension, score, passed, observed in rows:
+        by_subject[subject][dimension][run_id] = score
+        latest[(subject, dimension)] = {
+            "subject": subject,
+            "dimension": dimension,
+            "score": score,
+            "passed": passed,
+            "observed": observed,
+            "run_id": run_id,
+        }
+    freshness = defaultdict(dict)
+    svgs = []
+    for subject in sorted(by_subject):
+        dimensions = by_subject[subject]
+        if subject.startswith("landings of "):
+            freshness[subject.removeprefix("landings of ")] = dimensions["freshness"]
+            continue
+        series = {
+            d: [dimensions[d].get(run) for run in runs] for d in DIMENSIONS if d in dimensions
+        }
+        svgs.append(charts.line_chart(subject, runs, series))
+    if freshness:
+        series = {source: [values.get(run) for run in runs] for source, values in freshness.items()}
+        svgs.append(charts.line_chart("freshness of each source (1: landed in time)", runs, series))
+    ordered = sorted(
+        latest.values(), key=lambda s: (s["subject"], DIMENSIONS.index(s["dimension"]))
+    )
+    return svgs, ordered
+
+
+def _quarantine(conn: psycopg.Connection) -> tuple[list[tuple], list[tuple[str, int]]]:
+    by_status = conn.execute(
+        """
+        select source, stage, rule, status, count(*)
+        from quarantine.quarantined_records group by 1, 2, 3, 4 order by 1, 2, 3, 4
+        """
+    ).fetchall()
+    by_reason: dict[str, int] = defaultdict(int)
+    for _, _, rule, _, count in by_status:
+        by_reason[rule] += count
+    return by_status, sorted(by_reason.items(), key=lambda item: -item[1])
+
+
+def _reconciliation(conn: psycopg.Connection) -> list[tuple]:
+    return conn.execute(
+        """
+        select source, sum(rows_received), sum(rows_loaded), sum(rows_quarantined), 0
+        from audit.file_ledger group by source
+        union all
+        select source, sum(rows_received), sum(rows_loaded), sum(rows_quarantined),
+               sum(rows_superseded)
+        from audit.api_pulls group by source
+        order by 1
+        """
+    ).fetchall()
+
+
+def build_report(warehouse: Warehouse, folder: Path | None = None) -> Path:
+    """Write the quality report's page; return its path."""
+    folder = folder or report_dir()
+    with psycopg.connect(**warehouse.connect_kwargs("steward")) as conn:
+        decisions = _decisions(conn)
+        runs = [d.run_id for d in decisions]
+        score_svgs, latest = _score_charts(conn, runs)
+        quarantine_rows, by_reason = _quarantine(conn)
+        reconciliation = _reconciliation(conn)
+    environment = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True, undefined=jinja2.StrictUndefined
+    )
+    page = environment.get_template("quality_report.html.j2").render(
+        generated_at=datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z"),
+        decisions=list(reversed(decisions)),
+        score_charts=[jinja2.utils.markupsafe.Markup(svg) for svg in score_svgs],
+        latest=latest,
+        quarantine_rows=quarantine_rows,
+        reason_chart=jinja2.utils.markupsafe.Markup(
+            charts.bar_chart("quarantined records by rule", by_reason)
+        ),
+        reconciliation=reconciliation,
+        data_docs=Path("..", "..", "gx", "uncommitted", "data_docs", "local_site", "index.html"),
+    )
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "index.html"
+    path.write_text(page, encoding="utf-8")
+    return path
+
+
+def build_data_docs() -> Path:
+    """Great Expectations' Data Docs from every stored validation result; return its index."""
+    context = gx_context.open_context()
+    context.build_data_docs()
+    site = gx_context.gx_dir() / "uncommitted" / "data_docs" / "local_site"
+    data_docs_assets.localise(site)
+    return site / "index.html"
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    warehouse = from_environment()
+    bootstrap(warehouse)  # a warehouse from before the report gains its views
+    docs = build_data_docs()
+    report = build_report(warehouse)
+    print(f"Data Docs:      {docs}")
+    print(f"quality report: {report}")
+
+
+if __name__ == "__main__":
+    main()

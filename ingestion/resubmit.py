@@ -1,0 +1,121 @@
+"""Re-submit a quarantined record, corrected: a steward's command.
+
+    python -m ingestion.resubmit show 42                 # the record as JSON, to correct
+    python -m ingestion.resubmit 42 corrected.json       # land the correction
+
+The corrected record (a JSON object in the shape `show` prints) is written as a one-record file
+in its source's own format into the source's landing folder, and the resubmission is recorded.
+The next landing takes it like any file (ledger, rules, checks); `quarantine.quarantined_records`
+then shows the original as reconciled, or as quarantined again if the correction breaks a rule.
+Records of the API sources are corrected at their source system and pulled again.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+from ingestion import ledger
+from ingestion.file_source import FileSource
+from ingestion.pipeline import FILE_SOURCES
+from ingestion.warehouse.connection import Warehouse, from_environment
+
+log = logging.getLogger(__name__)
+
+
+class CannotResubmit(Exception):
+    """The record cannot be re-submitted as a record (the message says why and what to do)."""
+
+
+def quarantined_record(warehouse: Warehouse, record_id: int) -> tuple[str, dict[str, Any]]:
+    """The source and the record of a quarantined record, as the steward reads them."""
+    with psycopg.connect(**warehouse.connect_kwargs("steward")) as conn:
+        row = conn.execute(
+            "select source, record_position, record from quarantine.quarantined_records"
+            " where record_id = %s",
+            (record_id,),
+        ).fetchone()
+    if row is None:
+        raise CannotResubmit(f"no quarantined record has id {record_id}")
+    source, position, record = row
+    if source not in FILE_SOURCES:
+        raise CannotResubmit(
+            f"record {record_id} came from the {source} API: correct it in the source system;"
+            " the next pull takes the new version"
+        )
+    if position == 0:
+        raise CannotResubmit(
+            f"record {record_id} is a whole file that could not be read: correct the file and"
+            f" drop it into the {source} landing folder again"
+        )
+    return source, {k: v for k, v in record.items() if not k.startswith("_")}
+
+
+def _nested(record: dict[str, Any]) -> dict[str, Any]:
+    """Undo the loader's flattening: `a__b` becomes {"a": {"b": ...}}."""
+    nested: dict[str, Any] = {}
+    for name, value in record.items():
+        *parents, leaf = name.split("__")
+        target = nested
+        for parent in parents:
+            target = target.setdefault(parent, {})
+        target[leaf] = value
+    return nested
+
+
+def write_record_file(source: FileSource, record: dict[str, Any], folder: Path, name: str) -> Path:
+    """`record` as a one-record file in `source`'s format, named after its file pattern."""
+    prefix, suffix = source.pattern.split("*")
+    path = folder / f"{prefix}{name}{suffix}"
+    folder.mkdir(parents=True, exist_ok=True)
+    if suffix == ".csv":
+        with path.open("w", newline="", encoding="utf-8") as handle:
+            writer = csv.DictWriter(handle, fieldnames=list(record))
+            writer.writeheader()
+            writer.writerow({k: "" if v is None else v for k, v in record.items()})
+    elif suffix == ".ndjson":
+        path.write_text(json.dumps(_nested(record)) + "\n", encoding="utf-8")
+    else:
+        path.write_text(json.dumps([_nested(record)], indent=2) + "\n", encoding="utf-8")
+    return path
+
+
+def resubmit(warehouse: Warehouse, record_id: int, corrected: dict[str, Any]) -> Path:
+    """Land `corrected` in place of quarantined record `record_id`; return the file written."""
+    source_name, _ = quarantined_record(warehouse, record_id)
+    source = FILE_SOURCES[source_name]
+    path = write_record_file(source, corrected, source.landing_dir, f"resubmitted_{record_id}")
+    with psycopg.connect(**warehouse.connect_kwargs("steward")) as conn:
+        conn.execute(
+            "insert into quarantine.resubmissions (record_id, file_name, file_hash)"
+            " values (%s, %s, %s)",
+            (record_id, path.name, ledger.content_hash(path)),
+        )
+    log.info("record %d re-submitted as %s", record_id, path)
+    return path
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    args = sys.argv[1:]
+    try:
+        if len(args) == 2 and args[0] == "show":
+            _, record = quarantined_record(from_environment(), int(args[1]))
+            print(json.dumps(record, indent=2, default=str))
+        elif len(args) == 2:
+            corrected = json.loads(Path(args[1]).read_text())
+            resubmit(from_environment(), int(args[0]), corrected)
+        else:
+            sys.exit(__doc__)
+    except CannotResubmit as refused:
+        sys.exit(str(refused))
+
+
+if __name__ == "__main__":
+    main()

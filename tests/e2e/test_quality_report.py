@@ -1,0 +1,262 @@
+"""The demo data through the whole pipeline (every source, without Airflow), then what everyone
+reads about its quality: received = loaded + quarantined counted from the files and the API's
+responses, the quarantine view and a re-submission, the quality report and Data Docs in a real
+browser, and the PHI scan over both.
+
+Beside the demo data, one EHR extract carries two visits dated 1850: landing takes them (real
+dates), the landed checkpoint moves them to quarantine (a few rows: under the threshold, so the
+run still publishes); and the FHIR API sends one Patient that is not valid R4.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import shutil
+from collections import Counter
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+import psycopg
+import pytest
+from playwright.sync_api import sync_playwright
+
+from expectations import report
+from ingestion import pipeline, resubmit, settings
+from ingestion.demo.ehr_extracts import write_extracts
+from ingestion.demo.fhir_resources import demo_resources
+from ingestion.demo.fhir_server import DemoFhirServer, FhirStore
+from ingestion.demo.research_db import DATABASE as RESEARCH_DATABASE
+from ingestion.demo.research_db import ensure_database, fill
+from ingestion.run import DEMO_WRITERS
+from ingestion.warehouse.phi_scan import (
+    IdentifierIndex,
+    landed_file_names,
+    raw_identifiers,
+    scan_files,
+)
+
+pytestmark = pytest.mark.e2e
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+RAW_TABLES = {
+    "ehr_patients": "raw_ehr.patients",
+    "ehr": "raw_ehr.encounters",
+    "claims": "raw_claims.claims",
+    "vitals": "raw_vitals.readings",
+}
+
+
+@dataclass
+class Demo:
+    served: list[tuple[str, str]]  # (resource type, id) of every entry the FHIR API sent
+    research_rows: int
+    held_file: str
+
+
+def query(tw, role: str, statement: str, params: tuple = ()) -> list[tuple]:
+    with psycopg.connect(**tw.warehouse.connect_kwargs(role)) as conn:
+        return conn.execute(statement, params).fetchall()
+
+
+def run_pipeline(tw, run_id: str) -> None:
+    for source in pipeline.FILE_SOURCES:
+        pipeline.land_files(source, run_id)
+    pipeline.land_fhir_api(run_id)
+    pipeline.land_research_db(run_id)
+    pipeline.validate_landed_batches(run_id)
+    build_schema = pipeline.choose_build_schema()
+    result = tw.dbt("build", build_schema=build_schema, run_id=run_id)
+    assert result.returncode == 0, result.stdout[-3000:]
+    pipeline.quality_gate(build_schema, run_id)
+    pipeline.publish(build_schema, run_id)
+
+
+@pytest.fixture(scope="module")
+def demo(test_warehouse) -> Demo:
+    tw = test_warehouse
+    ensure_database(tw.warehouse)
+    fill(tw.warehouse)
+    store = FhirStore(demo_resources())
+    store.add({"resourceType": "Patient", "id": "pat-invalid", "birthDate": "31/02/1990"})  # not R4
+    server = DemoFhirServer(store, "healthcare-warehouse", os.environ["FHIR_CLIENT_SECRET"])
+    os.environ["FHIR_BASE_URL"] = server.start()
+    for source, write in DEMO_WRITERS.items():
+        write(tw.landing_dir / source)
+    [held] = write_extracts(
+        tw.landing_dir / "ehr", files=1, rows=30, defects_per_file=0, seed=3,
+        first_day=date(2024, 7, 1),
+    )  # fmt: skip
+    rows = held.read_text().splitlines()
+    for line in (3, 8):  # records 2 and 7
+        fields = rows[line - 1].split(",")
+        fields[1] = "1850-01-0" + str(line)
+        rows[line - 1] = ",".join(fields)
+    held.write_text("\n".join(rows) + "\n")
+    try:
+        run_pipeline(tw, "run_demo")
+    finally:
+        server.stop()
+    admin = tw.warehouse.admin_user
+    with psycopg.connect(**tw.warehouse.connect_kwargs(admin, RESEARCH_DATABASE)) as conn:
+        research_rows = conn.execute("select count(*) from clinical_trials").fetchone()[0]
+    return Demo(list(server.state.served), research_rows, held.name)
+
+
+def records_in(path: Path) -> int:
+    """How many records a landed file holds, read here, not by the loader."""
+    if path.suffix == ".csv":
+        with path.open(newline="", encoding="utf-8-sig") as handle:
+            return sum(1 for _ in csv.reader(handle)) - 1
+    if path.suffix == ".ndjson":
+        return sum(1 for line in path.read_text().splitlines() if line.strip())
+    return len(json.loads(path.read_text()))
+
+
+def test_every_record_received_is_loaded_or_quarantined_across_the_pipeline(test_warehouse, demo):
+    tw = test_warehouse
+    quarantined = Counter(
+        dict(
+            query(
+                tw,
+                "steward",
+                "select source, count(*) from quarantine.quarantined_records group by source",
+            )
+        )
+    )
+    assert quarantined["ehr"] and quarantined["vitals"] and quarantined["claims"]
+    for source, table in RAW_TABLES.items():
+        files = sorted((settings.ARCHIVE_DIR / source).glob("*"))
+        assert files, source
+        received = sum(records_in(path) for path in files)
+        loaded = query(tw, "steward", f"select count(*) from {table}")[0][0]
+        assert received == loaded + quarantined[source], source
+
+    # The API: every entry its responses carried is loaded, quarantined or superseded by a
+    # later version of the same resource within the pull.
+    fhir_loaded = query(tw, "steward", "select count(*) from raw_fhir.resources")[0][0]
+    superseded = len(demo.served) - len(set(demo.served))
+    assert len(demo.served) == fhir_loaded + quarantined["fhir"] + superseded
+    research_loaded = query(tw, "steward", "select count(*) from raw_research.clinical_trials")
+    assert demo.research_rows == research_loaded[0][0] + quarantined["research"]
+
+
+def test_the_quarantine_view_lists_every_stage_for_stewards_only(test_warehouse, demo):
+    rows = query(
+        test_warehouse,
+        "steward",
+        "select source, stage, rule, status from quarantine.quarantined_records",
+    )
+    stages = {(source, stage) for source, stage, _, _ in rows}
+    assert {("ehr", "landing"), ("ehr", "after_landing"), ("vitals", "landing")} <= stages
+    assert {status for *_, status in rows} == {"waiting"}
+    for role in ("analyst", "transformer"):
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            query(test_warehouse, role, "select 1 from quarantine.quarantined_records limit 1")
+
+
+def test_a_corrected_record_resubmitted_reconciles(test_warehouse, demo):
+    tw = test_warehouse
+    [(record_id,)] = query(
+        tw,
+        "steward",
+        "select record_id from quarantine.quarantined_records"
+        " where file_name = %s and record_position = 2",
+        (demo.held_file,),
+    )
+    _, record = resubmit.quarantined_record(tw.warehouse, record_id)
+    assert record["visit_date"] == "1850-01-03"
+    path = resubmit.resubmit(tw.warehouse, record_id, {**record, "visit_date": "2024-07-01"})
+    assert path.parent == tw.landing_dir / "ehr"
+    status = "select status from quarantine.quarantined_records where record_id = %s"
+    assert query(tw, "steward", status, (record_id,)) == [("resubmitted",)]
+
+    landed = pipeline.land_files("ehr", "run_resubmitted")
+    pipeline.validate_landed_batches("run_resubmitted")
+    assert (landed["received"], landed["loaded"]) == (1, 1)
+    assert query(tw, "steward", status, (record_id,)) == [("reconciled",)]
+    # the correction counts as received and loaded: the books still balance
+    received = sum(records_in(p) for p in (settings.ARCHIVE_DIR / "ehr").glob("*"))
+    loaded = query(tw, "steward", "select count(*) from raw_ehr.encounters")[0][0]
+    held = query(
+        tw, "steward", "select count(*) from quarantine.quarantined_records where source = 'ehr'"
+    )[0][0]
+    assert received == loaded + held
+
+
+def test_a_record_from_the_api_is_corrected_at_its_source(test_warehouse, demo):
+    rows = query(
+        test_warehouse,
+        "steward",
+        "select record_id from quarantine.quarantined_records where source = 'fhir' limit 1",
+    )
+    with pytest.raises(resubmit.CannotResubmit, match="correct it in the source system"):
+        resubmit.quarantined_record(test_warehouse.warehouse, rows[0][0])
+
+
+@pytest.fixture(scope="module")
+def built_report(test_warehouse, demo) -> tuple[Path, Path]:
+    return report.build_data_docs(), report.build_report(test_warehouse.warehouse)
+
+
+def test_the_report_and_data_docs_in_a_browser(test_warehouse, built_report, tmp_path):
+    docs, page_file = built_report
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1300, "height": 1000})
+        page.goto(page_file.as_uri())
+        decisions = page.locator("tr.decision").all_inner_texts()
+        scores = page.locator("tr.score").all_inner_texts()
+        held = page.locator("tr.quarantine").all_inner_texts()
+        charts = page.eval_on_selector_all(
+            "svg.chart > title", "titles => titles.map(t => t.textContent)"
+        )
+        page.screenshot(path=str(tmp_path / "quality_report.png"), full_page=True)
+
+        page.goto(docs.as_uri())
+        page.wait_for_load_state("load")
+        docs_text = page.inner_text("body")
+        page.screenshot(path=str(tmp_path / "data_docs_index.png"), full_page=True)
+        browser.close()
+    assert (tmp_path / "quality_report.png").stat().st_size > 10_000
+    assert any("run_demo" in row and "PASS" in row and "yes" in row for row in decisions)
+    scored = query(
+        test_warehouse,
+        "steward",
+        "select run_id, score from audit.quality_scores"
+        " where table_name = 'raw_ehr.encounters' and dimension = 'validity' order by recorded_at",
+    )
+    assert scored[0][0] == "run_demo" and scored[0][1] < 1  # the two visits of 1850
+    run_id, latest = scored[-1]
+    assert f"raw_ehr.encounters\tvalidity\t{latest:.3f}\t\t{run_id}" in scores
+    assert any(row.startswith("fct_encounters\tvalidity\t1.000") for row in scores), scores[:5]
+    plausible = [row for row in held if "visit_date_is_plausible" in row]
+    assert {row.split("\t")[3] for row in plausible} == {"waiting", "reconciled"}, held
+    assert {"raw_ehr.encounters", "fct_encounters", "quarantined records by rule"} <= set(charts)
+    for suite in ("landed.raw_ehr.encounters", "publish_gate.fct_encounters"):
+        assert suite in docs_text
+
+
+def test_the_report_and_data_docs_hold_no_raw_identifier(test_warehouse, built_report):
+    docs, page_file = built_report
+    index = IdentifierIndex(raw_identifiers(test_warehouse.warehouse))
+    assert index.count > 5000
+    file_names = landed_file_names(test_warehouse.warehouse)
+    findings = scan_files([docs.parent, page_file.parent], index, file_names)
+    assert findings == []
+    # the scan does find an identifier where there is one
+    [(mrn,)] = query(test_warehouse, "steward", "select patient_id from raw_ehr.patients limit 1")
+    leak = page_file.parent / "leak.txt"
+    [(visit,)] = query(
+        test_warehouse, "steward", "select visit_date from raw_ehr.encounters limit 1"
+    )
+    leak.write_text(f"patient {mrn} was here\nseen on {visit}\n")
+    try:
+        found = scan_files([page_file.parent], index, file_names)
+    finally:
+        leak.unlink()
+    assert {f.relation for f in found} == {str(leak)}
+    assert {"medical_record_number", "dates"} <= {f.identifier_class for f in found}

@@ -1,0 +1,63 @@
+"""The gate's configuration (expectations/quality.yml) as checks, without a database."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+
+from expectations import checks
+from ingestion.pipeline import FILE_SOURCES
+
+HEADER = (
+    "thresholds: {completeness: 0.95, uniqueness: 0.99, validity: 0.9, freshness_hours: 24}\n"
+    "landed:\n  raw_ehr.encounters:\n    source: ehr\n    checks:\n"
+)
+FOOTER = "freshness: {}\npublished: {}\n"
+
+
+def load(tmp_path, *check_lines: str) -> checks.QualityConfig:
+    config = tmp_path / "quality.yml"
+    config.write_text(HEADER + "".join(f"      - {line}\n" for line in check_lines) + FOOTER)
+    return checks.load(config)
+
+
+def test_the_projects_configuration_loads_and_every_check_becomes_an_expectation():
+    quality = checks.load()
+    assert quality.thresholds == checks.Thresholds(0.95, 0.99, 0.90, 24)
+    sources = {table.source for table in quality.landed}
+    assert set(FILE_SOURCES) | {"fhir", "research"} == sources == set(quality.freshness)
+    for table in [*quality.landed, *quality.published]:
+        for check in table.checks:
+            expectation = checks.expectation(check, quality.thresholds, date(2026, 11, 30))
+            assert expectation.meta["severity"] in checks.SEVERITIES
+            assert expectation.mostly == quality.thresholds.share(check.dimension)
+
+
+@pytest.mark.parametrize(
+    ("check_lines", "refusal"),
+    [
+        (["{check: looks_fine, column: b, severity: blocking}"], "check 1: unknown check"),
+        (["{check: not_null, column: a, severity: fatal}"], "check 1: severity must be one of"),
+        (["{check: between, column: a, severity: warning}"], "check 1: between needs min or max"),
+        (["{check: not_null, severity: warning}"], "check 1: names no column"),
+        (
+            ["{check: not_null, column: a, severity: warning}"] * 2,
+            "check 2: rule a_not_null is named twice",
+        ),
+    ],
+)
+def test_a_check_the_gate_cannot_run_is_refused_with_its_place(tmp_path, check_lines, refusal):
+    with pytest.raises(checks.ConfigError, match=f"raw_ehr.encounters: {refusal}"):
+        load(tmp_path, *check_lines)
+
+
+def test_today_and_tomorrow_in_a_bound_are_the_validation_day(tmp_path):
+    [table] = load(tmp_path, "{check: between, column: t, min: '2000-01-01', max: tomorrow,"
+                   " severity: blocking}").landed  # fmt: skip
+    assert table.checks[0].bounds(date(2026, 11, 30)) == ("2000-01-01", "2026-12-01")
+
+
+def test_a_not_null_check_of_a_raw_table_reads_a_blank_as_missing(tmp_path):
+    [table] = load(tmp_path, "{check: not_null, column: note, severity: warning}").landed
+    assert (table.checks[0].cast, table.checks[0].column) == ("text", "note__text")

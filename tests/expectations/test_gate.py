@@ -1,0 +1,215 @@
+"""The quality gate on a throwaway PostgreSQL, with real dbt builds and Great Expectations runs.
+
+Run 1 lands good EHR extracts and publishes. Run 2 lands an extract in which 3 of 20 visits are
+dated 1850: the landed checkpoint moves them to quarantine, the blocking validity check fails
+(85% valid, threshold 90%), and the run does not publish. Run 3 lands an extract whose
+descriptions are mostly missing: a warning, published. The tests read what each run left.
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from ingestion import pipeline
+from ingestion.demo.ehr_extracts import write_extracts
+from ingestion.warehouse.publish import PublishRefused
+
+pytestmark = pytest.mark.e2e
+
+PUBLISHED_FACT = (
+    "select count(*), md5(string_agg(fct::text, ',' order by encounter_key))"
+    " from analytics.fct_encounters as fct"
+)
+
+
+@dataclass
+class GateRun:
+    run_id: str
+    build_schema: str
+    error: str | None  # the GateFailed message, when the gate failed
+
+
+def query(tw, role: str, statement: str, params: tuple = ()) -> list[tuple]:
+    with psycopg.connect(**tw.warehouse.connect_kwargs(role)) as conn:
+        return conn.execute(statement, params).fetchall()
+
+
+def run_pipeline(tw, run_id: str) -> GateRun:
+    """The DAG's steps in order, without Airflow: land, validate, build, gate, publish."""
+    pipeline.land_ehr_files(run_id)
+    pipeline.validate_landed_batches(run_id)
+    build_schema = pipeline.choose_build_schema()
+    result = tw.dbt("build", build_schema=build_schema, run_id=run_id)
+    assert result.returncode == 0, result.stdout[-3000:]
+    try:
+        pipeline.quality_gate(build_schema, run_id)
+    except pipeline.GateFailed as failed:
+        return GateRun(run_id, build_schema, str(failed))
+    pipeline.publish(build_schema, run_id)
+    return GateRun(run_id, build_schema, None)
+
+
+def rewrite(path: Path, change) -> None:
+    """Apply `change(position, row)` to each record of a CSV extract (positions from 1)."""
+    with path.open(newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    for position, row in enumerate(rows, start=1):
+        change(position, row)
+    with path.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+IMPLAUSIBLE_POSITIONS = (2, 9, 17)
+
+
+@pytest.fixture(scope="module")
+def runs(test_warehouse) -> dict[str, object]:
+    tw = test_warehouse
+    landing = tw.landing_dir / "ehr"
+    write_extracts(landing, files=2, rows=60, defects_per_file=0)
+    good = run_pipeline(tw, "run_good")
+    assert good.error is None
+    before_blocking = query(tw, "analyst", PUBLISHED_FACT)
+
+    [bad] = write_extracts(landing, files=1, rows=20, defects_per_file=0, seed=99,
+                           first_day=date(2024, 5, 1))  # fmt: skip
+
+    def date_1850(position: int, row: dict) -> None:
+        if position in IMPLAUSIBLE_POSITIONS:
+            row["visit_date"] = "1850-06-01"
+
+    rewrite(bad, date_1850)
+    blocked = run_pipeline(tw, "run_blocked")
+    after_blocking = query(tw, "analyst", PUBLISHED_FACT)
+
+    [sparse] = write_extracts(landing, files=1, rows=20, defects_per_file=0, seed=5,
+                              first_day=date(2024, 6, 1))  # fmt: skip
+    rewrite(
+        sparse, lambda position, row: row.update(diagnosis_description="") if position % 2 else None
+    )
+    warned = run_pipeline(tw, "run_warned")
+    return {
+        "good": good,
+        "blocked": blocked,
+        "warned": warned,
+        "bad_file": bad.name,
+        "before_blocking": before_blocking,
+        "after_blocking": after_blocking,
+        "after_warning": query(tw, "analyst", PUBLISHED_FACT),
+    }
+
+
+def test_a_blocking_breach_fails_the_run_and_names_expectation_table_count_and_positions(runs):
+    message = runs["blocked"].error
+    assert message is not None
+    assert "analysts keep the previously published build" in message
+    assert "expect_column_values_to_be_between(visit_date__date)" in message
+    assert "[visit_date_is_plausible] on raw_ehr.encounters" in message
+    assert "3 of 20 rows fail" in message
+    for position in IMPLAUSIBLE_POSITIONS:
+        assert f"{runs['bad_file']}#{position}" in message
+
+
+def test_a_blocking_breach_leaves_what_analysts_see_unchanged(test_warehouse, runs):
+    assert runs["after_blocking"] == runs["before_blocking"]
+    published = query(
+        test_warehouse, "transformer", "select run_id from audit.publications order by published_at"
+    )
+    assert ("run_blocked",) not in published
+    with pytest.raises(PublishRefused):
+        pipeline.publish(runs["blocked"].build_schema, "run_blocked")
+
+
+def test_the_failing_records_wait_in_quarantine_with_their_reason(test_warehouse, runs):
+    held = query(
+        test_warehouse,
+        "steward",
+        "select file_name, record_position, rule, reason, run_id, record->>'visit_date'"
+        " from quarantine.rejected_records where stage = 'after_landing' order by record_position",
+    )
+    assert [(name, position) for name, position, *_ in held] == [
+        (runs["bad_file"], position) for position in IMPLAUSIBLE_POSITIONS
+    ]
+    for _, _, rule, reason, run_id, visit_date in held:
+        assert rule == "visit_date_is_plausible"
+        assert reason.startswith(
+            "visit_date_is_plausible: visit_date (as date) outside [1900-01-01"
+        )
+        assert "1850" not in reason
+        assert (run_id, visit_date) == ("run_blocked", "1850-06-01")
+    # moved, not copied: the raw table no longer holds them, the ledger counts them as quarantined
+    ledger = query(
+        test_warehouse,
+        "steward",
+        "select rows_received, rows_loaded, rows_quarantined from audit.file_ledger"
+        " where file_name = %s",
+        (runs["bad_file"],),
+    )
+    assert ledger == [(20, 17, 3)]
+    raw = query(
+        test_warehouse,
+        "steward",
+        "select count(*) from raw_ehr.encounters where visit_date < '1900'",
+    )
+    assert raw == [(0,)]
+
+
+def test_a_warning_only_breach_publishes_and_records_the_warning(test_warehouse, runs):
+    assert runs["warned"].error is None
+    assert runs["after_warning"] != runs["after_blocking"]
+    # the records the blocked run held back stay out; its other 17 visits publish now
+    published = query(test_warehouse, "analyst", "select count(*) from analytics.fct_encounters")
+    assert published == [(60 * 2 + 17 + 20,)]
+    gate = query(
+        test_warehouse,
+        "steward",
+        "select passed, expectations_failed, warnings from audit.gate_results"
+        " where run_id = 'run_warned' and checkpoint = 'landed'",
+    )
+    # the sources that never landed are stale (freshness warnings), and descriptions are missing
+    assert gate == [(True, 0, 6)]
+    [(details,)] = query(
+        test_warehouse,
+        "steward",
+        "select details from audit.gate_results"
+        " where run_id = 'run_warned' and checkpoint = 'landed'",
+    )
+    assert sorted((d["table"], d["rule"], d["severity"], d["failing_rows"]) for d in details) == [
+        ("landings", f"{source}_landed_within_hours", "warning", None)
+        for source in ("claims", "ehr_patients", "fhir", "research", "vitals")
+    ] + [("raw_ehr.encounters", "diagnosis_description_not_null", "warning", 10)]
+    publications = query(test_warehouse, "steward", "select run_id from audit.publications")
+    assert ("run_warned",) in publications
+
+
+def test_scores_are_stored_for_every_run_source_and_dimension(test_warehouse, runs):
+    scores = query(
+        test_warehouse,
+        "steward",
+        "select run_id, table_name, dimension, score, passed from audit.quality_scores"
+        " where table_name = 'raw_ehr.encounters' order by run_id, dimension",
+    )
+    assert ("run_blocked", "raw_ehr.encounters", "validity", 0.85, False) in scores
+    assert ("run_warned", "raw_ehr.encounters", "completeness", 0.5, False) in scores
+    assert ("run_good", "raw_ehr.encounters", "validity", 1.0, True) in scores
+    marts = query(
+        test_warehouse,
+        "steward",
+        "select distinct table_name from audit.quality_scores where checkpoint = 'publish_gate'",
+    )
+    assert {"fct_encounters", "dim_patient"} <= {name for (name,) in marts}
+    freshness = query(
+        test_warehouse,
+        "steward",
+        "select score, observed from audit.quality_scores"
+        " where dimension = 'freshness' and source = 'ehr' and run_id = 'run_good'",
+    )
+    assert freshness[0][0] == 1.0 and 0 <= freshness[0][1] < 1
