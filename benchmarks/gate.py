@@ -6,8 +6,9 @@
 On a throwaway PostgreSQL, every demo source lands (files, the research database, the demo FHIR
 server); then, as the pipeline does it:
   1. `dbt build` of everything into build_blue: the baseline, its wall time (dbt's start-up in);
-  2. the landed checkpoint (every raw batch, before dbt in the pipeline; it reads only raw tables,
-     so measuring it after the build changes nothing), the publish gate on build_blue, publish.
+  2. the landed checkpoint (every raw batch: before dbt in the pipeline, after it here, which
+     costs the same as it reads only raw tables and the demo holds nothing for it to move), the
+     publish gate on build_blue, publish.
 Step 2 runs in a fresh Python process, as an Airflow task would; the goal is for its work with
 Great Expectations already imported, and the fresh process's wall time, GX's import in it, is
 printed beside. It is the first validation of a new GX project (its assets are written to the
@@ -139,18 +140,17 @@ def main() -> None:
         timings = json.loads(steps.stdout.strip().splitlines()[-1])
         progress(f"  {gate_wall:.1f} s ({timings})")
 
-    gate_seconds = gate_wall
     without_import = gate_wall - timings["gx_import"]
     report = {
         "benchmark": "gate",
         "demo_rows_received": rows,
         "demo_rows_total": sum(rows.values()),
         "dbt_build_seconds": round(dbt_seconds, 2),
-        "gate_and_publish_seconds": round(gate_seconds, 2),
+        "gate_and_publish_seconds": round(gate_wall, 2),
         "gate_and_publish_seconds_gx_imported": round(without_import, 2),
         "steps_seconds": {k: round(v, 3) for k, v in timings.items()},
         "ratios": {
-            "gate_and_publish_vs_dbt_build": round(gate_seconds / dbt_seconds, 3),
+            "gate_and_publish_vs_dbt_build": round(gate_wall / dbt_seconds, 3),
             "gate_and_publish_gx_imported_vs_dbt_build": round(without_import / dbt_seconds, 3),
         },
         "goals": GOALS,

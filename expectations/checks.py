@@ -26,6 +26,11 @@ SEVERITIES = ("blocking", "warning")
 # Rows breaking a check of these dimensions are held in quarantine; a missing optional value is
 # counted against completeness but is no reason to hold a record.
 QUARANTINED_DIMENSIONS = ("uniqueness", "validity")
+# The types a raw text column may be read as (`as:`); `text` is the blank-is-missing reading.
+CASTS = ("date", "timestamptz", "numeric", "text")
+# Rows of these sources carry no file position and cannot be held back after landing: their
+# invalid records are quarantined at landing (ingestion/sources/), and their batch checks warn.
+API_SOURCES = ("fhir", "research")
 
 
 class ConfigError(ValueError):
@@ -122,12 +127,22 @@ def _checks(table: str, specs: list[dict], raw: bool = False) -> list[Check]:
         if rule in {c.rule for c in checks}:
             raise ConfigError(f"{where}: rule {rule} is named twice: give each check its own")
         cast = "text" if raw and kind == "not_null" else spec.get("as")
+        if cast is not None and cast not in CASTS:
+            raise ConfigError(f"{where}: as: {cast!r} is not one of {', '.join(CASTS)}")
         checks.append(Check(table, kind, columns, spec["severity"], rule, params, cast))
     return checks
 
 
 def load(path: Path = CONFIG_FILE) -> QualityConfig:
     spec = yaml.safe_load(path.read_text())
+    for table, item in spec["landed"].items():
+        if item["source"] in API_SOURCES and any(
+            c.get("severity") == "blocking" for c in item.get("checks", [])
+        ):
+            raise ConfigError(
+                f"{path.name}: {table}: a check of an API source can only warn (its rows have no"
+                " file position to hold them back by: validate them at landing)"
+            )
     landed = [
         LandedTable(
             table,
@@ -176,6 +191,43 @@ def expectation(check: Check, thresholds: Thresholds, today: date):
     return gxe.ExpectColumnValuesToBeInSet(
         column=check.column, value_set=list(check.params["values"]), mostly=mostly, meta=meta
     )
+
+
+def reason(check: Check, today: date) -> str:
+    """The rule and what it asks, in column names and bounds: never a value of a row."""
+    columns = ", ".join(check.columns) + (f" (as {check.cast})" if check.cast else "")
+    if check.check == "between":
+        low, high = ("" if end is None else end for end in check.bounds(today))
+        return f"{check.rule}: {columns} outside [{low}, {high}]"
+    if check.check == "unique":
+        return f"{check.rule}: ({columns}) repeats an earlier row of the batch"
+    if check.check == "in_set":
+        return f"{check.rule}: {columns} not one of {', '.join(map(str, check.params['values']))}"
+    if check.check == "regex":
+        return f"{check.rule}: {columns} does not match {check.params['regex']}"
+    return f"{check.rule}: {columns} is empty"
+
+
+def typed_copy(check: Check) -> sql.Composable:
+    """The batch's copy of a column read as `check.cast`, named `check.column`. A value that does
+    not read as the type never stops the validation (nor puts its value in an error message): it
+    becomes a value outside any bounds (below the minimum, or above the maximum), so the row
+    breaks the check."""
+    column = sql.Identifier("row", check.columns[0])
+    if check.cast == "text":
+        expression = sql.SQL("nullif(btrim(cast({} as text)), '')").format(column)
+    else:
+        outside = "-infinity" if check.params.get("min") is not None else "infinity"
+        expression = sql.SQL(
+            "case when pg_input_is_valid(cast({col} as text), {type}) then cast({col} as {cast})"
+            " else cast({outside} as {cast}) end"
+        ).format(
+            col=column,
+            type=sql.Literal(check.cast),
+            cast=sql.SQL(check.cast),  # one of CASTS
+            outside=sql.Literal(outside),
+        )
+    return sql.SQL("{} as {}").format(expression, sql.Identifier(check.column))
 
 
 def breaking_rows(check: Check, today: date) -> sql.Composable:

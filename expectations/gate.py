@@ -19,7 +19,7 @@ from datetime import date
 
 import psycopg
 
-from expectations import checks as config
+from expectations import checks
 from expectations import context as gx_context
 from expectations.results import Failure, Verdict, failure_from_dict, failures_of, record, scores_of
 from ingestion.warehouse.connection import Warehouse, from_environment
@@ -35,7 +35,7 @@ def _hand_written(name: str) -> list:
         ExpectationConfiguration,
     )
 
-    spec = json.loads((config.HERE / "suites" / f"{name}.json").read_text())
+    spec = json.loads((checks.HERE / "suites" / f"{name}.json").read_text())
     return [
         ExpectationConfiguration(
             type=item["type"], kwargs=item["kwargs"], meta=item.get("meta")
@@ -44,10 +44,10 @@ def _hand_written(name: str) -> list:
     ]
 
 
-def _suite(table: config.PublishedTable, quality: config.QualityConfig, today: date):
+def _suite(table: checks.PublishedTable, quality: checks.QualityConfig, today: date):
     import great_expectations as gx
 
-    expectations = [config.expectation(c, quality.thresholds, today) for c in table.checks]
+    expectations = [checks.expectation(c, quality.thresholds, today) for c in table.checks]
     if table.suite_file:
         expectations += _hand_written(table.suite_file)
     return gx.ExpectationSuite(name=f"{CHECKPOINT}.{table.table}", expectations=expectations)
@@ -67,7 +67,7 @@ def run_gate(
     warehouse: Warehouse, build_schema: str, run_id: str, today: date | None = None
 ) -> Verdict:
     today = today or date.today()
-    quality = config.load()
+    quality = checks.load()
     context = gx_context.open_context(warehouse)
     failures: list[Failure] = []
     scores: list[dict] = []
@@ -90,7 +90,7 @@ def run_gate(
         )
         evaluated += len(result.results)
         scores += scores_of(result, CHECKPOINT, None, table.table, quality.thresholds)
-        failures += failures_of(result, f"{build_schema}.{table.table}", quality.thresholds)
+        failures += failures_of(result, f"{build_schema}.{table.table}")
     with psycopg.connect(**warehouse.connect_kwargs("transformer")) as conn:
         failures += _landed_failures(conn, run_id)
         verdict = Verdict(CHECKPOINT, build_schema, evaluated, failures)

@@ -18,7 +18,7 @@ from datetime import date
 import psycopg
 from psycopg import sql
 
-from expectations import checks as config
+from expectations import checks
 from expectations import context as gx_context
 from expectations.results import Failure, Verdict, failures_of, record, scores_of
 from ingestion.warehouse.connection import Warehouse
@@ -27,9 +27,11 @@ log = logging.getLogger(__name__)
 
 CHECKPOINT = "landed"
 # Raw tables hold PHI: a result says how many rows failed, never which values.
-RESULT_FORMAT = {"result_format": "SUMMARY", "partial_unexpected_count": 0}
-FILE_SOURCES_LEDGER = "audit.file_ledger"
-API_SOURCES = {"fhir", "research"}
+RESULT_FORMAT = {
+    "result_format": "SUMMARY",
+    "partial_unexpected_count": 0,
+    "exclude_unexpected_values": True,
+}
 POSITIONS_NAMED = 20  # in a failure's message; every failing row is in quarantine
 
 
@@ -37,11 +39,11 @@ POSITIONS_NAMED = 20  # in a failure's message; every failing row is in quaranti
 class Batch:
     """The rows of one raw table this validation covers, as SQL."""
 
-    table: config.LandedTable
+    table: checks.LandedTable
 
     @property
     def from_files(self) -> bool:
-        return self.table.source not in API_SOURCES
+        return self.table.source not in checks.API_SOURCES
 
     @property
     def relation(self) -> sql.Composable:
@@ -50,11 +52,7 @@ class Batch:
     def typed_copies(self) -> sql.Composable:
         """A typed copy of each column a check reads as another type (`as:`), blanks as null."""
         return sql.SQL("").join(
-            sql.SQL(", cast(nullif(btrim(cast(row.{} as text)), '') as {}) as {}").format(
-                sql.Identifier(check.columns[0]), sql.SQL(check.cast), sql.Identifier(check.column)
-            )
-            for check in self.table.checks
-            if check.cast
+            sql.SQL(", ") + checks.typed_copy(check) for check in self.table.checks if check.cast
         )
 
     def query(self) -> sql.Composable:
@@ -85,19 +83,26 @@ def _claim(conn: psycopg.Connection) -> None:
     )
 
 
-def _freshness_query(sources: dict[str, str]) -> str:
+def _freshness_query(sources: dict[str, str]) -> sql.Composable:
     """One row: for each source, the hours since its newest landing (null: never landed)."""
     columns = []
     for source in sources:
-        table = "audit.api_pulls" if source in API_SOURCES else FILE_SOURCES_LEDGER
+        if source in checks.API_SOURCES:
+            newest = sql.SQL("select max(recorded_at) from audit.api_pulls where source = {}")
+        else:
+            newest = sql.SQL(
+                "select max(recorded_at) from audit.file_ledger"
+                " where source = {} and status = 'loaded'"
+            )
         columns.append(
-            f"(select (extract(epoch from now() - max(recorded_at)) / 3600)::float8 from {table}"
-            f" where source = '{source}') as {source}"
+            sql.SQL("(extract(epoch from now() - ({})) / 3600)::float8 as {}").format(
+                newest.format(sql.Literal(source)), sql.Identifier(source)
+            )
         )
-    return "select " + ", ".join(columns)
+    return sql.SQL("select ") + sql.SQL(", ").join(columns)
 
 
-def _freshness_suite(quality: config.QualityConfig):
+def _freshness_suite(quality: checks.QualityConfig):
     import great_expectations as gx
     import great_expectations.expectations as gxe
 
@@ -115,53 +120,59 @@ def _freshness_suite(quality: config.QualityConfig):
     )  # fmt: skip
 
 
-def _table_suite(table: config.LandedTable, quality: config.QualityConfig, today: date):
+def _table_suite(table: checks.LandedTable, quality: checks.QualityConfig, today: date):
     import great_expectations as gx
 
     return gx.ExpectationSuite(
         name=f"{CHECKPOINT}.{table.table}",
-        expectations=[config.expectation(c, quality.thresholds, today) for c in table.checks],
+        expectations=[checks.expectation(c, quality.thresholds, today) for c in table.checks],
     )
 
 
+class ValidationFailed(Exception):
+    """A check could not be run on a batch: the message names the table, rule and SQLSTATE only
+    (the database's own message may quote a value of the row)."""
+
+
+def _execute(conn: psycopg.Connection, statement: sql.Composable, check: checks.Check):
+    try:
+        return conn.execute(statement)
+    except psycopg.Error as error:
+        raise ValidationFailed(
+            f"{check.table}: check {check.rule} could not run (SQLSTATE {error.sqlstate})"
+        ) from None
+
+
 def _positions(
-    conn: psycopg.Connection, batch: Batch, check: config.Check, today: date
+    conn: psycopg.Connection, batch: Batch, check: checks.Check, today: date
 ) -> list[tuple[str, int]]:
     """(file name, record position) of every batch row breaking `check`, in file order."""
-    rows = conn.execute(
+    rows = _execute(
+        conn,
         sql.SQL(
             "with batch as ({}) select row._file_name, row._record_position from batch as row"
             " where {} order by row._landed_at, row._file_key, row._record_position"
-        ).format(batch.query(), config.breaking_rows(check, today))
+        ).format(batch.query(), checks.breaking_rows(check, today)),
+        check,
     ).fetchall()
     return [(name, position) for name, position in rows]
 
 
-def _reason(check: config.Check, today: date) -> str:
-    """The rule and what it asks, in column names and bounds: never a value of the row."""
-    columns = ", ".join(check.columns) + (f" (as {check.cast})" if check.cast else "")
-    if check.check == "between":
-        low, high = check.bounds(today)
-        return f"{check.rule}: {columns} outside [{low if low is not None else ''}, {high if high is not None else ''}]"
-    if check.check == "unique":
-        return f"{check.rule}: ({columns}) repeats an earlier row of the batch"
-    if check.check == "in_set":
-        return f"{check.rule}: {columns} not one of {', '.join(map(str, check.params['values']))}"
-    if check.check == "regex":
-        return f"{check.rule}: {columns} does not match {check.params['regex']}"
-    return f"{check.rule}: {columns} is empty"
-
-
 def _quarantine(
-    conn: psycopg.Connection, batch: Batch, check: config.Check, today: date, run_id: str
+    conn: psycopg.Connection, batch: Batch, check: checks.Check, today: date, run_id: str
 ) -> dict[str, int]:
     """Move the batch rows breaking `check` (and their child rows) to quarantine; per file hash,
     how many moved."""
     failing = sql.SQL(
         "failing as (select row._file_key, row._record_position from batch as row where {})"
-    ).format(config.breaking_rows(check, today))
+    ).format(checks.breaking_rows(check, today))
     children, child_json = [], []
-    for number, (label, child) in enumerate(batch.table.children.items()):
+    present = {
+        label: child
+        for label, child in batch.table.children.items()
+        if conn.execute("select to_regclass(%s)", (child,)).fetchone()[0] is not None
+    }
+    for number, (label, child) in enumerate(present.items()):
         name, rows = sql.Identifier(f"child_{number}"), sql.Identifier(f"child_{number}_rows")
         children.append(
             sql.SQL(
@@ -198,12 +209,12 @@ def _quarantine(
         children=sql.SQL("").join(c + sql.SQL(", ") for c in children),
         table=batch.relation,
         rule=sql.Literal(check.rule),
-        reason=sql.Literal(_reason(check, today)),
+        reason=sql.Literal(checks.reason(check, today)),
         child_json=sql.SQL("").join(child_json),
         run_id=sql.Literal(run_id),
     )
     moved: dict[str, int] = {}
-    for (file_hash,) in conn.execute(statement).fetchall():
+    for (file_hash,) in _execute(conn, statement, check).fetchall():
         moved[file_hash] = moved.get(file_hash, 0) + 1
     return moved
 
@@ -215,7 +226,7 @@ def _name_positions(positions: list[tuple[str, int]]) -> list[str]:
 def validate_landed(warehouse: Warehouse, run_id: str, today: date | None = None) -> Verdict:
     """Validate, quarantine and score every batch landed since the last validation."""
     today = today or date.today()
-    quality = config.load()
+    quality = checks.load()
     context = gx_context.open_context(warehouse)
     failures: list[Failure] = []
     scores: list[dict] = []
@@ -243,17 +254,18 @@ def validate_landed(warehouse: Warehouse, run_id: str, today: date | None = None
             )
             evaluated += len(result.results)
             scores += scores_of(result, CHECKPOINT, table.source, table.table, quality.thresholds)
-            for failure in failures_of(result, table.table, quality.thresholds):
+            for failure in failures_of(result, table.table):
                 if batch.from_files:
                     check = next(c for c in table.checks if c.rule == failure.rule)
                     positions = _positions(conn, batch, check, today)
                     failure = failure.with_positions(_name_positions(positions), len(positions))
                 failures.append(failure)
             if batch.from_files:
-                for check in table.checks:
-                    if check.dimension in config.QUARANTINED_DIMENSIONS:
-                        for file_hash, n in _quarantine(conn, batch, check, today, run_id).items():
-                            moved_by_file[file_hash] = moved_by_file.get(file_hash, 0) + n
+                # validity first: a valid copy is not held back as the repeat of an invalid one
+                held = [c for c in table.checks if c.dimension in checks.QUARANTINED_DIMENSIONS]
+                for check in sorted(held, key=lambda c: c.dimension == "uniqueness"):
+                    for file_hash, n in _quarantine(conn, batch, check, today, run_id).items():
+                        moved_by_file[file_hash] = moved_by_file.get(file_hash, 0) + n
         for file_hash, n in moved_by_file.items():
             conn.execute(
                 "update audit.file_ledger set rows_loaded = rows_loaded - %s,"
@@ -265,14 +277,17 @@ def validate_landed(warehouse: Warehouse, run_id: str, today: date | None = None
             f"{CHECKPOINT}.freshness",
             _freshness_suite(quality),
             gx_context.batch_definition(
-                context, "landed", "freshness", query=_freshness_query(quality.freshness)
+                context,
+                "landed",
+                "freshness",
+                query=_freshness_query(quality.freshness).as_string(conn),
             ),
             RESULT_FORMAT,
             run_id,
         )
         evaluated += len(freshness.results)
         scores += scores_of(freshness, CHECKPOINT, None, None, quality.thresholds)
-        failures += failures_of(freshness, "landings", quality.thresholds)
+        failures += failures_of(freshness, "landings")
         conn.execute(
             "update audit.file_ledger set validation_state = 'validated', validated_in = %s"
             " where validation_state = 'validating'",

@@ -53,7 +53,8 @@ def _decisions(conn: psycopg.Connection) -> list[RunDecision]:
         """
         select runs.run_id, runs.started_at,
                landed.passed, gate.passed,
-               coalesce(landed.expectations_failed, 0) + coalesce(gate.expectations_failed, 0),
+               -- the gate's count includes the landed checkpoint's blocking failures
+               coalesce(gate.expectations_failed, landed.expectations_failed, 0),
                coalesce(landed.warnings, 0) + coalesce(gate.warnings, 0),
                exists (select 1 from audit.publications as p where p.run_id = runs.run_id)
         from audit.pipeline_runs as runs

@@ -81,7 +81,7 @@ def _columns(config) -> list[str]:
     return [kwargs["column"]] if "column" in kwargs else []
 
 
-def failures_of(validation_result, table: str, thresholds: Thresholds) -> list[Failure]:
+def failures_of(validation_result, table: str) -> list[Failure]:
     """The failed expectations of one validation; surrogate keys where the result lists them."""
     failures = []
     for outcome in validation_result.results:
@@ -118,7 +118,11 @@ def failures_of(validation_result, table: str, thresholds: Thresholds) -> list[F
 
 
 def scores_of(
-    validation_result, checkpoint: str, source: str | None, table: str | None, thresholds
+    validation_result,
+    checkpoint: str,
+    source: str | None,
+    table: str | None,
+    thresholds: Thresholds,
 ) -> list[dict]:
     """One score a dimension of the validated table: the worst share of rows meeting a check of
     that dimension (1.0 when no row was checked is not claimed: no score then). Freshness scores

@@ -13,6 +13,8 @@ Records of the API sources are corrected at their source system and pulled again
 from __future__ import annotations
 
 import csv
+import hashlib
+import io
 import json
 import logging
 import sys
@@ -21,7 +23,6 @@ from typing import Any
 
 import psycopg
 
-from ingestion import ledger
 from ingestion.file_source import FileSource
 from ingestion.pipeline import FILE_SOURCES
 from ingestion.warehouse.connection import Warehouse, from_environment
@@ -37,13 +38,15 @@ def quarantined_record(warehouse: Warehouse, record_id: int) -> tuple[str, dict[
     """The source and the record of a quarantined record, as the steward reads them."""
     with psycopg.connect(**warehouse.connect_kwargs("steward")) as conn:
         row = conn.execute(
-            "select source, record_position, record from quarantine.quarantined_records"
+            "select source, record_position, record, status from quarantine.quarantined_records"
             " where record_id = %s",
             (record_id,),
         ).fetchone()
     if row is None:
         raise CannotResubmit(f"no quarantined record has id {record_id}")
-    source, position, record = row
+    source, position, record, status = row
+    if status != "waiting":
+        raise CannotResubmit(f"record {record_id} is {status} already")
     if source not in FILE_SOURCES:
         raise CannotResubmit(
             f"record {record_id} came from the {source} API: correct it in the source system;"
@@ -53,6 +56,11 @@ def quarantined_record(warehouse: Warehouse, record_id: int) -> tuple[str, dict[
         raise CannotResubmit(
             f"record {record_id} is a whole file that could not be read: correct the file and"
             f" drop it into the {source} landing folder again"
+        )
+    if "_raw_text" in record:
+        raise CannotResubmit(
+            f"record {record_id} could not be read as a record (its line is kept as text):"
+            " correct the line in the file and drop the file into the landing folder again"
         )
     return source, {k: v for k, v in record.items() if not k.startswith("_")}
 
@@ -69,34 +77,41 @@ def _nested(record: dict[str, Any]) -> dict[str, Any]:
     return nested
 
 
-def write_record_file(source: FileSource, record: dict[str, Any], folder: Path, name: str) -> Path:
-    """`record` as a one-record file in `source`'s format, named after its file pattern."""
+def record_file(source: FileSource, record: dict[str, Any], name: str) -> tuple[str, bytes]:
+    """`record` as a one-record file in `source`'s format: its name (after the source's file
+    pattern) and content."""
     prefix, suffix = source.pattern.split("*")
-    path = folder / f"{prefix}{name}{suffix}"
-    folder.mkdir(parents=True, exist_ok=True)
     if suffix == ".csv":
-        with path.open("w", newline="", encoding="utf-8") as handle:
-            writer = csv.DictWriter(handle, fieldnames=list(record))
-            writer.writeheader()
-            writer.writerow({k: "" if v is None else v for k, v in record.items()})
+        text = io.StringIO(newline="")
+        writer = csv.DictWriter(text, fieldnames=list(record))
+        writer.writeheader()
+        writer.writerow({k: "" if v is None else v for k, v in record.items()})
+        content = text.getvalue()
     elif suffix == ".ndjson":
-        path.write_text(json.dumps(_nested(record)) + "\n", encoding="utf-8")
+        content = json.dumps(_nested(record)) + "\n"
     else:
-        path.write_text(json.dumps([_nested(record)], indent=2) + "\n", encoding="utf-8")
-    return path
+        content = json.dumps([_nested(record)], indent=2) + "\n"
+    return f"{prefix}{name}{suffix}", content.encode("utf-8")
 
 
 def resubmit(warehouse: Warehouse, record_id: int, corrected: dict[str, Any]) -> Path:
-    """Land `corrected` in place of quarantined record `record_id`; return the file written."""
+    """Land `corrected` in place of quarantined record `record_id`; return the file written.
+    The resubmission is recorded and the file written together, or neither."""
     source_name, _ = quarantined_record(warehouse, record_id)
     source = FILE_SOURCES[source_name]
-    path = write_record_file(source, corrected, source.landing_dir, f"resubmitted_{record_id}")
+    name, content = record_file(source, corrected, f"resubmitted_{record_id}")
+    path = source.landing_dir / name
     with psycopg.connect(**warehouse.connect_kwargs("steward")) as conn:
-        conn.execute(
-            "insert into quarantine.resubmissions (record_id, file_name, file_hash)"
-            " values (%s, %s, %s)",
-            (record_id, path.name, ledger.content_hash(path)),
-        )
+        try:
+            conn.execute(
+                "insert into quarantine.resubmissions (record_id, file_name, file_hash)"
+                " values (%s, %s, %s)",
+                (record_id, name, hashlib.sha256(content).hexdigest()),
+            )
+        except psycopg.errors.UniqueViolation:
+            raise CannotResubmit(f"record {record_id} was re-submitted already") from None
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(content)
     log.info("record %d re-submitted as %s", record_id, path)
     return path
 

@@ -78,15 +78,23 @@ IDENTIFIER_COLUMNS = [
 
 DATE_TYPES = ("date", "timestamp without time zone", "timestamp with time zone")
 
-# A record moved to quarantine after landing is no longer in its raw table: its identifiers are
-# looked for in the quarantined copy (columns by name; computed expressions are not).
+# Quarantined records never reached their raw table (or left it): their identifiers are looked
+# for too, each record read as a row of its raw table (source, and the record as that row's
+# columns: a FHIR entry keeps its resource whole).
+FHIR_ENTRY_AS_ROW = (
+    "jsonb_build_object('resource', record->'resource',"
+    " 'id', record->'resource'->>'id', 'resource_type', record->'resource'->>'resourceType')"
+)
 QUARANTINED_FROM = {
-    "raw_ehr.patients": "ehr_patients",
-    "raw_ehr.encounters": "ehr",
-    "raw_claims.claims": "claims",
-    "raw_vitals.readings": "vitals",
+    "raw_ehr.patients": ("ehr_patients", "record"),
+    "raw_ehr.encounters": ("ehr", "record"),
+    "raw_claims.claims": ("claims", "record"),
+    "raw_vitals.readings": ("vitals", "record"),
+    "raw_research.clinical_trials": ("research", "record"),
+    "raw_fhir.resources": ("fhir", FHIR_ENTRY_AS_ROW),
 }
-PLAIN_COLUMN = re.compile(r"^[a-z_]+$")
+JSON_TYPES = ("json", "jsonb")
+TEXT_TYPES = ("character varying", "text")
 TEXT_FILES = (".html", ".htm", ".json", ".log", ".txt", ".csv", ".md", ".xml", ".svg")
 
 
@@ -132,30 +140,53 @@ class Finding:
         )
 
 
+def _quarantined_rows(conn: psycopg.Connection, table: str) -> sql.Composable:
+    """The quarantined records of `table`'s source as rows of its columns; a value that does not
+    read as its column's type (a date that is no date: the reason it was quarantined) is null."""
+    schema, name = table.split(".")
+    source, record = QUARANTINED_FROM[table]
+    columns = conn.execute(
+        "select column_name, data_type, udt_name from information_schema.columns"
+        " where table_schema = %s and table_name = %s",
+        (schema, name),
+    ).fetchall()
+    selected = []
+    for column, data_type, udt_name in columns:
+        text = sql.SQL("(r.record->>{})").format(sql.Literal(column))
+        if data_type in JSON_TYPES:
+            value = sql.SQL("(r.record->{})").format(sql.Literal(column))
+        elif data_type in TEXT_TYPES:
+            value = text
+        else:
+            value = sql.SQL(
+                "case when pg_input_is_valid({t}, {u}) then cast({t} as {c}) end"
+            ).format(t=text, u=sql.Literal(udt_name), c=sql.Identifier(udt_name))
+        selected.append(sql.SQL("{} as {}").format(value, sql.Identifier(column)))
+    return sql.SQL(
+        "(select {} from (select {} as record from quarantine.rejected_records"
+        " where source = {}) as r) as held"
+    ).format(sql.SQL(", ").join(selected), sql.SQL(record), sql.Literal(source))
+
+
 def raw_identifiers(warehouse: Warehouse) -> dict[str, set[str]]:
-    """Every identifier value in the raw schemas, by class, read as `steward`."""
+    """Every identifier value in the raw schemas and in quarantine, by class, read as
+    `steward`."""
     identifiers: dict[str, set[str]] = defaultdict(set)
     with psycopg.connect(**warehouse.connect_kwargs("steward")) as conn:
         for identifier_class, table, expression, *rows_wanted in IDENTIFIER_COLUMNS:
             if conn.execute("select to_regclass(%s)", (table,)).fetchone()[0] is None:
                 continue
-            schema, name = table.split(".")
-            rows = conn.execute(
-                sql.SQL("select distinct ({}) from {} where ({}) <> '' and ({})").format(
-                    sql.SQL(expression),
-                    sql.Identifier(schema, name),
-                    sql.SQL(expression),
-                    sql.SQL(rows_wanted[0] if rows_wanted else "true"),
-                )
-            ).fetchall()
-            identifiers[identifier_class].update(str(value) for (value,) in rows if value)
-            if table in QUARANTINED_FROM and PLAIN_COLUMN.match(expression):
-                held = conn.execute(
-                    "select distinct record->>%s from quarantine.rejected_records"
-                    " where source = %s and coalesce(record->>%s, '') <> ''",
-                    (expression, QUARANTINED_FROM[table], expression),
+            relations = [sql.Identifier(*table.split(".")), _quarantined_rows(conn, table)]
+            for relation in relations:
+                rows = conn.execute(
+                    sql.SQL("select distinct ({}) from {} where ({}) <> '' and ({})").format(
+                        sql.SQL(expression),
+                        relation,
+                        sql.SQL(expression),
+                        sql.SQL(rows_wanted[0] if rows_wanted else "true"),
+                    )
                 ).fetchall()
-                identifiers[identifier_class].update(str(value) for (value,) in held)
+                identifiers[identifier_class].update(str(value) for (value,) in rows if value)
     return dict(identifiers)
 
 
@@ -245,6 +276,8 @@ def scan_files(
     landed = re.compile("|".join(map(re.escape, names))) if names else None
     findings: list[Finding] = []
     for folder in folders:
+        if not folder.exists():
+            raise FileNotFoundError(f"nothing to scan at {folder}")
         paths = [folder] if folder.is_file() else sorted(folder.rglob("*"))
         for path in paths:
             if not path.is_file() or path.suffix not in TEXT_FILES:

@@ -30,8 +30,11 @@ def test_the_projects_configuration_loads_and_every_check_becomes_an_expectation
     for table in [*quality.landed, *quality.published]:
         for check in table.checks:
             expectation = checks.expectation(check, quality.thresholds, date(2026, 11, 30))
-            assert expectation.meta["severity"] in checks.SEVERITIES
-            assert expectation.mostly == quality.thresholds.share(check.dimension)
+            assert expectation.meta == {
+                "severity": check.severity,
+                "rule": check.rule,
+                "dimension": check.dimension,
+            }
 
 
 @pytest.mark.parametrize(
@@ -44,6 +47,10 @@ def test_the_projects_configuration_loads_and_every_check_becomes_an_expectation
         (
             ["{check: not_null, column: a, severity: warning}"] * 2,
             "check 2: rule a_not_null is named twice",
+        ),
+        (
+            ["{check: between, column: a, as: 'date; drop table x', min: 1, severity: warning}"],
+            "check 1: as: .* is not one of date",
         ),
     ],
 )
@@ -61,3 +68,14 @@ def test_today_and_tomorrow_in_a_bound_are_the_validation_day(tmp_path):
 def test_a_not_null_check_of_a_raw_table_reads_a_blank_as_missing(tmp_path):
     [table] = load(tmp_path, "{check: not_null, column: note, severity: warning}").landed
     assert (table.checks[0].cast, table.checks[0].column) == ("text", "note__text")
+
+
+def test_a_blocking_check_of_an_api_source_is_refused(tmp_path):
+    config = tmp_path / "quality.yml"
+    config.write_text(
+        HEADER.replace("source: ehr", "source: fhir")
+        + "      - {check: not_null, column: id, severity: blocking}\n"
+        + FOOTER
+    )
+    with pytest.raises(checks.ConfigError, match="a check of an API source can only warn"):
+        checks.load(config)

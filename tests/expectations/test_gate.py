@@ -9,6 +9,7 @@ descriptions are mostly missing: a warning, published. The tests read what each 
 from __future__ import annotations
 
 import csv
+import json
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -17,6 +18,7 @@ import psycopg
 import pytest
 
 from ingestion import pipeline
+from ingestion.demo.claims_files import write_claims
 from ingestion.demo.ehr_extracts import write_extracts
 from ingestion.warehouse.publish import PublishRefused
 
@@ -213,3 +215,46 @@ def test_scores_are_stored_for_every_run_source_and_dimension(test_warehouse, ru
         " where dimension = 'freshness' and source = 'ehr' and run_id = 'run_good'",
     )
     assert freshness[0][0] == 1.0 and 0 <= freshness[0][1] < 1
+
+
+def test_a_held_claim_takes_its_lines_and_a_repeat_is_held_after_the_valid_copy(test_warehouse):
+    tw = test_warehouse
+    first, second = write_claims(tw.landing_dir / "claims", files=2, claims=10, defects_per_file=0)
+    claims_1, claims_2 = (json.loads(path.read_text()) for path in (first, second))
+    claims_1[4]["service_date"] = "1850-01-01"  # record 5: implausible, with its service lines
+    claims_2[2] = {**claims_1[0], "service_date": "1850-01-02"}  # record 3: an invalid repeat
+    claims_2[6] = dict(claims_1[1])  # record 7: a valid repeat of record 2 of the first file
+    first.write_text(json.dumps(claims_1))
+    second.write_text(json.dumps(claims_2))
+    pipeline.land_files("claims", "run_claims")
+    pipeline.validate_landed_batches("run_claims")
+
+    held = query(
+        tw,
+        "steward",
+        "select file_name, record_position, rule, jsonb_array_length(record->'services')"
+        " from quarantine.rejected_records where run_id = 'run_claims' order by 1, 2",
+    )
+    assert held == [
+        (first.name, 5, "service_date_is_plausible", len(claims_1[4]["services"])),
+        (second.name, 3, "service_date_is_plausible", len(claims_1[0]["services"])),
+        (second.name, 7, "claim_sent_once_per_batch", len(claims_1[1]["services"])),
+    ]
+    lines_left = query(
+        tw,
+        "steward",
+        "select count(*) from raw_claims.claim_service_lines as line"
+        " join audit.file_ledger as ledger on ledger.file_key = line._file_key"
+        " where (ledger.file_name, line._record_position) in ((%s, 5), (%s, 3), (%s, 7))",
+        (first.name, second.name, second.name),
+    )
+    assert lines_left == [(0,)]
+    ledger = query(
+        tw,
+        "steward",
+        "select rows_received, rows_loaded, rows_quarantined from audit.file_ledger"
+        " where run_id = 'run_claims' order by file_name",
+    )
+    assert ledger == [(10, 9, 1), (10, 8, 2)]
+    raw = query(tw, "steward", "select count(*) from raw_claims.claims")
+    assert raw == [(9 + 8,)]
