@@ -81,8 +81,11 @@ def _decisions(conn: psycopg.Connection) -> list[RunDecision]:
     ]
 
 
-def _score_charts(conn: psycopg.Connection, runs: list[str]) -> tuple[list[str], list[dict]]:
-    """A chart a table (or source, for freshness) of its scores over the runs; the latest ones."""
+def _score_charts(
+    conn: psycopg.Connection, runs: list[str], labels: list[str]
+) -> tuple[list[str], list[dict]]:
+    """A chart a table (or source, for freshness) of its scores over the runs (labelled by their
+    start); the latest scores."""
     rows = conn.execute(
         """
         select run_id, coalesce(table_name, 'landings of ' || source) as subject, dimension,
@@ -112,10 +115,12 @@ def _score_charts(conn: psycopg.Connection, runs: list[str]) -> tuple[list[str],
         series = {
             d: [dimensions[d].get(run) for run in runs] for d in DIMENSIONS if d in dimensions
         }
-        svgs.append(charts.line_chart(subject, runs, series))
+        svgs.append(charts.line_chart(subject, labels, series))
     if freshness:
         series = {source: [values.get(run) for run in runs] for source, values in freshness.items()}
-        svgs.append(charts.line_chart("freshness of each source (1: landed in time)", runs, series))
+        svgs.append(
+            charts.line_chart("freshness of each source (1: landed in time)", labels, series)
+        )
     ordered = sorted(
         latest.values(), key=lambda s: (s["subject"], DIMENSIONS.index(s["dimension"]))
     )
@@ -155,7 +160,8 @@ def build_report(warehouse: Warehouse, folder: Path | None = None) -> Path:
     with psycopg.connect(**warehouse.connect_kwargs("steward")) as conn:
         decisions = _decisions(conn)
         runs = [d.run_id for d in decisions]
-        score_svgs, latest = _score_charts(conn, runs)
+        labels = [d.started_at.strftime("%m-%d %H:%M") for d in decisions]
+        score_svgs, latest = _score_charts(conn, runs, labels)
         quarantine_rows, by_reason = _quarantine(conn)
         reconciliation = _reconciliation(conn)
     environment = jinja2.Environment(
