@@ -5,20 +5,29 @@ VENV := .venv
 UV := $(VENV)/bin/uv
 PY := $(VENV)/bin/python
 
-.PHONY: setup run test bench docs report lint format stop-warehouse clean
+.PHONY: setup run test bench docs report up down manifest lint format stop-warehouse clean
 
 setup: ## create .venv, install the locked dependencies, generate .env with fresh secrets, fetch the Data Docs' assets
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check "uv==0.13.9"
-	UV_PROJECT_ENVIRONMENT=$(VENV) $(UV) sync --frozen --python $(PY)
+	UV_PROJECT_ENVIRONMENT=$(VENV) $(UV) sync --frozen --compile-bytecode --python $(PY)
 	$(PY) -m ingestion.setup_env
 	$(PY) -m expectations.data_docs_assets
 
-run: ## start the warehouse, land demo data, run the pipeline once through Airflow, summarize
+run: manifest ## start the warehouse, land demo data, run each source's DAG and the build through Airflow
 	$(PY) -m ingestion.run
 
-test: ## the whole suite, against throwaway PostgreSQL servers
+test: manifest ## the whole suite, against throwaway PostgreSQL servers
 	$(PY) -m pytest
+
+up: manifest ## start Airflow (api-server, scheduler, dag-processor, triggerer) on 127.0.0.1:8080
+	$(PY) -m ingestion.airflow_services up
+
+down: ## stop everything `make up` started
+	$(PY) -m ingestion.airflow_services down
+
+manifest: ## parse the dbt project again if it changed (the warehouse DAG renders from its manifest)
+	$(PY) -m ingestion.dbt_manifest
 
 bench: ## every benchmark at full size; each prints its figures as JSON on its last line
 	@for benchmark in benchmarks/*.py; do echo "== $$benchmark"; $(PY) $$benchmark || exit 1; done
@@ -40,5 +49,5 @@ format:
 stop-warehouse: ## stop the embedded PostgreSQL (its data stays in var/pgdata)
 	$(PY) -m ingestion.warehouse.embedded stop
 
-clean: stop-warehouse ## forget everything the product wrote: warehouse data, landing, Airflow home
+clean: down stop-warehouse ## forget everything the product wrote: warehouse data, landing, Airflow home
 	rm -rf var dbt_project/target dbt_project/logs

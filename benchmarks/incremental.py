@@ -100,6 +100,8 @@ def build(env: dict, target: Path, build_schema: str, run_id: str, full: bool = 
     """Plan, dbt build, gate, publish; the cost from dbt's artifacts and the publish step."""
     env = {**env, "DBT_BUILD_SCHEMA": build_schema, "PIPELINE_RUN_ID": run_id}
     warehouse = from_environment()
+    # as the warehouse build does: staging reads only what the landed checkpoint validated
+    pipeline.validate_landed_batches(run_id)
     started = time.perf_counter()
     plan = plan_build(warehouse, build_schema, run_id, env, full=full)
     plan_seconds = time.perf_counter() - started

@@ -68,6 +68,8 @@ def _decisions(conn: psycopg.Connection) -> list[RunDecision]:
             where g.run_id = runs.run_id and g.checkpoint = 'publish_gate'
             order by g.recorded_at desc limit 1
         ) as gate on true
+        -- builds: a source DAG's run (landing only) decides nothing
+        where runs.workflow = 'warehouse_build' or landed.run_id is not null
         order by runs.started_at
         """
     ).fetchall()

@@ -21,6 +21,15 @@ def _admin_passwords_file() -> str:
     return str(path)
 
 
+DEFAULT_UI_PORT = 8080
+
+
+def ui_url() -> str:
+    """Where `make up` serves Airflow's UI (AIRFLOW_PORT, default 8080): the alert emails' links."""
+    settings.load_env()
+    return f"http://127.0.0.1:{os.environ.get('AIRFLOW_PORT', DEFAULT_UI_PORT)}"
+
+
 def airflow_environment(warehouse: Warehouse) -> dict[str, str]:
     """`os.environ` plus everything Airflow, its tasks and Cosmos need."""
     env = dict(os.environ)
@@ -36,6 +45,8 @@ def airflow_environment(warehouse: Warehouse) -> dict[str, str]:
             "WAREHOUSE_URL": warehouse.admin_url(),
             "AIRFLOW__CORE__DAGS_FOLDER": str(settings.DAGS_DIR),
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            # a DAG runs on its schedule once Airflow is up (`make up`), however it was first seen
+            "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
             "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
             "AIRFLOW__CORE__PARALLELISM": "4",
             "AIRFLOW__CORE__DAGBAG_IMPORT_TIMEOUT": "120",
@@ -44,6 +55,7 @@ def airflow_environment(warehouse: Warehouse) -> dict[str, str]:
                 "airflow", AIRFLOW_DATABASE, driver="postgresql+psycopg2"
             ),
             "AIRFLOW__API__SECRET_KEY": settings.require("AIRFLOW_API_SECRET_KEY"),
+            "AIRFLOW__API__BASE_URL": ui_url(),
             "AIRFLOW__API_AUTH__JWT_SECRET": settings.require("AIRFLOW_JWT_SECRET"),
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin",
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": _admin_passwords_file(),

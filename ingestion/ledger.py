@@ -7,6 +7,7 @@ move to the archive folder, unreadable ones to the rejected-files folder with a 
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -81,6 +82,7 @@ def move_aside(path: Path, folder: Path, file_hash: str, reason: str | None = No
     if target.exists():
         target = folder / f"{file_hash[:12]}_{path.name}"
     shutil.move(str(path), target)
+    os.utime(target)  # archived now: retention counts from here (ingestion/archive_retention.py)
     if reason:
         target.with_name(target.name + ".reason.txt").write_text(reason + "\n")
     return target

@@ -1,9 +1,12 @@
-"""The steps of the main pipeline, each a function an Airflow task calls with the run's id.
+"""The steps of the pipeline, each a function an Airflow task calls with its pipeline run's id.
 
-land (each source) -> validate what landed (quarantining the rows that break a check) -> choose
-build schema -> plan the build (what changed since that schema's
-last complete build) -> dbt (Cosmos task group: what the plan leaves out is skipped) -> record the
-build -> quality gate -> publish
+Each source's DAG lands it; the warehouse build then validates what landed (quarantining the rows
+that break a check) -> chooses the build schema -> plans the build (what changed since that
+schema's last complete build) -> dbt (Cosmos task group: what the plan leaves out is skipped) ->
+records the build -> quality gate -> publish.
+
+DAG files import this module when they are parsed: each step imports what it works with (dlt,
+Great Expectations) when it runs.
 """
 
 from __future__ import annotations
@@ -13,37 +16,36 @@ import os
 
 import psycopg
 
-from expectations.gate import run_gate
-from expectations.landed import validate_landed
 from ingestion import settings
-from ingestion.api_landing import land_fhir
-from ingestion.file_source import FileSource, land
-from ingestion.sources.claims_files import CLAIMS_FILES
-from ingestion.sources.ehr_files import EHR_FILES, EHR_PATIENT_FILES
-from ingestion.sources.research_db import land_research
-from ingestion.sources.vitals_files import VITALS_FILES
+from ingestion.orchestration.runs import workflow_of
 from ingestion.warehouse import build_plan
 from ingestion.warehouse import publish as publishing
-from ingestion.warehouse.connection import dbt_environment, from_environment
+from ingestion.warehouse.connection import Warehouse, dbt_environment, from_environment
 
 log = logging.getLogger(__name__)
-
-FILE_SOURCES: dict[str, FileSource] = {
-    source.name: source for source in (EHR_PATIENT_FILES, EHR_FILES, CLAIMS_FILES, VITALS_FILES)
-}
 
 
 class GateFailed(Exception):
     """The build did not pass the quality gate; it is not published."""
 
 
-def land_files(source_name: str, run_id: str) -> dict[str, int]:
-    """Land the new files of one file source; return what was received, loaded, quarantined."""
-    warehouse = from_environment()
+def start_run(warehouse: Warehouse, run_id: str) -> None:
+    """Record the pipeline run (once), with the workflow (DAG) it belongs to."""
     with psycopg.connect(**warehouse.connect_kwargs("loader")) as conn:
         conn.execute(
-            "insert into audit.pipeline_runs (run_id) values (%s) on conflict do nothing", (run_id,)
+            "insert into audit.pipeline_runs (run_id, workflow) values (%s, %s)"
+            " on conflict do nothing",
+            (run_id, workflow_of(run_id)),
         )
+
+
+def land_files(source_name: str, run_id: str) -> dict[str, int]:
+    """Land the new files of one file source; return what was received, loaded, quarantined."""
+    from ingestion.file_source import land
+    from ingestion.sources.registry import FILE_SOURCES
+
+    warehouse = from_environment()
+    start_run(warehouse, run_id)
     outcomes = land(FILE_SOURCES[source_name], warehouse, run_id)
     duplicates = sum(o.status == "duplicate" for o in outcomes)
     with psycopg.connect(**warehouse.connect_kwargs("loader")) as conn:
@@ -64,13 +66,17 @@ def land_files(source_name: str, run_id: str) -> dict[str, int]:
 
 def land_fhir_api(run_id: str) -> dict[str, int]:
     """Pull the FHIR API at FHIR_BASE_URL (client FHIR_CLIENT_ID, secret FHIR_CLIENT_SECRET)."""
+    from ingestion.api_landing import land_fhir
+
     settings.load_env()
     base_url = os.environ.get("FHIR_BASE_URL")
     if not base_url:
         log.warning("FHIR_BASE_URL is not set: no FHIR API to pull")
         return {}
+    warehouse = from_environment()
+    start_run(warehouse, run_id)
     pulls = land_fhir(
-        from_environment(),
+        warehouse,
         run_id,
         base_url,
         os.environ.get("FHIR_CLIENT_ID", "healthcare-warehouse"),
@@ -85,16 +91,20 @@ def land_fhir_api(run_id: str) -> dict[str, int]:
 
 
 def land_research_db(run_id: str) -> dict[str, int]:
-    return land_research(from_environment(), run_id)
+    from ingestion.sources.research_db import land_research
 
-
-def land_ehr_files(run_id: str) -> dict[str, int]:
-    return land_files("ehr", run_id)
+    warehouse = from_environment()
+    start_run(warehouse, run_id)
+    return land_research(warehouse, run_id)
 
 
 def validate_landed_batches(run_id: str) -> dict[str, int]:
     """The landed checkpoint: validate what landed since the last validation, before dbt."""
-    verdict = validate_landed(from_environment(), run_id)
+    from expectations.landed import validate_landed
+
+    warehouse = from_environment()
+    start_run(warehouse, run_id)
+    verdict = validate_landed(warehouse, run_id)
     return {
         "expectations": verdict.evaluated,
         "blocking_failures": len(verdict.blocking),
@@ -127,6 +137,8 @@ def record_build(build_schema: str, run_id: str) -> None:
 
 
 def quality_gate(build_schema: str, run_id: str) -> None:
+    from expectations.gate import run_gate
+
     verdict = run_gate(from_environment(), build_schema, run_id)
     if not verdict.passed:
         raise GateFailed(

@@ -24,7 +24,7 @@ from typing import Any
 import psycopg
 
 from ingestion.file_source import FileSource
-from ingestion.pipeline import FILE_SOURCES
+from ingestion.sources.registry import FILE_SOURCES
 from ingestion.warehouse.connection import Warehouse, from_environment
 
 log = logging.getLogger(__name__)

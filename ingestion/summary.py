@@ -1,17 +1,20 @@
-"""The short report `make run` prints after a pipeline run, read back from the audit tables."""
+"""The short report `make run` prints after its pipeline runs (one per DAG: each source's, then
+the warehouse build's), read back from the audit tables."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 import psycopg
 
+from ingestion.orchestration.runs import workflow_of
 from ingestion.warehouse.connection import Warehouse
 
 
 @dataclass(frozen=True)
 class RunSummary:
-    run_id: str
+    run_ids: list[str]
     files_new: int
     files_duplicate: int
     # source -> (received, loaded, quarantined, superseded within the pull)
@@ -25,50 +28,55 @@ class RunSummary:
     published_rows: int  # of analytics.fct_encounters
 
 
-def latest_run_id(warehouse: Warehouse) -> str | None:
+def runs_since(warehouse: Warehouse, since: datetime) -> list[str]:
+    """The pipeline runs started since `since`, in the order they started."""
     with psycopg.connect(**warehouse.connect_kwargs(warehouse.admin_user)) as conn:
-        row = conn.execute(
-            "select run_id from audit.pipeline_runs order by started_at desc limit 1"
-        ).fetchone()
-    return row[0] if row else None
+        rows = conn.execute(
+            "select run_id from audit.pipeline_runs where started_at >= %s order by started_at",
+            (since,),
+        ).fetchall()
+    return [run_id for (run_id,) in rows]
 
 
-def summarize(warehouse: Warehouse, run_id: str) -> RunSummary:
+def summarize(warehouse: Warehouse, run_ids: list[str]) -> RunSummary:
     with psycopg.connect(**warehouse.connect_kwargs(warehouse.admin_user)) as conn:
         by_source = conn.execute(
             """
             select source, count(*), sum(rows_received), sum(rows_loaded), sum(rows_quarantined)
-            from audit.file_ledger where run_id = %s group by source order by source
+            from audit.file_ledger where run_id = any(%s) group by source order by source
             """,
-            (run_id,),
+            (run_ids,),
         ).fetchall()
         api_pulls = conn.execute(
             """
             select source, 0, sum(rows_received), sum(rows_loaded), sum(rows_quarantined),
                    sum(rows_superseded)
-            from audit.api_pulls where run_id = %s group by source order by source
+            from audit.api_pulls where run_id = any(%s) group by source order by source
             """,
-            (run_id,),
+            (run_ids,),
         ).fetchall()
         duplicates = conn.execute(
-            "select files_duplicate from audit.pipeline_runs where run_id = %s", (run_id,)
+            "select coalesce(sum(files_duplicate), 0) from audit.pipeline_runs"
+            " where run_id = any(%s)",
+            (run_ids,),
         ).fetchone()[0]
         models, passed, failed = conn.execute(
             """
             select count(*) filter (where resource_type = 'model' and status = 'success'),
                    count(*) filter (where resource_type = 'test' and status = 'pass'),
                    count(*) filter (where resource_type = 'test' and status in ('fail', 'error'))
-            from audit.dbt_node_results where run_id = %s
+            from audit.dbt_node_results where run_id = any(%s)
             """,
-            (run_id,),
+            (run_ids,),
         ).fetchone()
         gate = conn.execute(
             """
             select passed, expectations_evaluated, expectations_failed, warnings
             from audit.gate_results
-            where run_id = %s and checkpoint = 'publish_gate' order by recorded_at desc limit 1
+            where run_id = any(%s) and checkpoint = 'publish_gate'
+            order by recorded_at desc limit 1
             """,
-            (run_id,),
+            (run_ids,),
         ).fetchone()
         publication = conn.execute(
             "select build_schema, relations from audit.publications"
@@ -87,7 +95,7 @@ def summarize(warehouse: Warehouse, run_id: str) -> RunSummary:
             f" in {gate[1]} expectations)"
         )
     return RunSummary(
-        run_id=run_id,
+        run_ids=run_ids,
         files_new=sum(row[1] for row in by_source),
         rows_by_source={
             **{row[0]: (row[2], row[3], row[4], 0) for row in by_source},
@@ -109,7 +117,7 @@ def render(summary: RunSummary, warehouse: Warehouse) -> str:
     s = summary
     width = max([16, *(len(source) + 7 for source in s.rows_by_source)])
     lines = [
-        f"Pipeline run {s.run_id}",
+        f"Pipeline runs of {', '.join(workflow_of(run_id) for run_id in s.run_ids)}",
         f"  {'files:':<{width}}{s.files_new} new, {s.files_duplicate} already landed",
         *(
             f"  {source + ' rows:':<{width}}{received} received = {loaded} loaded"

@@ -1,1 +1,17 @@
-"""One module per source: each knows its files or API and nothing else."""
+"""One module per source: each knows its files or API and nothing else.
+
+The names and file patterns here are what the landing watch (ingestion/orchestration/arrivals.py)
+needs without importing the sources themselves (ingestion/sources/registry.py holds them).
+"""
+
+from __future__ import annotations
+
+# Each file source by the name of its landing folder, with the files it lands from there
+FILE_PATTERNS = {
+    "ehr_patients": "patients_*.csv",
+    "ehr": "ehr_*.csv",
+    "claims": "claims_*.json",
+    "vitals": "vitals_*.ndjson",
+}
+FILE_SOURCE_NAMES = tuple(FILE_PATTERNS)
+API_SOURCE_NAMES = ("fhir", "research")

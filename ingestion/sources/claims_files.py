@@ -9,6 +9,7 @@ from pathlib import Path
 
 from ingestion.file_formats import JsonArrayReader, count_json_array_records
 from ingestion.file_source import FileSource
+from ingestion.sources import FILE_PATTERNS
 from ingestion.validation import RuleSet, load_rules
 
 
@@ -18,7 +19,7 @@ def open_claims(path: Path, rules: RuleSet) -> JsonArrayReader:
 
 CLAIMS_FILES = FileSource(
     name="claims",
-    pattern="claims_*.json",
+    pattern=FILE_PATTERNS["claims"],
     dataset="raw_claims",
     table="claims",
     rules=load_rules("claims"),

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from ingestion.file_formats import CsvReader, count_csv_records
 from ingestion.file_source import FileSource
+from ingestion.sources import FILE_PATTERNS
 from ingestion.validation import RuleSet, load_rules
 
 
@@ -16,7 +17,7 @@ def open_extract(path: Path, rules: RuleSet) -> CsvReader:
 
 EHR_FILES = FileSource(
     name="ehr",
-    pattern="ehr_*.csv",
+    pattern=FILE_PATTERNS["ehr"],
     dataset="raw_ehr",
     table="encounters",
     rules=load_rules("ehr_encounters"),
@@ -26,7 +27,7 @@ EHR_FILES = FileSource(
 
 EHR_PATIENT_FILES = FileSource(
     name="ehr_patients",
-    pattern="patients_*.csv",
+    pattern=FILE_PATTERNS["ehr_patients"],
     dataset="raw_ehr",
     table="patients",
     rules=load_rules("ehr_patients"),

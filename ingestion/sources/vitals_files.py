@@ -9,6 +9,7 @@ from pathlib import Path
 
 from ingestion.file_formats import NdjsonReader, count_ndjson_records
 from ingestion.file_source import FileSource
+from ingestion.sources import FILE_PATTERNS
 from ingestion.validation import RuleSet, load_rules
 
 
@@ -18,7 +19,7 @@ def open_micro_batch(path: Path, rules: RuleSet) -> NdjsonReader:
 
 VITALS_FILES = FileSource(
     name="vitals",
-    pattern="vitals_*.ndjson",
+    pattern=FILE_PATTERNS["vitals"],
     dataset="raw_vitals",
     table="readings",
     rules=load_rules("vitals"),

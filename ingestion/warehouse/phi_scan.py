@@ -259,20 +259,24 @@ def _filled_date_columns(
     ]
 
 
-def landed_file_names(warehouse: Warehouse) -> list[str]:
-    """The names of every file the ledger recorded: they carry their extract's date
-    (`ehr_2024-03-15_001.csv`), which is no patient's, though it may equal a visit date."""
+def known_non_identifiers(warehouse: Warehouse) -> list[str]:
+    """Strings that hold a date but no patient's, though the date may equal a visit date: the name
+    of every file the ledger recorded (`ehr_2024-03-15_001.csv`, its extract's date) and the DAGs'
+    start date as Airflow's scheduling log lines print it (`2024-01-01 00:00:00+00:00`)."""
+    from ingestion.orchestration.dag_settings import START_DATE
+
     with psycopg.connect(**warehouse.connect_kwargs("steward")) as conn:
-        return [row[0] for row in conn.execute("select distinct file_name from audit.file_ledger")]
+        names = [row[0] for row in conn.execute("select distinct file_name from audit.file_ledger")]
+    return [*names, str(START_DATE)]
 
 
 def scan_files(
-    folders: Iterable[Path], index: IdentifierIndex, file_names: Iterable[str] = ()
+    folders: Iterable[Path], index: IdentifierIndex, non_identifiers: Iterable[str] = ()
 ) -> list[Finding]:
     """Every text file under `folders` (reports, Data Docs, logs), line by line, against `index`,
-    the landed `file_names` a line mentions left out. A finding names the file and the class,
-    never the value."""
-    names = sorted(set(file_names), key=len, reverse=True)
+    the `non_identifiers` a line mentions (known_non_identifiers) left out. A finding names the
+    file and the class, never the value."""
+    names = sorted(set(non_identifiers), key=len, reverse=True)
     landed = re.compile("|".join(map(re.escape, names))) if names else None
     findings: list[Finding] = []
     for folder in folders:
@@ -302,7 +306,7 @@ def main() -> None:
     if folders:
         log.info("looking for %d raw identifier values in the files under %s", index.count,
                  ", ".join(map(str, folders)))  # fmt: skip
-        findings = scan_files(folders, index, landed_file_names(warehouse))
+        findings = scan_files(folders, index, known_non_identifiers(warehouse))
     else:
         log.info("looking for %d raw identifier values in what analyst can select", index.count)
         findings = scan_relations(warehouse, "analyst", "analytics", index)

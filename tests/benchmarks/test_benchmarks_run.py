@@ -18,6 +18,7 @@ SMALL = {
     "fhir_pull.py": ["--patients", "10", "--page-size", "20"],
     "incremental.py": ["--readings", "5000"],
     "gate.py": ["--scale", "0.2"],
+    "dag_parse.py": ["--repeat", "1"],
 }
 
 
@@ -48,6 +49,9 @@ def test_benchmark_runs_small_and_reports_json(name):
     if name == "gate.py":
         assert report["demo_rows_total"] > 0
         assert set(report["steps_seconds"]) >= {"landed_checkpoint", "publish_gate", "publish"}
+    if name == "dag_parse.py":
+        assert report["tasks"] > 50  # both modes rendered the same graph of every dbt node
+        assert set(report["parse_seconds"]) == {"manifest", "dbt_ls"}
     if name == "incremental.py":
         assert report["readings_added"] == 50
         for run in ("full_refresh", "incremental_1_percent", "nothing_new"):

@@ -1,10 +1,13 @@
-"""Run an Airflow command as the tests' Airflow processes run."""
+"""Run an Airflow command as the tests' Airflow processes run, and read what Airflow recorded."""
 
 from __future__ import annotations
 
 import subprocess
 
+import psycopg
+
 from ingestion import settings
+from ingestion.warehouse.connection import AIRFLOW_DATABASE, Warehouse
 
 
 def run_airflow(env: dict, *args: str) -> subprocess.CompletedProcess:
@@ -16,3 +19,23 @@ def run_airflow(env: dict, *args: str) -> subprocess.CompletedProcess:
         check=False,
         timeout=900,
     )
+
+
+def run_dag(env: dict, dag_id: str) -> str:
+    """`airflow dags test dag_id`, which must succeed; its output (the task logs)."""
+    run = run_airflow(env, "dags", "test", dag_id)
+    output = run.stdout + run.stderr
+    assert run.returncode == 0, f"{dag_id}:\n{output[-5000:]}"
+    return output
+
+
+def asset_events(warehouse: Warehouse) -> list[str]:
+    """The name of the asset of every asset event in Airflow's metadata, oldest first."""
+    with psycopg.connect(
+        **warehouse.connect_kwargs(warehouse.admin_user, AIRFLOW_DATABASE)
+    ) as conn:
+        rows = conn.execute(
+            "select asset.name from asset_event join asset on asset.id = asset_event.asset_id"
+            " order by asset_event.id"
+        ).fetchall()
+    return [name for (name,) in rows]

@@ -1,5 +1,6 @@
 """Airflow against the module's throwaway warehouse: its metadata database migrated, the demo
-research database and a local FHIR server for the API sources, and its env ready.
+research database and a local FHIR server for the API sources, a local SMTP server for the alert
+emails, shorter retries, and its env ready.
 """
 
 from __future__ import annotations
@@ -7,16 +8,40 @@ from __future__ import annotations
 import os
 
 import pytest
+import yaml
 
 from ingestion.airflow_env import airflow_environment
 from ingestion.demo.fhir_resources import demo_resources
 from ingestion.demo.fhir_server import DemoFhirServer, FhirStore
 from ingestion.demo.research_db import ensure_database, fill
+from ingestion.orchestration import dag_settings
 from tests.dags.airflow_cli import run_airflow
+from tests.dags.smtp_sink import SmtpSink
+
+# The product's settings, but a failed task retried once after a second, not three times over
+# minutes, so that a failure reaches its email within a test
+FAST_RETRIES = {"retries": 1, "retry_delay_seconds": 1, "max_retry_delay_seconds": 2}
+
+
+def orchestration_config(folder, **dags: dict) -> str:
+    """airflow/orchestration.yml with FAST_RETRIES and `dags`' settings over it; its path."""
+    config = yaml.safe_load(dag_settings.CONFIG_FILE.read_text())
+    config["defaults"].update(FAST_RETRIES)
+    for dag_id, overrides in dags.items():
+        config["dags"][dag_id].update(overrides)
+    path = folder / "orchestration.yml"
+    path.write_text(yaml.safe_dump(config))
+    return str(path)
 
 
 @pytest.fixture(scope="module")
-def airflow_env(test_warehouse):
+def smtp_sink():
+    with SmtpSink() as sink:
+        yield sink
+
+
+@pytest.fixture(scope="module")
+def airflow_env(test_warehouse, smtp_sink):
     ensure_database(test_warehouse.warehouse)
     fill(test_warehouse.warehouse, trials=20)
     server = DemoFhirServer(
@@ -24,7 +49,14 @@ def airflow_env(test_warehouse):
         "healthcare-warehouse",
         os.environ["FHIR_CLIENT_SECRET"],
     )
-    env = {**airflow_environment(test_warehouse.warehouse), "FHIR_BASE_URL": server.start()}
+    env = {
+        **airflow_environment(test_warehouse.warehouse),
+        **smtp_sink.env,
+        "FHIR_BASE_URL": server.start(),
+        "ORCHESTRATION_CONFIG": orchestration_config(
+            test_warehouse.var_dir, maintenance={"backups_kept": 2}
+        ),
+    }
     migrate = run_airflow(env, "db", "migrate")
     assert migrate.returncode == 0, migrate.stdout[-3000:] + migrate.stderr[-3000:]
     yield env

@@ -27,6 +27,7 @@ MART = "mart_readmissions_30d"
 def site(test_warehouse):
     write_extracts(test_warehouse.landing_dir / "ehr", files=1, rows=60)
     pipeline.land_files("ehr", "run_docs")
+    pipeline.validate_landed_batches("run_docs")
     build = test_warehouse.dbt("build", build_schema="build_blue", run_id="run_docs")
     assert build.returncode == 0, build.stdout[-3000:]
     folder = docs_site.generate(test_warehouse.warehouse, test_warehouse.var_dir / "dbt_docs")

@@ -31,12 +31,14 @@ from ingestion.demo.fhir_server import DemoFhirServer, FhirStore
 from ingestion.demo.research_db import DATABASE as RESEARCH_DATABASE
 from ingestion.demo.research_db import ensure_database, fill
 from ingestion.run import DEMO_WRITERS
+from ingestion.sources import FILE_SOURCE_NAMES
 from ingestion.warehouse.phi_scan import (
     IdentifierIndex,
-    landed_file_names,
+    known_non_identifiers,
     raw_identifiers,
     scan_files,
 )
+from tests.pipeline_steps import build_and_publish
 
 pytestmark = pytest.mark.e2e
 
@@ -63,16 +65,11 @@ def query(tw, role: str, statement: str, params: tuple = ()) -> list[tuple]:
 
 
 def run_pipeline(tw, run_id: str) -> None:
-    for source in pipeline.FILE_SOURCES:
+    for source in FILE_SOURCE_NAMES:
         pipeline.land_files(source, run_id)
     pipeline.land_fhir_api(run_id)
     pipeline.land_research_db(run_id)
-    pipeline.validate_landed_batches(run_id)
-    build_schema = pipeline.choose_build_schema()
-    result = tw.dbt("build", build_schema=build_schema, run_id=run_id)
-    assert result.returncode == 0, result.stdout[-3000:]
-    pipeline.quality_gate(build_schema, run_id)
-    pipeline.publish(build_schema, run_id)
+    build_and_publish(tw, run_id)
 
 
 @pytest.fixture(scope="module")
@@ -244,8 +241,8 @@ def test_the_report_and_data_docs_hold_no_raw_identifier(test_warehouse, built_r
     docs, page_file = built_report
     index = IdentifierIndex(raw_identifiers(test_warehouse.warehouse))
     assert index.count > 5000
-    file_names = landed_file_names(test_warehouse.warehouse)
-    findings = scan_files([docs.parent, page_file.parent], index, file_names)
+    non_identifiers = known_non_identifiers(test_warehouse.warehouse)
+    findings = scan_files([docs.parent, page_file.parent], index, non_identifiers)
     assert findings == []
     # the scan does find an identifier where there is one
     [(mrn,)] = query(test_warehouse, "steward", "select patient_id from raw_ehr.patients limit 1")
@@ -255,7 +252,7 @@ def test_the_report_and_data_docs_hold_no_raw_identifier(test_warehouse, built_r
     )
     leak.write_text(f"patient {mrn} was here\nseen on {visit}\n")
     try:
-        found = scan_files([page_file.parent], index, file_names)
+        found = scan_files([page_file.parent], index, non_identifiers)
     finally:
         leak.unlink()
     assert {f.relation for f in found} == {str(leak)}

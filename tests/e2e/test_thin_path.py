@@ -10,21 +10,15 @@ import pytest
 
 from ingestion import pipeline
 from ingestion.demo.ehr_extracts import write_extracts
+from tests.pipeline_steps import build_and_publish
 
 pytestmark = pytest.mark.e2e
 
 
 def run_pipeline(tw, run_id: str) -> dict:
-    """The DAG's steps in order, without Airflow (tests/dags runs them through Airflow)."""
-    counts = pipeline.land_ehr_files(run_id)
-    pipeline.validate_landed_batches(run_id)
-    build_schema = pipeline.choose_build_schema()
+    counts = pipeline.land_files("ehr", run_id)
     # only the EHR has landed: every other source's staging builds empty
-    result = tw.dbt("build", build_schema=build_schema, run_id=run_id)
-    assert result.returncode == 0, result.stdout[-3000:]
-    pipeline.quality_gate(build_schema, run_id)
-    pipeline.publish(build_schema, run_id)
-    return {**counts, "build_schema": build_schema}
+    return {**counts, "build_schema": build_and_publish(tw, run_id)}
 
 
 def query(tw, role: str, statement: str) -> list[tuple]:

@@ -7,7 +7,7 @@ from datetime import date
 import pytest
 
 from expectations import checks
-from ingestion.pipeline import FILE_SOURCES
+from ingestion.sources.registry import FILE_SOURCES
 
 HEADER = (
     "thresholds: {completeness: 0.95, uniqueness: 0.99, validity: 0.9, freshness_hours: 24}\n"

@@ -44,7 +44,7 @@ def query(tw, role: str, statement: str, params: tuple = ()) -> list[tuple]:
 
 def run_pipeline(tw, run_id: str) -> GateRun:
     """The DAG's steps in order, without Airflow: land, validate, build, gate, publish."""
-    pipeline.land_ehr_files(run_id)
+    pipeline.land_files("ehr", run_id)
     pipeline.validate_landed_batches(run_id)
     build_schema = pipeline.choose_build_schema()
     result = tw.dbt("build", build_schema=build_schema, run_id=run_id)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ingestion.setup_env import GENERATED, read_env_file, write_env_file
+from ingestion.setup_env import EDITABLE, GENERATED, read_env_file, write_env_file
 
 
 def test_first_setup_generates_every_secret(tmp_path):
@@ -10,8 +10,8 @@ def test_first_setup_generates_every_secret(tmp_path):
     created = write_env_file(env_file)
     values = read_env_file(env_file)
     assert created == list(GENERATED)
-    assert set(values) == set(GENERATED)
-    assert all(values.values())
+    assert set(values) == set(GENERATED) | set(EDITABLE)
+    assert all(values[name] for name in GENERATED)
     assert oct(env_file.stat().st_mode & 0o777) == "0o600"
 
 
@@ -31,3 +31,13 @@ def test_two_machines_get_different_secrets(tmp_path):
         read_env_file(one)["WAREHOUSE_ADMIN_PASSWORD"]
         != read_env_file(two)["WAREHOUSE_ADMIN_PASSWORD"]
     )
+
+
+def test_an_edited_alert_setting_survives_the_next_setup(tmp_path):
+    env_file = tmp_path / ".env"
+    write_env_file(env_file)
+    env_file.write_text(
+        env_file.read_text().replace("SMTP_HOST=localhost", "SMTP_HOST=mail.example")
+    )
+    write_env_file(env_file)
+    assert read_env_file(env_file)["SMTP_HOST"] == "mail.example"

@@ -36,6 +36,8 @@ UNREGISTERED = person(777)  # the demo registry holds patients 0 .. 499
 
 
 def plan(tw, run_id: str, **options) -> BuildPlan:
+    # as the warehouse build does: staging reads only what the landed checkpoint validated
+    pipeline.validate_landed_batches(run_id)
     env = {
         **os.environ,
         **dbt_environment(tw.warehouse),

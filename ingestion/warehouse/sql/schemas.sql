@@ -49,6 +49,8 @@ create table if not exists audit.pipeline_runs (
     started_at timestamptz not null default now()
 );
 alter table audit.pipeline_runs add column if not exists files_duplicate integer not null default 0;
+-- the DAG a run belongs to (each source has its own; the warehouse build gates and publishes)
+alter table audit.pipeline_runs add column if not exists workflow text;
 
 create table if not exists audit.file_ledger (
     file_hash text primary key,
@@ -80,6 +82,20 @@ create table if not exists audit.dbt_node_results (
     failures integer,
     recorded_at timestamptz not null default now()
 );
+
+-- Airflow task failures the on-call team was emailed about, until the task succeeds again (its
+-- recovery email): ingestion/orchestration/notifications.py.
+create table if not exists audit.task_failures (
+    dag_id text not null,
+    task_id text not null,
+    run_id text not null,
+    try_number integer not null,
+    failed_at timestamptz not null default now(),
+    recovered_at timestamptz,
+    recovered_in text
+);
+create index if not exists task_failures_open on audit.task_failures (dag_id, task_id)
+    where recovered_at is null;
 
 create table if not exists audit.gate_results (
     run_id text not null,
@@ -220,6 +236,7 @@ revoke all on quarantine.quarantined_records from public;
 grant select, insert, update on audit.pipeline_runs to loader;
 grant select, insert, update on audit.file_ledger to loader;
 grant select, insert, update on audit.api_pulls to loader;
+grant select, insert, update on audit.task_failures to loader;
 grant select, insert on audit.gate_results, audit.quality_scores to loader, transformer;
 grant select, insert on audit.dbt_node_results, audit.publications to transformer;
 grant select, insert, update, delete on audit.build_states to transformer;

@@ -5,7 +5,7 @@ source as (
 ),
 
 file_ledger as (
-    select * from {{ source('landing', 'file_ledger') }}
+    {{ validated_files() }}
 ),
 
 renamed as (

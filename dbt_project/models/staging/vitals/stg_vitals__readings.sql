@@ -24,7 +24,8 @@
 {%- if execute and is_incremental() -%}
     {%- set new_files = run_query(
         "select file_key from " ~ source('landing', 'file_ledger')
-        ~ " where source = 'vitals' and status = 'loaded' and file_key is not null"
+        ~ " where source = 'vitals' and status = 'loaded' and validation_state = 'validated'"
+        ~ " and file_key is not null"
         ~ " and recorded_at > (select coalesce(max(landed_at), '-infinity') from " ~ this ~ ")"
     ) -%}
     {%- set new_file_keys = new_files.columns[0].values() -%}
@@ -33,7 +34,7 @@
 with
 
 file_ledger as (
-    select * from {{ source('landing', 'file_ledger') }}
+    {{ validated_files() }}
 ),
 
 source as (

@@ -1,0 +1,33 @@
+"""Airflow DAG `maintenance`: daily, delete archived landed files past their retention period and
+back up the warehouse with pg_dump, keeping the newest backups (airflow/orchestration.yml).
+"""
+
+from __future__ import annotations
+
+from airflow.sdk import dag, task
+
+from ingestion.orchestration.dag_settings import dag_arguments, dag_config
+
+MAINTENANCE = dag_config("maintenance")
+
+
+@dag(**dag_arguments("maintenance", __doc__))
+def maintenance():
+    @task
+    def apply_archive_retention() -> dict:
+        from ingestion.archive_retention import apply_retention
+
+        return apply_retention(MAINTENANCE["archive_retention_days"])
+
+    @task
+    def back_up_warehouse() -> str:
+        from ingestion.warehouse.backup import back_up
+        from ingestion.warehouse.connection import from_environment
+
+        return str(back_up(from_environment(), MAINTENANCE["backups_kept"]))
+
+    apply_archive_retention()
+    back_up_warehouse()
+
+
+maintenance()

@@ -1,0 +1,154 @@
+"""`make up`'s Airflow (api-server, scheduler, dag-processor, triggerer) on the module's throwaway
+warehouse: a file dropped into a landing folder is loaded and archived without a manual trigger, a
+missed deadline emails its alert, the UI takes the generated password and shows Cosmos' tasks,
+and `make down` stops every process it started.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from datetime import date
+
+import psutil
+import psycopg
+import pytest
+from playwright.sync_api import sync_playwright
+
+from ingestion import airflow_services
+from ingestion.demo.claims_files import write_claims
+from ingestion.warehouse.connection import AIRFLOW_DATABASE
+from ingestion.warehouse.throwaway import free_port
+from tests.dags.airflow_cli import run_airflow
+from tests.dags.conftest import orchestration_config
+from tests.dags.smtp_sink import body_of
+
+pytestmark = [pytest.mark.e2e, pytest.mark.browser]
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+
+# Left paused: what the tests here do not need (a dbt build would take both cores for minutes)
+PAUSED = ("warehouse_build", "fhir_api", "research_db", "weekly_report", "maintenance", "ehr_batch")
+
+
+@pytest.fixture(scope="module")
+def services(test_warehouse, airflow_env, smtp_sink):
+    settings_for_up = {
+        **smtp_sink.env,
+        "AIRFLOW_PORT": str(free_port()),
+        "ORCHESTRATION_CONFIG": orchestration_config(
+            test_warehouse.var_dir / "airflow",
+            # every device feed run misses its deadline (0.6 s after it was queued)
+            vitals_feed={"deadline_minutes": 0.01},
+            landing_watch={"poll_seconds": 1, "settle_seconds": 1},
+        ),
+    }
+    os.environ.update(settings_for_up)
+    env = airflow_services.services_environment(test_warehouse.warehouse)
+    for command in (["dags", "reserialize"], *(["dags", "pause", dag] for dag in PAUSED)):
+        done = run_airflow(env, *command)
+        assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    airflow_services.up()
+    group = airflow_services.running_group()
+    yield group
+    airflow_services.down()
+    for name in settings_for_up:
+        os.environ.pop(name, None)
+
+
+def _dag_runs(warehouse, dag_id: str) -> list[tuple[str, str]]:
+    """(run id, state) of every run of `dag_id` in Airflow's metadata."""
+    with psycopg.connect(
+        **warehouse.connect_kwargs(warehouse.admin_user, AIRFLOW_DATABASE)
+    ) as conn:
+        return conn.execute(
+            "select run_id, state from dag_run where dag_id = %s order by id", (dag_id,)
+        ).fetchall()
+
+
+def test_a_dropped_file_is_loaded_and_archived_without_a_manual_trigger(test_warehouse, services):
+    # On start, the scheduler runs claims_batch for its latest cron tick (of four hours ago at
+    # most); the file is dropped once that run is over, so that only its arrival can land it.
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        runs = _dag_runs(test_warehouse.warehouse, "claims_batch")
+        if runs and all(state in ("success", "failed") for _, state in runs):
+            break
+        time.sleep(2)
+    [dropped] = write_claims(
+        test_warehouse.landing_dir / "claims", files=1, claims=8, defects_per_file=0,
+        first_day=date(2024, 10, 1),
+    )  # fmt: skip
+    archived = test_warehouse.var_dir / "archive" / "claims" / dropped.name
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and not archived.exists():
+        time.sleep(2)
+    assert archived.exists() and not dropped.exists(), "not archived within 5 minutes"
+    with psycopg.connect(**test_warehouse.warehouse.connect_kwargs("steward")) as conn:
+        received, run_id = conn.execute(
+            "select rows_received, run_id from audit.file_ledger where file_name = %s",
+            (dropped.name,),
+        ).fetchone()
+    assert received == 8
+    # claims_batch ran on the landing watch's asset event, not on its cron or by hand
+    assert run_id.startswith("claims_batch__asset_triggered__")
+    assert run_id.removeprefix("claims_batch__") in {
+        run for run, _ in _dag_runs(test_warehouse.warehouse, "claims_batch")
+    }
+
+
+def test_a_missed_deadline_emails_its_alert(smtp_sink, services):
+    alert = smtp_sink.wait_for("DEADLINE MISSED vitals_feed", timeout=240)
+    body = body_of(alert)
+    assert "vitals_feed run scheduled__" in body
+    assert f"{airflow_services.ui_url()}/dags/vitals_feed/runs/scheduled__" in body
+
+
+def test_the_ui_takes_the_generated_password_and_shows_cosmos_tasks(services, tmp_path):
+    password = os.environ["AIRFLOW_ADMIN_PASSWORD"]
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1600, "height": 1000})
+        page.goto(f"{airflow_services.ui_url()}/dags/warehouse_build")
+        page.fill("input[name=username]", "admin")
+        page.fill("input[name=password]", "admin")  # no default credentials
+        page.keyboard.press("Enter")
+        page.wait_for_timeout(1500)
+        assert page.locator("input[name=password]").count() == 1
+        page.fill("input[name=password]", password)
+        page.keyboard.press("Enter")
+        page.wait_for_url("**/dags/warehouse_build**", timeout=60_000)
+        page.get_by_role("button", name="Collapse Details Panel").click()
+        page.get_by_role("button", name="Show Graph (Press g)").click()
+        page.get_by_role("button", name="Expand all task groups").click()  # Cosmos' `dbt` group
+        page.locator(".react-flow__node", has_text="fct_encounters_model_build").wait_for()
+        nodes = page.locator(".react-flow__node").all_inner_texts()
+        page.screenshot(path=str(tmp_path / "warehouse_build_graph.png"))
+        browser.close()
+    operators = {node.split()[0]: node.split()[-1] for node in nodes if node.strip()}
+    for model in ("stg_ehr__encounters", "patient_crosswalk", "deid_encounters", "fct_encounters"):
+        assert operators[f"{model}_model_build"] == "DbtBuildLocalOperator"
+    assert "dbt" in operators and "quality_gate" in operators
+    assert (tmp_path / "warehouse_build_graph.png").stat().st_size > 20_000
+
+
+def _alive(process: psutil.Process) -> bool:
+    """Running, and not just an exit waiting for its parent to collect it."""
+    try:
+        return process.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+def test_make_down_stops_every_process_it_started(services):
+    # the four services and what they started: task processes (each in a process group of its
+    # own) and the dbt or pg_dump those run
+    started = airflow_services._group_and_descendants(services)
+    assert len(started) >= 4
+    airflow_services.down()
+    assert [process.pid for process in started if _alive(process)] == []
+    with pytest.raises(ProcessLookupError):
+        os.killpg(services, 0)
+    assert airflow_services.running_group() is None
