@@ -5,8 +5,8 @@ that break a check) -> chooses the build schema -> plans the build (what changed
 schema's last complete build) -> dbt (Cosmos task group: what the plan leaves out is skipped) ->
 records the build -> quality gate -> publish.
 
-DAG files import this module when they are parsed: each step imports what it works with (dlt,
-Great Expectations) when it runs.
+Each step imports what it works with (dlt, Great Expectations) when it runs; DAG tasks import this
+module when they run, not when their file is parsed.
 """
 
 from __future__ import annotations

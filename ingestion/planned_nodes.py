@@ -12,12 +12,12 @@ from typing import Any
 
 from airflow.sdk.exceptions import AirflowSkipException
 
-from ingestion.warehouse.build_plan import BuildPlan
-
 PLAN_TASK_ID = "plan_build"
 
 
 def skip_unless_planned(context: Any) -> None:
+    from ingestion.warehouse.build_plan import BuildPlan  # when the task runs, not at parse
+
     node = getattr(context["task"], "extra_context", {}).get("dbt_node_config")
     if node is None:
         return

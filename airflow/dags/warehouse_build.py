@@ -6,7 +6,8 @@ changed since the build schema's last complete build: `plan_build` asks dbt, and
 task whose node the plan leaves out is skipped. Cosmos renders the graph from the parsed dbt
 manifest (`make manifest`), so parsing this file never runs dbt.
 
-A thin wiring diagram: every step's logic lives in `ingestion/` and `expectations/`.
+A thin wiring diagram: every step's logic lives in `ingestion/` and `expectations/`, imported by
+the task that runs it (the dag-processor parses this file every few seconds).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from cosmos import DbtTaskGroup, ExecutionConfig, ProfileConfig, ProjectConfig, 
 from cosmos.constants import LoadMode, TestBehavior
 from cosmos.profiles import PostgresUserPasswordProfileMapping
 
-from ingestion import pipeline, settings
+from ingestion import settings
 from ingestion.dbt_manifest import checked_manifest
 from ingestion.orchestration import assets, runs
 from ingestion.orchestration.dag_settings import dag_arguments
@@ -37,27 +38,39 @@ def warehouse_build():
     # records and quarantines what breaks a check; the gate before publishing reads its verdict
     @task
     def validate_landed(dag_run=None) -> dict:
+        from ingestion import pipeline
+
         return pipeline.validate_landed_batches(runs.pipeline_run_id(dag_run))
 
     @task
     def choose_build_schema() -> str:
+        from ingestion import pipeline
+
         return pipeline.choose_build_schema()
 
     @task(task_id=PLAN_TASK_ID)
     def plan_build(build_schema: str, dag_run=None) -> dict:
+        from ingestion import pipeline
+
         return pipeline.plan_build(build_schema, runs.pipeline_run_id(dag_run))
 
     # after the dbt tasks, which a plan may skip: runs unless one failed
     @task(trigger_rule="none_failed")
     def record_build(build_schema: str, dag_run=None) -> None:
+        from ingestion import pipeline
+
         pipeline.record_build(build_schema, runs.pipeline_run_id(dag_run))
 
     @task(retries=0)
     def quality_gate(build_schema: str, dag_run=None) -> None:
+        from ingestion import pipeline
+
         pipeline.quality_gate(build_schema, runs.pipeline_run_id(dag_run))
 
     @task
     def publish(build_schema: str, dag_run=None) -> list[str]:
+        from ingestion import pipeline
+
         return pipeline.publish(build_schema, runs.pipeline_run_id(dag_run))
 
     build_schema = choose_build_schema()

@@ -12,14 +12,9 @@ from __future__ import annotations
 
 import logging
 import os
-import smtplib
-import ssl
-from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
-
-import psycopg
 
 from ingestion import settings
 
@@ -30,6 +25,10 @@ SUBJECT_PREFIX = "[healthcare-warehouse]"
 
 def send_email(subject: str, body: str, attachments: list[Path] = ()) -> bool:
     """Send one message to ALERT_EMAIL_TO; False (and a log line) when it cannot be sent."""
+    import smtplib  # here, not at the top: DAG files import this module when they are parsed
+    import ssl
+    from email.message import EmailMessage
+
     settings.load_env()
     host, recipients = os.environ.get("SMTP_HOST"), os.environ.get("ALERT_EMAIL_TO")
     if not host or not recipients:
@@ -132,13 +131,18 @@ async def deadline_missed(context: dict[str, Any] | None = None, **kwargs: Any) 
     await asyncio.to_thread(send_email, f"DEADLINE MISSED {dag_id}", "\n".join(lines))
 
 
-def _connect() -> psycopg.Connection:
+def _connect():
+    """A loader connection to the warehouse (psycopg imported here: DAG files import this module)."""
+    import psycopg
+
     from ingestion.warehouse.connection import from_environment
 
     return psycopg.connect(**from_environment().connect_kwargs("loader"), connect_timeout=10)
 
 
 def _record_failure(ti: Any) -> None:
+    import psycopg
+
     try:
         with _connect() as conn:
             conn.execute(
@@ -152,6 +156,8 @@ def _record_failure(ti: Any) -> None:
 
 def _close_failures(ti: Any) -> list[str]:
     """Mark the task's open failures recovered; the runs they happened in."""
+    import psycopg
+
     try:
         with _connect() as conn:
             rows = conn.execute(
