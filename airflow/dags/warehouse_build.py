@@ -1,8 +1,9 @@
 """Airflow DAG `warehouse_build`: validate what landed, build with dbt (each model and its tests
 one Cosmos task), gate, publish.
 
-Started by the raw data it depends on: any source DAG's `raw_*` asset. Each run builds only what
-changed since the build schema's last complete build: `plan_build` asks dbt, and every Cosmos
+Started by the raw data it depends on: any source DAG's `raw_*` asset, and at least hourly (a
+landing whose event arrives while a build runs may start no build of its own). Each run builds
+only what changed since the build schema's last complete build: `plan_build` asks dbt, and every Cosmos
 task whose node the plan leaves out is skipped. Cosmos renders the graph from the parsed dbt
 manifest (`make manifest`), so parsing this file never runs dbt.
 
@@ -33,7 +34,7 @@ DBT_PROFILE = ProfileConfig(
 )
 
 
-@dag(**dag_arguments("warehouse_build", __doc__, schedule=assets.any_raw_data()))
+@dag(**dag_arguments("warehouse_build", __doc__, assets=assets.any_raw_data()))
 def warehouse_build():
     # records and quarantines what breaks a check; the gate before publishing reads its verdict
     @task

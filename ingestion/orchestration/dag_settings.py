@@ -55,17 +55,19 @@ def task_defaults(dag_id: str) -> dict[str, Any]:
     }
 
 
-def schedule_of(config: dict[str, Any]) -> Any:
-    """The configured cron, or that cron or a new file in one of the `arrivals` landing folders."""
+def schedule_of(config: dict[str, Any], assets: Any = None) -> Any:
+    """The configured cron; or that cron or an asset event: of `assets`, or of a new file in one
+    of the configured `arrivals` landing folders."""
     from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable
 
     from ingestion.orchestration.assets import ARRIVALS, any_of
 
-    if not config.get("arrivals"):
+    if assets is None and config.get("arrivals"):
+        assets = any_of([ARRIVALS[source] for source in config["arrivals"]])
+    if assets is None:
         return config["schedule"]
     return AssetOrTimeSchedule(
-        timetable=CronTriggerTimetable(config["schedule"], timezone="UTC"),
-        assets=any_of([ARRIVALS[source] for source in config["arrivals"]]),
+        timetable=CronTriggerTimetable(config["schedule"], timezone="UTC"), assets=assets
     )
 
 
@@ -94,14 +96,14 @@ def deadline_of(config: dict[str, Any]) -> Any:
     )
 
 
-def dag_arguments(dag_id: str, doc_md: str | None, schedule: Any = None) -> dict[str, Any]:
-    """Keyword arguments for `@dag`; `schedule` overrides the configured one (assets, say)."""
+def dag_arguments(dag_id: str, doc_md: str | None, assets: Any = None) -> dict[str, Any]:
+    """Keyword arguments for `@dag`; `assets`, events that start the DAG besides its cron."""
     config = dag_config(dag_id)
     return {
         "deadline": deadline_of(config),
         "dag_id": dag_id,
         "description": config["description"],
-        "schedule": schedule if schedule is not None else schedule_of(config),
+        "schedule": schedule_of(config, assets),
         "start_date": START_DATE,
         "catchup": False,
         "max_active_runs": 1,

@@ -127,7 +127,8 @@ def test_each_workflow_runs_on_its_schedule_or_on_arrivals(airflow_env):
     assert "'30 2 * * *'" in dags["research_db"]["timetable"]
     assert "'0 7 * * 1'" in dags["weekly_report"]["timetable"]
     assert dags["landing_watch"]["schedule"] == "ContinuousTimetable"
-    assert dags["warehouse_build"]["schedule"] == "AssetTriggeredTimetable"
+    assert dags["warehouse_build"]["schedule"] == "AssetOrTimeSchedule"
+    assert "'45 * * * *'" in dags["warehouse_build"]["timetable"]  # at least hourly
     assert dags["warehouse_build"]["assets"] == sorted(
         f"raw_{source}"
         for source in ("ehr_patients", "ehr", "claims", "vitals", "fhir", "research")
