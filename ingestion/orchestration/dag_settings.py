@@ -1,5 +1,6 @@
 """Every DAG's settings, read from airflow/orchestration.yml: schedule, owner, tags, retries with
-exponential backoff, timeouts, failure and recovery emails. A DAG file passes `dag_arguments(...)` to `@dag`.
+exponential backoff, timeouts, failure and recovery emails, deadlines. A DAG file passes
+`dag_arguments(...)` to `@dag`.
 
 Nothing here touches the warehouse: DAG files are parsed every few seconds by the dag-processor.
 """
