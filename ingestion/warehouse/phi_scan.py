@@ -17,6 +17,10 @@ diagnosis descriptions legitimately contain. Full names are.
 
 Dates count only in relations tied to patients (those with a `patient_key` column): a calendar
 (`dim_date`) or a count by quarter holds dates that are no patient's.
+
+A number column is not compared with identifiers of a few digits only (five-digit ZIPs): an hour
+offset of -21345 or a count of 21345 equals some patient's ZIP by chance, not by descent. Longer
+numbers (SSNs, phone numbers) are still looked for there, and ZIPs everywhere else.
 """
 
 from __future__ import annotations
@@ -95,6 +99,9 @@ QUARANTINED_FROM = {
 }
 JSON_TYPES = ("json", "jsonb")
 TEXT_TYPES = ("character varying", "text")
+NUMBER_TYPES = ("smallint", "integer", "bigint", "numeric", "real", "double precision")
+# An identifier of at most this many digits and nothing else is not looked for in number columns.
+CHANCE_DIGITS = 6
 TEXT_FILES = (".html", ".htm", ".json", ".log", ".txt", ".csv", ".md", ".xml", ".svg")
 
 
@@ -115,15 +122,22 @@ class IdentifierIndex:
                     self.by_first_token[value_tokens[0]].append((value_tokens, identifier_class))
                     self.count += 1
 
-    def classes_in(self, text: str) -> set[str]:
-        """The classes of the identifiers `text` equals or contains."""
+    def classes_in(self, text: str, number: bool = False) -> set[str]:
+        """The classes of the identifiers `text` equals or contains; of a `number`, only those
+        too long to be equalled by chance."""
         found = set()
         text_tokens = tokens(text)
         for start, token in enumerate(text_tokens):
             for identifier, identifier_class in self.by_first_token.get(token, ()):
+                if number and _short_number(identifier):
+                    continue
                 if text_tokens[start : start + len(identifier)] == identifier:
                     found.add(identifier_class)
         return found
+
+
+def _short_number(identifier: tuple[str, ...]) -> bool:
+    return len(identifier) == 1 and identifier[0].isdigit() and len(identifier[0]) <= CHANCE_DIGITS
 
 
 @dataclass(frozen=True)
@@ -218,6 +232,7 @@ def scan_relations(
     with psycopg.connect(**warehouse.connect_kwargs(role)) as conn:
         for table, columns in _relations(conn, schema).items():
             names = [column for column, _ in columns]
+            numbers = [data_type in NUMBER_TYPES for _, data_type in columns]
             tied_to_patients = "patient_key" in names
             counts: Counter[tuple[str, str]] = Counter()
             relation = sql.Identifier(schema, table)
@@ -227,10 +242,10 @@ def scan_relations(
             with conn.cursor(name=f"scan_{table}") as cursor:
                 cursor.itersize = 10_000
                 for row in cursor.execute(query):
-                    for column, value in zip(names, row, strict=True):
+                    for column, number, value in zip(names, numbers, row, strict=True):
                         if value is None:
                             continue
-                        for identifier_class in index.classes_in(str(value)):
+                        for identifier_class in index.classes_in(str(value), number):
                             if identifier_class != "dates" or tied_to_patients:
                                 counts[column, identifier_class] += 1
             for (column, identifier_class), values in sorted(counts.items()):
