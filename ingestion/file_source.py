@@ -384,9 +384,13 @@ def _reconcile_and_record(
     return outcome
 
 
-def land(source: FileSource, warehouse: Warehouse, run_id: str) -> list[FileOutcome]:
-    """Land every new file of `source`; return what happened to each file found."""
-    paths = sorted(source.landing_dir.glob(source.pattern))
+def land(
+    source: FileSource, warehouse: Warehouse, run_id: str, paths: list[Path] | None = None
+) -> list[FileOutcome]:
+    """Land every new file of `source` (or just `paths`, in that order); return what happened to
+    each file found."""
+    if paths is None:
+        paths = sorted(source.landing_dir.glob(source.pattern))
     outcomes: list[FileOutcome] = []
     landings: list[FileLanding] = []
     with (

@@ -44,6 +44,8 @@ GENERATED: dict[str, Callable[[], str]] = {
     "WAREHOUSE_TRANSFORMER_PASSWORD": _password,
     "WAREHOUSE_STEWARD_PASSWORD": _password,
     "WAREHOUSE_ANALYST_PASSWORD": _password,
+    "WAREHOUSE_MONITOR_PASSWORD": _password,
+    "WAREHOUSE_CLINICAL_OPS_PASSWORD": _password,
     "AIRFLOW_DB_PASSWORD": _password,
     "AIRFLOW_FERNET_KEY": _fernet_key,
     "AIRFLOW_API_SECRET_KEY": _password,
@@ -63,6 +65,9 @@ EDITABLE: dict[str, str] = {
     "SMTP_PASSWORD": "",
     "ALERT_EMAIL_FROM": "healthcare-warehouse@localhost",
     "ALERT_EMAIL_TO": "data-engineering@localhost",
+    # clinical alerts from the vitals processor: a webhook if set, else email to this address
+    "CLINICAL_ALERT_WEBHOOK_URL": "",
+    "CLINICAL_ALERT_EMAIL_TO": "clinical-operations@localhost",
 }
 
 

@@ -23,14 +23,22 @@ log = logging.getLogger(__name__)
 SUBJECT_PREFIX = "[healthcare-warehouse]"
 
 
-def send_email(subject: str, body: str, attachments: list[Path] = ()) -> bool:
-    """Send one message to ALERT_EMAIL_TO; False (and a log line) when it cannot be sent."""
+def send_email(
+    subject: str,
+    body: str,
+    attachments: list[Path] = (),
+    recipients: str | None = None,
+    message_id: str | None = None,
+) -> bool:
+    """Send one message to `recipients` (ALERT_EMAIL_TO by default); False (and a log line) when
+    it cannot be sent."""
     import smtplib  # here, not at the top: DAG files import this module when they are parsed
     import ssl
     from email.message import EmailMessage
 
     settings.load_env()
-    host, recipients = os.environ.get("SMTP_HOST"), os.environ.get("ALERT_EMAIL_TO")
+    host = os.environ.get("SMTP_HOST")
+    recipients = recipients or os.environ.get("ALERT_EMAIL_TO")
     if not host or not recipients:
         log.warning("SMTP_HOST or ALERT_EMAIL_TO is not set: not sent: %s", subject)
         return False
@@ -38,6 +46,8 @@ def send_email(subject: str, body: str, attachments: list[Path] = ()) -> bool:
     message["Subject"] = f"{SUBJECT_PREFIX} {subject}"
     message["From"] = os.environ.get("ALERT_EMAIL_FROM", "airflow@localhost")
     message["To"] = recipients
+    if message_id:
+        message["Message-ID"] = message_id
     message.set_content(body)
     for path in attachments:
         message.add_attachment(path.read_bytes(), "text", "html", filename=path.name)

@@ -21,6 +21,7 @@ from ingestion.warehouse.connection import (
 log = logging.getLogger(__name__)
 
 SCHEMAS_SQL = files("ingestion.warehouse") / "sql" / "schemas.sql"
+MONITORING_SQL = files("ingestion.warehouse") / "sql" / "monitoring.sql"
 
 
 def _ensure_role(conn: psycopg.Connection, role: str, password: str) -> None:
@@ -64,6 +65,7 @@ def bootstrap(warehouse: Warehouse) -> None:
             "database warehouse", f'database "{warehouse.database}"'
         )
         conn.execute(schemas_sql)
+        conn.execute(MONITORING_SQL.read_text())
     log.info(
         "warehouse %s:%d/%s: roles and schemas in place",
         warehouse.host,

@@ -2,7 +2,7 @@
 -- Raw and quarantine hold PHI; staging and the crosswalk too. Analysts reach only `analytics`.
 
 revoke all on database warehouse from public;
-grant connect on database warehouse to loader, transformer, steward, analyst;
+grant connect on database warehouse to loader, transformer, steward, analyst, monitor, clinical_ops;
 grant create, temporary on database warehouse to loader, transformer;
 revoke all on schema public from public;
 

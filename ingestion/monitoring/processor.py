@@ -1,0 +1,354 @@
+"""The vitals processor: the device feed's only consumer, from landing folder to clinical alert.
+
+    python -m ingestion.monitoring.processor          # run until stopped (make up starts it)
+    python -m ingestion.monitoring.processor --once   # take what is waiting, then stop
+
+Each cycle takes the settled micro-batches in `var/landing/vitals/` in name order, as many as fit
+in `max_bytes_per_cycle` (the rest wait on disk: a slow warehouse slows the reading, memory stays
+flat), lands them through the file sources' path (ledger, validation, quarantine, reconciliation:
+ingestion/file_source.py), then scores each landed file in order: NEWS2 and z-scores per reading,
+one-minute windows, alerts (store.py writes it all with the file's checkpoint in one transaction).
+Then it sends the notifications the files queued, escalates what nobody acknowledged in time and
+records its health in monitoring.processor_status.
+
+A file landed but not scored (a crash between the two) is scored first on the next start. Settings
+in monitoring.yml (MONITORING_CONFIG overrides the path).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import psycopg
+import yaml
+
+from ingestion import settings
+from ingestion.monitoring import alert_rules, news2, notify, store
+from ingestion.monitoring.alert_rules import AlertRules, PatientState, Reading
+from ingestion.monitoring.windows import VITALS, anomalous_vitals, touched_minutes, zscores
+from ingestion.warehouse.connection import Warehouse, from_environment
+
+log = logging.getLogger(__name__)
+
+CONFIG_FILE = Path(__file__).with_name("monitoring.yml")
+NAME = "vitals_processor"
+LOCK = 727_001  # the advisory lock only one processor (or replay) holds
+
+
+class ProcessorBusy(RuntimeError):
+    pass
+
+
+def load_config() -> dict:
+    return yaml.safe_load(Path(os.environ.get("MONITORING_CONFIG", CONFIG_FILE)).read_text())
+
+
+@dataclass(frozen=True)
+class LandedFile:
+    file_hash: str
+    file_key: int
+    file_name: str
+    found_at: datetime | None = None
+
+
+class Processor:
+    def __init__(self, warehouse: Warehouse, config: dict) -> None:
+        self.warehouse = warehouse
+        self.config = config
+        self.rules = AlertRules.from_config(config["alerts"])
+        self.conn = psycopg.connect(**warehouse.connect_kwargs("monitor"))
+        # one consumer at a time: a second processor, or a replay, waits for none and refuses
+        locked = self.conn.execute("select pg_try_advisory_lock(%s)", (LOCK,)).fetchone()[0]
+        self.conn.commit()
+        if not locked:
+            self.conn.close()
+            raise ProcessorBusy("another vitals processor (or a replay) holds the lock")
+        self.state = self._restored()
+        self.stopping = False
+
+    def _restored(self, sequence: int | None = None) -> store.ProcessorState:
+        if sequence is None:
+            sequence = store.last_sequence(self.conn)
+        state = store.state_as_of(self.conn, sequence, self.config["anomaly"]["window_seconds"])
+        self.conn.commit()
+        return state
+
+    # --- the loop -------------------------------------------------------------------------------
+
+    def run(self, once: bool = False) -> int:
+        """Cycle until stopped (or, `once`, until nothing waits); return the readings scored."""
+        unscored = self.unscored_files()
+        if unscored:
+            log.warning("resuming: %d landed files not scored yet", len(unscored))
+        scored = self.score_files(unscored)
+        while not self.stopping:
+            waiting = self.waiting_files()
+            if not waiting:
+                self.after_cycle(waiting)
+                if once:
+                    break
+                time.sleep(self.config["poll_seconds"])
+                continue
+            scored += self.cycle(waiting)
+        return scored
+
+    def cycle(self, waiting: list[Path]) -> int:
+        batch = self._bounded(waiting)
+        found_at = {path.name: _mtime(path) for path in batch}
+        from ingestion.file_source import land
+        from ingestion.pipeline import start_run
+        from ingestion.sources.vitals_files import VITALS_FILES
+
+        run_id = f"{NAME}__{datetime.now(UTC):%Y-%m-%dT%H}"
+        start_run(self.warehouse, run_id)
+        outcomes = land(VITALS_FILES, self.warehouse, run_id, batch)
+        landed = {o.file_hash: o for o in outcomes if o.status == "loaded"}
+        files = [
+            LandedFile(file_hash, file_key, name, found_at.get(name))
+            for file_hash, file_key, name in self.conn.execute(
+                "select file_hash, file_key, file_name from audit.file_ledger"
+                " where file_hash = any(%s) order by recorded_at, file_name",
+                (list(landed),),
+            )
+        ]
+        self.conn.commit()
+        scored = self.score_files(files)
+        self.after_cycle(self.waiting_files())
+        return scored
+
+    def _bounded(self, waiting: list[Path]) -> list[Path]:
+        """The first waiting files that fit in max_bytes_per_cycle (always one at least)."""
+        budget, batch = self.config["max_bytes_per_cycle"], []
+        for path in waiting:
+            size = path.stat().st_size
+            if batch and size > budget:
+                break
+            batch.append(path)
+            budget -= size
+        return batch
+
+    def waiting_files(self) -> list[Path]:
+        from ingestion.sources import FILE_PATTERNS
+
+        folder = settings.LANDING_DIR / "vitals"
+        settled_before = time.time() - self.config["settle_seconds"]
+        return [
+            path
+            for path in sorted(folder.glob(FILE_PATTERNS["vitals"]))
+            if _mtime_seconds(path) is not None and _mtime_seconds(path) <= settled_before
+        ]
+
+    def unscored_files(self) -> list[LandedFile]:
+        """Files landed (by this processor before a crash, or by an earlier loader) and not
+        scored yet, in landing order."""
+        rows = self.conn.execute(
+            """
+            select file_hash, file_key, file_name from audit.file_ledger as ledger
+            where source = 'vitals' and status = 'loaded'
+                and not exists (
+                    select 1 from monitoring.processed_files as done
+                    where done.file_hash = ledger.file_hash
+                )
+            order by recorded_at, file_name
+            """
+        ).fetchall()
+        self.conn.commit()
+        return [LandedFile(*row) for row in rows]
+
+    def after_cycle(self, waiting: list[Path]) -> None:
+        notify.deliver_pending(self.conn)
+        self.escalate_due()
+        self.record_status(waiting)
+
+    # --- scoring --------------------------------------------------------------------------------
+
+    def score_files(self, files: list[LandedFile]) -> int:
+        scored = 0
+        for landed in files:
+            try:
+                scored += self.score_file(landed)
+            except Exception:
+                self.conn.rollback()
+                self.state = self._restored()  # the failed file changed nothing in the warehouse
+                raise
+            notify.deliver_pending(self.conn)
+        return scored
+
+    def score_file(self, landed: LandedFile, sequence: int | None = None) -> int:
+        """Score one landed file and record it with its checkpoint (the next one, or `sequence`
+        when replaying it); return the new readings."""
+        conn, state = self.conn, self.state
+        if sequence is not None:
+            store.forget_scoring(conn, sequence)
+        sequence = sequence or state.sequence + 1
+        readings = store.landed_readings(conn, landed.file_key)
+        readings = readings.drop_duplicates("reading_key").reset_index(drop=True)
+        known = store.known_reading_keys(conn, readings["reading_key"].tolist())
+        new = readings[~readings["reading_key"].isin(known)].reset_index(drop=True)
+        keys = store.patient_keys(conn, sorted(new["patient_id"].unique().tolist()))
+        new["patient_key"] = new["patient_id"].map(keys)
+        new = new.drop(columns="patient_id")
+        raised: list[str] = []
+        if len(new):
+            scored, changes = self._scored(new, sequence)
+            store.write_readings(conn, scored)
+            tumbling = self.config["windows"]["tumbling_seconds"]
+            store.recompute_minutes(conn, touched_minutes(scored, tumbling), tumbling)
+            raised = store.write_alert_changes(conn, sequence, changes)
+            for alert_key in raised:
+                notify.queue(conn, alert_key, "raised")
+            newest = int(new["measured_us"].max())
+            state.watermark_us = max(state.watermark_us or newest, newest)
+        store.record_checkpoint(
+            conn, sequence, landed.file_hash, landed.file_name, len(readings), len(new),
+            state.watermark_us, landed.found_at,
+        )  # fmt: skip
+        conn.commit()
+        state.sequence = sequence
+        if len(new):
+            state.history = pd.concat(
+                [state.history, new[["patient_key", "measured_us", *VITALS]]], ignore_index=True
+            )
+            state.prune(self.config["anomaly"]["window_seconds"])
+        log.info(
+            "%s: %d readings, %d new, %d alerts raised (checkpoint %d)",
+            landed.file_name, len(readings), len(new), len(raised), sequence,
+        )  # fmt: skip
+        return len(new)
+
+    def _scored(self, new: pd.DataFrame, sequence: int) -> tuple[pd.DataFrame, list]:
+        """NEWS2, z-scores and anomaly flags of each new reading, and the alerts they move."""
+        anomaly = self.config["anomaly"]
+        z = zscores(self.state.history, new, anomaly)
+        scores = news2.score({name: new[name].to_numpy() for name in news2.PARAMETERS})
+        parts = [store.parts_json(scores.parts, row) for row in range(len(new))]
+        moves = np.zeros(len(new), dtype=bool)
+        changes = []
+        keys = new["reading_key"].to_numpy()
+        patients = new["patient_key"].to_numpy()
+        measured = new["measured_us"].to_numpy()
+        for row in np.lexsort((new["record_position"].to_numpy(), measured)).tolist():
+            patient = self.state.patients.setdefault(patients[row], PatientState())
+            reading = Reading(
+                keys[row], int(measured[row]), int(scores.level[row]), int(scores.total[row])
+            )
+            moves[row] = not alert_rules.is_late(patient, reading)
+            for change in alert_rules.apply(patient, patients[row], reading, self.rules):
+                context = {
+                    "ward": new["ward"][row],
+                    "room": new["room"][row],
+                    "news2_parts": parts[row],
+                }
+                changes.append((patients[row], change, context))
+        scored = new.assign(
+            sequence=sequence,
+            measured_at=[store.at(us) for us in measured.tolist()],
+            moves_alerts=moves,
+            anomalous_vitals=anomalous_vitals(z, anomaly["z_threshold"]),
+            news2_score=scores.total,
+            news2_level=store.level_names(scores.level),
+            news2_complete=scores.complete,
+            news2_parts=parts,
+        )
+        scored = pd.concat([scored, z], axis=1)
+        return scored.astype(object).where(scored.notna(), None), changes
+
+    # --- escalation and health ------------------------------------------------------------------
+
+    def escalate_due(self) -> None:
+        now = datetime.now(UTC)
+        candidates = self.conn.execute(
+            "select alert_key::text, recorded_at from monitoring.alerts"
+            " where resolved_at is null and acknowledged_at is null and escalated_at is null"
+        ).fetchall()
+        for alert_key, recorded_at in candidates:
+            if alert_rules.due_for_escalation(recorded_at, now, self.rules):
+                self.conn.execute(
+                    "update monitoring.alerts set escalated_at = now() where alert_key = %s"
+                    " and acknowledged_at is null and escalated_at is null",
+                    (alert_key,),
+                )
+                notify.queue(self.conn, alert_key, "escalated")
+                log.warning("alert %s escalated: not acknowledged in time", alert_key)
+        self.conn.commit()
+        if candidates:
+            notify.deliver_pending(self.conn)
+
+    def record_status(self, waiting: list[Path]) -> None:
+        oldest = min((_mtime_seconds(path) or time.time() for path in waiting), default=None)
+        self.conn.execute(
+            """
+            insert into monitoring.processor_status as status (processor, last_checkpoint_at,
+                last_sequence, newest_reading_processed_at, files_waiting, oldest_waiting_seconds,
+                readings_per_second, heartbeat_at)
+            select %(name)s, max(processed_at), max(sequence), max(watermark_at), %(waiting)s,
+                %(oldest)s,
+                coalesce(sum(new_readings) filter (
+                    where processed_at > now() - interval '1 minute'), 0) / 60.0,
+                now()
+            from monitoring.processed_files
+            on conflict (processor) do update set
+                last_checkpoint_at = excluded.last_checkpoint_at,
+                last_sequence = excluded.last_sequence,
+                newest_reading_processed_at = excluded.newest_reading_processed_at,
+                files_waiting = excluded.files_waiting,
+                oldest_waiting_seconds = excluded.oldest_waiting_seconds,
+                readings_per_second = excluded.readings_per_second,
+                heartbeat_at = excluded.heartbeat_at
+            """,
+            {
+                "name": NAME,
+                "waiting": len(waiting),
+                "oldest": 0.0 if oldest is None else max(0.0, time.time() - oldest),
+            },
+        )
+        self.conn.commit()
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+def _mtime_seconds(path: Path) -> float | None:
+    try:
+        return path.stat().st_mtime
+    except FileNotFoundError:
+        return None
+
+
+def _mtime(path: Path) -> datetime | None:
+    seconds = _mtime_seconds(path)
+    return None if seconds is None else datetime.fromtimestamp(seconds, UTC)
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--once", action="store_true", help="take what is waiting, then stop")
+    args = parser.parse_args()
+    processor = Processor(from_environment(), load_config())
+
+    def stop(signum: int, frame: object) -> None:
+        log.info("stopping after this cycle (signal %d)", signum)
+        processor.stopping = True
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    log.info("vitals processor: watching %s", settings.LANDING_DIR / "vitals")
+    try:
+        scored = processor.run(once=args.once)
+    finally:
+        processor.close()
+    log.info("vitals processor stopped: %d readings scored", scored)
+
+
+if __name__ == "__main__":
+    main()

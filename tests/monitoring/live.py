@@ -1,0 +1,178 @@
+"""What the monitoring tests share: a webhook that keeps what it receives, the processor run as
+its own process, micro-batches dropped into landing, and the monitoring tables read back."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any, Self
+
+import psycopg
+import yaml
+
+from ingestion import settings
+from ingestion.monitoring.processor import CONFIG_FILE
+from ingestion.warehouse.connection import Warehouse
+from ingestion.warehouse.throwaway import free_port
+
+
+@dataclass(frozen=True)
+class Delivery:
+    received_at: float  # time.time()
+    idempotency_key: str
+    message: dict[str, Any]
+
+
+class WebhookSink:
+    """A local HTTP endpoint for CLINICAL_ALERT_WEBHOOK_URL."""
+
+    def __init__(self) -> None:
+        self.deliveries: list[Delivery] = []
+        sink = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                sink.deliveries.append(
+                    Delivery(time.time(), self.headers["Idempotency-Key"], json.loads(body))
+                )
+                self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}/alerts"
+
+    def __enter__(self) -> Self:
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+
+    def of_kind(self, kind: str) -> list[Delivery]:
+        return [d for d in self.deliveries if d.message["kind"] == kind]
+
+
+def write_config(folder: Path, **overrides: Any) -> Path:
+    """monitoring.yml with `overrides` (nested by section, e.g. alerts={...})."""
+    config = yaml.safe_load(CONFIG_FILE.read_text())
+    for name, value in overrides.items():
+        if isinstance(value, dict):
+            config[name] = {**config[name], **value}
+        else:
+            config[name] = value
+    path = folder / "monitoring.yml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+class ProcessorProcess:
+    """`python -m ingestion.monitoring.processor`, as `make up` starts it."""
+
+    def __init__(self, config: Path, webhook: str, log: Path) -> None:
+        self.env = {
+            **os.environ,
+            "MONITORING_CONFIG": str(config),
+            "CLINICAL_ALERT_WEBHOOK_URL": webhook,
+        }
+        self.log = log
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        with self.log.open("a") as out:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "ingestion.monitoring.processor"],
+                cwd=settings.PROJECT_ROOT,
+                env=self.env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+
+    def kill(self) -> None:
+        assert self.process is not None
+        self.process.kill()  # SIGKILL: no cleanup of any kind
+        self.process.wait()
+
+    def stop(self) -> int:
+        assert self.process is not None
+        self.process.terminate()
+        return self.process.wait(timeout=60)
+
+    def assert_alive(self) -> None:
+        assert self.process is not None and self.process.poll() is None, self.log.read_text()[
+            -3000:
+        ]
+
+
+def wait_until(check: Callable[[], Any], timeout: float, what: str, poll: float = 0.05) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = check()
+        if result:
+            return result
+        time.sleep(poll)
+    raise AssertionError(f"waited {timeout} s for {what}")
+
+
+def query(warehouse: Warehouse, role: str, statement: str, params: Any = ()) -> list[tuple]:
+    with psycopg.connect(**warehouse.connect_kwargs(role)) as conn:
+        return conn.execute(statement, params).fetchall()
+
+
+def execute(warehouse: Warehouse, role: str, statements: str) -> None:
+    with psycopg.connect(**warehouse.connect_kwargs(role)) as conn:
+        conn.execute(statements)
+
+
+def processed_files(warehouse: Warehouse) -> int:
+    return query(warehouse, "monitor", "select count(*) from monitoring.processed_files")[0][0]
+
+
+# What a run produced, by patient id (surrogate keys differ between warehouses), every column the
+# readings decide; not when rows were written. Sums of floats are compared to 6 decimals: the
+# order PostgreSQL adds them in follows where rows lie on disk, which a crash can change.
+SNAPSHOT = {
+    "readings": """
+        select k.patient_id, r.reading_key, r.sequence, r.record_position, r.ward, r.room,
+            r.measured_at, r.moves_alerts, r.news2_score, r.news2_level, r.news2_parts,
+            r.anomalous_vitals, round(r.z_heart_rate_bpm::numeric, 6),
+            round(r.z_temperature_c::numeric, 6), round(r.z_respiratory_rate_per_min::numeric, 6)
+        from monitoring.readings as r join crosswalk.patient_crosswalk as k using (patient_key)
+        order by r.reading_key
+    """,
+    "minutes": """
+        select k.patient_id, m.window_start, m.vital, m.readings, round(m.total::numeric, 6),
+            round(m.total_squares::numeric, 4), m.minimum, m.maximum
+        from monitoring.vitals_minute as m join crosswalk.patient_crosswalk as k using (patient_key)
+        order by 1, 2, 3
+    """,
+    "sliding": """
+        select k.patient_id, s.window_end, s.vital, s.readings, round(s.mean::numeric, 6),
+            s.minimum, s.maximum
+        from monitoring.vitals_sliding_5min as s
+        join crosswalk.patient_crosswalk as k using (patient_key)
+        order by 1, 2, 3
+    """,
+    "alerts": """
+        select k.patient_id, a.condition, a.ward, a.room, a.raised_at, a.raised_sequence,
+            a.raised_reading_key, a.news2_score, a.news2_parts, a.resolved_at,
+            a.resolved_sequence, a.resolution
+        from monitoring.alerts as a join crosswalk.patient_crosswalk as k using (patient_key)
+        order by a.raised_at, k.patient_id, a.condition
+    """,
+}
+
+
+def snapshot(warehouse: Warehouse) -> dict[str, list[tuple]]:
+    return {name: query(warehouse, warehouse.admin_user, sql) for name, sql in SNAPSHOT.items()}

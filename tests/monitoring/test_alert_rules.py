@@ -1,0 +1,114 @@
+"""The alert rules, reading by reading: persistence, no duplicates, escalation,
+acknowledgement, resolution."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from ingestion.monitoring.alert_rules import (
+    AlertRules,
+    PatientState,
+    Reading,
+    alert_key,
+    apply,
+    due_for_escalation,
+)
+from ingestion.monitoring.news2 import CRITICAL, NO_ALERT, WARNING
+
+RULES = AlertRules(warning_persistence_us=300 * 1_000_000, escalate_after=timedelta(minutes=10))
+PATIENT = "6f1c2a54-0000-4000-8000-000000000001"
+
+
+def _readings(levels: list[int], every_seconds: int = 60, start: int = 0) -> list[Reading]:
+    return [
+        Reading(f"r{start + i}", (start + i) * every_seconds * 1_000_000, level, 5 + 2 * level)
+        for i, level in enumerate(levels)
+    ]
+
+
+def _run(state: PatientState, readings: list[Reading]) -> list[tuple[str, str, str, str | None]]:
+    """(kind, condition, reading, resolution) of every change, in order."""
+    changes = []
+    for reading in readings:
+        for change in apply(state, PATIENT, reading, RULES):
+            changes.append(
+                (change.kind, change.condition, change.reading.reading_key, change.resolution)
+            )
+    return changes
+
+
+def test_a_critical_reading_raises_at_once():
+    state = PatientState()
+    assert _run(state, _readings([NO_ALERT, CRITICAL])) == [("raised", "critical", "r1", None)]
+    assert state.open_alerts == {"critical": alert_key(PATIENT, "critical", "r1")}
+
+
+def test_a_warning_is_raised_only_once_it_has_lasted_five_minutes():
+    state = PatientState()
+    # warning from r1 (60 s) on: r6 (360 s) is the first reading 300 s into the spell
+    changes = _run(state, _readings([NO_ALERT] + [WARNING] * 7))
+    assert changes == [("raised", "warning", "r6", None)]
+
+
+def test_a_warning_that_does_not_last_is_never_raised():
+    state = PatientState()
+    levels = [WARNING] * 4 + [NO_ALERT] + [WARNING] * 4  # the calm reading restarts the count
+    assert _run(state, _readings(levels)) == []
+    assert state.warning_since_us == 5 * 60 * 1_000_000
+
+
+def test_an_open_alert_is_not_raised_again():
+    state = PatientState()
+    changes = _run(state, _readings([CRITICAL] * 20))
+    assert changes == [("raised", "critical", "r0", None)]
+    changes = _run(state, _readings([WARNING] * 10 + [NO_ALERT], start=0, every_seconds=1))
+    assert changes == []  # older than the newest scored reading: late, moves nothing
+
+
+def test_an_alert_resolves_when_the_score_recovers_and_can_be_raised_again():
+    state = PatientState()
+    changes = _run(state, _readings([CRITICAL, CRITICAL, NO_ALERT, CRITICAL]))
+    assert changes == [
+        ("raised", "critical", "r0", None),
+        ("resolved", "critical", "r2", "recovered"),
+        ("raised", "critical", "r3", None),
+    ]
+
+
+def test_critical_supersedes_an_open_warning_and_recovering_to_warning_level_raises_it_again():
+    state = PatientState()
+    levels = [WARNING] * 6 + [CRITICAL, CRITICAL, WARNING, NO_ALERT]
+    assert _run(state, _readings(levels)) == [
+        ("raised", "warning", "r5", None),
+        ("resolved", "warning", "r6", "superseded"),
+        ("raised", "critical", "r6", None),
+        # back to warning level after more than five minutes at warning or above
+        ("resolved", "critical", "r8", "recovered"),
+        ("raised", "warning", "r8", None),
+        ("resolved", "warning", "r9", "recovered"),
+    ]
+    assert state.open_alerts == {}
+
+
+def test_the_same_readings_raise_the_same_alert_keys():
+    first, second = PatientState(), PatientState()
+    readings = _readings([NO_ALERT, CRITICAL, NO_ALERT, WARNING] + [WARNING] * 6)
+    keys = [c.alert_key for r in readings for c in apply(first, PATIENT, r, RULES)]
+    again = [c.alert_key for r in readings for c in apply(second, PATIENT, r, RULES)]
+    assert keys == again and len(set(keys)) == 2
+    assert alert_key("another-patient", "critical", "r1") not in keys
+
+
+def test_an_unacknowledged_alert_escalates_once_after_the_configured_time():
+    recorded = datetime(2026, 1, 5, 10, 0, tzinfo=UTC)
+    at = recorded + timedelta(minutes=10)
+    assert not due_for_escalation(recorded, at - timedelta(seconds=1), RULES)
+    assert due_for_escalation(recorded, at, RULES)
+    assert not due_for_escalation(recorded, at, RULES, escalated_at=at)  # once
+
+
+def test_an_acknowledged_or_resolved_alert_does_not_escalate():
+    recorded = datetime(2026, 1, 5, 10, 0, tzinfo=UTC)
+    late = recorded + timedelta(hours=1)
+    assert not due_for_escalation(recorded, late, RULES, acknowledged_at=recorded)
+    assert not due_for_escalation(recorded, late, RULES, resolved_at=recorded)

@@ -1,0 +1,226 @@
+"""The vitals processor running as its own process on a throwaway warehouse: a ward's micro-batches
+dropped into landing, deteriorating patients raising alerts that reach a webhook, escalation,
+acknowledgement, recovery, and what each role may read."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+
+import psycopg
+import pytest
+
+from ingestion import settings
+from ingestion.demo.vitals_files import WARDS
+from ingestion.demo.ward_vitals import Deterioration, micro_batches, patient_on
+from ingestion.monitoring.alerts import NotAcknowledged, acknowledge
+from ingestion.warehouse.phi_scan import IdentifierIndex, raw_identifiers
+from tests.monitoring.live import (
+    ProcessorProcess,
+    WebhookSink,
+    processed_files,
+    query,
+    wait_until,
+    write_config,
+)
+
+BEDS = 30
+ESCALATE_AFTER = 8
+# bed 7: warning from 30 s, critical from 60 s, recovered at 120 s; bed 13 critical from 60 s on;
+# bed 21 at warning level from the start (persistence set to 60 s for this test)
+PLANS = (
+    Deterioration(7, warning_at=30, critical_at=60, recovered_at=120),
+    Deterioration(13, warning_at=40, critical_at=60),
+    Deterioration(21, warning_at=0),
+)
+BATCHES = list(micro_batches(BEDS, files=30, seconds_per_file=5, deteriorating=PLANS))
+FIRST_CRITICAL_FILE = 12  # seconds 60-64
+
+
+@pytest.fixture(scope="module")
+def live(test_warehouse, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("processor")
+    config = write_config(
+        folder,
+        settle_seconds=0,
+        poll_seconds=0.05,
+        alerts={"warning_persistence_seconds": 60, "escalate_after_seconds": ESCALATE_AFTER},
+    )
+    with WebhookSink() as sink:
+        processor = ProcessorProcess(config, sink.url, folder / "processor.log")
+        processor.start()
+        try:
+            yield test_warehouse, sink, processor
+        finally:
+            assert processor.stop() == 0, processor.log.read_text()[-3000:]
+
+
+def _drop(index: int):
+    from ingestion.demo.ward_vitals import drop
+
+    name, text = BATCHES[index]
+    return drop(settings.LANDING_DIR / "vitals", name, text)
+
+
+def _alert(tw, bed: int, condition: str) -> tuple | None:
+    rows = query(
+        tw.warehouse,
+        "clinical_ops",
+        """
+        select alert_key::text, ward, room, news2_score, news2_parts, raised_at, escalated_at,
+            acknowledged_by, acknowledged_at, resolved_at, resolution, patient_key::text
+        from monitoring.alerts where room = %s and condition = %s
+        """,
+        (f"{200 + bed}", condition),
+    )
+    return rows[0] if rows else None
+
+
+def test_a_deteriorating_patient_raises_a_critical_alert_that_reaches_the_webhook(live):
+    tw, sink, _ = live
+    for index in range(FIRST_CRITICAL_FILE):
+        _drop(index)
+    wait_until(lambda: processed_files(tw.warehouse) == FIRST_CRITICAL_FILE, 60, "12 files")
+    assert sink.deliveries == []  # bed 7 at warning level for 30 s, bed 21 for 59 s: too short
+
+    landed = _drop(FIRST_CRITICAL_FILE).stat().st_mtime
+    wait_until(lambda: len(sink.of_kind("raised")) >= 3, 60, "the critical alerts' notifications")
+    raised = {d.message["room"]: d for d in sink.of_kind("raised")}
+    assert set(raised) == {"207", "213", "221"}
+    print(f"\nfile landed -> critical alert notified: {raised['207'].received_at - landed:.2f} s")
+
+    key, ward, room, score, parts, raised_at, *_, patient_key = _alert(tw, 7, "critical")
+    assert (ward, room) == (WARDS[7 % len(WARDS)], "207") and score >= 7
+    assert parts["respiratory_rate_per_min"] == 3 and set(parts) == {
+        "respiratory_rate_per_min", "oxygen_saturation_pct", "systolic_mmhg", "heart_rate_bpm",
+        "temperature_c",
+    }  # fmt: skip
+    assert raised_at.isoformat() == "2024-03-15T14:01:00+00:00"
+    [(crosswalk_key,)] = query(
+        tw.warehouse,
+        "transformer",
+        "select patient_key::text from crosswalk.patient_crosswalk where patient_id = %s",
+        (patient_on(7),),
+    )
+    assert patient_key == crosswalk_key
+    # the warning waited its 60 s of persistence: raised by the reading at 60 s, not before
+    assert _alert(tw, 21, "warning")[5].isoformat() == "2024-03-15T14:01:00+00:00"
+
+    message = raised["207"].message
+    assert message["alert"] == key and message["condition"] == "critical"
+    assert (message["ward"], message["room"], message["news2_score"]) == (ward, room, score)
+    text = json.dumps(message)
+    assert patient_on(7) not in text and patient_key not in text and "2024" not in text
+    index = IdentifierIndex(raw_identifiers(tw.warehouse))
+    assert index.classes_in(text) == set()
+
+
+def test_an_unacknowledged_alert_escalates_and_an_acknowledged_one_does_not(live):
+    tw, sink, _ = live
+    key_13 = _alert(tw, 13, "critical")[0]
+    acknowledge(tw.warehouse, key_13, "charge nurse")
+    escalated = wait_until(
+        lambda: sink.of_kind("escalated"), ESCALATE_AFTER + 30, "an escalation notification"
+    )
+    time.sleep(2)  # another cycle or more: nothing else escalates
+    rooms = sorted(d.message["room"] for d in sink.of_kind("escalated"))
+    assert rooms == ["207", "221"], rooms  # bed 13 was acknowledged in time
+    assert escalated[0].message["kind"] == "escalated"
+    assert _alert(tw, 13, "critical")[6] is None  # not escalated
+    assert _alert(tw, 7, "critical")[6] is not None
+
+    # acknowledging with the command records who and when
+    key_7 = _alert(tw, 7, "critical")[0]
+    command = [sys.executable, "-m", "ingestion.monitoring.alerts"]
+    subprocess.run(
+        [*command, "acknowledge", key_7, "--by", "rapid response team"],
+        cwd=settings.PROJECT_ROOT,
+        check=True,
+    )
+    *_, by, at, _, _, _ = _alert(tw, 7, "critical")
+    assert by == "rapid response team" and at is not None
+    again = subprocess.run(
+        [*command, "acknowledge", key_7, "--by", "someone else"],
+        check=False,
+        cwd=settings.PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert again.returncode != 0 and "acknowledged already by rapid response team" in again.stderr
+    with pytest.raises(NotAcknowledged, match="no alert"):
+        acknowledge(tw.warehouse, "00000000-0000-4000-8000-000000000000", "someone")
+
+
+def test_an_alert_resolves_when_the_patient_recovers_and_is_not_raised_twice_while_open(live):
+    tw, sink, processor = live
+    for index in range(FIRST_CRITICAL_FILE + 1, len(BATCHES)):
+        _drop(index)
+    wait_until(lambda: processed_files(tw.warehouse) == len(BATCHES), 60, "every file")
+    processor.assert_alive()
+    *_, resolved_at, resolution, _ = _alert(tw, 7, "critical")
+    assert resolution == "recovered" and resolved_at.isoformat() == "2024-03-15T14:02:00+00:00"
+    assert _alert(tw, 13, "critical")[9] is None  # still critical: still open
+    # bed 13 stayed critical for 90 s, bed 21 at warning level for 150 s: one alert each
+    alerts = query(tw.warehouse, "clinical_ops", "select room, condition from monitoring.alerts")
+    assert sorted(alerts) == [("207", "critical"), ("213", "critical"), ("221", "warning")]
+    keys = [d.idempotency_key for d in sink.deliveries]
+    assert len(keys) == len(set(keys)) == 5  # 3 raised + 2 escalated, none twice
+    unsent = query(
+        tw.warehouse,
+        "monitor",
+        "select count(*) from monitoring.notifications where sent_at is null",
+    )
+    assert unsent == [(0,)]
+
+
+def test_every_reading_is_landed_through_the_ledger_and_scored_once(live):
+    tw = live[0]
+    [(files, received, loaded, quarantined)] = query(
+        tw.warehouse,
+        "steward",
+        "select count(*), sum(rows_received), sum(rows_loaded), sum(rows_quarantined)"
+        " from audit.file_ledger where source = 'vitals'",
+    )
+    assert (files, received, loaded, quarantined) == (30, 30 * 5 * BEDS, 30 * 5 * BEDS, 0)
+    [(scored, keys)] = query(
+        tw.warehouse,
+        "monitor",
+        "select count(*), count(distinct reading_key) from monitoring.readings",
+    )
+    assert scored == keys == loaded
+    archived = sorted(p.name for p in (settings.ARCHIVE_DIR / "vitals").iterdir())
+    assert archived == sorted(name for name, _ in BATCHES)
+    # one-minute windows: 60 readings a bed a minute, each vital
+    [(windows, readings)] = query(
+        tw.warehouse,
+        "clinical_ops",
+        "select count(*), min(readings) from monitoring.vitals_minute"
+        " where vital = 'heart_rate_bpm'",
+    )
+    assert (windows, readings) == (BEDS * 3, 30)  # 14:00, 14:01 and the 30 s of 14:02
+    [(sliding,)] = query(
+        tw.warehouse,
+        "clinical_ops",
+        "select max(readings) from monitoring.vitals_sliding_5min where vital = 'heart_rate_bpm'",
+    )
+    assert sliding == 150  # the whole 150 s run within five minutes
+
+
+def test_health_is_recorded_and_analysts_cannot_read_monitoring(live):
+    tw = live[0]
+    [(sequence, checkpoint_at, newest, waiting, heartbeat)] = query(
+        tw.warehouse,
+        "clinical_ops",
+        "select last_sequence, last_checkpoint_at, newest_reading_processed_at, files_waiting,"
+        " heartbeat_at from monitoring.processor_status",
+    )
+    assert sequence == len(BATCHES) and waiting == 0
+    assert newest.isoformat() == "2024-03-15T14:02:29+00:00"
+    assert heartbeat >= checkpoint_at
+    for relation in ("monitoring.alerts", "monitoring.readings", "monitoring.processor_status"):
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            query(tw.warehouse, "analyst", f"select 1 from {relation}")
+    with pytest.raises(psycopg.errors.InsufficientPrivilege):
+        query(tw.warehouse, "clinical_ops", "select 1 from monitoring.readings")
