@@ -4,7 +4,8 @@ Builds two static sites from what the gate recorded:
 - Great Expectations' Data Docs (every suite and validation result, under var/gx/);
 - the project's own quality report (var/reports/quality/index.html): the gate's decision for each
   run, quality scores over time per source and table, quarantined records by reason and status,
-  and received = loaded + quarantined per source.
+  received = loaded + quarantined per source, and the vitals processor's health (heartbeat, lag,
+  throughput, last checkpoint).
 
 Both hold counts, rules, file positions and surrogate keys only, never a value of a record (the
 landed checkpoint's results carry no values; marts hold no PHI). Read as `steward`.
@@ -24,6 +25,7 @@ import psycopg
 from expectations import charts, data_docs_assets
 from expectations import context as gx_context
 from ingestion import settings
+from ingestion.monitoring.health import read_health
 from ingestion.warehouse.bootstrap import bootstrap
 from ingestion.warehouse.connection import Warehouse, from_environment
 
@@ -166,6 +168,7 @@ def build_report(warehouse: Warehouse, folder: Path | None = None) -> Path:
         score_svgs, latest = _score_charts(conn, runs, labels)
         quarantine_rows, by_reason = _quarantine(conn)
         reconciliation = _reconciliation(conn)
+    processor = read_health(warehouse)
     environment = jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True, undefined=jinja2.StrictUndefined
     )
@@ -179,6 +182,7 @@ def build_report(warehouse: Warehouse, folder: Path | None = None) -> Path:
             charts.bar_chart("quarantined records by rule", by_reason)
         ),
         reconciliation=reconciliation,
+        processor=processor,
         data_docs=Path("..", "..", "gx", "uncommitted", "data_docs", "local_site", "index.html"),
     )
     folder.mkdir(parents=True, exist_ok=True)

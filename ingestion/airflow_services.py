@@ -1,5 +1,6 @@
-"""`make up` / `make down`: Airflow's api-server, scheduler, dag-processor and triggerer, as separate
-processes in one process group of their own.
+"""`make up` / `make down`: Airflow's api-server, scheduler, dag-processor and triggerer, and the
+vitals processor (ingestion/monitoring/processor.py), as separate processes in one process group of
+their own.
 
     python -m ingestion.airflow_services up      # http://127.0.0.1:8080, user admin
     python -m ingestion.airflow_services down
@@ -39,6 +40,8 @@ SERVICES = {
     "dag-processor": [],
     "triggerer": ["--skip-serve-logs"],
 }
+# the device feed's only consumer: lands vitals and raises clinical alerts within seconds
+VITALS_PROCESSOR = "vitals-processor"
 
 
 def port() -> int:
@@ -146,13 +149,15 @@ def up(timeout: float = 180) -> None:
     if migrate.returncode != 0:
         raise SystemExit(f"airflow db migrate failed:\n{migrate.stdout[-2000:]}{migrate.stderr}")
     group = None
-    for service, arguments in SERVICES.items():
-        if service == "api-server":
-            arguments = [*arguments, "--port", str(port())]
+    commands = {service: [airflow, service, *arguments] for service, arguments in SERVICES.items()}
+    commands["api-server"] += ["--port", str(port())]
+    commands[VITALS_PROCESSOR] = [sys.executable, "-m", "ingestion.monitoring.processor"]
+    for service, command in commands.items():
         with (logs / f"{service}.log").open("a") as out:
             process = subprocess.Popen(
-                [airflow, service, *arguments],
+                command,
                 env=env,
+                cwd=settings.PROJECT_ROOT,
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,

@@ -5,8 +5,10 @@ is archived without loading):
 
 1. open each file; one that cannot be read as a whole goes to `quarantine/<source>/` with its reason;
 2. forget any rows an interrupted earlier attempt left for these files, and dlt's pending packages;
-3. stream each file in batches: validate (rules from `rules/<source>.yml`), keep rejected records
-   for quarantine, hand the valid ones to dlt as Arrow tables (parquet through ADBC);
+3. stream each file in batches: validate (rules from `rules/<source>.yml`), hold a record that
+   repeats an earlier one whole, or whose record key (if the rules name one) landed before, keep
+   rejected records for quarantine, hand the valid ones to dlt as Arrow tables (parquet through
+   ADBC);
 4. per file, in one transaction: quarantine its rejected records, count its rows in the raw tables
    by file hash, check received = loaded + quarantined against an independent count of the file's
    records, and record it in the ledger; then move it to the archive.
@@ -174,6 +176,98 @@ def _duplicates(records: pa.Table, candidates: np.ndarray, prefilter: list[str])
     return repeats
 
 
+ARRAY_TYPES = {
+    "text": "text[]",
+    "number": "float8[]",
+    "money": "numeric[]",
+    "integer": "int8[]",
+    "date": "date[]",
+    "timestamp": "timestamptz[]",
+}
+
+
+class RecordKeys:
+    """The record key (RuleSet.record_key) of every record landed: those of this landing, kept
+    here, and those landed before, looked up in the raw table (by its index on the key, the first
+    column the one a batch's records lie close together in, such as a reading's time)."""
+
+    def __init__(self, conn: psycopg.Connection, source: FileSource) -> None:
+        self.conn = conn
+        self.source = source
+        self.columns = [
+            next(c for c in source.rules.columns if c.name == name)
+            for name in source.rules.record_key
+        ]
+        self.seen: dict[tuple, tuple[str, int]] = {}  # key -> (file, position) in this landing
+        self.table_exists = source.table in _existing_tables(conn, source)
+
+    def repeats(self, file_name: str, batch: ParsedBatch, candidates: np.ndarray) -> dict[int, str]:
+        """Row -> reason, for the `candidates` rows whose key landed before or earlier here."""
+        rows = np.flatnonzero(candidates)
+        if not len(rows):
+            return {}
+        picked = pa.array(rows)
+        typed = [
+            _typed_column(
+                batch.records.column(column.name).combine_chunks().take(picked),
+                column,
+                self.source.rules.time_zone,
+            )
+            for column in self.columns
+        ]
+        keys = list(zip(*(values.to_pylist() for values in typed), strict=True))
+        landed_before = self._in_raw_table(typed)
+        names = ", ".join(column.name for column in self.columns)
+        reasons = {}
+        for row, key in zip(rows.tolist(), keys, strict=True):
+            if None in key:
+                continue
+            if key in self.seen:
+                earlier_file, position = self.seen[key]
+                where = "this file" if earlier_file == file_name else earlier_file
+                reasons[row] = (
+                    f"record_key_not_repeated: its {names} repeat record {position} of {where}"
+                )
+            elif key in landed_before:
+                reasons[row] = f"record_key_not_repeated: its {names} were landed before"
+            else:
+                self.seen[key] = (file_name, int(batch.positions[row]))
+        return reasons
+
+    def _in_raw_table(self, typed: list[pa.Array]) -> set[tuple]:
+        """The keys among `typed` that the raw table holds: its rows between the first key
+        column's least and greatest value here (a reading's time) whose other key columns hold one
+        of the values here, through the index on the key. A new micro-batch finds none."""
+        if not self.table_exists:
+            return set()
+        bounds = pc.min_max(typed[0])
+        if not bounds["min"].is_valid:
+            return set()
+        first, *others = self.columns
+        conditions = [
+            sql.SQL("{} between %s and %s").format(sql.Identifier(first.name)),
+            *(
+                sql.SQL("{} = any(%s::" + ARRAY_TYPES[column.type] + ")").format(
+                    sql.Identifier(column.name)
+                )
+                for column in others
+            ),
+        ]
+        query = sql.SQL("select {} from {} where {}").format(
+            sql.SQL(", ").join(sql.Identifier(column.name) for column in self.columns),
+            sql.Identifier(self.source.dataset, self.source.table),
+            sql.SQL(" and ").join(conditions),
+        )
+        params = [
+            bounds["min"].as_py(),
+            bounds["max"].as_py(),
+            *(pc.unique(values).to_pylist() for values in typed[1:]),
+        ]
+        rows = self.conn.execute(query, params).fetchall()
+        self.conn.commit()
+        return set(rows)
+
+
 def _record_of(batch: ParsedBatch, row: int, children: list[str]) -> dict[str, Any]:
     record = batch.records.slice(row, 1).to_pylist()[0]
     position = int(batch.positions[row])
@@ -188,7 +282,9 @@ def _record_of(batch: ParsedBatch, row: int, children: list[str]) -> dict[str, A
     return record
 
 
-def _split(source: FileSource, landing: FileLanding, batch: ParsedBatch) -> Iterator[Any]:
+def _split(
+    source: FileSource, landing: FileLanding, batch: ParsedBatch, keys: RecordKeys | None
+) -> Iterator[Any]:
     """Quarantine what breaks a rule; yield the valid records (and child rows) as Arrow tables."""
     import dlt
 
@@ -204,6 +300,11 @@ def _split(source: FileSource, landing: FileLanding, batch: ParsedBatch) -> Iter
             failed[row] = True
             rules_of[row] = "record_not_repeated"
             reasons[row] = [f"record_not_repeated: repeats record {int(batch.positions[first])}"]
+    if keys is not None:
+        for row, reason in keys.repeats(landing.path.name, batch, ~failed).items():
+            failed[row] = True
+            rules_of[row] = "record_key_not_repeated"
+            reasons[row] = [reason]
     for row in np.flatnonzero(failed).tolist():
         landing.quarantined.append(
             QuarantinedRecord(
@@ -244,7 +345,9 @@ def _from_malformed(malformed: Malformed) -> QuarantinedRecord:
     )
 
 
-def _rows(source: FileSource, landings: list[FileLanding]) -> Iterator[Any]:
+def _rows(
+    source: FileSource, landings: list[FileLanding], keys: RecordKeys | None
+) -> Iterator[Any]:
     for number, landing in enumerate(landings, start=1):
         configured = set(source.rules.column_names())
         landing.new_columns = [c for c in landing.reader.columns if c not in configured]
@@ -253,7 +356,7 @@ def _rows(source: FileSource, landings: list[FileLanding]) -> Iterator[Any]:
                 "%s: new column %s lands as text (not in the rules)", landing.path.name, column
             )
         for batch in landing.reader.batches():
-            yield from _split(source, landing, batch)
+            yield from _split(source, landing, batch, keys)
             log.info(
                 "%s (%d/%d): %d rows valid, %d quarantined so far",
                 landing.path.name,
@@ -297,6 +400,15 @@ def _ensure_key_indexes(conn: psycopg.Connection, source: FileSource) -> None:
     (minmax-multi) finds them at a fraction of a B-tree's cost to maintain while loading. New
     ranges are summarized by autovacuum; until then queries simply read them.
     """
+    if source.rules.record_key and source.table in _existing_tables(conn, source):
+        # the record key's lookups (RecordKeys) while landing
+        conn.execute(
+            sql.SQL("create index if not exists {} on {} ({})").format(
+                sql.Identifier(f"{source.table}_record_key"),
+                sql.Identifier(source.dataset, source.table),
+                sql.SQL(", ").join(map(sql.Identifier, source.rules.record_key)),
+            )
+        )
     for table in _existing_tables(conn, source):
         index = sql.Identifier(f"{table}_file_key")
         conn.execute(
@@ -424,8 +536,9 @@ def land(
         log.info("%s: landing %d files", source.name, len(landings))
         import dlt
 
+        keys = RecordKeys(conn, source) if source.rules.record_key else None
         resource = dlt.resource(
-            _rows(source, landings), name=source.table, write_disposition="append"
+            _rows(source, landings, keys), name=source.table, write_disposition="append"
         )
         pipeline.run(resource, loader_file_format="parquet")
         _ensure_key_indexes(conn, source)

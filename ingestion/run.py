@@ -1,5 +1,6 @@
-"""`make run`: start the warehouse, make demo data if there is none, run each source's DAG and
-then the warehouse build once through Airflow (`airflow dags test`), and print what they did.
+"""`make run`: start the warehouse, make demo data if there is none, let the vitals processor take
+the waiting micro-batches (`--once`), run each source's DAG and then the warehouse build once
+through Airflow (`airflow dags test`), and print what they did.
 """
 
 from __future__ import annotations
@@ -34,8 +35,9 @@ log = logging.getLogger("make run")
 TASK_INSTANCE = re.compile(r"running task <TaskInstance: [^.]+\.(\S+) .* ti_id=([0-9a-f-]+)>")
 STATE_CHANGE = re.compile(r"new_state=(\w+) .*ti_id=([0-9a-f-]+)")
 
-# Each source's DAG lands it; the warehouse build (which the raw assets they emit start when
-# Airflow is up) validates, builds, gates and publishes.
+# Each source's DAG lands it (vitals_feed checks the processor that landed the vitals and
+# announces them); the warehouse build (which the raw assets they emit start when Airflow is up)
+# validates, builds, gates and publishes.
 SOURCE_DAGS = ("ehr_batch", "claims_batch", "vitals_feed", "fhir_api", "research_db")
 BUILD_DAG = "warehouse_build"
 
@@ -69,11 +71,15 @@ def _make_demo_data(warehouse: Warehouse) -> None:
 
 def _airflow(args: list[str], env: dict[str, str], log_file: Path, what: str) -> None:
     """Run an Airflow command, its output to `log_file`, printing task progress as it goes."""
+    _run_logged([str(settings.VENV_BIN / "airflow"), *args], env, log_file, what)
+
+
+def _run_logged(command: list[str], env: dict[str, str], log_file: Path, what: str) -> None:
     started = time.monotonic()
     log.info("%s (log: %s)", what, log_file.relative_to(settings.PROJECT_ROOT))
     with log_file.open("w") as out:
         process = subprocess.Popen(
-            [str(settings.VENV_BIN / "airflow"), *args],
+            command,
             env=env,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
@@ -127,6 +133,12 @@ def main() -> None:
         ["db", "migrate"], env, logs / "airflow_db_migrate.log", "preparing Airflow's database"
     )
     started = datetime.now(UTC)
+    _run_logged(
+        [sys.executable, "-m", "ingestion.monitoring.processor", "--once"],
+        env,
+        logs / "vitals_processor.log",
+        "the vitals processor takes the waiting micro-batches",
+    )
     try:
         for dag_id in (*SOURCE_DAGS, BUILD_DAG):
             log_file = logs / f"airflow_dags_test_{dag_id}.log"

@@ -55,6 +55,9 @@ class RuleSet:
     time_zone: str = "UTC"
     children: dict[str, list[Column]] = field(default_factory=dict)
     duplicate_prefilter: list[str] = field(default_factory=list)
+    # the columns naming a record across files (a device's reading: device and time); a record
+    # whose key landed before, from any file, is held in quarantine instead of landing twice
+    record_key: list[str] = field(default_factory=list)
 
     @property
     def required_columns(self) -> list[str]:
@@ -123,6 +126,7 @@ def load_rules(name: str) -> RuleSet:
         time_zone=spec.get("time_zone", "UTC"),
         children=children,
         duplicate_prefilter=spec.get("duplicates", {}).get("prefilter", []),
+        record_key=spec.get("record_key", []),
     )
 
 
@@ -177,6 +181,20 @@ def _timestamp(values: pa.Array, rule: Rule, context: dict) -> tuple[np.ndarray,
     return _fails(pc.is_valid(parsed), values), (
         f"{rule.column} is not an ISO 8601 timestamp (or names a time that does not exist"
         f" in {context['time_zone']})"
+    )
+
+
+def _not_in_future(values: pa.Array, rule: Rule, context: dict) -> tuple[np.ndarray, str]:
+    """A timestamp no later than now plus `tolerance_minutes` (a device clock a little ahead).
+    One far ahead is a wrong clock or time zone, and would hide the readings after it."""
+    import pandas as pd
+
+    tolerance = rule.options.get("tolerance_minutes", 5)
+    latest = pd.Timestamp.now(tz="UTC") + pd.Timedelta(minutes=tolerance)
+    parsed = parse_timestamps(values, context["time_zone"])
+    ahead = pc.fill_null(pc.greater(parsed, pa.scalar(latest.to_pydatetime(), parsed.type)), False)
+    return ahead.to_numpy(zero_copy_only=False), (
+        f"{rule.column} is more than {tolerance} minutes in the future"
     )
 
 
@@ -271,6 +289,7 @@ CHECKS: dict[str, Callable[[pa.Array, Rule, dict], tuple[np.ndarray, str]]] = {
     "integer": _integer,
     "date": _date,
     "timestamp": _timestamp,
+    "not_in_future": _not_in_future,
     "range": _range,
     "icd10cm": _icd10cm,
     "npi": _npi,

@@ -6,8 +6,10 @@ Two conditions, by NEWS2 level (news2.py): `critical` and `warning`.
   persistence (5 minutes), counted from the first reading of that spell; a critical alert open
   at the time covers it.
 - The same condition is not raised again for a patient while its alert is open.
-- An open alert resolves with the first reading below its level (`recovered`); an open warning
-  also resolves when a critical alert is raised over it (`superseded`).
+- An open alert resolves with the first complete reading below its level (`recovered`); an open
+  warning also resolves when a critical alert is raised over it (`superseded`). A reading lacking
+  a parameter scores lower than the patient may be: it can raise an alert or keep a spell going,
+  never resolve an alert or end a spell.
 - An open alert nobody acknowledged is escalated once, the configured time after it was recorded.
 
 Time here is the readings' own (microseconds since the epoch), so a replay of the same readings
@@ -55,6 +57,7 @@ class Reading:
     measured_us: int
     level: int
     score: int
+    complete: bool = True  # every NEWS2 parameter present
 
 
 @dataclass(frozen=True)
@@ -86,11 +89,12 @@ def apply(
     state.last_scored_us = reading.measured_us
     changes = []
     for condition, level in CONDITION_LEVELS.items():
-        if condition in state.open_alerts and reading.level < level:
+        if condition in state.open_alerts and reading.level < level and reading.complete:
             key = state.open_alerts.pop(condition)
             changes.append(AlertChange("resolved", condition, key, reading, "recovered"))
     if reading.level == NO_ALERT:
-        state.warning_since_us = None
+        if reading.complete:
+            state.warning_since_us = None
         return changes
     if state.warning_since_us is None:
         state.warning_since_us = reading.measured_us

@@ -25,31 +25,31 @@ class NotAcknowledged(Exception):
 
 
 def acknowledge(warehouse: Warehouse, alert_key: str, by: str) -> None:
+    """Record who acknowledged an open alert, and when (as `clinical_ops`: their only write)."""
     if not by.strip():
         raise NotAcknowledged("say who acknowledges (--by)")
-    with psycopg.connect(**warehouse.connect_kwargs("monitor")) as conn:
-        row = conn.execute(
-            "select resolved_at, acknowledged_by from monitoring.alerts where alert_key = %s",
-            (alert_key,),
-        ).fetchone()
-        if row is None:
-            raise NotAcknowledged(f"no alert {alert_key}")
-        resolved_at, acknowledged_by = row
-        if acknowledged_by is not None:
-            raise NotAcknowledged(
-                f"alert {alert_key} was acknowledged already by {acknowledged_by}"
-            )
-        if resolved_at is not None:
-            raise NotAcknowledged(f"alert {alert_key} is resolved")
-        conn.execute(
+    with psycopg.connect(**warehouse.connect_kwargs("clinical_ops")) as conn:
+        done = conn.execute(
             "update monitoring.alerts set acknowledged_by = %s, acknowledged_at = now()"
-            " where alert_key = %s",
+            " where alert_key = %s and resolved_at is null and acknowledged_at is null"
+            " returning alert_key",
             (by.strip(), alert_key),
-        )
+        ).fetchone()
+        if done:
+            return
+        row = conn.execute(
+            "select acknowledged_by from monitoring.alerts where alert_key = %s", (alert_key,)
+        ).fetchone()
+    if row is None:
+        raise NotAcknowledged(f"no alert {alert_key}")
+    [acknowledged_by] = row
+    if acknowledged_by is not None:
+        raise NotAcknowledged(f"alert {alert_key} was acknowledged already by {acknowledged_by}")
+    raise NotAcknowledged(f"alert {alert_key} is resolved")
 
 
 def open_alerts(warehouse: Warehouse) -> list[tuple]:
-    with psycopg.connect(**warehouse.connect_kwargs("monitor")) as conn:
+    with psycopg.connect(**warehouse.connect_kwargs("clinical_ops")) as conn:
         return conn.execute(
             """
             select alert_key::text, condition, ward, room, news2_score, raised_at,

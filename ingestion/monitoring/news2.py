@@ -4,11 +4,12 @@ temperature.
 
 Devices report neither consciousness nor supplemental oxygen: every reading is scored as alert
 (0) and on room air (0). A patient on oxygen or newly confused scores higher on the chart than
-here, so these scores can only under-warn, never over-warn; docs/monitoring.md says so too.
+here, so these scores can under-warn; SpO2 is read on scale 1 always, which over-warns for a
+patient whose target is scale 2's (88-92%). docs/monitoring.md says so too.
 
-Each parameter scores by the chart's bands, a value scoring in the band whose upper edge it does
-not exceed. Temperatures are rounded to the chart's one decimal first (35.04 C is 35.0, scoring 3).
-A parameter a reading lacks scores nothing and the reading is marked incomplete.
+Each value is first read to the chart's precision, halves up (whole numbers; temperature to one
+decimal: 90.4 mmHg is 90, 35.05 C is 35.1), then scores in the band whose upper edge it does not
+exceed. A parameter a reading lacks scores nothing and the reading is marked incomplete.
 
 Clinical response (the chart's thresholds): an aggregate of 7 or more is critical; 5-6, or 3 in
 any single parameter, a warning; anything else no alert.
@@ -29,6 +30,8 @@ BANDS: dict[str, tuple[tuple[float, ...], tuple[int, ...]]] = {
     "temperature_c": ((35.0, 36.0, 38.0, 39.0), (3, 1, 0, 1, 2)),
 }
 PARAMETERS = tuple(BANDS)
+# the chart's precision: values are read to this many decimals (halves up) before scoring
+DECIMALS = {"temperature_c": 1}
 
 NO_ALERT, WARNING, CRITICAL = 0, 1, 2
 LEVEL_NAMES = {NO_ALERT: "none", WARNING: "warning", CRITICAL: "critical"}
@@ -51,9 +54,9 @@ class Scores:
 def part_scores(parameter: str, values: np.ndarray) -> np.ndarray:
     """The chart's score of each value of `parameter`; -1 where the value is missing."""
     edges, scores = BANDS[parameter]
-    values = np.asarray(values, dtype=np.float64)
-    if parameter == "temperature_c":
-        values = np.round(values, 1)
+    scale = 10.0 ** DECIMALS.get(parameter, 0)
+    # halves up, and a hair over so that 35.05 (stored as 35.04999...) reads as 35.1
+    values = np.floor(np.asarray(values, dtype=np.float64) * scale + 0.5 + 1e-9) / scale
     band = np.digitize(values, edges, right=True)  # edges[i-1] < value <= edges[i]
     scored = np.asarray(scores, dtype=np.int8)[band]
     return np.where(np.isnan(values), np.int8(-1), scored)

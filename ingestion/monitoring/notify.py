@@ -10,7 +10,9 @@ no record number, no date, not even the patient's surrogate key: email is no saf
 and the bedside needs none of it.
 
 Delivery is at least once: a notification is marked sent after the channel took it, so a crash in
-between sends it again with the same key, which a receiver uses to drop the repeat.
+between sends it again with the same key, which a receiver uses to drop the repeat. A notification
+the channel refuses is tried again with a backoff (5 s, doubling, at most 5 minutes); delivery runs
+in its own thread (processor.Notifier), so a slow channel never holds up scoring.
 """
 
 from __future__ import annotations
@@ -29,6 +31,10 @@ from ingestion import settings
 from ingestion.orchestration.notifications import send_email
 
 log = logging.getLogger(__name__)
+
+SEND_TIMEOUT_SECONDS = 5
+RETRY_SECONDS = 5
+MAX_RETRY_SECONDS = 300
 
 MESSAGE_FIELDS = """
     jsonb_build_object(
@@ -63,20 +69,37 @@ def _key(alert_key: str, kind: str) -> str:
     return str(uuid.UUID(hashlib.md5(f"{alert_key}|{kind}".encode()).hexdigest()))
 
 
-def deliver_pending(conn: psycopg.Connection) -> int:
-    """Send every unsent notification, oldest first; return how many were sent."""
-    pending = conn.execute(
+def deliver_due(conn: psycopg.Connection, limit: int = 100) -> int:
+    """Send the unsent notifications that are due, oldest first; return how many were sent.
+
+    Each is first pushed back by its backoff (RETRY_SECONDS, doubling with each attempt up to
+    MAX_RETRY_SECONDS) and committed, then sent, then marked sent: one whose sending or marking
+    fails comes round again after its backoff, never in a tight loop."""
+    due = conn.execute(
         "select notification_key::text, message from monitoring.notifications"
-        " where sent_at is null order by created_at, notification_key"
+        " where sent_at is null and next_attempt_at <= now()"
+        " order by created_at, notification_key limit %s",
+        (limit,),
     ).fetchall()
     conn.commit()
     sent = 0
-    for key, message in pending:
+    for key, message in due:
+        conn.execute(
+            """
+            update monitoring.notifications set attempts = attempts + 1,
+                next_attempt_at = now() + make_interval(secs => least(
+                    %(retry)s * power(2, attempts), %(max_retry)s))
+            where notification_key = %(key)s
+            """,
+            {"key": key, "retry": RETRY_SECONDS, "max_retry": MAX_RETRY_SECONDS},
+        )
+        conn.commit()
         error = _send(key, message)
         conn.execute(
-            "update monitoring.notifications set attempts = attempts + 1, last_error = %s,"
-            " sent_at = case when %s then now() end where notification_key = %s",
-            (error, error is None, key),
+            "update monitoring.notifications set last_error = %(error)s::text,"
+            " sent_at = case when %(error)s::text is null then now() end"
+            " where notification_key = %(key)s",
+            {"error": error, "key": key},
         )
         conn.commit()
         sent += error is None
@@ -84,29 +107,36 @@ def deliver_pending(conn: psycopg.Connection) -> int:
 
 
 def _send(key: str, message: dict[str, Any]) -> str | None:
-    """Deliver one message; None when the channel took it, else the error's type."""
+    """Deliver one message; None when the channel took it, else why not (an error's type: its
+    text may quote what was sent)."""
     settings.load_env()
-    webhook = os.environ.get("CLINICAL_ALERT_WEBHOOK_URL")
-    if webhook:
-        request = urllib.request.Request(
-            webhook,
-            data=json.dumps(message).encode(),
-            headers={"Content-Type": "application/json", "Idempotency-Key": key},
-            method="POST",
-        )
-        try:
-            with urllib.request.urlopen(request, timeout=10) as response:
-                response.read()
-        except OSError as error:
-            log.error("notification %s not delivered: %s", key, type(error).__name__)
-            return type(error).__name__
-        return None
-    subject = (
-        f"{message['kind'].upper()} {message['condition']} alert: {message['ward']} room"
-        f" {message['room']}, NEWS2 {message['news2_score']}"
+    try:
+        webhook = os.environ.get("CLINICAL_ALERT_WEBHOOK_URL")
+        if webhook:
+            _post(webhook, key, message)
+            return None
+        recipients = os.environ.get("CLINICAL_ALERT_EMAIL_TO")
+        if not recipients:
+            return "neither CLINICAL_ALERT_WEBHOOK_URL nor CLINICAL_ALERT_EMAIL_TO is set"
+        subject = " ".join(
+            f"{message['kind'].upper()} {message['condition']} alert: {message['ward']} room"
+            f" {message['room']}, NEWS2 {message['news2_score']}".split()
+        )  # one line, whatever a ward's name holds
+        body = "\n".join(f"{name}: {value}" for name, value in message.items())
+        if send_email(subject, body, recipients=recipients, message_id=f"<{key}@monitoring>"):
+            return None
+        return "not sent by email"
+    except Exception as error:  # noqa: BLE001 - one bad message must not stop the others
+        log.error("notification %s not delivered: %s", key, type(error).__name__)
+        return type(error).__name__
+
+
+def _post(url: str, key: str, message: dict[str, Any]) -> None:
+    request = urllib.request.Request(
+        url,
+        data=json.dumps(message).encode(),
+        headers={"Content-Type": "application/json", "Idempotency-Key": key},
+        method="POST",
     )
-    body = "\n".join(f"{name}: {value}" for name, value in message.items())
-    recipients = os.environ.get("CLINICAL_ALERT_EMAIL_TO")
-    if send_email(subject, body, recipients=recipients, message_id=f"<{key}@monitoring>"):
-        return None
-    return "not sent by email"
+    with urllib.request.urlopen(request, timeout=SEND_TIMEOUT_SECONDS) as response:
+        response.read()

@@ -8,11 +8,12 @@ in `max_bytes_per_cycle` (the rest wait on disk: a slow warehouse slows the read
 flat), lands them through the file sources' path (ledger, validation, quarantine, reconciliation:
 ingestion/file_source.py), then scores each landed file in order: NEWS2 and z-scores per reading,
 one-minute windows, alerts (store.py writes it all with the file's checkpoint in one transaction).
-Then it sends the notifications the files queued, escalates what nobody acknowledged in time and
-records its health in monitoring.processor_status.
+A thread of its own (Notifier) sends the notifications the files queued; the loop escalates what
+nobody acknowledged in time and records its health in monitoring.processor_status.
 
-A file landed but not scored (a crash between the two) is scored first on the next start. Settings
-in monitoring.yml (MONITORING_CONFIG overrides the path).
+A file landed but not scored (a crash between the two) is scored first on the next start. A file
+that cannot be landed is set aside in `var/quarantine/vitals/` with its reason, so one bad file
+does not hold up the others. Settings in monitoring.yml (MONITORING_CONFIG overrides the path).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import argparse
 import logging
 import os
 import signal
+import threading
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -42,6 +44,7 @@ log = logging.getLogger(__name__)
 CONFIG_FILE = Path(__file__).with_name("monitoring.yml")
 NAME = "vitals_processor"
 LOCK = 727_001  # the advisory lock only one processor (or replay) holds
+MAX_ERROR_PAUSE_SECONDS = 30
 
 
 class ProcessorBusy(RuntimeError):
@@ -60,6 +63,47 @@ class LandedFile:
     found_at: datetime | None = None
 
 
+class Notifier:
+    """Sends due notifications from a thread and connection of its own: a slow or failing channel
+    delays notifications only, never scoring. `wake()` after a commit that queued some."""
+
+    def __init__(self, warehouse: Warehouse, poll_seconds: float) -> None:
+        self.warehouse = warehouse
+        self.poll_seconds = poll_seconds
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name="notifier", daemon=True)
+        self._thread.start()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout=60)
+
+    def _run(self) -> None:
+        conn = None
+        while not self._stop.is_set():
+            try:
+                conn = conn or psycopg.connect(**self.warehouse.connect_kwargs("monitor"))
+                notify.deliver_due(conn)
+            except psycopg.Error as error:
+                log.error("notifier: %s; reconnecting", type(error).__name__)
+                conn = None
+            self._wake.wait(self.poll_seconds)
+            self._wake.clear()
+        if conn is not None:
+            notify.deliver_due(conn)  # what the last cycle queued
+            conn.close()
+
+
 class Processor:
     def __init__(self, warehouse: Warehouse, config: dict) -> None:
         self.warehouse = warehouse
@@ -73,7 +117,9 @@ class Processor:
             self.conn.close()
             raise ProcessorBusy("another vitals processor (or a replay) holds the lock")
         self.state = self._restored()
+        self.notifier = Notifier(warehouse, config["poll_seconds"])
         self.stopping = False
+        self.set_aside = 0
 
     def _restored(self, sequence: int | None = None) -> store.ProcessorState:
         if sequence is None:
@@ -86,44 +132,104 @@ class Processor:
 
     def run(self, once: bool = False) -> int:
         """Cycle until stopped (or, `once`, until nothing waits); return the readings scored."""
+        self.notifier.start()
+        try:
+            return self._cycles(once)
+        finally:
+            self.notifier.stop()
+
+    def _cycles(self, once: bool) -> int:
         unscored = self.unscored_files()
         if unscored:
             log.warning("resuming: %d landed files not scored yet", len(unscored))
         scored = self.score_files(unscored)
+        errors = 0
         while not self.stopping:
             waiting = self.waiting_files()
+            try:
+                if waiting:
+                    scored += self.cycle(waiting)
+                self.escalate_due()
+                self.record_status()
+                errors = 0
+            except (psycopg.Error, OSError) as error:
+                if once:
+                    raise
+                # the warehouse away, a disk full: wait and try again, longer each time
+                errors += 1
+                pause = min(self.config["poll_seconds"] * 2**errors, MAX_ERROR_PAUSE_SECONDS)
+                log.exception("cycle failed (%s); again in %.1f s", type(error).__name__, pause)
+                self._reconnect()
+                time.sleep(pause)
+                continue
             if not waiting:
-                self.after_cycle(waiting)
                 if once:
                     break
                 time.sleep(self.config["poll_seconds"])
-                continue
-            scored += self.cycle(waiting)
         return scored
+
+    def _reconnect(self) -> None:
+        try:
+            self.conn.close()
+            self.conn = psycopg.connect(**self.warehouse.connect_kwargs("monitor"))
+            locked = self.conn.execute("select pg_try_advisory_lock(%s)", (LOCK,)).fetchone()[0]
+            self.conn.commit()
+            if not locked:
+                raise ProcessorBusy("another vitals processor took the lock meanwhile")
+            self.state = self._restored()
+        except psycopg.Error as error:
+            log.error("warehouse unreachable: %s", type(error).__name__)
 
     def cycle(self, waiting: list[Path]) -> int:
         batch = self._bounded(waiting)
         found_at = {path.name: _mtime(path) for path in batch}
+        outcomes = self._land(batch)
+        landed = [o.file_hash for o in outcomes if o.status == "loaded"]
+        files = [
+            LandedFile(file_hash, file_key, name, found_at.get(name))
+            for file_hash, file_key, name in self.conn.execute(
+                "select file_hash, file_key, file_name from audit.file_ledger"
+                " where file_hash = any(%s) order by recorded_at, file_name",
+                (landed,),
+            )
+        ]
+        self.conn.commit()
+        return self.score_files(files)
+
+    def _land(self, batch: list[Path]) -> list:
+        """Land `batch`; if that fails, each file alone, setting aside the one that fails alone."""
         from ingestion.file_source import land
         from ingestion.pipeline import start_run
         from ingestion.sources.vitals_files import VITALS_FILES
 
         run_id = f"{NAME}__{datetime.now(UTC):%Y-%m-%dT%H}"
         start_run(self.warehouse, run_id)
-        outcomes = land(VITALS_FILES, self.warehouse, run_id, batch)
-        landed = {o.file_hash: o for o in outcomes if o.status == "loaded"}
-        files = [
-            LandedFile(file_hash, file_key, name, found_at.get(name))
-            for file_hash, file_key, name in self.conn.execute(
-                "select file_hash, file_key, file_name from audit.file_ledger"
-                " where file_hash = any(%s) order by recorded_at, file_name",
-                (list(landed),),
+        try:
+            return land(VITALS_FILES, self.warehouse, run_id, batch)
+        except Exception as error:  # noqa: BLE001 - whatever it is, find the file and go on
+            if len(batch) == 1:
+                self._set_aside(batch[0], error)
+                return []
+            log.warning(
+                "landing %d files failed (%s): one by one", len(batch), type(error).__name__
             )
-        ]
-        self.conn.commit()
-        scored = self.score_files(files)
-        self.after_cycle(self.waiting_files())
-        return scored
+        outcomes = []
+        for path in batch:
+            try:
+                outcomes += land(VITALS_FILES, self.warehouse, run_id, [path])
+            except Exception as error:  # noqa: BLE001 - set aside, whatever the reason
+                self._set_aside(path, error)
+        return outcomes
+
+    def _set_aside(self, path: Path, error: Exception) -> None:
+        from ingestion.ledger import content_hash, move_aside
+
+        if not path.exists():
+            return
+        reason = f"not landed by the vitals processor: {type(error).__name__}"
+        log.error("%s: %s; set aside in the quarantine folder", path.name, reason)
+        move_aside(path, settings.QUARANTINE_DIR / "vitals", content_hash(path), reason)
+        self.set_aside += 1
 
     def _bounded(self, waiting: list[Path]) -> list[Path]:
         """The first waiting files that fit in max_bytes_per_cycle (always one at least)."""
@@ -144,7 +250,7 @@ class Processor:
         return [
             path
             for path in sorted(folder.glob(FILE_PATTERNS["vitals"]))
-            if _mtime_seconds(path) is not None and _mtime_seconds(path) <= settled_before
+            if (_mtime_seconds(path) or settled_before + 1) <= settled_before
         ]
 
     def unscored_files(self) -> list[LandedFile]:
@@ -164,11 +270,6 @@ class Processor:
         self.conn.commit()
         return [LandedFile(*row) for row in rows]
 
-    def after_cycle(self, waiting: list[Path]) -> None:
-        notify.deliver_pending(self.conn)
-        self.escalate_due()
-        self.record_status(waiting)
-
     # --- scoring --------------------------------------------------------------------------------
 
     def score_files(self, files: list[LandedFile]) -> int:
@@ -180,16 +281,19 @@ class Processor:
                 self.conn.rollback()
                 self.state = self._restored()  # the failed file changed nothing in the warehouse
                 raise
-            notify.deliver_pending(self.conn)
+            self.notifier.wake()
         return scored
 
     def score_file(self, landed: LandedFile, sequence: int | None = None) -> int:
-        """Score one landed file and record it with its checkpoint (the next one, or `sequence`
-        when replaying it); return the new readings."""
+        """Score one landed file and record it with its checkpoint; return the new readings.
+        With `sequence` (a replay), the file is scored again as that checkpoint, and the alerts it
+        raises queue no notification (they are history, not news)."""
         conn, state = self.conn, self.state
-        if sequence is not None:
+        replaying = sequence is not None
+        if replaying:
             store.forget_scoring(conn, sequence)
-        sequence = sequence or state.sequence + 1
+        else:
+            sequence = state.sequence + 1
         readings = store.landed_readings(conn, landed.file_key)
         readings = readings.drop_duplicates("reading_key").reset_index(drop=True)
         known = store.known_reading_keys(conn, readings["reading_key"].tolist())
@@ -204,7 +308,7 @@ class Processor:
             tumbling = self.config["windows"]["tumbling_seconds"]
             store.recompute_minutes(conn, touched_minutes(scored, tumbling), tumbling)
             raised = store.write_alert_changes(conn, sequence, changes)
-            for alert_key in raised:
+            for alert_key in [] if replaying else raised:
                 notify.queue(conn, alert_key, "raised")
             newest = int(new["measured_us"].max())
             state.watermark_us = max(state.watermark_us or newest, newest)
@@ -215,9 +319,7 @@ class Processor:
         conn.commit()
         state.sequence = sequence
         if len(new):
-            state.history = pd.concat(
-                [state.history, new[["patient_key", "measured_us", *VITALS]]], ignore_index=True
-            )
+            state.remember(new[["patient_key", "measured_us", *VITALS]])
             state.prune(self.config["anomaly"]["window_seconds"])
         log.info(
             "%s: %d readings, %d new, %d alerts raised (checkpoint %d)",
@@ -230,28 +332,28 @@ class Processor:
         anomaly = self.config["anomaly"]
         z = zscores(self.state.history, new, anomaly)
         scores = news2.score({name: new[name].to_numpy() for name in news2.PARAMETERS})
-        parts = [store.parts_json(scores.parts, row) for row in range(len(new))]
+        parts = store.parts_json(scores.parts)
         moves = np.zeros(len(new), dtype=bool)
         changes = []
         keys = new["reading_key"].to_numpy()
         patients = new["patient_key"].to_numpy()
         measured = new["measured_us"].to_numpy()
+        wards, rooms = new["ward"].to_numpy(), new["room"].to_numpy()
         for row in np.lexsort((new["record_position"].to_numpy(), measured)).tolist():
             patient = self.state.patients.setdefault(patients[row], PatientState())
             reading = Reading(
-                keys[row], int(measured[row]), int(scores.level[row]), int(scores.total[row])
+                keys[row],
+                int(measured[row]),
+                int(scores.level[row]),
+                int(scores.total[row]),
+                bool(scores.complete[row]),
             )
             moves[row] = not alert_rules.is_late(patient, reading)
             for change in alert_rules.apply(patient, patients[row], reading, self.rules):
-                context = {
-                    "ward": new["ward"][row],
-                    "room": new["room"][row],
-                    "news2_parts": parts[row],
-                }
+                context = {"ward": wards[row], "room": rooms[row], "news2_parts": parts[row]}
                 changes.append((patients[row], change, context))
         scored = new.assign(
             sequence=sequence,
-            measured_at=[store.at(us) for us in measured.tolist()],
             moves_alerts=moves,
             anomalous_vitals=anomalous_vitals(z, anomaly["z_threshold"]),
             news2_score=scores.total,
@@ -259,8 +361,7 @@ class Processor:
             news2_complete=scores.complete,
             news2_parts=parts,
         )
-        scored = pd.concat([scored, z], axis=1)
-        return scored.astype(object).where(scored.notna(), None), changes
+        return pd.concat([scored, z], axis=1), changes
 
     # --- escalation and health ------------------------------------------------------------------
 
@@ -270,32 +371,39 @@ class Processor:
             "select alert_key::text, recorded_at from monitoring.alerts"
             " where resolved_at is null and acknowledged_at is null and escalated_at is null"
         ).fetchall()
+        escalated = 0
         for alert_key, recorded_at in candidates:
-            if alert_rules.due_for_escalation(recorded_at, now, self.rules):
-                self.conn.execute(
-                    "update monitoring.alerts set escalated_at = now() where alert_key = %s"
-                    " and acknowledged_at is null and escalated_at is null",
-                    (alert_key,),
-                )
+            if not alert_rules.due_for_escalation(recorded_at, now, self.rules):
+                continue
+            # still open and unacknowledged now (someone may have acknowledged meanwhile)
+            if self.conn.execute(
+                "update monitoring.alerts set escalated_at = now() where alert_key = %s"
+                " and resolved_at is null and acknowledged_at is null and escalated_at is null"
+                " returning alert_key",
+                (alert_key,),
+            ).fetchone():
                 notify.queue(self.conn, alert_key, "escalated")
                 log.warning("alert %s escalated: not acknowledged in time", alert_key)
+                escalated += 1
         self.conn.commit()
-        if candidates:
-            notify.deliver_pending(self.conn)
+        if escalated:
+            self.notifier.wake()
 
-    def record_status(self, waiting: list[Path]) -> None:
+    def record_status(self) -> None:
+        waiting = self.waiting_files()
         oldest = min((_mtime_seconds(path) or time.time() for path in waiting), default=None)
         self.conn.execute(
             """
             insert into monitoring.processor_status as status (processor, last_checkpoint_at,
                 last_sequence, newest_reading_processed_at, files_waiting, oldest_waiting_seconds,
-                readings_per_second, heartbeat_at)
-            select %(name)s, max(processed_at), max(sequence), max(watermark_at), %(waiting)s,
-                %(oldest)s,
-                coalesce(sum(new_readings) filter (
-                    where processed_at > now() - interval '1 minute'), 0) / 60.0,
-                now()
-            from monitoring.processed_files
+                readings_per_second, notifications_unsent, files_set_aside, heartbeat_at)
+            select %(name)s,
+                (select max(processed_at) from monitoring.processed_files),
+                %(sequence)s, %(watermark)s, %(waiting)s, %(oldest)s,
+                (select coalesce(sum(new_readings), 0) from monitoring.processed_files
+                    where processed_at > now() - interval '1 minute') / 60.0,
+                (select count(*) from monitoring.notifications where sent_at is null),
+                %(set_aside)s, now()
             on conflict (processor) do update set
                 last_checkpoint_at = excluded.last_checkpoint_at,
                 last_sequence = excluded.last_sequence,
@@ -303,15 +411,23 @@ class Processor:
                 files_waiting = excluded.files_waiting,
                 oldest_waiting_seconds = excluded.oldest_waiting_seconds,
                 readings_per_second = excluded.readings_per_second,
+                notifications_unsent = excluded.notifications_unsent,
+                files_set_aside = status.files_set_aside + excluded.files_set_aside,
                 heartbeat_at = excluded.heartbeat_at
             """,
             {
                 "name": NAME,
+                "sequence": self.state.sequence,
+                "watermark": None
+                if self.state.watermark_us is None
+                else store.at(self.state.watermark_us),
                 "waiting": len(waiting),
                 "oldest": 0.0 if oldest is None else max(0.0, time.time() - oldest),
+                "set_aside": self.set_aside,
             },
         )
         self.conn.commit()
+        self.set_aside = 0
 
     def close(self) -> None:
         self.conn.close()

@@ -11,13 +11,15 @@ What the processor remembers between files is rebuilt from these tables as of an
 
 from __future__ import annotations
 
-import json
+import io
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pandas as pd
 import psycopg
+import pyarrow as pa
+import pyarrow.csv as pa_csv
 
 from ingestion.monitoring.alert_rules import AlertChange, PatientState
 from ingestion.monitoring.news2 import LEVEL_NAMES, PARAMETERS
@@ -29,7 +31,7 @@ LANDED_READINGS = """
 select
     md5(device_id || '|' || (extract(epoch from "timestamp") * 1000000)::bigint)::uuid::text
         as reading_key,
-    patient_id,
+    upper(trim(patient_id)) as patient_id,
     (extract(epoch from "timestamp") * 1000000)::bigint as measured_us,
     measurements__heart_rate::float8 as heart_rate_bpm,
     measurements__blood_pressure__systolic::float8 as systolic_mmhg,
@@ -86,6 +88,12 @@ on conflict (patient_key, window_start, vital) do update set
 """
 
 
+def history_frame(rows) -> pd.DataFrame:
+    """Readings of the anomaly window, typed: (patient_key, measured_us, *VITALS)."""
+    frame = pd.DataFrame(rows, columns=["patient_key", "measured_us", *VITALS])
+    return frame.astype({"measured_us": "int64", **dict.fromkeys(VITALS, "float64")})
+
+
 @dataclass
 class ProcessorState:
     """What scoring the next file needs: the last checkpoint, the newest reading time seen, the
@@ -93,10 +101,12 @@ class ProcessorState:
 
     sequence: int = 0
     watermark_us: int | None = None
-    history: pd.DataFrame = field(
-        default_factory=lambda: pd.DataFrame(columns=["patient_key", "measured_us", *VITALS])
-    )
+    history: pd.DataFrame = field(default_factory=lambda: history_frame([]))
     patients: dict[str, PatientState] = field(default_factory=dict)
+
+    def remember(self, readings: pd.DataFrame) -> None:
+        """Add scored readings to the anomaly window's history."""
+        self.history = pd.concat([self.history, history_frame(readings)], ignore_index=True)
 
     def prune(self, window_seconds: float) -> None:
         """Keep only the readings the next file's anomaly windows can reach."""
@@ -139,30 +149,34 @@ def state_as_of(conn: psycopg.Connection, sequence: int, window_seconds: float) 
         """,
         (sequence, watermark, window_seconds),
     ).fetchall()
-    state.history = pd.DataFrame(rows, columns=["patient_key", "measured_us", *VITALS])
-    state.history[list(VITALS)] = state.history[list(VITALS)].astype("float64")
+    state.history = history_frame(rows)
     # each patient's newest reading that moved alerts, and the start of its spell at warning or
-    # above: the first such reading after its newest calm one, in the order they were scored
+    # above: its first such reading after its newest complete calm one, in the order they were
+    # scored (time, then checkpoint, then position). Read patient by patient, through the index.
     for patient_key, last_scored, warning_since in conn.execute(
         """
-        with moving as (
-            select patient_key, measured_at, sequence, record_position, news2_level
-            from monitoring.readings
-            where sequence <= %(sequence)s and moves_alerts
-        ),
-        calm as (
-            select distinct on (patient_key) patient_key, measured_at, sequence, record_position
-            from moving where news2_level = 'none'
-            order by patient_key, measured_at desc, sequence desc, record_position desc
-        )
-        select moving.patient_key::text, max(moving.measured_at),
-            min(moving.measured_at) filter (
-                where moving.news2_level <> 'none' and (calm.patient_key is null
-                    or (moving.measured_at, moving.sequence, moving.record_position)
+        select patients.patient_key::text, newest.measured_at, spell.since
+        from monitoring.patient_keys as patients
+        cross join lateral (
+            select measured_at from monitoring.readings as r
+            where r.patient_key = patients.patient_key and r.sequence <= %(sequence)s
+                and r.moves_alerts
+            order by r.measured_at desc limit 1
+        ) as newest
+        left join lateral (
+            select measured_at, sequence, record_position from monitoring.readings as r
+            where r.patient_key = patients.patient_key and r.sequence <= %(sequence)s
+                and r.moves_alerts and r.news2_level = 'none' and r.news2_complete
+            order by r.measured_at desc, r.sequence desc, r.record_position desc limit 1
+        ) as calm on true
+        cross join lateral (
+            select min(r.measured_at) as since from monitoring.readings as r
+            where r.patient_key = patients.patient_key and r.sequence <= %(sequence)s
+                and r.moves_alerts and r.news2_level <> 'none'
+                and (calm.measured_at is null
+                    or (r.measured_at, r.sequence, r.record_position)
                         > (calm.measured_at, calm.sequence, calm.record_position))
-            )
-        from moving left join calm using (patient_key)
-        group by moving.patient_key
+        ) as spell
         """,
         {"sequence": sequence},
     ):
@@ -194,18 +208,15 @@ def landed_readings(conn: psycopg.Connection, file_key: int) -> pd.DataFrame:
 
 
 def patient_keys(conn: psycopg.Connection, patient_ids: list[str]) -> dict[str, str]:
-    """The crosswalk's surrogate key of each patient; a patient it does not know yet gets a random
-    one there, as dbt's crosswalk model would give it (and then keeps)."""
+    """Monitoring's surrogate key of each patient (monitoring.patient_keys); a patient seen for
+    the first time gets a random one."""
     conn.execute(
-        """
-        insert into crosswalk.patient_crosswalk (patient_id, patient_key, assigned_at)
-        select id, gen_random_uuid(), now() from unnest(%s::text[]) as ids (id)
-        on conflict (patient_id) do nothing
-        """,
+        "insert into monitoring.patient_keys (patient_id) select unnest(%s::text[])"
+        " on conflict (patient_id) do nothing",
         (patient_ids,),
     )
     rows = conn.execute(
-        "select patient_id, patient_key::text from crosswalk.patient_crosswalk"
+        "select patient_id, patient_key::text from monitoring.patient_keys"
         " where patient_id = any(%s)",
         (patient_ids,),
     )
@@ -233,13 +244,25 @@ def known_reading_keys(conn: psycopg.Connection, keys: list[str]) -> set[str]:
 
 
 def write_readings(conn: psycopg.Connection, scored: pd.DataFrame) -> None:
-    columns = ", ".join(READING_COLUMNS)
+    """COPY the scored readings in, as CSV written by Arrow: a missing value or z-score (NaN) is
+    written as null."""
+    columns = {}
+    for name in READING_COLUMNS:
+        if name == "measured_at":
+            values = pa.array(scored["measured_us"].to_numpy(), pa.timestamp("us", tz="UTC"))
+        elif name == "anomalous_vitals":
+            values = pa.array(["{" + ",".join(flags) + "}" for flags in scored[name]])
+        else:
+            values = pa.array(scored[name].to_numpy(), from_pandas=True)
+        columns[name] = values
+    buffer = io.BytesIO()
+    pa_csv.write_csv(pa.table(columns), buffer, pa_csv.WriteOptions(include_header=False))
+    names = ", ".join(READING_COLUMNS)
     with (
         conn.cursor() as cursor,
-        cursor.copy(f"copy monitoring.readings ({columns}) from stdin") as copy,
+        cursor.copy(f"copy monitoring.readings ({names}) from stdin with (format csv)") as copy,
     ):
-        for row in scored[READING_COLUMNS].itertuples(index=False, name=None):
-            copy.write_row(row)
+        copy.write(buffer.getvalue())
 
 
 def recompute_minutes(
@@ -260,9 +283,10 @@ def write_alert_changes(
     sequence: int,
     changes: list[tuple[str, AlertChange, dict]],
 ) -> list[str]:
-    """Record raised and resolved alerts; return the keys of the alerts newly raised. A replay
-    raising an alert that exists already rewrites what the readings decide (score, parts,
-    resolution) and keeps what people did (acknowledgement, escalation)."""
+    """Record raised and resolved alerts; return the keys of the alerts raised. A replay raising
+    an alert that exists already rewrites its score and parts and keeps the rest: what people did
+    (acknowledgement, escalation), and its resolution, which a replayed file that resolved it has
+    reopened (forget_scoring) and a file after the replayed range keeps."""
     raised = []
     for patient_key, change, context in changes:
         if change.kind == "raised":
@@ -275,8 +299,7 @@ def write_alert_changes(
                 on conflict (alert_key) do update set
                     raised_sequence = excluded.raised_sequence,
                     news2_score = excluded.news2_score,
-                    news2_parts = excluded.news2_parts,
-                    resolved_at = null, resolved_sequence = null, resolution = null
+                    news2_parts = excluded.news2_parts
                 """,
                 {
                     "alert": change.alert_key,
@@ -335,10 +358,13 @@ def record_checkpoint(
     )
 
 
-def parts_json(parts: dict[str, np.ndarray], row: int) -> str:
-    return json.dumps(
-        {name: (None if parts[name][row] < 0 else int(parts[name][row])) for name in PARAMETERS}
-    )
+def parts_json(parts: dict[str, np.ndarray]) -> list[str]:
+    """Each reading's NEWS2 parts as JSON (null where the reading lacked the parameter)."""
+    text = pd.Series("{", index=range(len(parts[PARAMETERS[0]])), dtype=object)
+    for number, name in enumerate(PARAMETERS):
+        values = pd.Series(parts[name]).astype(str).where(parts[name] >= 0, "null")
+        text = text + ("" if number == 0 else ", ") + f'"{name}": ' + values
+    return (text + "}").tolist()
 
 
 def level_names(levels: np.ndarray) -> list[str]:

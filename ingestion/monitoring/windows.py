@@ -2,8 +2,8 @@
 one-minute tumbling aggregates the sliding ones are made of.
 
 A reading's z-score for a vital compares it with the same patient's readings of the window before
-it ([t - window, t), event time), among those processed so far; too few readings, or no spread,
-and there is no score.
+it ([t - window, t), event time), among those processed so far: (value - mean) / sample standard
+deviation. Too few readings, or no spread, and there is no score.
 """
 
 from __future__ import annotations
@@ -20,47 +20,69 @@ VITALS = (
     "respiratory_rate_per_min",
 )
 US = 1_000_000
+# a spread below this is no spread (rounding in the sums), and gives no z-score
+STD_FLOOR = 1e-6
 
 
 def zscores(history: pd.DataFrame, batch: pd.DataFrame, config: dict) -> pd.DataFrame:
     """One z-score column per vital (`z_<vital>`, NaN where none) for each row of `batch`.
 
-    `history` holds the patient's earlier processed readings (patient_key, measured_us, vitals);
-    rows of `batch` see each other too, as readings of the same file do.
+    `history` holds the patients' earlier processed readings (patient_key, measured_us, vitals);
+    rows of `batch` see each other too, as readings of the same file do. Each window's count, sum
+    and sum of squares come from cumulative sums over the readings sorted by patient and time, so
+    a file costs a sort of its patients' recent readings, whatever the window's length.
     """
-    window = f"{int(config['window_seconds'])}s"
+    window_us = int(config["window_seconds"] * US)
     columns = ["patient_key", "measured_us", *VITALS]
-    both = pd.concat([history[columns], batch[columns]], ignore_index=True)
-    both[list(VITALS)] = both[list(VITALS)].astype("float64")
-    both["_at"] = pd.to_datetime(both["measured_us"].astype("int64"), unit="us")
-    both = both.sort_values(["patient_key", "_at"], kind="stable")
-    # the rolling results come out grouped by patient, in time order: `both`'s sorted order
-    rolling = both.groupby("patient_key", sort=True).rolling(window, on="_at", closed="left")
-    original = both.index.to_numpy()  # each sorted row's place in history + batch
-    out = pd.DataFrame(index=np.arange(len(batch)))
-    for statistic in ("mean", "std", "count"):
-        sorted_values = getattr(rolling[list(VITALS)], statistic)().to_numpy()
-        values = np.empty_like(sorted_values)
-        values[original] = sorted_values
-        for number, vital in enumerate(VITALS):
-            out[f"{vital}_{statistic}"] = values[len(history) :, number]
-    for vital in VITALS:
+    reach = batch["measured_us"].min() - window_us if len(batch) else 0
+    relevant = history[
+        history["patient_key"].isin(batch["patient_key"].unique())
+        & (history["measured_us"] >= reach)
+    ]
+    both = pd.concat([relevant[columns], batch[columns]], ignore_index=True)
+    codes = pd.factorize(both["patient_key"])[0].astype(np.int64)
+    times = both["measured_us"].to_numpy(dtype=np.int64)
+    start = times.min() - window_us
+    span = int(times.max() - start + 1)
+    if codes.max(initial=0) >= 2**62 // span:
+        raise OverflowError("readings too far apart in time for one file's windows")
+    keys = codes * span + (times - start)
+    order = np.argsort(keys, kind="stable")  # history before the batch at equal keys
+    sorted_keys = keys[order]
+    batch_keys = keys[len(relevant) :]
+    low = np.searchsorted(sorted_keys, batch_keys - window_us, side="left")
+    high = np.searchsorted(sorted_keys, batch_keys, side="left")  # [t - window, t)
+    values = both[list(VITALS)].to_numpy(dtype=np.float64)
+    out = {}
+    for number, vital in enumerate(VITALS):
+        column = values[order, number]
+        valid = ~np.isnan(column)
+        center = column[valid].mean() if valid.any() else 0.0  # keeps the sums small
+        centered = np.where(valid, column - center, 0.0)
+        count = _window_sums(valid.astype(np.float64), low, high)
+        total = _window_sums(centered, low, high)
+        squares = _window_sums(centered * centered, low, high)
         with np.errstate(divide="ignore", invalid="ignore"):
-            z = (batch[vital].to_numpy(dtype="float64") - out[f"{vital}_mean"].to_numpy()) / out[
-                f"{vital}_std"
-            ].to_numpy()
-        z[
-            (out[f"{vital}_count"].to_numpy() < config["min_readings"])
-            | ~(out[f"{vital}_std"].to_numpy() > 0)
-        ] = np.nan
+            mean = total / count
+            std = np.sqrt(np.maximum(squares - total * mean, 0.0) / (count - 1))
+            z = (values[len(relevant) :, number] - center - mean) / std
+        z[(count < config["min_readings"]) | ~(std > STD_FLOOR)] = np.nan
         out[f"z_{vital}"] = z
-    return out[[f"z_{vital}" for vital in VITALS]]
+    return pd.DataFrame(out, index=np.arange(len(batch)))
+
+
+def _window_sums(values: np.ndarray, low: np.ndarray, high: np.ndarray) -> np.ndarray:
+    cumulative = np.concatenate(([0.0], np.cumsum(values)))
+    return cumulative[high] - cumulative[low]
 
 
 def anomalous_vitals(z: pd.DataFrame, threshold: float) -> list[list[str]]:
     """The vitals each reading flags: |z| above `threshold`."""
     flags = np.abs(z[[f"z_{vital}" for vital in VITALS]].to_numpy()) > threshold
-    return [[VITALS[i] for i in np.flatnonzero(row)] for row in flags]
+    flagged = [[] for _ in range(len(flags))]
+    for row in np.flatnonzero(flags.any(axis=1)).tolist():
+        flagged[row] = [VITALS[i] for i in np.flatnonzero(flags[row])]
+    return flagged
 
 
 def touched_minutes(batch: pd.DataFrame, tumbling_seconds: int) -> pd.DataFrame:

@@ -31,7 +31,7 @@ from airflow.sdk import BaseSensorOperator
 from airflow.sdk.exceptions import AirflowSkipException
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
-from ingestion.sources import FILE_PATTERNS
+from ingestion.sources import BATCH_FILE_SOURCE_NAMES, FILE_PATTERNS
 
 # A file: (source, name, size, modification time in ns)
 Signature = tuple[str, str, int, int]
@@ -152,7 +152,7 @@ class LandingWatchSensor(BaseSensorOperator):
 
     def _current(self) -> tuple[set[Signature], set[Signature]]:
         """(files settled in the landing folders now, those of them announced before)."""
-        files = settled_files(Path(self.landing_dir), FILE_PATTERNS, self.settle_seconds)
+        files = settled_files(Path(self.landing_dir), BATCH_FILE_SOURCE_NAMES, self.settle_seconds)
         return files, AnnouncedFiles(Path(self.state_file)).load() & files
 
     def execute(self, context: Any) -> dict[str, list[str]]:
@@ -162,7 +162,7 @@ class LandingWatchSensor(BaseSensorOperator):
         self.defer(
             trigger=NewFilesTrigger(
                 self.landing_dir,
-                list(FILE_PATTERNS),
+                list(BATCH_FILE_SOURCE_NAMES),
                 sorted(announced),
                 self.poll_seconds,
                 self.settle_seconds,

@@ -39,3 +39,33 @@ def pull_research(dag_run: Any) -> dict[str, int]:
     if not counts.get("received"):
         raise AirflowSkipException(f"nothing new in the research database: {counts}")
     return counts
+
+
+def check_vitals_processor(heartbeat_seconds: float, max_lag_seconds: float) -> dict[str, Any]:
+    from ingestion.monitoring.health import check
+    from ingestion.warehouse.connection import from_environment
+
+    health = check(from_environment(), heartbeat_seconds, max_lag_seconds)
+    return {
+        "heartbeat_age_seconds": round(health.heartbeat_age_seconds, 1),
+        "files_waiting": health.files_waiting,
+        "lag_seconds": round(health.lag_seconds, 1),
+        "readings_per_second": round(health.readings_per_second, 1),
+    }
+
+
+def announce_landed_vitals() -> int:
+    """The vitals files landed and not validated yet (a build validates them); skipped if none."""
+    import psycopg
+
+    from ingestion.warehouse.connection import from_environment
+
+    warehouse = from_environment()
+    with psycopg.connect(**warehouse.connect_kwargs("loader")) as conn:
+        waiting = conn.execute(
+            "select count(*) from audit.file_ledger"
+            " where source = 'vitals' and status = 'loaded' and validation_state = 'pending'"
+        ).fetchone()[0]
+    if not waiting:
+        raise AirflowSkipException("no newly landed vitals")
+    return waiting

@@ -14,4 +14,8 @@ FILE_PATTERNS = {
     "vitals": "vitals_*.ndjson",
 }
 FILE_SOURCE_NAMES = tuple(FILE_PATTERNS)
+# The vitals processor (ingestion/monitoring/) watches its own folder and lands each micro-batch as
+# it arrives; the landing watch starts the DAGs of the others.
+STREAMED_SOURCE_NAMES = ("vitals",)
+BATCH_FILE_SOURCE_NAMES = tuple(s for s in FILE_SOURCE_NAMES if s not in STREAMED_SOURCE_NAMES)
 API_SOURCE_NAMES = ("fhir", "research")

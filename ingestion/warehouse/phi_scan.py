@@ -19,8 +19,9 @@ Dates count only in relations tied to patients (those with a `patient_key` colum
 (`dim_date`) or a count by quarter holds dates that are no patient's.
 
 A number column is not compared with identifiers of a few digits only (five-digit ZIPs): an hour
-offset of -21345 or a count of 21345 equals some patient's ZIP by chance, not by descent. Longer
-numbers (SSNs, phone numbers) are still looked for there, and ZIPs everywhere else.
+offset of -21345 or a count of 21345 equals some patient's ZIP by chance, not by descent; nor is
+a decimal number in a text (a sort key of 1796078714.28123 in Data Docs). Longer numbers (SSNs,
+phone numbers) are still looked for there, and ZIPs everywhere else.
 """
 
 from __future__ import annotations
@@ -124,16 +125,27 @@ class IdentifierIndex:
 
     def classes_in(self, text: str, number: bool = False) -> set[str]:
         """The classes of the identifiers `text` equals or contains; of a `number`, only those
-        too long to be equalled by chance."""
+        too long to be equalled by chance, and in a text, a short number only where it is not
+        part of a decimal number (the fraction of 1796078714.28123 is no ZIP)."""
         found = set()
-        text_tokens = tokens(text)
+        spans = [(match.group(), match.span()) for match in TOKEN.finditer(text.lower())]
+        text_tokens = tuple(token for token, _ in spans)
         for start, token in enumerate(text_tokens):
             for identifier, identifier_class in self.by_first_token.get(token, ()):
-                if number and _short_number(identifier):
+                if _short_number(identifier) and (number or _in_a_decimal(text, *spans[start][1])):
                     continue
                 if text_tokens[start : start + len(identifier)] == identifier:
                     found.add(identifier_class)
         return found
+
+
+def _in_a_decimal(text: str, start: int, end: int) -> bool:
+    """The digits at text[start:end] are the whole or the fraction part of a decimal number."""
+    before = text[max(0, start - 2) : start]
+    after = text[end : end + 2]
+    return (len(before) == 2 and before[1] in ".," and before[0].isdigit()) or (
+        len(after) == 2 and after[0] in ".," and after[1].isdigit()
+    )
 
 
 def _short_number(identifier: tuple[str, ...]) -> bool:

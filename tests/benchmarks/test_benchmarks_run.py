@@ -19,6 +19,16 @@ SMALL = {
     "incremental.py": ["--readings", "5000"],
     "gate.py": ["--scale", "0.2"],
     "dag_parse.py": ["--repeat", "1"],
+    "monitoring.py": [
+        "--beds",
+        "20",
+        "--seconds-per-file",
+        "5",
+        "--files",
+        "3",
+        "--feed-files",
+        "4",
+    ],
 }
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+import sys
 
 import psycopg
 
@@ -26,6 +27,23 @@ def run_dag(env: dict, dag_id: str) -> str:
     run = run_airflow(env, "dags", "test", dag_id)
     output = run.stdout + run.stderr
     assert run.returncode == 0, f"{dag_id}:\n{output[-5000:]}"
+    return output
+
+
+def process_vitals(env: dict) -> str:
+    """The vitals processor takes what waits in its landing folder (`--once`), as `make run`
+    does before the DAGs; its output."""
+    run = subprocess.run(
+        [sys.executable, "-m", "ingestion.monitoring.processor", "--once"],
+        env=env,
+        cwd=settings.PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=600,
+    )
+    output = run.stdout + run.stderr
+    assert run.returncode == 0, output[-5000:]
     return output
 
 

@@ -1,7 +1,8 @@
-"""`make up`'s Airflow (api-server, scheduler, dag-processor, triggerer) on the module's throwaway
-warehouse: a file dropped into a landing folder is loaded and archived without a manual trigger, a
-missed deadline emails its alert, the UI takes the generated password and shows Cosmos' tasks,
-and `make down` stops every process it started.
+"""`make up`'s Airflow (api-server, scheduler, dag-processor, triggerer) and vitals processor on the
+module's throwaway warehouse: a file dropped into a landing folder is loaded and archived without a
+manual trigger, a vitals micro-batch is scored within seconds and the device feed's DAG finds the
+processor healthy, a missed deadline emails its alert, the UI takes the generated password and
+shows Cosmos' tasks, and `make down` stops every process it started.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 import time
-from datetime import date
+from datetime import UTC, date, datetime
 
 import psutil
 import psycopg
@@ -18,6 +19,7 @@ from playwright.sync_api import sync_playwright
 
 from ingestion import airflow_services
 from ingestion.demo.claims_files import write_claims
+from ingestion.demo.ward_vitals import drop, micro_batches
 from ingestion.warehouse.connection import AIRFLOW_DATABASE
 from ingestion.warehouse.throwaway import free_port
 from tests.dags.airflow_cli import run_airflow
@@ -97,6 +99,40 @@ def test_a_dropped_file_is_loaded_and_archived_without_a_manual_trigger(test_war
     assert run_id.removeprefix("claims_batch__") in {
         run for run, _ in _dag_runs(test_warehouse.warehouse, "claims_batch")
     }
+
+
+def test_make_up_starts_the_vitals_processor_and_vitals_feed_sees_it_healthy(
+    test_warehouse, services
+):
+    name, text = next(micro_batches(5, files=1, start=datetime(2024, 10, 2, 8, 0, tzinfo=UTC)))
+    drop(test_warehouse.landing_dir / "vitals", name, text)
+    deadline = time.monotonic() + 60
+    scored = []
+    while time.monotonic() < deadline and not scored:
+        with psycopg.connect(**test_warehouse.warehouse.connect_kwargs("steward")) as conn:
+            scored = conn.execute(
+                "select readings from monitoring.processed_files where file_name = %s", (name,)
+            ).fetchall()
+        time.sleep(0.5)
+    assert scored == [(25,)], "the processor did not score the micro-batch within 60 s"
+    # the minutely vitals_feed run finds the processor's heartbeat fresh and its queue empty
+    deadline = time.monotonic() + 180
+    checks = []
+    while time.monotonic() < deadline and "success" not in checks:
+        with psycopg.connect(
+            **test_warehouse.warehouse.connect_kwargs(
+                test_warehouse.warehouse.admin_user, AIRFLOW_DATABASE
+            )
+        ) as conn:
+            checks = [
+                state
+                for (state,) in conn.execute(
+                    "select state from task_instance"
+                    " where dag_id = 'vitals_feed' and task_id = 'check_vitals_processor'"
+                )
+            ]
+        time.sleep(2)
+    assert "success" in checks, checks
 
 
 def test_a_missed_deadline_emails_its_alert(smtp_sink, services):

@@ -25,7 +25,7 @@ from ingestion.warehouse.phi_scan import (
     raw_identifiers,
     scan_files,
 )
-from tests.dags.airflow_cli import asset_events, run_airflow, run_dag
+from tests.dags.airflow_cli import asset_events, process_vitals, run_airflow, run_dag
 from tests.dags.smtp_sink import body_of
 from tests.warehouse.test_build_plan import VITALS_MODELS
 
@@ -39,6 +39,7 @@ def test_each_source_dag_lands_and_the_warehouse_build_publishes(test_warehouse,
     write_extracts(test_warehouse.landing_dir / "ehr", files=2, rows=50, defects_per_file=2)
     write_claims(test_warehouse.landing_dir / "claims", files=1, claims=20)
     write_vitals(test_warehouse.landing_dir / "vitals", files=2, readings=30)
+    process_vitals(airflow_env)  # the processor lands them; vitals_feed checks it, announces them
     for dag_id in SOURCE_DAGS:
         run_dag(airflow_env, dag_id)
     # each landing announced its raw data: the assets the warehouse build is scheduled on
@@ -100,6 +101,7 @@ def test_a_run_with_only_new_readings_runs_only_the_vitals_models(test_warehouse
 
     an_hour_later = datetime(2024, 3, 15, 15, 0, tzinfo=UTC)  # the first run's start, plus one
     write_vitals(test_warehouse.landing_dir / "vitals", files=1, readings=30, start=an_hour_later)
+    process_vitals(airflow_env)
     run_dag(airflow_env, "vitals_feed")
     run_dag(airflow_env, "warehouse_build")
 

@@ -30,8 +30,9 @@ from ingestion.demo.fhir_resources import demo_resources
 from ingestion.demo.fhir_server import DemoFhirServer, FhirStore
 from ingestion.demo.research_db import DATABASE as RESEARCH_DATABASE
 from ingestion.demo.research_db import ensure_database, fill
+from ingestion.monitoring.processor import Processor, load_config
 from ingestion.run import DEMO_WRITERS
-from ingestion.sources import FILE_SOURCE_NAMES
+from ingestion.sources import BATCH_FILE_SOURCE_NAMES
 from ingestion.warehouse.phi_scan import (
     IdentifierIndex,
     known_non_identifiers,
@@ -65,8 +66,13 @@ def query(tw, role: str, statement: str, params: tuple = ()) -> list[tuple]:
 
 
 def run_pipeline(tw, run_id: str) -> None:
-    for source in FILE_SOURCE_NAMES:
+    for source in BATCH_FILE_SOURCE_NAMES:
         pipeline.land_files(source, run_id)
+    processor = Processor(tw.warehouse, load_config())  # the device feed's only consumer
+    try:
+        processor.run(once=True)
+    finally:
+        processor.close()
     pipeline.land_fhir_api(run_id)
     pipeline.land_research_db(run_id)
     build_and_publish(tw, run_id)
@@ -208,6 +214,7 @@ def test_the_report_and_data_docs_in_a_browser(test_warehouse, built_report, tmp
         decisions = page.locator("tr.decision").all_inner_texts()
         scores = page.locator("tr.score").all_inner_texts()
         held = page.locator("tr.quarantine").all_inner_texts()
+        [processor] = page.locator("tr.processor-health").all_inner_texts()
         charts = page.eval_on_selector_all(
             "svg.chart > title", "titles => titles.map(t => t.textContent)"
         )
@@ -219,6 +226,9 @@ def test_the_report_and_data_docs_in_a_browser(test_warehouse, built_report, tmp
         page.screenshot(path=str(tmp_path / "data_docs_index.png"), full_page=True)
         browser.close()
     assert (tmp_path / "quality_report.png").stat().st_size > 10_000
+    heartbeat, lag, waiting, _, checkpoint = processor.split("\t")
+    assert heartbeat.endswith(" s ago") and lag == "0.0 s" and waiting == "0", processor
+    assert checkpoint.startswith(str(date.today().year)), processor
     assert any("run_demo" in row and "PASS" in row and "yes" in row for row in decisions)
     scored = query(
         test_warehouse,

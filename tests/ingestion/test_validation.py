@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pyarrow as pa
@@ -162,6 +162,23 @@ def test_abnormal_but_possible_vitals_are_valid():
 def test_physically_impossible_vitals_are_rejected(measurement, value, rule):
     verdict = _check([_reading(**{measurement: value})], VITALS)
     assert verdict.first_rule[0] == rule
+
+
+def test_a_reading_from_the_future_is_rejected_a_clock_a_little_ahead_is_not():
+    now = datetime.now(UTC)
+    rows = [
+        _reading(),
+        {**_reading(), "timestamp": (now + timedelta(minutes=1)).isoformat()},
+        {**_reading(), "timestamp": (now + timedelta(minutes=10)).isoformat()},
+        # UTC sent without an offset, read as New York time: hours ahead
+        {**_reading(), "timestamp": now.replace(tzinfo=None).isoformat()},
+    ]
+    verdict = _check(rows, VITALS)
+    assert verdict.failed.tolist() == [False, False, True, True]
+    assert verdict.first_rule[2] == verdict.first_rule[3] == "timestamp_not_in_future"
+    assert verdict.reasons[2] == [
+        "timestamp_not_in_future: timestamp is more than 2 minutes in the future"
+    ]
 
 
 def test_timestamps_honour_their_offset_and_read_local_times_in_the_source_zone():

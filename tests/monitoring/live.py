@@ -3,65 +3,23 @@ its own process, micro-batches dropped into landing, and the monitoring tables r
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, Self
+from typing import Any
 
 import psycopg
 import yaml
 
 from ingestion import settings
+from ingestion.demo.webhook_receiver import WebhookReceiver as WebhookSink
 from ingestion.monitoring.processor import CONFIG_FILE
 from ingestion.warehouse.connection import Warehouse
-from ingestion.warehouse.throwaway import free_port
 
-
-@dataclass(frozen=True)
-class Delivery:
-    received_at: float  # time.time()
-    idempotency_key: str
-    message: dict[str, Any]
-
-
-class WebhookSink:
-    """A local HTTP endpoint for CLINICAL_ALERT_WEBHOOK_URL."""
-
-    def __init__(self) -> None:
-        self.deliveries: list[Delivery] = []
-        sink = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                sink.deliveries.append(
-                    Delivery(time.time(), self.headers["Idempotency-Key"], json.loads(body))
-                )
-                self.send_response(204)
-                self.end_headers()
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_port}/alerts"
-
-    def __enter__(self) -> Self:
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.shutdown()
-
-    def of_kind(self, kind: str) -> list[Delivery]:
-        return [d for d in self.deliveries if d.message["kind"] == kind]
+__all__ = ["WebhookSink"]
 
 
 def write_config(folder: Path, **overrides: Any) -> Path:
@@ -148,27 +106,27 @@ SNAPSHOT = {
             r.measured_at, r.moves_alerts, r.news2_score, r.news2_level, r.news2_parts,
             r.anomalous_vitals, round(r.z_heart_rate_bpm::numeric, 6),
             round(r.z_temperature_c::numeric, 6), round(r.z_respiratory_rate_per_min::numeric, 6)
-        from monitoring.readings as r join crosswalk.patient_crosswalk as k using (patient_key)
+        from monitoring.readings as r join monitoring.patient_keys as k using (patient_key)
         order by r.reading_key
     """,
     "minutes": """
         select k.patient_id, m.window_start, m.vital, m.readings, round(m.total::numeric, 6),
             round(m.total_squares::numeric, 4), m.minimum, m.maximum
-        from monitoring.vitals_minute as m join crosswalk.patient_crosswalk as k using (patient_key)
+        from monitoring.vitals_minute as m join monitoring.patient_keys as k using (patient_key)
         order by 1, 2, 3
     """,
     "sliding": """
         select k.patient_id, s.window_end, s.vital, s.readings, round(s.mean::numeric, 6),
             s.minimum, s.maximum
         from monitoring.vitals_sliding_5min as s
-        join crosswalk.patient_crosswalk as k using (patient_key)
+        join monitoring.patient_keys as k using (patient_key)
         order by 1, 2, 3
     """,
     "alerts": """
         select k.patient_id, a.condition, a.ward, a.room, a.raised_at, a.raised_sequence,
             a.raised_reading_key, a.news2_score, a.news2_parts, a.resolved_at,
             a.resolved_sequence, a.resolution
-        from monitoring.alerts as a join crosswalk.patient_crosswalk as k using (patient_key)
+        from monitoring.alerts as a join monitoring.patient_keys as k using (patient_key)
         order by a.raised_at, k.patient_id, a.condition
     """,
 }

@@ -112,3 +112,21 @@ def test_an_acknowledged_or_resolved_alert_does_not_escalate():
     late = recorded + timedelta(hours=1)
     assert not due_for_escalation(recorded, late, RULES, acknowledged_at=recorded)
     assert not due_for_escalation(recorded, late, RULES, resolved_at=recorded)
+
+
+def test_a_reading_lacking_a_parameter_neither_resolves_nor_ends_a_spell():
+    state = PatientState()
+    partial_calm = Reading("p1", 60_000_000, NO_ALERT, 0, complete=False)
+    partial_critical = Reading("p2", 120_000_000, CRITICAL, 8, complete=False)
+    assert [c.kind for c in apply(state, PATIENT, Reading("r0", 0, CRITICAL, 9), RULES)] == [
+        "raised"
+    ]
+    assert apply(state, PATIENT, partial_calm, RULES) == []  # a cuff alone: SpO2 unknown
+    assert "critical" in state.open_alerts and state.warning_since_us == 0
+    assert apply(state, PATIENT, partial_critical, RULES) == []  # open already
+    resolved = apply(state, PATIENT, Reading("r3", 180_000_000, NO_ALERT, 0), RULES)
+    assert [(c.kind, c.resolution) for c in resolved] == [("resolved", "recovered")]
+    assert state.warning_since_us is None
+    # an incomplete reading that scores critical even so raises at once
+    raised = apply(state, PATIENT, Reading("p4", 240_000_000, CRITICAL, 7, complete=False), RULES)
+    assert [(c.kind, c.condition) for c in raised] == [("raised", "critical")]

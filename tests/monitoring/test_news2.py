@@ -48,10 +48,13 @@ def test_each_parameter_scores_by_the_chart_band_it_falls_in(parameter, value, e
     assert total == expected  # every other parameter normal
 
 
-def test_temperatures_are_read_to_the_chart_s_one_decimal():
-    assert part_scores("temperature_c", np.array([35.04, 36.04, 38.04, 39.04])).tolist() == [
-        3, 1, 0, 1,
+def test_values_are_read_to_the_chart_s_precision_halves_up():
+    temperatures = np.array([35.04, 35.05, 36.04, 36.05, 38.04, 38.05, 39.04, 39.05])
+    assert part_scores("temperature_c", temperatures).tolist() == [3, 1, 1, 0, 0, 1, 1, 2]
+    assert part_scores("systolic_mmhg", np.array([90.4, 90.5, 219.4, 219.5])).tolist() == [
+        3, 2, 0, 3,
     ]  # fmt: skip
+    assert part_scores("oxygen_saturation_pct", np.array([91.4, 91.5])).tolist() == [3, 2]
 
 
 def test_a_normal_patient_scores_zero_and_raises_nothing():

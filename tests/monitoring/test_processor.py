@@ -14,7 +14,7 @@ import pytest
 
 from ingestion import settings
 from ingestion.demo.vitals_files import WARDS
-from ingestion.demo.ward_vitals import Deterioration, micro_batches, patient_on
+from ingestion.demo.ward_vitals import Deterioration, drop, micro_batches, patient_on
 from ingestion.monitoring.alerts import NotAcknowledged, acknowledge
 from ingestion.warehouse.phi_scan import IdentifierIndex, raw_identifiers
 from tests.monitoring.live import (
@@ -58,8 +58,6 @@ def live(test_warehouse, tmp_path_factory):
 
 
 def _drop(index: int):
-    from ingestion.demo.ward_vitals import drop
-
     name, text = BATCHES[index]
     return drop(settings.LANDING_DIR / "vitals", name, text)
 
@@ -98,13 +96,18 @@ def test_a_deteriorating_patient_raises_a_critical_alert_that_reaches_the_webhoo
         "temperature_c",
     }  # fmt: skip
     assert raised_at.isoformat() == "2024-03-15T14:01:00+00:00"
-    [(crosswalk_key,)] = query(
+    [(monitoring_key,)] = query(
         tw.warehouse,
-        "transformer",
-        "select patient_key::text from crosswalk.patient_crosswalk where patient_id = %s",
+        "monitor",
+        "select patient_key::text from monitoring.patient_keys where patient_id = %s",
         (patient_on(7),),
     )
-    assert patient_key == crosswalk_key
+    assert patient_key == monitoring_key
+    # not the de-identified layer's key: no one is keyed in the crosswalk by a reading
+    [(crosswalk,)] = query(
+        tw.warehouse, "transformer", "select to_regclass('crosswalk.patient_crosswalk')::text"
+    )
+    assert crosswalk is None
     # the warning waited its 60 s of persistence: raised by the reading at 60 s, not before
     assert _alert(tw, 21, "warning")[5].isoformat() == "2024-03-15T14:01:00+00:00"
 
@@ -208,6 +211,44 @@ def test_every_reading_is_landed_through_the_ledger_and_scored_once(live):
     assert sliding == 150  # the whole 150 s run within five minutes
 
 
+def test_a_batch_sent_again_with_one_more_reading_lands_only_that_reading(live):
+    tw = live[0]
+    name, text = BATCHES[-1]
+    extra = json.loads(text.splitlines()[-1])
+    extra["timestamp"] = "2024-03-15T14:02:30Z"  # the next second, one bed
+    resent = drop(
+        settings.LANDING_DIR / "vitals", f"vitals_resent_{name}", text + json.dumps(extra) + "\n"
+    )
+    wait_until(lambda: processed_files(tw.warehouse) == len(BATCHES) + 1, 60, "the resent file")
+    [(received, loaded, quarantined)] = query(
+        tw.warehouse,
+        "steward",
+        "select rows_received, rows_loaded, rows_quarantined from audit.file_ledger"
+        " where file_name = %s",
+        (resent.name,),
+    )
+    assert (received, loaded, quarantined) == (5 * BEDS + 1, 1, 5 * BEDS)
+    rules = query(
+        tw.warehouse,
+        "steward",
+        "select distinct rule, reason from quarantine.rejected_records where file_name = %s",
+        (resent.name,),
+    )
+    assert rules == [
+        (
+            "record_key_not_repeated",
+            "record_key_not_repeated: its timestamp, device_id were landed before",
+        )
+    ]
+    [(new_readings,)] = query(
+        tw.warehouse,
+        "monitor",
+        "select new_readings from monitoring.processed_files where file_name = %s",
+        (resent.name,),
+    )
+    assert new_readings == 1
+
+
 def test_health_is_recorded_and_analysts_cannot_read_monitoring(live):
     tw = live[0]
     [(sequence, checkpoint_at, newest, waiting, heartbeat)] = query(
@@ -216,8 +257,8 @@ def test_health_is_recorded_and_analysts_cannot_read_monitoring(live):
         "select last_sequence, last_checkpoint_at, newest_reading_processed_at, files_waiting,"
         " heartbeat_at from monitoring.processor_status",
     )
-    assert sequence == len(BATCHES) and waiting == 0
-    assert newest.isoformat() == "2024-03-15T14:02:29+00:00"
+    assert sequence == len(BATCHES) + 1 and waiting == 0
+    assert newest.isoformat() == "2024-03-15T14:02:30+00:00"
     assert heartbeat >= checkpoint_at
     for relation in ("monitoring.alerts", "monitoring.readings", "monitoring.processor_status"):
         with pytest.raises(psycopg.errors.InsufficientPrivilege):

@@ -160,7 +160,7 @@ def test_a_replayed_day_gives_the_same_aggregates_and_alerts_and_notifies_no_one
     # spoil what the replay must recompute, so that an idle replay could not pass
     execute(
         warehouse,
-        "monitor",
+        warehouse.admin_user,
         "update monitoring.readings set news2_score = 0, anomalous_vitals = '{}';"
         " delete from monitoring.vitals_minute;"
         " update monitoring.alerts set resolved_at = null, resolution = null, resolved_sequence = null",

@@ -27,3 +27,13 @@ def test_a_number_equal_to_a_zip_by_chance_is_no_finding_but_a_long_one_is():
     assert INDEX.classes_in("5550104477", number=True) == {"telephone_number"}
     # the same offset written into a text column is looked at as text
     assert INDEX.classes_in("-21345") == {"geographic_subdivision"}
+
+
+def test_a_zip_in_a_text_is_found_but_not_the_digits_of_a_decimal_number():
+    assert INDEX.classes_in("'_run_time_sort': 1796078714.21345,") == set()
+    assert INDEX.classes_in("observed 21345.5 ms") == set()
+    assert INDEX.classes_in("Boston, MA 21345.") == {"geographic_subdivision"}
+    assert INDEX.classes_in("zip=21345,ssn=123-45-6789") == {
+        "geographic_subdivision",
+        "social_security_number",
+    }

@@ -1,28 +1,27 @@
 -- Real-time monitoring (ingestion/monitoring/): the vitals processor writes here as `monitor`;
--- clinical operations read the alerts as `clinical_ops`; analysts never (ward, room and exact
--- times with a patient's key are no de-identified data). Run by bootstrap after schemas.sql.
+-- clinical operations read the alerts and acknowledge them as `clinical_ops`; analysts never (ward,
+-- room and exact times with a patient's key are no de-identified data). Run by bootstrap after
+-- schemas.sql.
 create schema if not exists monitoring;
 revoke all on schema monitoring from public;
 grant usage on schema monitoring to monitor, clinical_ops, steward;
 
--- The processor reads what landed and keys patients in the same crosswalk dbt keeps. The table is
--- dbt's (models/deidentified/crosswalk/patient_crosswalk.sql, incremental, never rebuilt); it is
--- made here with the same columns when the processor starts before dbt ever ran.
+-- The processor reads what landed (and, to resume, the ledger).
 grant usage on schema raw_vitals to monitor;
 grant select on all tables in schema raw_vitals to monitor;
 alter default privileges for role loader in schema raw_vitals grant select on tables to monitor;
-create table if not exists crosswalk.patient_crosswalk (
-    patient_id text,
-    patient_key uuid,
-    assigned_at timestamp with time zone
-);
-alter table crosswalk.patient_crosswalk owner to transformer;
-create unique index if not exists patient_crosswalk_patient_id
-    on crosswalk.patient_crosswalk (patient_id);
-grant usage on schema crosswalk to monitor;
 grant usage on schema audit to monitor;
 grant select on audit.file_ledger to monitor;
-grant select, insert on crosswalk.patient_crosswalk to monitor;
+
+-- Monitoring's own surrogate key per patient: random, assigned when a patient's first reading is
+-- scored, readable by the processor only. Not the de-identified layer's key (the crosswalk's):
+-- clinical operations see exact times, wards and rooms with this key, which must not link to what
+-- analysts read. Patient ids are read as dbt reads them (trimmed, upper case).
+create table if not exists monitoring.patient_keys (
+    patient_id text primary key,
+    patient_key uuid not null unique default gen_random_uuid(),
+    assigned_at timestamptz not null default now()
+);
 
 -- The checkpoint: each landed file the processor has scored, in the order it scored them. A file
 -- is scored in one transaction with everything it produced below.
@@ -36,6 +35,7 @@ create table if not exists monitoring.processed_files (
     found_at timestamptz,              -- when the processor first saw the file in landing
     processed_at timestamptz not null default now()
 );
+create index if not exists processed_files_processed_at on monitoring.processed_files (processed_at);
 
 -- Every reading once (by reading key: device and time), scored.
 create table if not exists monitoring.readings (
@@ -67,6 +67,7 @@ create table if not exists monitoring.readings (
 );
 create index if not exists readings_patient_time on monitoring.readings (patient_key, measured_at);
 create index if not exists readings_sequence on monitoring.readings (sequence);
+create index if not exists readings_measured_at on monitoring.readings (measured_at);
 
 -- One-minute tumbling windows, recomputed from monitoring.readings for the minutes a file touched.
 create table if not exists monitoring.vitals_minute (
@@ -130,9 +131,10 @@ create table if not exists monitoring.notifications (
     created_at timestamptz not null default now(),
     attempts integer not null default 0,
     last_error text,
+    next_attempt_at timestamptz not null default now(),  -- backs off while the channel fails
     sent_at timestamptz
 );
-create index if not exists notifications_unsent on monitoring.notifications (created_at)
+create index if not exists notifications_unsent on monitoring.notifications (next_attempt_at)
     where sent_at is null;
 
 -- Health: one row, rewritten at every checkpoint and idle poll.
@@ -144,11 +146,25 @@ create table if not exists monitoring.processor_status (
     files_waiting integer not null default 0,
     oldest_waiting_seconds double precision not null default 0,
     readings_per_second double precision not null default 0,
+    notifications_unsent integer not null default 0,
+    files_set_aside integer not null default 0,
     heartbeat_at timestamptz not null default now()
 );
 
-grant select, insert, update, delete on all tables in schema monitoring to monitor;
+-- the processor: no deletes but of readings (a replay rescoring a file), no rewriting of who
+-- acknowledged
+grant select, insert, update on all tables in schema monitoring to monitor;
+grant delete on monitoring.readings to monitor;
+revoke update on monitoring.alerts from monitor;
+grant update (escalated_at, raised_sequence, news2_score, news2_parts, resolved_at,
+    resolved_sequence, resolution) on monitoring.alerts to monitor;
 grant select on monitoring.vitals_sliding_5min to monitor;
-grant select on monitoring.alerts, monitoring.processor_status, monitoring.vitals_minute,
+-- clinical operations: the alerts without the reading and checkpoint they came from, the windows,
+-- the processor's health; acknowledging is their only write
+grant select (alert_key, patient_key, ward, room, condition, raised_at, news2_score, news2_parts,
+    recorded_at, escalated_at, acknowledged_by, acknowledged_at, resolved_at, resolution)
+    on monitoring.alerts to clinical_ops;
+grant update (acknowledged_by, acknowledged_at) on monitoring.alerts to clinical_ops;
+grant select on monitoring.processor_status, monitoring.vitals_minute,
     monitoring.vitals_sliding_5min to clinical_ops;
 grant select on monitoring.processor_status, monitoring.processed_files to steward;

@@ -1,0 +1,74 @@
+"""Backpressure: while the warehouse does not take what the processor writes, the micro-batches
+wait on disk, not in the processor's memory; the device feed's health check says so; once the
+warehouse is back, the backlog drains and memory stays where it was."""
+
+from __future__ import annotations
+
+import time
+
+import psutil
+import psycopg
+import pytest
+
+from ingestion import settings
+from ingestion.demo.ward_vitals import drop, micro_batches
+from ingestion.monitoring.health import ProcessorUnhealthy, check, read_health
+from tests.monitoring.live import ProcessorProcess, processed_files, wait_until, write_config
+
+BEDS = 500
+WARM_UP, BACKLOG = 70, 80  # the warm-up fills the 300 s anomaly window
+BATCHES = list(micro_batches(BEDS, files=WARM_UP + BACKLOG, seconds_per_file=5))
+
+
+def _rss_mb(processor: ProcessorProcess) -> float:
+    return psutil.Process(processor.process.pid).memory_info().rss / 2**20
+
+
+def test_a_stalled_warehouse_leaves_the_backlog_on_disk_and_memory_flat(test_warehouse, tmp_path):
+    warehouse = test_warehouse.warehouse
+    landing = settings.LANDING_DIR / "vitals"
+    config = write_config(tmp_path, settle_seconds=0, poll_seconds=0.05, max_bytes_per_cycle=1)
+    processor = ProcessorProcess(config, "http://127.0.0.1:9/", tmp_path / "processor.log")
+    processor.start()
+    try:
+        for batch in BATCHES[:WARM_UP]:
+            drop(landing, *batch)
+        wait_until(lambda: processed_files(warehouse) == WARM_UP, 120, "the warm-up files")
+        time.sleep(1)
+        steady = _rss_mb(processor)
+
+        with psycopg.connect(**warehouse.connect_kwargs(warehouse.admin_user)) as stall:
+            # the warehouse stops taking checkpoints: the processor waits inside its cycle
+            stall.execute("lock table monitoring.processed_files in access exclusive mode")
+            for batch in BATCHES[WARM_UP:]:
+                drop(landing, *batch)
+            time.sleep(5)
+            stalled = _rss_mb(processor)
+            waiting = len(list(landing.glob("vitals_*.ndjson")))
+            with pytest.raises(ProcessorUnhealthy, match="no heartbeat"):
+                check(warehouse, heartbeat_seconds=3, max_lag_seconds=600)
+            stall.rollback()
+        # at most one cycle's file was read; the rest wait in the folder
+        assert waiting >= BACKLOG - 1, waiting
+        assert stalled - steady < 20, (steady, stalled)
+
+        lags = []
+        while processed_files(warehouse) < WARM_UP + BACKLOG:
+            health = read_health(warehouse)
+            lags.append((health.files_waiting, health.lag_seconds))
+            time.sleep(0.05)
+            processor.assert_alive()
+        drained = _rss_mb(processor)
+        backlog_mb = sum(len(text) for _, text in BATCHES[WARM_UP:]) / 2**20
+        print(
+            f"\nprocessor memory: {steady:.0f} MB steady, {stalled:.0f} MB stalled with"
+            f" {waiting} files ({backlog_mb:.0f} MB) waiting, {drained:.0f} MB after draining"
+            f" them; largest lag seen {max(lag for _, lag in lags):.1f} s"
+        )
+        # the backlog was seen as lag while it drained, and none of it stayed in memory
+        assert max(files for files, _ in lags) > BACKLOG / 2
+        assert max(lag for _, lag in lags) >= 5
+        assert drained - steady < backlog_mb / 4, (steady, drained, backlog_mb)
+        assert check(warehouse, heartbeat_seconds=30, max_lag_seconds=600).files_waiting == 0
+    finally:
+        assert processor.stop() == 0, processor.log.read_text()[-3000:]
