@@ -245,16 +245,23 @@ class RecordKeys:
             return set()
         first, *others = self.columns
         conditions = [
-            sql.SQL("{} between %s and %s").format(sql.Identifier(first.name)),
+            sql.SQL("{} between %s and %s").format(sql.Identifier("raw", first.name)),
             *(
                 sql.SQL("{} = any(%s::" + ARRAY_TYPES[column.type] + ")").format(
-                    sql.Identifier(column.name)
+                    sql.Identifier("raw", column.name)
                 )
                 for column in others
             ),
         ]
-        query = sql.SQL("select {} from {} where {}").format(
-            sql.SQL(", ").join(sql.Identifier(column.name) for column in self.columns),
+        # rows of landed files only: not those an interrupted attempt left behind
+        conditions.append(
+            sql.SQL(
+                "exists (select 1 from audit.file_ledger as ledger"
+                " where ledger.file_key = raw._file_key and ledger.status = 'loaded')"
+            )
+        )
+        query = sql.SQL("select {} from {} as raw where {}").format(
+            sql.SQL(", ").join(sql.Identifier("raw", column.name) for column in self.columns),
             sql.Identifier(self.source.dataset, self.source.table),
             sql.SQL(" and ").join(conditions),
         )
@@ -376,6 +383,14 @@ def _existing_tables(conn: psycopg.Connection, source: FileSource) -> list[str]:
         for table in source.tables
         if conn.execute("select to_regclass(%s)", (f"{source.dataset}.{table}",)).fetchone()[0]
     ]
+
+
+def forget_partial_load(source: FileSource, warehouse: Warehouse, file_hash: str) -> None:
+    """Remove the rows a failed attempt left for a file that is not in the ledger (one set
+    aside rather than landed)."""
+    with psycopg.connect(**warehouse.connect_kwargs("loader")) as conn:
+        if not ledger.already_recorded(conn, file_hash):
+            _forget_partial_loads(conn, source, [file_hash])
 
 
 def _forget_partial_loads(conn: psycopg.Connection, source: FileSource, hashes: list[str]) -> None:

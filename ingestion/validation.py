@@ -198,6 +198,18 @@ def _not_in_future(values: pa.Array, rule: Rule, context: dict) -> tuple[np.ndar
     )
 
 
+def _not_before(values: pa.Array, rule: Rule, context: dict) -> tuple[np.ndarray, str]:
+    """A timestamp no earlier than `earliest` (a date): before it, a clock reset, not a reading."""
+    import pandas as pd
+
+    earliest = pd.Timestamp(rule.options["earliest"], tz="UTC").to_pydatetime()
+    parsed = parse_timestamps(values, context["time_zone"])
+    before = pc.fill_null(pc.less(parsed, pa.scalar(earliest, parsed.type)), False)
+    return before.to_numpy(zero_copy_only=False), (
+        f"{rule.column} is before {rule.options['earliest']}"
+    )
+
+
 def _range(values: pa.Array, rule: Rule, context: dict) -> tuple[np.ndarray, str]:
     numbers = to_number(values)
     low, high = rule.options.get("min"), rule.options.get("max")
@@ -290,6 +302,7 @@ CHECKS: dict[str, Callable[[pa.Array, Rule, dict], tuple[np.ndarray, str]]] = {
     "date": _date,
     "timestamp": _timestamp,
     "not_in_future": _not_in_future,
+    "not_before": _not_before,
     "range": _range,
     "icd10cm": _icd10cm,
     "npi": _npi,

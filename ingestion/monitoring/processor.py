@@ -45,6 +45,10 @@ CONFIG_FILE = Path(__file__).with_name("monitoring.yml")
 NAME = "vitals_processor"
 LOCK = 727_001  # the advisory lock only one processor (or replay) holds
 MAX_ERROR_PAUSE_SECONDS = 30
+LOCK_WAIT_SECONDS = 60  # after a reconnect, for the old session to let go of the lock
+# each cycle looks this far back for files landed and not scored (a failed cycle's); older ones
+# are scored at the next start, which looks back for ever
+RECENTLY = "1 hour"
 
 
 class ProcessorBusy(RuntimeError):
@@ -89,15 +93,21 @@ class Notifier:
             self._thread.join(timeout=60)
 
     def _run(self) -> None:
-        conn = None
+        conn, failures = None, 0
         while not self._stop.is_set():
             try:
                 conn = conn or psycopg.connect(**self.warehouse.connect_kwargs("monitor"))
                 notify.deliver_due(conn)
-            except psycopg.Error as error:
-                log.error("notifier: %s; reconnecting", type(error).__name__)
+                failures = 0
+            except Exception as error:  # the thread must outlive any one failure
+                failures += 1
+                if failures == 1:
+                    log.exception("notifier failed; trying again")
+                else:
+                    log.error("notifier failed again (%s)", type(error).__name__)
                 conn = None
-            self._wake.wait(self.poll_seconds)
+            pause = min(self.poll_seconds * 2**failures, MAX_ERROR_PAUSE_SECONDS)
+            self._wake.wait(pause if failures else self.poll_seconds)
             self._wake.clear()
         if conn is not None:
             notify.deliver_due(conn)  # what the last cycle queued
@@ -120,6 +130,7 @@ class Processor:
         self.notifier = Notifier(warehouse, config["poll_seconds"])
         self.stopping = False
         self.set_aside = 0
+        self.found_at: dict[str, datetime | None] = {}  # file name -> when it appeared
 
     def _restored(self, sequence: int | None = None) -> store.ProcessorState:
         if sequence is None:
@@ -155,12 +166,13 @@ class Processor:
             except (psycopg.Error, OSError) as error:
                 if once:
                     raise
-                # the warehouse away, a disk full: wait and try again, longer each time
+                # the warehouse away, a disk full: wait and try again, longer each time; what
+                # landed and was not scored is scored first then (unscored_files)
                 errors += 1
                 pause = min(self.config["poll_seconds"] * 2**errors, MAX_ERROR_PAUSE_SECONDS)
                 log.exception("cycle failed (%s); again in %.1f s", type(error).__name__, pause)
-                self._reconnect()
                 time.sleep(pause)
+                self._reconnect()
                 continue
             if not waiting:
                 if once:
@@ -169,35 +181,34 @@ class Processor:
         return scored
 
     def _reconnect(self) -> None:
+        """A new connection, the lock again (the old session may hold it a while yet), and the
+        state as the warehouse has it, with the files landed but not scored first."""
         try:
             self.conn.close()
             self.conn = psycopg.connect(**self.warehouse.connect_kwargs("monitor"))
-            locked = self.conn.execute("select pg_try_advisory_lock(%s)", (LOCK,)).fetchone()[0]
+            deadline = time.monotonic() + LOCK_WAIT_SECONDS
+            while not self.conn.execute("select pg_try_advisory_lock(%s)", (LOCK,)).fetchone()[0]:
+                self.conn.commit()
+                if time.monotonic() > deadline:
+                    raise ProcessorBusy("another vitals processor took the lock meanwhile")
+                time.sleep(1)
             self.conn.commit()
-            if not locked:
-                raise ProcessorBusy("another vitals processor took the lock meanwhile")
             self.state = self._restored()
+            self.score_files(self.unscored_files())
         except psycopg.Error as error:
             log.error("warehouse unreachable: %s", type(error).__name__)
 
     def cycle(self, waiting: list[Path]) -> int:
+        """Land the next files and score every landed file not scored yet, in landing order: a
+        file landed in an earlier cycle whose scoring failed comes first."""
         batch = self._bounded(waiting)
-        found_at = {path.name: _mtime(path) for path in batch}
-        outcomes = self._land(batch)
-        landed = [o.file_hash for o in outcomes if o.status == "loaded"]
-        files = [
-            LandedFile(file_hash, file_key, name, found_at.get(name))
-            for file_hash, file_key, name in self.conn.execute(
-                "select file_hash, file_key, file_name from audit.file_ledger"
-                " where file_hash = any(%s) order by recorded_at, file_name",
-                (landed,),
-            )
-        ]
-        self.conn.commit()
-        return self.score_files(files)
+        self.found_at.update({path.name: _mtime(path) for path in batch})
+        self._land(batch)
+        return self.score_files(self.unscored_files(within=RECENTLY))
 
-    def _land(self, batch: list[Path]) -> list:
-        """Land `batch`; if that fails, each file alone, setting aside the one that fails alone."""
+    def _land(self, batch: list[Path]) -> None:
+        """Land `batch`; if that fails with the warehouse up, each file still waiting alone,
+        setting aside the one that fails alone."""
         from ingestion.file_source import land
         from ingestion.pipeline import start_run
         from ingestion.sources.vitals_files import VITALS_FILES
@@ -205,30 +216,43 @@ class Processor:
         run_id = f"{NAME}__{datetime.now(UTC):%Y-%m-%dT%H}"
         start_run(self.warehouse, run_id)
         try:
-            return land(VITALS_FILES, self.warehouse, run_id, batch)
+            land(VITALS_FILES, self.warehouse, run_id, batch)
+            return
         except Exception as error:  # noqa: BLE001 - whatever it is, find the file and go on
+            self._warehouse_answers()  # if not, the cycle fails and is tried again later
             if len(batch) == 1:
                 self._set_aside(batch[0], error)
-                return []
+                return
             log.warning(
                 "landing %d files failed (%s): one by one", len(batch), type(error).__name__
             )
-        outcomes = []
         for path in batch:
+            if not path.exists():  # landed (and archived) before the failure
+                continue
             try:
-                outcomes += land(VITALS_FILES, self.warehouse, run_id, [path])
+                land(VITALS_FILES, self.warehouse, run_id, [path])
             except Exception as error:  # noqa: BLE001 - set aside, whatever the reason
+                self._warehouse_answers()
                 self._set_aside(path, error)
-        return outcomes
+
+    def _warehouse_answers(self) -> None:
+        """Raise the connection's error when the warehouse does not answer: then no file is to
+        blame."""
+        with psycopg.connect(**self.warehouse.connect_kwargs("loader"), connect_timeout=10) as conn:
+            conn.execute("select 1")
 
     def _set_aside(self, path: Path, error: Exception) -> None:
+        from ingestion.file_source import forget_partial_load
         from ingestion.ledger import content_hash, move_aside
+        from ingestion.sources.vitals_files import VITALS_FILES
 
         if not path.exists():
             return
+        file_hash = content_hash(path)
+        forget_partial_load(VITALS_FILES, self.warehouse, file_hash)
         reason = f"not landed by the vitals processor: {type(error).__name__}"
         log.error("%s: %s; set aside in the quarantine folder", path.name, reason)
-        move_aside(path, settings.QUARANTINE_DIR / "vitals", content_hash(path), reason)
+        move_aside(path, settings.QUARANTINE_DIR / "vitals", file_hash, reason)
         self.set_aside += 1
 
     def _bounded(self, waiting: list[Path]) -> list[Path]:
@@ -253,22 +277,27 @@ class Processor:
             if (_mtime_seconds(path) or settled_before + 1) <= settled_before
         ]
 
-    def unscored_files(self) -> list[LandedFile]:
-        """Files landed (by this processor before a crash, or by an earlier loader) and not
-        scored yet, in landing order."""
+    def unscored_files(self, within: str = "1000 years") -> list[LandedFile]:
+        """Files landed (by this processor, before a crash or a failed cycle, or by an earlier
+        loader) `within` that long ago and not scored yet, in landing order."""
         rows = self.conn.execute(
             """
             select file_hash, file_key, file_name from audit.file_ledger as ledger
             where source = 'vitals' and status = 'loaded'
+                and recorded_at > now() - %s::interval
                 and not exists (
                     select 1 from monitoring.processed_files as done
                     where done.file_hash = ledger.file_hash
                 )
             order by recorded_at, file_name
-            """
+            """,
+            (within,),
         ).fetchall()
         self.conn.commit()
-        return [LandedFile(*row) for row in rows]
+        return [
+            LandedFile(file_hash, file_key, name, self.found_at.pop(name, None))
+            for file_hash, file_key, name in rows
+        ]
 
     # --- scoring --------------------------------------------------------------------------------
 
@@ -396,14 +425,19 @@ class Processor:
             """
             insert into monitoring.processor_status as status (processor, last_checkpoint_at,
                 last_sequence, newest_reading_processed_at, files_waiting, oldest_waiting_seconds,
-                readings_per_second, notifications_unsent, files_set_aside, heartbeat_at)
+                readings_per_second, notifications_unsent, oldest_unsent_seconds,
+                files_set_aside, heartbeat_at)
             select %(name)s,
                 (select max(processed_at) from monitoring.processed_files),
                 %(sequence)s, %(watermark)s, %(waiting)s, %(oldest)s,
                 (select coalesce(sum(new_readings), 0) from monitoring.processed_files
                     where processed_at > now() - interval '1 minute') / 60.0,
-                (select count(*) from monitoring.notifications where sent_at is null),
+                unsent.count, coalesce(extract(epoch from now() - unsent.oldest), 0),
                 %(set_aside)s, now()
+            from (
+                select count(*) as count, min(created_at) as oldest
+                from monitoring.notifications where sent_at is null
+            ) as unsent
             on conflict (processor) do update set
                 last_checkpoint_at = excluded.last_checkpoint_at,
                 last_sequence = excluded.last_sequence,
@@ -412,6 +446,7 @@ class Processor:
                 oldest_waiting_seconds = excluded.oldest_waiting_seconds,
                 readings_per_second = excluded.readings_per_second,
                 notifications_unsent = excluded.notifications_unsent,
+                oldest_unsent_seconds = excluded.oldest_unsent_seconds,
                 files_set_aside = status.files_set_aside + excluded.files_set_aside,
                 heartbeat_at = excluded.heartbeat_at
             """,

@@ -20,8 +20,7 @@ VITALS = (
     "respiratory_rate_per_min",
 )
 US = 1_000_000
-# a spread below this is no spread (rounding in the sums), and gives no z-score
-STD_FLOOR = 1e-6
+HUNDRED = 100  # vitals are summed exactly, in hundredths
 
 
 def zscores(history: pd.DataFrame, batch: pd.DataFrame, config: dict) -> pd.DataFrame:
@@ -29,8 +28,9 @@ def zscores(history: pd.DataFrame, batch: pd.DataFrame, config: dict) -> pd.Data
 
     `history` holds the patients' earlier processed readings (patient_key, measured_us, vitals);
     rows of `batch` see each other too, as readings of the same file do. Each window's count, sum
-    and sum of squares come from cumulative sums over the readings sorted by patient and time, so
-    a file costs a sort of its patients' recent readings, whatever the window's length.
+    and sum of squares come from cumulative sums (exact, in integer hundredths) over the readings
+    sorted by patient and time, so a file costs a sort of its patients' recent readings, whatever
+    the window's length.
     """
     window_us = int(config["window_seconds"] * US)
     columns = ["patient_key", "measured_us", *VITALS]
@@ -52,27 +52,29 @@ def zscores(history: pd.DataFrame, batch: pd.DataFrame, config: dict) -> pd.Data
     batch_keys = keys[len(relevant) :]
     low = np.searchsorted(sorted_keys, batch_keys - window_us, side="left")
     high = np.searchsorted(sorted_keys, batch_keys, side="left")  # [t - window, t)
+    # exact sums: each value in hundredths as an integer, so a window of equal values has a
+    # spread of exactly 0 however many readings came before it in the sums
     values = both[list(VITALS)].to_numpy(dtype=np.float64)
     out = {}
     for number, vital in enumerate(VITALS):
         column = values[order, number]
         valid = ~np.isnan(column)
-        center = column[valid].mean() if valid.any() else 0.0  # keeps the sums small
-        centered = np.where(valid, column - center, 0.0)
-        count = _window_sums(valid.astype(np.float64), low, high)
-        total = _window_sums(centered, low, high)
-        squares = _window_sums(centered * centered, low, high)
+        hundredths = np.where(valid, np.round(column * HUNDRED), 0).astype(np.int64)
+        count = _window_sums(valid.astype(np.int64), low, high)
+        total = _window_sums(hundredths, low, high)
+        squares = _window_sums(hundredths * hundredths, low, high)
         with np.errstate(divide="ignore", invalid="ignore"):
-            mean = total / count
-            std = np.sqrt(np.maximum(squares - total * mean, 0.0) / (count - 1))
-            z = (values[len(relevant) :, number] - center - mean) / std
-        z[(count < config["min_readings"]) | ~(std > STD_FLOOR)] = np.nan
+            spread = (count * squares - total * total).astype(np.float64)  # exact, >= 0
+            std = np.sqrt(spread / (count * (count - 1))) / HUNDRED
+            mean = total / count / HUNDRED
+            z = (values[len(relevant) :, number] - mean) / std
+        z[(count < config["min_readings"]) | ~(spread > 0)] = np.nan
         out[f"z_{vital}"] = z
     return pd.DataFrame(out, index=np.arange(len(batch)))
 
 
 def _window_sums(values: np.ndarray, low: np.ndarray, high: np.ndarray) -> np.ndarray:
-    cumulative = np.concatenate(([0.0], np.cumsum(values)))
+    cumulative = np.concatenate(([0], np.cumsum(values)))
     return cumulative[high] - cumulative[low]
 
 

@@ -41,16 +41,19 @@ def pull_research(dag_run: Any) -> dict[str, int]:
     return counts
 
 
-def check_vitals_processor(heartbeat_seconds: float, max_lag_seconds: float) -> dict[str, Any]:
+def check_vitals_processor(
+    heartbeat_seconds: float, max_lag_seconds: float, max_unsent_seconds: float
+) -> dict[str, Any]:
     from ingestion.monitoring.health import check
     from ingestion.warehouse.connection import from_environment
 
-    health = check(from_environment(), heartbeat_seconds, max_lag_seconds)
+    health = check(from_environment(), heartbeat_seconds, max_lag_seconds, max_unsent_seconds)
     return {
         "heartbeat_age_seconds": round(health.heartbeat_age_seconds, 1),
         "files_waiting": health.files_waiting,
         "lag_seconds": round(health.lag_seconds, 1),
         "readings_per_second": round(health.readings_per_second, 1),
+        "notifications_unsent": health.notifications_unsent,
     }
 
 

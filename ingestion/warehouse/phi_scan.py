@@ -143,8 +143,8 @@ def _in_a_decimal(text: str, start: int, end: int) -> bool:
     """The digits at text[start:end] are the whole or the fraction part of a decimal number."""
     before = text[max(0, start - 2) : start]
     after = text[end : end + 2]
-    return (len(before) == 2 and before[1] in ".," and before[0].isdigit()) or (
-        len(after) == 2 and after[0] in ".," and after[1].isdigit()
+    return (len(before) == 2 and before[1] == "." and before[0].isdigit()) or (
+        len(after) == 2 and after[0] == "." and after[1].isdigit()
     )
 
 

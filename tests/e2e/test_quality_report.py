@@ -226,7 +226,7 @@ def test_the_report_and_data_docs_in_a_browser(test_warehouse, built_report, tmp
         page.screenshot(path=str(tmp_path / "data_docs_index.png"), full_page=True)
         browser.close()
     assert (tmp_path / "quality_report.png").stat().st_size > 10_000
-    heartbeat, lag, waiting, _, checkpoint = processor.split("\t")
+    heartbeat, lag, waiting, _, checkpoint, _ = processor.split("\t")
     assert heartbeat.endswith(" s ago") and lag == "0.0 s" and waiting == "0", processor
     assert checkpoint.startswith(str(date.today().year)), processor
     assert any("run_demo" in row and "PASS" in row and "yes" in row for row in decisions)

@@ -181,6 +181,13 @@ def test_a_reading_from_the_future_is_rejected_a_clock_a_little_ahead_is_not():
     ]
 
 
+def test_a_reading_from_a_clock_reset_to_1970_is_rejected():
+    rows = [_reading(), {**_reading(), "timestamp": "1970-01-01T00:00:05Z"}]
+    verdict = _check(rows, VITALS)
+    assert verdict.failed.tolist() == [False, True]
+    assert verdict.reasons[1] == ["timestamp_not_before_2000: timestamp is before 2000-01-01"]
+
+
 def test_timestamps_honour_their_offset_and_read_local_times_in_the_source_zone():
     values = pa.array(
         [

@@ -1,18 +1,22 @@
 """Backpressure: while the warehouse does not take what the processor writes, the micro-batches
 wait on disk, not in the processor's memory; the device feed's health check says so; once the
-warehouse is back, the backlog drains and memory stays where it was."""
+warehouse is back, the backlog drains and memory stays where it was. With the warehouse gone
+altogether, the processor waits for it, sets no file aside, and lands everything once it is
+back."""
 
 from __future__ import annotations
 
 import time
+from datetime import timedelta
 
 import psutil
 import psycopg
 import pytest
 
 from ingestion import settings
-from ingestion.demo.ward_vitals import drop, micro_batches
+from ingestion.demo.ward_vitals import START, drop, micro_batches
 from ingestion.monitoring.health import ProcessorUnhealthy, check, read_health
+from ingestion.warehouse import embedded
 from tests.monitoring.live import ProcessorProcess, processed_files, wait_until, write_config
 
 BEDS = 500
@@ -70,5 +74,31 @@ def test_a_stalled_warehouse_leaves_the_backlog_on_disk_and_memory_flat(test_war
         assert max(lag for _, lag in lags) >= 5
         assert drained - steady < backlog_mb / 4, (steady, drained, backlog_mb)
         assert check(warehouse, heartbeat_seconds=30, max_lag_seconds=600).files_waiting == 0
+    finally:
+        assert processor.stop() == 0, processor.log.read_text()[-3000:]
+
+
+def test_with_the_warehouse_away_the_processor_waits_and_loses_nothing(test_warehouse, tmp_path):
+    warehouse = test_warehouse.warehouse
+    landing = settings.LANDING_DIR / "vitals"
+    before = processed_files(warehouse)
+    later = list(micro_batches(20, files=3, seconds_per_file=5, start=START + timedelta(hours=2)))
+    config = write_config(tmp_path, settle_seconds=0, poll_seconds=0.05)
+    processor = ProcessorProcess(config, "http://127.0.0.1:9/", tmp_path / "processor.log")
+    processor.start()
+    try:
+        wait_until(lambda: "watching" in processor.log.read_text(), 60, "the processor's start")
+        embedded.stop(test_warehouse.var_dir / "pgdata")
+        for batch in later:
+            drop(landing, *batch)
+        time.sleep(5)
+        processor.assert_alive()
+        assert len(list(landing.glob("vitals_*.ndjson"))) == 3  # waiting, not set aside
+        embedded.ensure_running(
+            test_warehouse.var_dir / "pgdata", warehouse.port, warehouse.admin_password
+        )
+        wait_until(lambda: processed_files(warehouse) == before + 3, 120, "the files after")
+        assert not list((settings.QUARANTINE_DIR / "vitals").glob("*.ndjson"))
+        assert "cycle failed (OperationalError)" in processor.log.read_text()
     finally:
         assert processor.stop() == 0, processor.log.read_text()[-3000:]

@@ -33,6 +33,7 @@ def test_a_zip_in_a_text_is_found_but_not_the_digits_of_a_decimal_number():
     assert INDEX.classes_in("'_run_time_sort': 1796078714.21345,") == set()
     assert INDEX.classes_in("observed 21345.5 ms") == set()
     assert INDEX.classes_in("Boston, MA 21345.") == {"geographic_subdivision"}
+    assert INDEX.classes_in("[21345,02139]") == {"geographic_subdivision"}  # a list, not 21345.02
     assert INDEX.classes_in("zip=21345,ssn=123-45-6789") == {
         "geographic_subdivision",
         "social_security_number",

@@ -12,6 +12,9 @@ grant select on all tables in schema raw_vitals to monitor;
 alter default privileges for role loader in schema raw_vitals grant select on tables to monitor;
 grant usage on schema audit to monitor;
 grant select on audit.file_ledger to monitor;
+-- each cycle looks for the vitals files landed in the last hour and not scored
+create index if not exists file_ledger_vitals_recorded_at on audit.file_ledger (recorded_at)
+    where source = 'vitals';
 
 -- Monitoring's own surrogate key per patient: random, assigned when a patient's first reading is
 -- scored, readable by the processor only. Not the de-identified layer's key (the crosswalk's):
@@ -147,6 +150,7 @@ create table if not exists monitoring.processor_status (
     oldest_waiting_seconds double precision not null default 0,
     readings_per_second double precision not null default 0,
     notifications_unsent integer not null default 0,
+    oldest_unsent_seconds double precision not null default 0,
     files_set_aside integer not null default 0,
     heartbeat_at timestamptz not null default now()
 );
