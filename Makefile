@@ -11,29 +11,29 @@ setup: ## create .venv, install the locked dependencies, generate .env with fres
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check "uv==0.13.9"
 	UV_PROJECT_ENVIRONMENT=$(VENV) $(UV) sync --frozen --compile-bytecode --python $(PY)
-	$(PY) -m ingestion.setup_env
+	$(PY) -m common.env_file
 	$(PY) -m expectations.data_docs_assets
 
 run: manifest ## start the warehouse, land demo data, run each source's DAG and the build through Airflow
-	$(PY) -m ingestion.run
+	$(PY) -m cli.run
 
 test: manifest ## the whole suite, against throwaway PostgreSQL servers
 	$(PY) -m pytest
 
 up: manifest ## start Airflow (api-server, scheduler, dag-processor, triggerer) on 127.0.0.1:8080
-	$(PY) -m ingestion.airflow_services up
+	$(PY) -m orchestration.airflow_services up
 
 down: ## stop everything `make up` started
-	$(PY) -m ingestion.airflow_services down
+	$(PY) -m orchestration.airflow_services down
 
 manifest: ## parse the dbt project again if it changed (the warehouse DAG renders from its manifest)
-	$(PY) -m ingestion.dbt_manifest
+	$(PY) -m orchestration.dbt_manifest
 
 bench: ## every benchmark at full size; each prints its figures as JSON on its last line
 	@for benchmark in benchmarks/*.py; do echo "== $$benchmark"; $(PY) $$benchmark || exit 1; done
 
 docs: ## generate dbt's docs site (lineage from raw sources to marts) and serve it on 127.0.0.1:8081
-	$(PY) -m ingestion.docs_site
+	$(PY) -m cli.docs_site
 
 report: ## the data quality report and Great Expectations' Data Docs (static HTML under var/)
 	$(PY) -m expectations.report
@@ -47,7 +47,7 @@ format:
 	$(VENV)/bin/ruff check --fix .
 
 stop-warehouse: ## stop the embedded PostgreSQL (its data stays in var/pgdata)
-	$(PY) -m ingestion.warehouse.embedded stop
+	$(PY) -m warehouse.embedded stop
 
 clean: down stop-warehouse ## forget everything the product wrote: warehouse data, landing, Airflow home
 	rm -rf var dbt_project/target dbt_project/logs

@@ -25,7 +25,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from ingestion import dbt_manifest, settings
+from common import settings
+from orchestration import dbt_manifest
 
 GOALS = {"manifest_parse_seconds_under": 1.0, "dbt_ls_vs_manifest_at_least": 10.0}
 DAG_FILE = settings.DAGS_DIR / "warehouse_build.py"

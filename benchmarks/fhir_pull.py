@@ -23,11 +23,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from demo.fhir_resources import demo_resources
+from demo.fhir_server import DemoFhirServer, Faults, FhirStore
 from ingestion.api_landing import land_fhir
-from ingestion.demo.fhir_resources import demo_resources
-from ingestion.demo.fhir_server import DemoFhirServer, Faults, FhirStore
 from ingestion.http_client import RetryPolicy
-from ingestion.warehouse.throwaway import throwaway_warehouse
+from warehouse.throwaway import throwaway_warehouse
 
 CLIENT_ID, CLIENT_SECRET = "benchmark", "benchmark-secret"
 

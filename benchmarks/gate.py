@@ -29,17 +29,18 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from ingestion import pipeline, settings
-from ingestion.demo.claims_files import write_claims
-from ingestion.demo.ehr_extracts import write_extracts, write_patient_extract
-from ingestion.demo.fhir_resources import demo_resources
-from ingestion.demo.fhir_server import DemoFhirServer, FhirStore
-from ingestion.demo.research_db import ensure_database, fill
-from ingestion.demo.vitals_files import write_vitals
+from common import settings
+from demo.claims_files import write_claims
+from demo.ehr_extracts import write_extracts, write_patient_extract
+from demo.fhir_resources import demo_resources
+from demo.fhir_server import DemoFhirServer, FhirStore
+from demo.research_db import ensure_database, fill
+from demo.vitals_files import write_vitals
 from ingestion.sources import FILE_SOURCE_NAMES
-from ingestion.warehouse.build_plan import run_dbt
-from ingestion.warehouse.connection import dbt_environment, from_environment
-from ingestion.warehouse.throwaway import throwaway_warehouse
+from orchestration import pipeline
+from warehouse.build_plan import run_dbt
+from warehouse.connection import dbt_environment, from_environment
+from warehouse.throwaway import throwaway_warehouse
 
 # The goal is for the gate's work: its checkpoints and publish, Great Expectations imported. A
 # fresh process adds GX's import (4-5 s here, more than both checkpoints), printed beside.
@@ -52,7 +53,7 @@ import json, sys, time
 started = time.perf_counter()
 import great_expectations
 imported = time.perf_counter()
-from ingestion import pipeline
+from orchestration import pipeline
 timings = {"gx_import": imported - started}
 steps = {
     "landed_checkpoint": lambda: pipeline.validate_landed_batches(sys.argv[1]),

@@ -7,7 +7,7 @@ On a throwaway PostgreSQL: device readings land through the file sources' path (
 registry and a small EHR extract, so readings have their patients and the quality gate has
 encounters to pass), then every build is made as the pipeline makes it: the build plan (dbt
 source freshness, then dbt ls against the build schema's last complete build:
-ingestion/warehouse/build_plan.py), `dbt build` of what it selects, the quality gate, publish:
+warehouse/build_plan.py), `dbt build` of what it selects, the quality gate, publish:
   1. the first build (build_blue), published;
   2. the full refresh: `dbt build --full-refresh` of everything (build_green), published;
   3. 1% more readings land: an incremental build (build_blue, which catches up from its own last
@@ -38,12 +38,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from ingestion import pipeline, settings
-from ingestion.demo.ehr_extracts import write_extracts, write_patient_extract
-from ingestion.warehouse.build_plan import plan_build, record_built, run_dbt
-from ingestion.warehouse.connection import dbt_environment, from_environment
-from ingestion.warehouse.publish import publish
-from ingestion.warehouse.throwaway import throwaway_warehouse
+from common import settings
+from demo.ehr_extracts import write_extracts, write_patient_extract
+from orchestration import pipeline
+from warehouse.build_plan import plan_build, record_built, run_dbt
+from warehouse.connection import dbt_environment, from_environment
+from warehouse.publish import publish
+from warehouse.throwaway import throwaway_warehouse
 
 GOALS = {"incremental_vs_full_refresh": 0.10}
 # The models the readings flow through, whose cost grows with them (the rest is dbt's fixed

@@ -28,7 +28,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from ingestion.demo.ehr_extracts import COLUMNS, write_large_extract
+from demo.ehr_extracts import COLUMNS, write_large_extract
 
 GOALS = {"loader_vs_copy": 0.3, "loader_vs_to_sql": 5.0}
 
@@ -43,11 +43,11 @@ def progress(message: str) -> None:
 def run_loader(path: Path) -> dict:
     import dlt  # noqa: F401  (a long-lived loader has imported it: time the landing, not imports)
 
-    from ingestion import settings
+    from common import settings
     from ingestion.file_source import land
     from ingestion.sources.ehr_files import EHR_FILES
     from ingestion.validation import icd10cm_codes
-    from ingestion.warehouse.connection import from_environment
+    from warehouse.connection import from_environment
 
     icd10cm_codes()
     warehouse = from_environment()
@@ -70,7 +70,7 @@ def run_loader(path: Path) -> dict:
 def run_copy(path: Path) -> dict:
     import psycopg
 
-    from ingestion.warehouse.connection import from_environment
+    from warehouse.connection import from_environment
 
     warehouse = from_environment()
     columns = ", ".join(f"{name} text" for name in COLUMNS)
@@ -97,7 +97,7 @@ def run_to_sql(path: Path) -> dict:
     import pandas as pd
     import sqlalchemy
 
-    from ingestion.warehouse.connection import from_environment
+    from warehouse.connection import from_environment
 
     warehouse = from_environment()
     engine = sqlalchemy.create_engine(warehouse.url("loader", driver="postgresql+psycopg"))
@@ -117,7 +117,7 @@ def _checkpoint() -> None:
     """Flush what the previous measurement wrote, so its checkpoint does not land in the next."""
     import psycopg
 
-    from ingestion.warehouse.connection import from_environment
+    from warehouse.connection import from_environment
 
     warehouse = from_environment()
     with psycopg.connect(**warehouse.connect_kwargs(warehouse.admin_user), autocommit=True) as conn:
@@ -160,7 +160,7 @@ def main() -> None:
         child(args.child[0], Path(args.child[1]))
         return
 
-    from ingestion.warehouse.throwaway import throwaway_warehouse
+    from warehouse.throwaway import throwaway_warehouse
 
     with (
         tempfile.TemporaryDirectory(prefix="landing_bench_") as tmp,

@@ -36,13 +36,13 @@ sys.path.insert(0, str(ROOT))
 import psutil
 import psycopg
 
-from ingestion import settings
-from ingestion.demo.ward_vitals import START, Deterioration, drop, micro_batches
-from ingestion.demo.webhook_receiver import WebhookReceiver
+from common import settings
+from demo.ward_vitals import START, Deterioration, drop, micro_batches
+from demo.webhook_receiver import WebhookReceiver
 from ingestion.file_source import land
-from ingestion.monitoring.processor import Processor, load_config
 from ingestion.sources.vitals_files import VITALS_FILES
-from ingestion.warehouse.throwaway import throwaway_warehouse
+from monitoring.processor import Processor, load_config
+from warehouse.throwaway import throwaway_warehouse
 
 GOAL_READINGS_PER_SECOND = 10_000
 GOAL_P95_SECONDS = 5.0
@@ -95,7 +95,7 @@ def latency(warehouse, tmp: Path, batches: list, seconds_per_file: int) -> dict:
     log_file = tmp / "processor.log"
     with WebhookReceiver() as sink, log_file.open("w") as log:
         processor = subprocess.Popen(
-            [sys.executable, "-m", "ingestion.monitoring.processor"],
+            [sys.executable, "-m", "monitoring.processor"],
             cwd=ROOT,
             env={**os.environ, "CLINICAL_ALERT_WEBHOOK_URL": sink.url},
             stdout=log,

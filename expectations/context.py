@@ -12,8 +12,8 @@ import logging
 import os
 from typing import Any
 
-from ingestion import settings
-from ingestion.warehouse.connection import Warehouse
+from common import settings
+from warehouse.connection import Warehouse
 
 log = logging.getLogger(__name__)
 
@@ -21,7 +21,7 @@ log = logging.getLogger(__name__)
 def datasources() -> dict[str, tuple[str, str | None]]:
     """Each datasource's role and schema: loader reads raw tables and the ledger, transformer a
     build schema (on its search path)."""
-    from ingestion.warehouse.publish import BUILD_SCHEMAS
+    from warehouse.publish import BUILD_SCHEMAS
 
     return {
         "landed": ("loader", None),

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import yaml
 
-from ingestion import settings
+from common import settings
 
 log = logging.getLogger(__name__)
 

@@ -7,7 +7,7 @@ plus a hand-written suite from `suites/<name>.json` where one is named). Marts h
 failing row is named by its surrogate key. The build passes only when no blocking expectation
 failed, here or in this run's landed checkpoint (expectations/landed.py); warnings are recorded
 and published with it. The verdict goes to `audit.gate_results`, the scores to
-`audit.quality_scores`; `ingestion/warehouse/publish.py` refuses a build without a passing one.
+`audit.quality_scores`; `warehouse/publish.py` refuses a build without a passing one.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import psycopg
 from expectations import checks
 from expectations import context as gx_context
 from expectations.results import Failure, Verdict, failure_from_dict, failures_of, record, scores_of
-from ingestion.warehouse.connection import Warehouse, from_environment
+from warehouse.connection import Warehouse, from_environment
 
 log = logging.getLogger(__name__)
 

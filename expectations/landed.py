@@ -21,7 +21,7 @@ from psycopg import sql
 from expectations import checks
 from expectations import context as gx_context
 from expectations.results import Failure, Verdict, failures_of, record, scores_of
-from ingestion.warehouse.connection import Warehouse
+from warehouse.connection import Warehouse
 
 log = logging.getLogger(__name__)
 

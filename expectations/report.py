@@ -22,12 +22,12 @@ from pathlib import Path
 import jinja2
 import psycopg
 
+from common import settings
 from expectations import charts, data_docs_assets
 from expectations import context as gx_context
-from ingestion import settings
-from ingestion.monitoring.health import read_health
-from ingestion.warehouse.bootstrap import bootstrap
-from ingestion.warehouse.connection import Warehouse, from_environment
+from monitoring.health import read_health
+from warehouse.bootstrap import bootstrap
+from warehouse.connection import Warehouse, from_environment
 
 log = logging.getLogger(__name__)
 

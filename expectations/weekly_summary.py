@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 
 import psycopg
 
-from ingestion.warehouse.connection import Warehouse, from_environment
+from warehouse.connection import Warehouse, from_environment
 
 
 @dataclass(frozen=True)

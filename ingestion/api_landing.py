@@ -19,7 +19,7 @@ from ingestion.http_client import ApiClient, CircuitOpen, RetryPolicy
 from ingestion.quarantine import quarantine_records
 from ingestion.sources import fhir_api
 from ingestion.sources.fhir_api import TypePull
-from ingestion.warehouse.connection import Warehouse
+from warehouse.connection import Warehouse
 
 log = logging.getLogger(__name__)
 

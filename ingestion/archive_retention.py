@@ -11,7 +11,7 @@ import logging
 import time
 from pathlib import Path
 
-from ingestion import settings
+from common import settings
 
 log = logging.getLogger(__name__)
 

@@ -9,8 +9,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-from ingestion import settings
-from ingestion.warehouse.connection import Warehouse
+from common import settings
+from warehouse.connection import Warehouse
 
 DLT_PROJECT_DIR = Path(__file__).parent  # where .dlt/config.toml lives
 

@@ -32,12 +32,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from psycopg import sql
 
-from ingestion import dlt_pipeline, ledger, settings
+from common import settings
+from ingestion import dlt_pipeline, ledger
 from ingestion.file_formats import FileUnreadable, Malformed, ParsedBatch
 from ingestion.ledger import FileOutcome
 from ingestion.quarantine import QuarantinedRecord, quarantine_records
 from ingestion.validation import Column, RuleSet, parse_timestamps, to_number, validate
-from ingestion.warehouse.connection import Warehouse
+from warehouse.connection import Warehouse
 
 log = logging.getLogger(__name__)
 

@@ -25,7 +25,7 @@ import psycopg
 
 from ingestion.file_source import FileSource
 from ingestion.sources.registry import FILE_SOURCES
-from ingestion.warehouse.connection import Warehouse, from_environment
+from warehouse.connection import Warehouse, from_environment
 
 log = logging.getLogger(__name__)
 

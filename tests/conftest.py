@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from ingestion import settings
-from ingestion.warehouse.connection import Warehouse, dbt_environment
-from ingestion.warehouse.throwaway import throwaway_warehouse
+from common import settings
+from warehouse.connection import Warehouse, dbt_environment
+from warehouse.throwaway import throwaway_warehouse
 
 
 @dataclass

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from ingestion import pipeline
+from orchestration import pipeline
 
 
 def build_and_publish(tw, run_id: str) -> str:

@@ -8,8 +8,8 @@ import tomllib
 
 import yaml
 
-from ingestion import settings
-from ingestion.setup_env import EDITABLE, GENERATED, read_env_file
+from common import settings
+from common.env_file import EDITABLE, GENERATED, read_env_file
 
 ROOT = settings.PROJECT_ROOT
 COMPOSE = (ROOT / "docker-compose.yml").read_text()

@@ -14,10 +14,10 @@ from datetime import timedelta
 from airflow.sdk import dag, task
 from airflow.sdk.exceptions import AirflowSkipException
 
-from ingestion import settings
-from ingestion.orchestration import assets
-from ingestion.orchestration.arrivals import LandingWatchSensor
-from ingestion.orchestration.dag_settings import dag_arguments, dag_config
+from common import settings
+from orchestration import assets
+from orchestration.arrivals import LandingWatchSensor
+from orchestration.dag_settings import dag_arguments, dag_config
 
 WATCH = dag_config("landing_watch")
 

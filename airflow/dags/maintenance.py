@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from airflow.sdk import dag, task
 
-from ingestion.orchestration.dag_settings import dag_arguments, dag_config
+from orchestration.dag_settings import dag_arguments, dag_config
 
 MAINTENANCE = dag_config("maintenance")
 
@@ -21,8 +21,8 @@ def maintenance():
 
     @task
     def back_up_warehouse() -> str:
-        from ingestion.warehouse.backup import back_up
-        from ingestion.warehouse.connection import from_environment
+        from warehouse.backup import back_up
+        from warehouse.connection import from_environment
 
         return str(back_up(from_environment(), MAINTENANCE["backups_kept"]))
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from airflow.sdk import dag, task
 
-from ingestion.orchestration import assets, landing_tasks
-from ingestion.orchestration.dag_settings import dag_arguments
+from orchestration import assets, landing_tasks
+from orchestration.dag_settings import dag_arguments
 
 
 @dag(**dag_arguments("research_db", __doc__))

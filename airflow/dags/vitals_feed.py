@@ -1,7 +1,7 @@
 """Airflow DAG `vitals_feed`: every minute, checks that the vitals processor is alive and keeping
 up, and announces readings it landed since the last build.
 
-The processor (ingestion/monitoring/processor.py, started by `make up`) is the device feed's only
+The processor (monitoring/processor.py, started by `make up`) is the device feed's only
 consumer: it lands each micro-batch within a second of its arrival and raises clinical alerts.
 `check_vitals_processor` fails (and emails on-call) when the processor has written no heartbeat
 for `processor_heartbeat_seconds`, a micro-batch has waited longer than
@@ -15,8 +15,8 @@ from __future__ import annotations
 
 from airflow.sdk import dag, task
 
-from ingestion.orchestration import assets, landing_tasks
-from ingestion.orchestration.dag_settings import dag_arguments, dag_config
+from orchestration import assets, landing_tasks
+from orchestration.dag_settings import dag_arguments, dag_config
 
 FEED = dag_config("vitals_feed")
 

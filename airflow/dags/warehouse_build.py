@@ -19,11 +19,11 @@ from cosmos import DbtTaskGroup, ExecutionConfig, ProfileConfig, ProjectConfig, 
 from cosmos.constants import LoadMode, TestBehavior
 from cosmos.profiles import PostgresUserPasswordProfileMapping
 
-from ingestion import settings
-from ingestion.dbt_manifest import checked_manifest
-from ingestion.orchestration import assets, runs
-from ingestion.orchestration.dag_settings import dag_arguments
-from ingestion.planned_nodes import PLAN_TASK_ID, skip_unless_planned
+from common import settings
+from orchestration import assets, runs
+from orchestration.dag_settings import dag_arguments
+from orchestration.dbt_manifest import checked_manifest
+from orchestration.planned_nodes import PLAN_TASK_ID, skip_unless_planned
 
 DBT_PROFILE = ProfileConfig(
     profile_name="healthcare_warehouse",
@@ -39,38 +39,38 @@ def warehouse_build():
     # records and quarantines what breaks a check; the gate before publishing reads its verdict
     @task
     def validate_landed(dag_run=None) -> dict:
-        from ingestion import pipeline
+        from orchestration import pipeline
 
         return pipeline.validate_landed_batches(runs.pipeline_run_id(dag_run))
 
     @task
     def choose_build_schema() -> str:
-        from ingestion import pipeline
+        from orchestration import pipeline
 
         return pipeline.choose_build_schema()
 
     @task(task_id=PLAN_TASK_ID)
     def plan_build(build_schema: str, dag_run=None) -> dict:
-        from ingestion import pipeline
+        from orchestration import pipeline
 
         return pipeline.plan_build(build_schema, runs.pipeline_run_id(dag_run))
 
     # after the dbt tasks, which a plan may skip: runs unless one failed
     @task(trigger_rule="none_failed")
     def record_build(build_schema: str, dag_run=None) -> None:
-        from ingestion import pipeline
+        from orchestration import pipeline
 
         pipeline.record_build(build_schema, runs.pipeline_run_id(dag_run))
 
     @task(retries=0)
     def quality_gate(build_schema: str, dag_run=None) -> None:
-        from ingestion import pipeline
+        from orchestration import pipeline
 
         pipeline.quality_gate(build_schema, runs.pipeline_run_id(dag_run))
 
     @task
     def publish(build_schema: str, dag_run=None) -> list[str]:
-        from ingestion import pipeline
+        from orchestration import pipeline
 
         return pipeline.publish(build_schema, runs.pipeline_run_id(dag_run))
 

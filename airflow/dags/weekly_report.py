@@ -7,14 +7,14 @@ from __future__ import annotations
 
 from airflow.sdk import dag, task
 
-from ingestion.orchestration.dag_settings import dag_arguments
+from orchestration.dag_settings import dag_arguments
 
 
 @dag(**dag_arguments("weekly_report", __doc__))
 def weekly_report():
     @task
     def email_weekly_report() -> dict:
-        from ingestion.orchestration.weekly_report import send_weekly_report
+        from orchestration.weekly_report import send_weekly_report
 
         return send_weekly_report()
 

@@ -18,7 +18,7 @@ import logging
 
 import simple_icd_10_cm as cm
 
-from ingestion import settings
+from common import settings
 
 log = logging.getLogger(__name__)
 

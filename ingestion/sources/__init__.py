@@ -1,6 +1,6 @@
 """One module per source: each knows its files or API and nothing else.
 
-The names and file patterns here are what the landing watch (ingestion/orchestration/arrivals.py)
+The names and file patterns here are what the landing watch (airflow/include/orchestration/arrivals.py)
 needs without importing the sources themselves (ingestion/sources/registry.py holds them).
 """
 
@@ -14,7 +14,7 @@ FILE_PATTERNS = {
     "vitals": "vitals_*.ndjson",
 }
 FILE_SOURCE_NAMES = tuple(FILE_PATTERNS)
-# The vitals processor (ingestion/monitoring/) watches its own folder and lands each micro-batch as
+# The vitals processor (monitoring/) watches its own folder and lands each micro-batch as
 # it arrives; the landing watch starts the DAGs of the others.
 STREAMED_SOURCE_NAMES = ("vitals",)
 BATCH_FILE_SOURCE_NAMES = tuple(s for s in FILE_SOURCE_NAMES if s not in STREAMED_SOURCE_NAMES)

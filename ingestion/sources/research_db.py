@@ -13,9 +13,10 @@ from datetime import datetime
 
 import psycopg
 
-from ingestion import dlt_pipeline, settings
+from common import settings
+from ingestion import dlt_pipeline
 from ingestion.file_source import ReconciliationError
-from ingestion.warehouse.connection import Warehouse
+from warehouse.connection import Warehouse
 
 log = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from ingestion import settings
+from common import settings
 
 BENCHMARKS = settings.PROJECT_ROOT / "benchmarks"
 SMALL = {

@@ -7,8 +7,8 @@ import sys
 
 import psycopg
 
-from ingestion import settings
-from ingestion.warehouse.connection import AIRFLOW_DATABASE, Warehouse
+from common import settings
+from warehouse.connection import AIRFLOW_DATABASE, Warehouse
 
 
 def run_airflow(env: dict, *args: str) -> subprocess.CompletedProcess:
@@ -34,7 +34,7 @@ def process_vitals(env: dict) -> str:
     """The vitals processor takes what waits in its landing folder (`--once`), as `make run`
     does before the DAGs; its output."""
     run = subprocess.run(
-        [sys.executable, "-m", "ingestion.monitoring.processor", "--once"],
+        [sys.executable, "-m", "monitoring.processor", "--once"],
         env=env,
         cwd=settings.PROJECT_ROOT,
         capture_output=True,

@@ -10,11 +10,11 @@ import os
 import pytest
 import yaml
 
-from ingestion.airflow_env import airflow_environment
-from ingestion.demo.fhir_resources import demo_resources
-from ingestion.demo.fhir_server import DemoFhirServer, FhirStore
-from ingestion.demo.research_db import ensure_database, fill
-from ingestion.orchestration import dag_settings
+from demo.fhir_resources import demo_resources
+from demo.fhir_server import DemoFhirServer, FhirStore
+from demo.research_db import ensure_database, fill
+from orchestration import dag_settings
+from orchestration.airflow_env import airflow_environment
 from tests.dags.airflow_cli import run_airflow
 from tests.dags.smtp_sink import SmtpSink
 

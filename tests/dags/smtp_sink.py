@@ -9,7 +9,7 @@ from typing import Self
 
 from aiosmtpd.controller import Controller
 
-from ingestion.warehouse.throwaway import free_port
+from warehouse.throwaway import free_port
 
 
 class _Keep:

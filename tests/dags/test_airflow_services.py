@@ -17,14 +17,14 @@ import psycopg
 import pytest
 from playwright.sync_api import sync_playwright
 
-from ingestion import airflow_services
-from ingestion.demo.claims_files import write_claims
-from ingestion.demo.ward_vitals import drop, micro_batches
-from ingestion.warehouse.connection import AIRFLOW_DATABASE
-from ingestion.warehouse.throwaway import free_port
+from demo.claims_files import write_claims
+from demo.ward_vitals import drop, micro_batches
+from orchestration import airflow_services
 from tests.dags.airflow_cli import run_airflow
 from tests.dags.conftest import orchestration_config
 from tests.dags.smtp_sink import body_of
+from warehouse.connection import AIRFLOW_DATABASE
+from warehouse.throwaway import free_port
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 

@@ -10,7 +10,7 @@ import time
 import pytest
 from airflow.sdk.exceptions import AirflowSkipException, TaskDeferred
 
-from ingestion.orchestration.arrivals import (
+from orchestration.arrivals import (
     AnnouncedFiles,
     LandingWatchSensor,
     NewFilesTrigger,

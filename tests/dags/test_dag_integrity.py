@@ -8,9 +8,9 @@ import json
 import subprocess
 from pathlib import Path
 
-from ingestion import settings
-from ingestion.orchestration.dag_settings import dag_config
-from ingestion.warehouse.throwaway import free_port
+from common import settings
+from orchestration.dag_settings import dag_config
+from warehouse.throwaway import free_port
 
 DAG_FILES = sorted(settings.DAGS_DIR.glob("*.py"))
 

@@ -11,23 +11,24 @@ from datetime import UTC, date, datetime
 import psycopg
 import pytest
 
+from demo.claims_files import write_claims
+from demo.ehr_extracts import write_extracts, write_patient_extract
+from demo.vitals_files import write_vitals
 from expectations import report
-from ingestion import pipeline
-from ingestion.demo.claims_files import write_claims
-from ingestion.demo.ehr_extracts import write_extracts, write_patient_extract
-from ingestion.demo.vitals_files import write_vitals
-from ingestion.warehouse import backup
-from ingestion.warehouse.build_plan import record_built
-from ingestion.warehouse.connection import from_environment
-from ingestion.warehouse.phi_scan import (
+from orchestration import pipeline
+from orchestration.dag_settings import NON_IDENTIFIERS
+from tests.dags.airflow_cli import asset_events, process_vitals, run_airflow, run_dag
+from tests.dags.smtp_sink import body_of
+from tests.warehouse.test_build_plan import VITALS_MODELS
+from warehouse import backup
+from warehouse.build_plan import record_built
+from warehouse.connection import from_environment
+from warehouse.phi_scan import (
     IdentifierIndex,
     known_non_identifiers,
     raw_identifiers,
     scan_files,
 )
-from tests.dags.airflow_cli import asset_events, process_vitals, run_airflow, run_dag
-from tests.dags.smtp_sink import body_of
-from tests.warehouse.test_build_plan import VITALS_MODELS
 
 pytestmark = pytest.mark.e2e
 
@@ -183,7 +184,10 @@ def test_a_blocked_run_in_airflow_fails_publishes_nothing_and_logs_no_identifier
     index = IdentifierIndex(raw_identifiers(test_warehouse.warehouse))
     assert index.count > 500
     folders = [docs.parent, page.parent, task_logs, test_warehouse.var_dir / "airflow" / "logs"]
-    assert scan_files(folders, index, known_non_identifiers(test_warehouse.warehouse)) == []
+    assert (
+        scan_files(folders, index, known_non_identifiers(test_warehouse.warehouse, NON_IDENTIFIERS))
+        == []
+    )
 
 
 def _published_counts(warehouse, database: str | None = None) -> dict[str, int]:
@@ -229,7 +233,10 @@ def test_the_weekly_report_emails_the_week_with_the_report_and_no_identifier(
     mail = tmp_path / "weekly_report.txt"
     mail.write_text(message.as_string())
     index = IdentifierIndex(raw_identifiers(test_warehouse.warehouse))
-    assert scan_files([mail], index, known_non_identifiers(test_warehouse.warehouse)) == []
+    assert (
+        scan_files([mail], index, known_non_identifiers(test_warehouse.warehouse, NON_IDENTIFIERS))
+        == []
+    )
 
 
 def test_maintenance_deletes_expired_archives_and_keeps_the_newest_backups(

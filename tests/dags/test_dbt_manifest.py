@@ -6,7 +6,8 @@ import json
 import shutil
 import subprocess
 
-from ingestion import dbt_manifest, settings
+from common import settings
+from orchestration import dbt_manifest
 
 PARSE_WAREHOUSE_DAG = """
 import airflow, cosmos

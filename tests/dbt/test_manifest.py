@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from ingestion import settings
+from common import settings
 
 MART_PREFIXES = ("dim_", "fct_", "mart_")
 

@@ -11,8 +11,8 @@ import pytest
 import requests
 from fhir.resources.R4B.bundle import Bundle
 
-from ingestion.demo.fhir_resources import MRN_SYSTEM, demo_resources
-from ingestion.demo.fhir_server import DemoFhirServer, Faults, FhirStore
+from demo.fhir_resources import MRN_SYSTEM, demo_resources
+from demo.fhir_server import DemoFhirServer, Faults, FhirStore
 
 CLIENT_ID, CLIENT_SECRET = "warehouse-test", "a-test-secret"
 

@@ -12,9 +12,10 @@ import shutil
 import pytest
 from playwright.sync_api import sync_playwright
 
-from ingestion import docs_site, pipeline
-from ingestion.demo.ehr_extracts import write_extracts
-from ingestion.warehouse.throwaway import free_port
+from cli import docs_site
+from demo.ehr_extracts import write_extracts
+from orchestration import pipeline
+from warehouse.throwaway import free_port
 
 pytestmark = pytest.mark.e2e
 

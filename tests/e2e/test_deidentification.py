@@ -21,13 +21,14 @@ import psycopg
 import pytest
 import yaml
 
-from ingestion import pipeline, settings
-from ingestion.demo.fhir_resources import demo_resources
-from ingestion.demo.fhir_server import DemoFhirServer, FhirStore
-from ingestion.demo.research_db import ensure_database, fill
-from ingestion.run import DEMO_WRITERS
-from ingestion.warehouse.phi_scan import IdentifierIndex, raw_identifiers, scan_relations
+from cli.run import DEMO_WRITERS
+from common import settings
+from demo.fhir_resources import demo_resources
+from demo.fhir_server import DemoFhirServer, FhirStore
+from demo.research_db import ensure_database, fill
+from orchestration import pipeline
 from tests.dbt.lineage import Lineage
+from warehouse.phi_scan import IdentifierIndex, raw_identifiers, scan_relations
 
 pytestmark = pytest.mark.e2e
 

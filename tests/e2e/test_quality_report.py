@@ -23,23 +23,25 @@ import psycopg
 import pytest
 from playwright.sync_api import sync_playwright
 
+from cli.run import DEMO_WRITERS
+from common import settings
+from demo.ehr_extracts import write_extracts
+from demo.fhir_resources import demo_resources
+from demo.fhir_server import DemoFhirServer, FhirStore
+from demo.research_db import DATABASE as RESEARCH_DATABASE
+from demo.research_db import ensure_database, fill
 from expectations import report
-from ingestion import pipeline, resubmit, settings
-from ingestion.demo.ehr_extracts import write_extracts
-from ingestion.demo.fhir_resources import demo_resources
-from ingestion.demo.fhir_server import DemoFhirServer, FhirStore
-from ingestion.demo.research_db import DATABASE as RESEARCH_DATABASE
-from ingestion.demo.research_db import ensure_database, fill
-from ingestion.monitoring.processor import Processor, load_config
-from ingestion.run import DEMO_WRITERS
+from ingestion import resubmit
 from ingestion.sources import BATCH_FILE_SOURCE_NAMES
-from ingestion.warehouse.phi_scan import (
+from monitoring.processor import Processor, load_config
+from orchestration import pipeline
+from tests.pipeline_steps import build_and_publish
+from warehouse.phi_scan import (
     IdentifierIndex,
     known_non_identifiers,
     raw_identifiers,
     scan_files,
 )
-from tests.pipeline_steps import build_and_publish
 
 pytestmark = pytest.mark.e2e
 

@@ -8,8 +8,8 @@ import shutil
 import psycopg
 import pytest
 
-from ingestion import pipeline
-from ingestion.demo.ehr_extracts import write_extracts
+from demo.ehr_extracts import write_extracts
+from orchestration import pipeline
 from tests.pipeline_steps import build_and_publish
 
 pytestmark = pytest.mark.e2e

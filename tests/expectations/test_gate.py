@@ -17,10 +17,10 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from ingestion import pipeline
-from ingestion.demo.claims_files import write_claims
-from ingestion.demo.ehr_extracts import write_extracts
-from ingestion.warehouse.publish import PublishRefused
+from demo.claims_files import write_claims
+from demo.ehr_extracts import write_extracts
+from orchestration import pipeline
+from warehouse.publish import PublishRefused
 
 pytestmark = pytest.mark.e2e
 

@@ -13,8 +13,9 @@ import time
 import psycopg
 import pytest
 
-from ingestion import ledger, settings
-from ingestion.demo.ehr_extracts import write_large_extract
+from common import settings
+from demo.ehr_extracts import write_large_extract
+from ingestion import ledger
 from ingestion.file_source import land
 from ingestion.sources.ehr_files import EHR_FILES
 
@@ -25,7 +26,7 @@ LAND_IN_A_CHILD = (
     "import logging; logging.basicConfig(level=logging.INFO)\n"
     "from ingestion.file_source import land\n"
     "from ingestion.sources.ehr_files import EHR_FILES\n"
-    "from ingestion.warehouse.connection import from_environment\n"
+    "from warehouse.connection import from_environment\n"
     "land(EHR_FILES, from_environment(), 'killed_run')\n"
 )
 

@@ -9,9 +9,9 @@ import time
 import psycopg
 import pytest
 
+from demo.fhir_resources import demo_resources
+from demo.fhir_server import DemoFhirServer, Faults, FhirStore
 from ingestion.api_landing import land_fhir
-from ingestion.demo.fhir_resources import demo_resources
-from ingestion.demo.fhir_server import DemoFhirServer, Faults, FhirStore
 from ingestion.http_client import CircuitOpen, RetryPolicy
 
 CLIENT_ID, CLIENT_SECRET = "warehouse-test", "fhir-test-secret"

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 import psycopg
 import pytest
 
-from ingestion.demo.research_db import DATABASE, ensure_database, fill
+from demo.research_db import DATABASE, ensure_database, fill
 from ingestion.sources.research_db import land_research
 
 pytestmark = pytest.mark.e2e

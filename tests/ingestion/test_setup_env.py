@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ingestion.setup_env import EDITABLE, GENERATED, read_env_file, write_env_file
+from common.env_file import EDITABLE, GENERATED, read_env_file, write_env_file
 
 
 def test_first_setup_generates_every_secret(tmp_path):

@@ -14,10 +14,10 @@ from typing import Any
 import psycopg
 import yaml
 
-from ingestion import settings
-from ingestion.demo.webhook_receiver import WebhookReceiver as WebhookSink
-from ingestion.monitoring.processor import CONFIG_FILE
-from ingestion.warehouse.connection import Warehouse
+from common import settings
+from demo.webhook_receiver import WebhookReceiver as WebhookSink
+from monitoring.processor import CONFIG_FILE
+from warehouse.connection import Warehouse
 
 __all__ = ["WebhookSink"]
 
@@ -36,7 +36,7 @@ def write_config(folder: Path, **overrides: Any) -> Path:
 
 
 class ProcessorProcess:
-    """`python -m ingestion.monitoring.processor`, as `make up` starts it."""
+    """`python -m monitoring.processor`, as `make up` starts it."""
 
     def __init__(self, config: Path, webhook: str, log: Path) -> None:
         self.env = {
@@ -50,7 +50,7 @@ class ProcessorProcess:
     def start(self) -> None:
         with self.log.open("a") as out:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "ingestion.monitoring.processor"],
+                [sys.executable, "-m", "monitoring.processor"],
                 cwd=settings.PROJECT_ROOT,
                 env=self.env,
                 stdout=out,

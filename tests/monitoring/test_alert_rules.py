@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from ingestion.monitoring.alert_rules import (
+from monitoring.alert_rules import (
     AlertRules,
     PatientState,
     Reading,
@@ -13,7 +13,7 @@ from ingestion.monitoring.alert_rules import (
     apply,
     due_for_escalation,
 )
-from ingestion.monitoring.news2 import CRITICAL, NO_ALERT, WARNING
+from monitoring.news2 import CRITICAL, NO_ALERT, WARNING
 
 RULES = AlertRules(warning_persistence_us=300 * 1_000_000, escalate_after=timedelta(minutes=10))
 PATIENT = "6f1c2a54-0000-4000-8000-000000000001"

@@ -13,11 +13,11 @@ import psutil
 import psycopg
 import pytest
 
-from ingestion import settings
-from ingestion.demo.ward_vitals import START, drop, micro_batches
-from ingestion.monitoring.health import ProcessorUnhealthy, check, read_health
-from ingestion.warehouse import embedded
+from common import settings
+from demo.ward_vitals import START, drop, micro_batches
+from monitoring.health import ProcessorUnhealthy, check, read_health
 from tests.monitoring.live import ProcessorProcess, processed_files, wait_until, write_config
+from warehouse import embedded
 
 BEDS = 500
 WARM_UP, BACKLOG = 70, 80  # the warm-up fills the 300 s anomaly window

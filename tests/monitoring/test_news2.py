@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ingestion.monitoring.news2 import CRITICAL, NO_ALERT, WARNING, part_scores, score_one
+from monitoring.news2 import CRITICAL, NO_ALERT, WARNING, part_scores, score_one
 
 NORMAL = {
     "respiratory_rate_per_min": 16,
@@ -81,7 +81,7 @@ def test_a_single_parameter_scoring_three_is_a_warning_whatever_the_total():
 
 
 def test_a_missing_parameter_scores_nothing_and_marks_the_reading_incomplete():
-    from ingestion.monitoring.news2 import score
+    from monitoring.news2 import score
 
     readings = {name: np.array([value, value], dtype=float) for name, value in NORMAL.items()}
     readings["respiratory_rate_per_min"][1] = np.nan

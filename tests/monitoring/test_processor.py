@@ -12,11 +12,10 @@ import time
 import psycopg
 import pytest
 
-from ingestion import settings
-from ingestion.demo.vitals_files import WARDS
-from ingestion.demo.ward_vitals import Deterioration, drop, micro_batches, patient_on
-from ingestion.monitoring.alerts import NotAcknowledged, acknowledge
-from ingestion.warehouse.phi_scan import IdentifierIndex, raw_identifiers
+from common import settings
+from demo.vitals_files import WARDS
+from demo.ward_vitals import Deterioration, drop, micro_batches, patient_on
+from monitoring.alerts import NotAcknowledged, acknowledge
 from tests.monitoring.live import (
     ProcessorProcess,
     WebhookSink,
@@ -25,6 +24,7 @@ from tests.monitoring.live import (
     wait_until,
     write_config,
 )
+from warehouse.phi_scan import IdentifierIndex, raw_identifiers
 
 BEDS = 30
 ESCALATE_AFTER = 8
@@ -136,7 +136,7 @@ def test_an_unacknowledged_alert_escalates_and_an_acknowledged_one_does_not(live
 
     # acknowledging with the command records who and when
     key_7 = _alert(tw, 7, "critical")[0]
-    command = [sys.executable, "-m", "ingestion.monitoring.alerts"]
+    command = [sys.executable, "-m", "monitoring.alerts"]
     subprocess.run(
         [*command, "acknowledge", key_7, "--by", "rapid response team"],
         cwd=settings.PROJECT_ROOT,

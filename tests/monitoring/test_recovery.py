@@ -11,12 +11,10 @@ from dataclasses import dataclass
 
 import pytest
 
-from ingestion import settings
-from ingestion.demo.ward_vitals import Deterioration, drop, micro_batches
+from common import settings
+from demo.ward_vitals import Deterioration, drop, micro_batches
 from ingestion.file_source import land
 from ingestion.sources.vitals_files import VITALS_FILES
-from ingestion.warehouse.connection import Warehouse
-from ingestion.warehouse.throwaway import throwaway_warehouse
 from tests.monitoring.live import (
     ProcessorProcess,
     WebhookSink,
@@ -27,6 +25,8 @@ from tests.monitoring.live import (
     wait_until,
     write_config,
 )
+from warehouse.connection import Warehouse
+from warehouse.throwaway import throwaway_warehouse
 
 BEDS = 20
 PLANS = (
@@ -143,7 +143,7 @@ def test_killed_again_and_again_the_processor_ends_as_an_uninterrupted_one(unint
 
 def _replay(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "ingestion.monitoring.replay", *args],
+        [sys.executable, "-m", "monitoring.replay", *args],
         check=False,
         cwd=settings.PROJECT_ROOT,
         capture_output=True,

@@ -10,13 +10,13 @@ from datetime import UTC, date, datetime
 import psycopg
 import pytest
 
-from ingestion import pipeline
-from ingestion.demo.ehr_extracts import write_extracts, write_patient_extract
-from ingestion.demo.patients import person
-from ingestion.demo.vitals_files import write_vitals
-from ingestion.warehouse.bootstrap import bootstrap
-from ingestion.warehouse.build_plan import BuildPlan, plan_build, record_built
-from ingestion.warehouse.connection import dbt_environment
+from demo.ehr_extracts import write_extracts, write_patient_extract
+from demo.patients import person
+from demo.vitals_files import write_vitals
+from orchestration import pipeline
+from warehouse.bootstrap import bootstrap
+from warehouse.build_plan import BuildPlan, plan_build, record_built
+from warehouse.connection import dbt_environment
 
 pytestmark = pytest.mark.e2e
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ingestion.warehouse.phi_scan import IdentifierIndex
+from warehouse.phi_scan import IdentifierIndex
 
 INDEX = IdentifierIndex(
     {

@@ -1,0 +1,94 @@
+"""The environment Airflow's processes run with: its home, metadata database and connections.
+
+Airflow's metadata lives in its own database (`airflow`) on the warehouse's server; its
+connections to the warehouse are `AIRFLOW_CONN_*` variables made from warehouse.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+from common import settings
+from warehouse.connection import AIRFLOW_DATABASE, Warehouse
+
+
+def _admin_passwords_file() -> str:
+    path = settings.AIRFLOW_HOME / "simple_auth_manager_passwords.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"admin": settings.require("AIRFLOW_ADMIN_PASSWORD")}))
+    path.chmod(0o600)
+    return str(path)
+
+
+DEFAULT_UI_PORT = 8080
+
+
+def ui_url() -> str:
+    """Where `make up` serves Airflow's UI (AIRFLOW_PORT, default 8080): the alert emails' links."""
+    settings.load_env()
+    return f"http://127.0.0.1:{os.environ.get('AIRFLOW_PORT', DEFAULT_UI_PORT)}"
+
+
+def airflow_environment(warehouse: Warehouse) -> dict[str, str]:
+    """`os.environ` plus everything Airflow, its tasks and Cosmos need."""
+    env = dict(os.environ)
+    env.update(
+        {
+            "PATH": f"{settings.VENV_BIN}{os.pathsep}{env.get('PATH', '')}",
+            # the project's packages, the orchestration glue's among them, also for an Airflow
+            # run from outside the project's editable install
+            "PYTHONPATH": os.pathsep.join(
+                p
+                for p in (
+                    str(settings.PROJECT_ROOT),
+                    str(settings.INCLUDE_DIR),
+                    env.get("PYTHONPATH"),
+                )
+                if p
+            ),
+            "AIRFLOW_HOME": str(settings.AIRFLOW_HOME),
+            "DLT_DATA_DIR": str(settings.DLT_DATA_DIR),
+            # Tasks reach the warehouse through warehouse, never a second server.
+            "WAREHOUSE_URL": warehouse.admin_url(),
+            "AIRFLOW__CORE__DAGS_FOLDER": str(settings.DAGS_DIR),
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            # a DAG runs on its schedule once Airflow is up (`make up`), however it was first seen
+            "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
+            "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+            "AIRFLOW__CORE__PARALLELISM": "4",
+            "AIRFLOW__CORE__DAGBAG_IMPORT_TIMEOUT": "120",
+            "AIRFLOW__CORE__FERNET_KEY": settings.require("AIRFLOW_FERNET_KEY"),
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": warehouse.url(
+                "airflow", AIRFLOW_DATABASE, driver="postgresql+psycopg2"
+            ),
+            "AIRFLOW__API__SECRET_KEY": settings.require("AIRFLOW_API_SECRET_KEY"),
+            "AIRFLOW__API__BASE_URL": ui_url(),
+            "AIRFLOW__API_AUTH__JWT_SECRET": settings.require("AIRFLOW_JWT_SECRET"),
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin",
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": _admin_passwords_file(),
+            "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(settings.AIRFLOW_HOME / "logs"),
+            "AIRFLOW_CONN_WAREHOUSE_TRANSFORMER": warehouse.airflow_connection("transformer"),
+            "AIRFLOW_CONN_WAREHOUSE_LOADER": warehouse.airflow_connection("loader"),
+        }
+    )
+    return env
+
+
+def main() -> None:
+    """`python -m orchestration.airflow_env airflow <args>`: run an Airflow command in that env."""
+    import sys
+
+    from warehouse.connection import from_environment
+
+    if len(sys.argv) < 2:
+        raise SystemExit("usage: python -m orchestration.airflow_env airflow <args>")
+    env = airflow_environment(from_environment())
+    command = sys.argv[1]
+    if command == "airflow" and (settings.VENV_BIN / "airflow").exists():
+        command = str(settings.VENV_BIN / "airflow")
+    os.execvpe(command, [command, *sys.argv[2:]], env)
+
+
+if __name__ == "__main__":
+    main()

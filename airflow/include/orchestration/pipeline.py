@@ -1,0 +1,142 @@
+"""The steps of the pipeline, each a function an Airflow task calls with its pipeline run's id.
+
+Each source's DAG lands it; the warehouse build then validates what landed (quarantining the rows
+that break a check) -> chooses the build schema -> plans the build (what changed since that
+schema's last complete build) -> dbt (Cosmos task group: what the plan leaves out is skipped) ->
+records the build -> quality gate -> publish.
+
+Each step imports what it works with (dlt, Great Expectations) when it runs; DAG tasks import this
+module when they run, not when their file is parsed.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+
+import psycopg
+
+from common import settings
+from warehouse import build_plan
+from warehouse import publish as publishing
+from warehouse.connection import dbt_environment, from_environment
+from warehouse.runs import start_run
+
+log = logging.getLogger(__name__)
+
+
+class GateFailed(Exception):
+    """The build did not pass the quality gate; it is not published."""
+
+
+def land_files(source_name: str, run_id: str) -> dict[str, int]:
+    """Land the new files of one file source; return what was received, loaded, quarantined."""
+    from ingestion.file_source import land
+    from ingestion.sources.registry import FILE_SOURCES
+
+    warehouse = from_environment()
+    start_run(warehouse, run_id)
+    outcomes = land(FILE_SOURCES[source_name], warehouse, run_id)
+    duplicates = sum(o.status == "duplicate" for o in outcomes)
+    with psycopg.connect(**warehouse.connect_kwargs("loader")) as conn:
+        conn.execute(
+            "update audit.pipeline_runs set files_duplicate = files_duplicate + %s where run_id = %s",
+            (duplicates, run_id),
+        )
+    counts = {
+        "files": len(outcomes),
+        "duplicates": duplicates,
+        "received": sum(o.rows_received for o in outcomes),
+        "loaded": sum(o.rows_loaded for o in outcomes),
+        "quarantined": sum(o.rows_quarantined for o in outcomes),
+    }
+    log.info("%s files: %s", source_name, counts)
+    return counts
+
+
+def land_fhir_api(run_id: str) -> dict[str, int]:
+    """Pull the FHIR API at FHIR_BASE_URL (client FHIR_CLIENT_ID, secret FHIR_CLIENT_SECRET)."""
+    from ingestion.api_landing import land_fhir
+
+    settings.load_env()
+    base_url = os.environ.get("FHIR_BASE_URL")
+    if not base_url:
+        log.warning("FHIR_BASE_URL is not set: no FHIR API to pull")
+        return {}
+    warehouse = from_environment()
+    start_run(warehouse, run_id)
+    pulls = land_fhir(
+        warehouse,
+        run_id,
+        base_url,
+        os.environ.get("FHIR_CLIENT_ID", "healthcare-warehouse"),
+        settings.require("FHIR_CLIENT_SECRET"),
+        token_url=os.environ.get("FHIR_TOKEN_URL"),
+    )
+    return {
+        "received": sum(p.received for p in pulls.values()),
+        "loaded": sum(len(p.landed) for p in pulls.values()),
+        "quarantined": sum(len(p.quarantined) for p in pulls.values()),
+    }
+
+
+def land_research_db(run_id: str) -> dict[str, int]:
+    from ingestion.sources.research_db import land_research
+
+    warehouse = from_environment()
+    start_run(warehouse, run_id)
+    return land_research(warehouse, run_id)
+
+
+def validate_landed_batches(run_id: str) -> dict[str, int]:
+    """The landed checkpoint: validate what landed since the last validation, before dbt."""
+    from expectations.landed import validate_landed
+
+    warehouse = from_environment()
+    start_run(warehouse, run_id)
+    verdict = validate_landed(warehouse, run_id)
+    return {
+        "expectations": verdict.evaluated,
+        "blocking_failures": len(verdict.blocking),
+        "warnings": len(verdict.warnings),
+    }
+
+
+def choose_build_schema() -> str:
+    build_schema = publishing.next_build_schema(from_environment())
+    log.info("this run builds into %s", build_schema)
+    return build_schema
+
+
+def plan_build(build_schema: str, run_id: str) -> dict:
+    """What this run's dbt build must build in `build_schema` (build_plan.BuildPlan, as a dict)."""
+    warehouse = from_environment()
+    env = {
+        **os.environ,
+        **dbt_environment(warehouse),
+        "DBT_BUILD_SCHEMA": build_schema,
+        "PIPELINE_RUN_ID": run_id,
+        "DBT_TARGET_PATH": str(settings.VAR_DIR / "dbt_plan" / build_schema),
+    }
+    return build_plan.plan_build(warehouse, build_schema, run_id, env).as_dict()
+
+
+def record_build(build_schema: str, run_id: str) -> None:
+    """The planned build completed: the next plan for `build_schema` compares with it."""
+    build_plan.record_built(from_environment(), build_schema, run_id)
+
+
+def quality_gate(build_schema: str, run_id: str) -> None:
+    from expectations.gate import run_gate
+
+    verdict = run_gate(from_environment(), build_schema, run_id)
+    if not verdict.passed:
+        raise GateFailed(
+            f"{build_schema} is not published: {len(verdict.blocking)} blocking expectations"
+            " failed; analysts keep the previously published build\n"
+            + "\n".join(f"  {failure.describe()}" for failure in verdict.blocking)
+        )
+
+
+def publish(build_schema: str, run_id: str) -> list[str]:
+    return publishing.publish(from_environment(), build_schema, run_id)

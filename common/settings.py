@@ -1,0 +1,53 @@
+"""Where the project keeps its files, and the settings read from the environment and `.env`."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from dotenv import load_dotenv
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+ENV_FILE = PROJECT_ROOT / ".env"
+
+# Everything the running product writes lives under one git-ignored folder.
+VAR_DIR = Path(os.environ.get("HEALTHCARE_VAR_DIR", PROJECT_ROOT / "var"))
+LANDING_DIR = Path(os.environ.get("LANDING_DIR", VAR_DIR / "landing"))
+ARCHIVE_DIR = Path(os.environ.get("ARCHIVE_DIR", VAR_DIR / "archive"))
+QUARANTINE_DIR = Path(os.environ.get("QUARANTINE_DIR", VAR_DIR / "quarantine"))
+EMBEDDED_PGDATA = VAR_DIR / "pgdata"
+AIRFLOW_HOME = VAR_DIR / "airflow"
+DLT_DATA_DIR = VAR_DIR / "dlt"
+
+DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
+EXPECTATIONS_DIR = PROJECT_ROOT / "expectations"
+DAGS_DIR = PROJECT_ROOT / "airflow" / "dags"
+INCLUDE_DIR = PROJECT_ROOT / "airflow" / "include"  # the orchestration glue (package orchestration)
+VENV_BIN = PROJECT_ROOT / ".venv" / "bin"
+
+
+# The tools' usage reporting phones home; this machine, and a hospital's, may not.
+NO_TELEMETRY = {
+    "DO_NOT_TRACK": "1",
+    "DBT_SEND_ANONYMOUS_USAGE_STATS": "False",
+    "RUNTIME__DLTHUB_TELEMETRY": "false",
+    "GX_ANALYTICS_ENABLED": "False",
+    "AIRFLOW__COSMOS__ENABLE_TELEMETRY": "False",
+    "SCARF_ANALYTICS": "false",
+}
+
+
+def load_env() -> None:
+    """Read `.env` into the environment; variables already set win over the file."""
+    load_dotenv(ENV_FILE, override=False)
+    for name, value in NO_TELEMETRY.items():
+        os.environ.setdefault(name, value)
+
+
+def require(name: str) -> str:
+    """The value of a setting that must be present, with a message that says how to get it."""
+    load_env()
+    value = os.environ.get(name)
+    if not value:
+        raise RuntimeError(f"{name} is not set: run `make setup` to generate .env, or export it")
+    return value

@@ -1,0 +1,167 @@
+"""FHIR R4 demo resources for the same people as the file sources: the MRN is their patient id.
+
+Patients (names, addresses, phone, email, birth date; MRN and SSN identifiers), Practitioners (NPI),
+Encounters, and vital-sign Observations coded in LOINC with UCUM units (temperatures in Cel).
+Each resource is validated against the R4 models of `fhir.resources` before it is served.
+"""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime, timedelta
+
+from faker import Faker
+from fhir.resources.R4B.encounter import Encounter
+from fhir.resources.R4B.observation import Observation
+from fhir.resources.R4B.patient import Patient
+from fhir.resources.R4B.practitioner import Practitioner
+
+from demo.patients import FIRST_PATIENT, npi, person
+
+MRN_SYSTEM = "urn:healthcare-warehouse:mrn"
+SSN_SYSTEM = "http://hl7.org/fhir/sid/us-ssn"
+NPI_SYSTEM = "http://hl7.org/fhir/sid/us-npi"
+LOINC = "http://loinc.org"
+UCUM = "http://unitsofmeasure.org"
+
+# LOINC code, display, UCUM unit, typical low, high, decimals
+VITAL_SIGNS = [
+    ("8867-4", "Heart rate", "/min", 55, 100, 0),
+    ("8310-5", "Body temperature", "Cel", 36.1, 37.5, 1),
+    ("59408-5", "Oxygen saturation in Arterial blood by Pulse oximetry", "%", 94, 100, 0),
+    ("9279-1", "Respiratory rate", "/min", 12, 20, 0),
+]
+
+MODELS = {
+    "Patient": Patient,
+    "Practitioner": Practitioner,
+    "Encounter": Encounter,
+    "Observation": Observation,
+}
+
+
+def _stamp(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def validated(resource: dict) -> dict:
+    """The resource as JSON, after the R4 model has accepted it."""
+    MODELS[resource["resourceType"]].model_validate(resource)
+    return resource
+
+
+def demo_resources(
+    patients: int = 50,
+    practitioners: int = 10,
+    encounters_per_patient: int = 2,
+    updated_at: datetime = datetime(2024, 3, 15, 12, 0, tzinfo=UTC),
+    seed: int = 29,
+) -> list[dict]:
+    rng = random.Random(seed)
+    fake = Faker("en_US")
+    fake.seed_instance(seed)
+    resources: list[dict] = []
+    tick = iter(range(1_000_000))
+
+    def meta() -> dict:
+        return {"lastUpdated": _stamp(updated_at + timedelta(seconds=next(tick)))}
+
+    doctor_ids = []
+    for number in range(1, practitioners + 1):
+        doctor_id = f"prac-{number:03d}"
+        doctor_ids.append(doctor_id)
+        resources.append(
+            {
+                "resourceType": "Practitioner",
+                "id": doctor_id,
+                "meta": meta(),
+                "identifier": [{"system": NPI_SYSTEM, "value": npi(rng)}],
+                "name": [
+                    {"family": fake.last_name(), "given": [fake.first_name()], "prefix": ["Dr."]}
+                ],
+            }
+        )
+    for number in range(patients):
+        someone = person(number)
+        patient_id = f"pat-{FIRST_PATIENT + number}"
+        patient = {
+            "resourceType": "Patient",
+            "id": patient_id,
+            "meta": meta(),
+            "identifier": [
+                {"system": MRN_SYSTEM, "value": someone.patient_id, "type": {"text": "MRN"}},
+                {"system": SSN_SYSTEM, "value": someone.ssn},
+            ],
+            "name": [{"family": someone.family_name, "given": [someone.given_name]}],
+            "gender": someone.sex,
+            "birthDate": someone.birth_date.isoformat(),
+            "telecom": [
+                {"system": "phone", "value": someone.phone, "use": "home"},
+                {"system": "email", "value": someone.email},
+            ],
+            "address": [
+                {
+                    "line": [someone.street_address],
+                    "city": someone.city,
+                    "state": someone.state,
+                    "postalCode": someone.zip_code,
+                }
+            ],
+        }
+        if someone.death_date:
+            patient["deceasedDateTime"] = someone.death_date.isoformat()
+        resources.append(patient)
+        for visit in range(encounters_per_patient):
+            encounter_id = f"enc-{FIRST_PATIENT + number}-{visit + 1}"
+            start = updated_at - timedelta(days=rng.randrange(1, 90), hours=rng.randrange(24))
+            resources.append(
+                {
+                    "resourceType": "Encounter",
+                    "id": encounter_id,
+                    "meta": meta(),
+                    "status": "finished",
+                    "class": {
+                        "system": "http://terminology.hl7.org/CodeSystem/v3-ActCode",
+                        "code": "AMB",
+                    },
+                    "subject": {"reference": f"Patient/{patient_id}"},
+                    "participant": [
+                        {"individual": {"reference": f"Practitioner/{rng.choice(doctor_ids)}"}}
+                    ],
+                    "period": {
+                        "start": _stamp(start),
+                        "end": _stamp(start + timedelta(minutes=30)),
+                    },
+                }
+            )
+            for code, display, unit, low, high, decimals in VITAL_SIGNS:
+                value = round(rng.uniform(low, high), decimals)
+                resources.append(
+                    {
+                        "resourceType": "Observation",
+                        "id": f"obs-{FIRST_PATIENT + number}-{visit + 1}-{code}",
+                        "meta": meta(),
+                        "status": "final",
+                        "category": [
+                            {
+                                "coding": [
+                                    {
+                                        "system": "http://terminology.hl7.org/CodeSystem/observation-category",
+                                        "code": "vital-signs",
+                                    }
+                                ]
+                            }
+                        ],
+                        "code": {"coding": [{"system": LOINC, "code": code, "display": display}]},
+                        "subject": {"reference": f"Patient/{patient_id}"},
+                        "encounter": {"reference": f"Encounter/{encounter_id}"},
+                        "effectiveDateTime": _stamp(start + timedelta(minutes=5)),
+                        "valueQuantity": {
+                            "value": value,
+                            "unit": unit,
+                            "system": UCUM,
+                            "code": unit,
+                        },
+                    }
+                )
+    return [validated(resource) for resource in resources]

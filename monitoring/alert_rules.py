@@ -1,0 +1,133 @@
+"""When a patient's scores raise, resolve and escalate an alert: the rules, apart from storage.
+
+Two conditions, by NEWS2 level (news2.py): `critical` and `warning`.
+- A critical alert is raised by the first critical reading.
+- A warning is raised only once the patient has been at warning level or above for the configured
+  persistence (5 minutes), counted from the first reading of that spell; a critical alert open
+  at the time covers it.
+- The same condition is not raised again for a patient while its alert is open.
+- An open alert resolves with the first complete reading below its level (`recovered`); an open
+  warning also resolves when a critical alert is raised over it (`superseded`). A reading lacking
+  a parameter scores lower than the patient may be: it can raise an alert or keep a spell going,
+  never resolve an alert or end a spell.
+- An open alert nobody acknowledged is escalated once, the configured time after it was recorded.
+
+Time here is the readings' own (microseconds since the epoch), so a replay of the same readings
+raises and resolves the same alerts. A reading older than the patient's newest scored one (a
+device's late file) is scored but moves no alert.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from monitoring.news2 import CRITICAL, NO_ALERT, WARNING
+
+CONDITION_LEVELS = {"critical": CRITICAL, "warning": WARNING}
+
+
+@dataclass(frozen=True)
+class AlertRules:
+    warning_persistence_us: int
+    escalate_after: timedelta
+
+    @classmethod
+    def from_config(cls, config: dict) -> AlertRules:
+        return cls(
+            warning_persistence_us=int(config["warning_persistence_seconds"] * 1_000_000),
+            escalate_after=timedelta(seconds=config["escalate_after_seconds"]),
+        )
+
+
+@dataclass
+class PatientState:
+    """What the rules remember of one patient between readings (stored at each checkpoint)."""
+
+    warning_since_us: int | None = None  # first reading of the current spell at warning or above
+    last_scored_us: int | None = None
+    open_alerts: dict[str, str] = field(default_factory=dict)  # condition -> alert key
+
+
+@dataclass(frozen=True)
+class Reading:
+    reading_key: str
+    measured_us: int
+    level: int
+    score: int
+    complete: bool = True  # every NEWS2 parameter present
+
+
+@dataclass(frozen=True)
+class AlertChange:
+    kind: str  # raised | resolved
+    condition: str
+    alert_key: str
+    reading: Reading
+    resolution: str | None = None  # recovered | superseded
+
+
+def alert_key(patient_key: str, condition: str, reading_key: str) -> str:
+    """The same alert on a replay: derived from the patient's random key, never from an id."""
+    digest = hashlib.md5(f"{patient_key}|{condition}|{reading_key}".encode()).digest()
+    return str(uuid.UUID(bytes=digest))
+
+
+def is_late(state: PatientState, reading: Reading) -> bool:
+    """Older than the patient's newest scored reading: scored, but moves no alert."""
+    return state.last_scored_us is not None and reading.measured_us < state.last_scored_us
+
+
+def apply(
+    state: PatientState, patient_key: str, reading: Reading, rules: AlertRules
+) -> list[AlertChange]:
+    """Move `state` on by one reading; return the alerts it raised or resolved."""
+    if is_late(state, reading):
+        return []
+    state.last_scored_us = reading.measured_us
+    changes = []
+    for condition, level in CONDITION_LEVELS.items():
+        if condition in state.open_alerts and reading.level < level and reading.complete:
+            key = state.open_alerts.pop(condition)
+            changes.append(AlertChange("resolved", condition, key, reading, "recovered"))
+    if reading.level == NO_ALERT:
+        if reading.complete:
+            state.warning_since_us = None
+        return changes
+    if state.warning_since_us is None:
+        state.warning_since_us = reading.measured_us
+    if reading.level == CRITICAL and "critical" not in state.open_alerts:
+        if "warning" in state.open_alerts:
+            key = state.open_alerts.pop("warning")
+            changes.append(AlertChange("resolved", "warning", key, reading, "superseded"))
+        changes.append(_raise(state, patient_key, "critical", reading))
+    persisted = reading.measured_us - state.warning_since_us >= rules.warning_persistence_us
+    if (
+        reading.level == WARNING
+        and persisted
+        and not state.open_alerts.keys() & CONDITION_LEVELS.keys()
+    ):
+        changes.append(_raise(state, patient_key, "warning", reading))
+    return changes
+
+
+def _raise(state: PatientState, patient_key: str, condition: str, reading: Reading) -> AlertChange:
+    key = alert_key(patient_key, condition, reading.reading_key)
+    state.open_alerts[condition] = key
+    return AlertChange("raised", condition, key, reading)
+
+
+def due_for_escalation(
+    recorded_at: datetime,
+    now: datetime,
+    rules: AlertRules,
+    acknowledged_at: datetime | None = None,
+    escalated_at: datetime | None = None,
+    resolved_at: datetime | None = None,
+) -> bool:
+    """An open alert nobody acknowledged, not escalated yet, recorded long enough ago."""
+    if acknowledged_at or escalated_at or resolved_at:
+        return False
+    return now - recorded_at >= rules.escalate_after

@@ -1,0 +1,81 @@
+"""Is the vitals processor alive and keeping up? What the `vitals_feed` DAG checks every minute and
+the quality report shows, from monitoring.processor_status (which the processor rewrites at every
+checkpoint and idle poll).
+
+- heartbeat: how long ago the processor last wrote its status (it writes at least every poll);
+- lag: how long the oldest micro-batch waiting in landing has waited (0 when none waits);
+- throughput: new readings scored in the last minute, a second;
+- last checkpoint: when it last finished scoring a file, and the newest reading time scored;
+- notifications: how many are unsent, and how long the oldest has waited (a channel down).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import psycopg
+
+from warehouse.connection import Warehouse
+
+
+class ProcessorUnhealthy(Exception):
+    """The processor is not running, or the micro-batches wait too long."""
+
+
+@dataclass(frozen=True)
+class Health:
+    heartbeat_age_seconds: float
+    files_waiting: int
+    lag_seconds: float
+    readings_per_second: float
+    last_checkpoint_at: datetime | None
+    newest_reading_processed_at: datetime | None
+    notifications_unsent: int
+    oldest_unsent_seconds: float
+
+
+def read_health(warehouse: Warehouse, role: str = "steward") -> Health | None:
+    """The processor's last status; None if it never ran."""
+    with psycopg.connect(**warehouse.connect_kwargs(role)) as conn:
+        row = conn.execute(
+            """
+            select extract(epoch from now() - heartbeat_at)::float8, files_waiting,
+                oldest_waiting_seconds, readings_per_second, last_checkpoint_at,
+                newest_reading_processed_at, notifications_unsent, oldest_unsent_seconds
+            from monitoring.processor_status
+            """
+        ).fetchone()
+    return None if row is None else Health(*row)
+
+
+def check(
+    warehouse: Warehouse,
+    heartbeat_seconds: float,
+    max_lag_seconds: float,
+    max_unsent_seconds: float = float("inf"),
+) -> Health:
+    """The processor's health, or ProcessorUnhealthy saying what is wrong."""
+    health = read_health(warehouse)
+    if health is None:
+        raise ProcessorUnhealthy(
+            "the vitals processor never ran: start it (make up, or python -m monitoring.processor)"
+        )
+    if health.heartbeat_age_seconds > heartbeat_seconds:
+        raise ProcessorUnhealthy(
+            f"no heartbeat from the vitals processor for {health.heartbeat_age_seconds:.0f} s"
+            f" (limit {heartbeat_seconds:.0f} s): it is stopped or stuck; see"
+            " var/logs/airflow/vitals-processor.log"
+        )
+    if health.lag_seconds > max_lag_seconds:
+        raise ProcessorUnhealthy(
+            f"the vitals processor lags: {health.files_waiting} micro-batches wait, the oldest"
+            f" for {health.lag_seconds:.0f} s (limit {max_lag_seconds:.0f} s)"
+        )
+    if health.oldest_unsent_seconds > max_unsent_seconds:
+        raise ProcessorUnhealthy(
+            f"{health.notifications_unsent} clinical alert notifications are unsent, the oldest"
+            f" for {health.oldest_unsent_seconds:.0f} s (limit {max_unsent_seconds:.0f} s):"
+            " check CLINICAL_ALERT_WEBHOOK_URL or the SMTP settings in .env"
+        )
+    return health

@@ -1,0 +1,142 @@
+"""Clinical alert notifications: written to monitoring.notifications (the outbox) in the same
+transaction as the alert, then delivered to the channel `.env` names:
+
+- CLINICAL_ALERT_WEBHOOK_URL: a JSON POST, the notification's key in an `Idempotency-Key` header;
+- otherwise email to CLINICAL_ALERT_EMAIL_TO through the SMTP settings, the key in the Message-ID.
+
+A notification says where and how bad, never who: condition, ward, room, NEWS2 score and its
+parts, the time of day it was raised and the alert's key (for the acknowledge command). No name,
+no record number, no date, not even the patient's surrogate key: email is no safe channel for PHI,
+and the bedside needs none of it.
+
+Delivery is at least once: a notification is marked sent after the channel took it, so a crash in
+between sends it again with the same key, which a receiver uses to drop the repeat. A notification
+the channel refuses is tried again with a backoff (5 s, doubling, at most 5 minutes); delivery runs
+in its own thread (processor.Notifier), so a slow channel never holds up scoring.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import urllib.request
+import uuid
+from typing import Any
+
+import psycopg
+
+from common import settings
+from common.mail import send_email
+
+log = logging.getLogger(__name__)
+
+SEND_TIMEOUT_SECONDS = 5
+RETRY_SECONDS = 5
+MAX_RETRY_SECONDS = 300
+
+MESSAGE_FIELDS = """
+    jsonb_build_object(
+        'notification', %(key)s::text,
+        'kind', %(kind)s::text,
+        'alert', alert_key,
+        'condition', condition,
+        'ward', ward,
+        'room', room,
+        'news2_score', news2_score,
+        'news2_parts', news2_parts,
+        'raised_time', to_char(raised_at at time zone 'UTC', 'HH24:MI:SS "UTC"')
+    )
+"""
+
+
+def queue(conn: psycopg.Connection, alert_key: str, kind: str) -> None:
+    """The notification of `kind` (raised | escalated) for an alert, once (its key: alert and
+    kind): a replay that raises the same alert queues nothing new."""
+    conn.execute(
+        f"""
+        insert into monitoring.notifications (notification_key, alert_key, kind, message)
+        select %(key)s::uuid, alert_key, %(kind)s, {MESSAGE_FIELDS}
+        from monitoring.alerts where alert_key = %(alert)s
+        on conflict (notification_key) do nothing
+        """,
+        {"alert": alert_key, "kind": kind, "key": _key(alert_key, kind)},
+    )
+
+
+def _key(alert_key: str, kind: str) -> str:
+    return str(uuid.UUID(hashlib.md5(f"{alert_key}|{kind}".encode()).hexdigest()))
+
+
+def deliver_due(conn: psycopg.Connection, limit: int = 100) -> int:
+    """Send the unsent notifications that are due, oldest first; return how many were sent.
+
+    Each is first pushed back by its backoff (RETRY_SECONDS, doubling with each attempt up to
+    MAX_RETRY_SECONDS) and committed, then sent, then marked sent: one whose sending or marking
+    fails comes round again after its backoff, never in a tight loop."""
+    due = conn.execute(
+        "select notification_key::text, message from monitoring.notifications"
+        " where sent_at is null and next_attempt_at <= now()"
+        " order by created_at, notification_key limit %s",
+        (limit,),
+    ).fetchall()
+    conn.commit()
+    sent = 0
+    for key, message in due:
+        conn.execute(
+            """
+            update monitoring.notifications set attempts = attempts + 1,
+                next_attempt_at = now() + make_interval(secs => least(
+                    %(retry)s * power(2, attempts), %(max_retry)s))
+            where notification_key = %(key)s
+            """,
+            {"key": key, "retry": RETRY_SECONDS, "max_retry": MAX_RETRY_SECONDS},
+        )
+        conn.commit()
+        error = _send(key, message)
+        conn.execute(
+            "update monitoring.notifications set last_error = %(error)s::text,"
+            " sent_at = case when %(error)s::text is null then now() end"
+            " where notification_key = %(key)s",
+            {"error": error, "key": key},
+        )
+        conn.commit()
+        sent += error is None
+    return sent
+
+
+def _send(key: str, message: dict[str, Any]) -> str | None:
+    """Deliver one message; None when the channel took it, else why not (an error's type: its
+    text may quote what was sent)."""
+    settings.load_env()
+    try:
+        webhook = os.environ.get("CLINICAL_ALERT_WEBHOOK_URL")
+        if webhook:
+            _post(webhook, key, message)
+            return None
+        recipients = os.environ.get("CLINICAL_ALERT_EMAIL_TO")
+        if not recipients:
+            return "neither CLINICAL_ALERT_WEBHOOK_URL nor CLINICAL_ALERT_EMAIL_TO is set"
+        subject = " ".join(
+            f"{message['kind'].upper()} {message['condition']} alert: {message['ward']} room"
+            f" {message['room']}, NEWS2 {message['news2_score']}".split()
+        )  # one line, whatever a ward's name holds
+        body = "\n".join(f"{name}: {value}" for name, value in message.items())
+        if send_email(subject, body, recipients=recipients, message_id=f"<{key}@monitoring>"):
+            return None
+        return "not sent by email"
+    except Exception as error:  # noqa: BLE001 - one bad message must not stop the others
+        log.error("notification %s not delivered: %s", key, type(error).__name__)
+        return type(error).__name__
+
+
+def _post(url: str, key: str, message: dict[str, Any]) -> None:
+    request = urllib.request.Request(
+        url,
+        data=json.dumps(message).encode(),
+        headers={"Content-Type": "application/json", "Idempotency-Key": key},
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=SEND_TIMEOUT_SECONDS) as response:
+        response.read()

@@ -1,0 +1,505 @@
+"""The vitals processor: the device feed's only consumer, from landing folder to clinical alert.
+
+    python -m monitoring.processor          # run until stopped (make up starts it)
+    python -m monitoring.processor --once   # take what is waiting, then stop
+
+Each cycle takes the settled micro-batches in `var/landing/vitals/` in name order, as many as fit
+in `max_bytes_per_cycle` (the rest wait on disk: a slow warehouse slows the reading, memory stays
+flat), lands them through the file sources' path (ledger, validation, quarantine, reconciliation:
+ingestion/file_source.py), then scores each landed file in order: NEWS2 and z-scores per reading,
+one-minute windows, alerts (store.py writes it all with the file's checkpoint in one transaction).
+A thread of its own (Notifier) sends the notifications the files queued; the loop escalates what
+nobody acknowledged in time and records its health in monitoring.processor_status.
+
+A file landed but not scored (a crash between the two) is scored first on the next start. A file
+that cannot be landed is set aside in `var/quarantine/vitals/` with its reason, so one bad file
+does not hold up the others. Settings in monitoring.yml (MONITORING_CONFIG overrides the path).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import threading
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import psycopg
+import yaml
+
+from common import settings
+from monitoring import alert_rules, news2, notify, store
+from monitoring.alert_rules import AlertRules, PatientState, Reading
+from monitoring.windows import VITALS, anomalous_vitals, touched_minutes, zscores
+from warehouse.connection import Warehouse, from_environment
+
+log = logging.getLogger(__name__)
+
+CONFIG_FILE = Path(__file__).with_name("monitoring.yml")
+NAME = "vitals_processor"
+LOCK = 727_001  # the advisory lock only one processor (or replay) holds
+MAX_ERROR_PAUSE_SECONDS = 30
+LOCK_WAIT_SECONDS = 60  # after a reconnect, for the old session to let go of the lock
+# each cycle looks this far back for files landed and not scored (a failed cycle's); older ones
+# are scored at the next start, which looks back for ever
+RECENTLY = "1 hour"
+
+
+class ProcessorBusy(RuntimeError):
+    pass
+
+
+def load_config() -> dict:
+    return yaml.safe_load(Path(os.environ.get("MONITORING_CONFIG", CONFIG_FILE)).read_text())
+
+
+@dataclass(frozen=True)
+class LandedFile:
+    file_hash: str
+    file_key: int
+    file_name: str
+    found_at: datetime | None = None
+
+
+class Notifier:
+    """Sends due notifications from a thread and connection of its own: a slow or failing channel
+    delays notifications only, never scoring. `wake()` after a commit that queued some."""
+
+    def __init__(self, warehouse: Warehouse, poll_seconds: float) -> None:
+        self.warehouse = warehouse
+        self.poll_seconds = poll_seconds
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name="notifier", daemon=True)
+        self._thread.start()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout=60)
+
+    def _run(self) -> None:
+        conn, failures = None, 0
+        while not self._stop.is_set():
+            try:
+                conn = conn or psycopg.connect(**self.warehouse.connect_kwargs("monitor"))
+                notify.deliver_due(conn)
+                failures = 0
+            except Exception as error:  # the thread must outlive any one failure
+                failures += 1
+                if failures == 1:
+                    log.exception("notifier failed; trying again")
+                else:
+                    log.error("notifier failed again (%s)", type(error).__name__)
+                conn = None
+            pause = min(self.poll_seconds * 2**failures, MAX_ERROR_PAUSE_SECONDS)
+            self._wake.wait(pause if failures else self.poll_seconds)
+            self._wake.clear()
+        if conn is not None:
+            notify.deliver_due(conn)  # what the last cycle queued
+            conn.close()
+
+
+class Processor:
+    def __init__(self, warehouse: Warehouse, config: dict) -> None:
+        self.warehouse = warehouse
+        self.config = config
+        self.rules = AlertRules.from_config(config["alerts"])
+        self.conn = psycopg.connect(**warehouse.connect_kwargs("monitor"))
+        # one consumer at a time: a second processor, or a replay, waits for none and refuses
+        locked = self.conn.execute("select pg_try_advisory_lock(%s)", (LOCK,)).fetchone()[0]
+        self.conn.commit()
+        if not locked:
+            self.conn.close()
+            raise ProcessorBusy("another vitals processor (or a replay) holds the lock")
+        self.state = self._restored()
+        self.notifier = Notifier(warehouse, config["poll_seconds"])
+        self.stopping = False
+        self.set_aside = 0
+        self.found_at: dict[str, datetime | None] = {}  # file name -> when it appeared
+
+    def _restored(self, sequence: int | None = None) -> store.ProcessorState:
+        if sequence is None:
+            sequence = store.last_sequence(self.conn)
+        state = store.state_as_of(self.conn, sequence, self.config["anomaly"]["window_seconds"])
+        self.conn.commit()
+        return state
+
+    # --- the loop -------------------------------------------------------------------------------
+
+    def run(self, once: bool = False) -> int:
+        """Cycle until stopped (or, `once`, until nothing waits); return the readings scored."""
+        self.notifier.start()
+        try:
+            return self._cycles(once)
+        finally:
+            self.notifier.stop()
+
+    def _cycles(self, once: bool) -> int:
+        unscored = self.unscored_files()
+        if unscored:
+            log.warning("resuming: %d landed files not scored yet", len(unscored))
+        scored = self.score_files(unscored)
+        errors = 0
+        while not self.stopping:
+            waiting = self.waiting_files()
+            try:
+                if waiting:
+                    scored += self.cycle(waiting)
+                self.escalate_due()
+                self.record_status()
+                errors = 0
+            except (psycopg.Error, OSError) as error:
+                if once:
+                    raise
+                # the warehouse away, a disk full: wait and try again, longer each time; what
+                # landed and was not scored is scored first then (unscored_files)
+                errors += 1
+                pause = min(self.config["poll_seconds"] * 2**errors, MAX_ERROR_PAUSE_SECONDS)
+                log.exception("cycle failed (%s); again in %.1f s", type(error).__name__, pause)
+                time.sleep(pause)
+                self._reconnect()
+                continue
+            if not waiting:
+                if once:
+                    break
+                time.sleep(self.config["poll_seconds"])
+        return scored
+
+    def _reconnect(self) -> None:
+        """A new connection, the lock again (the old session may hold it a while yet), and the
+        state as the warehouse has it, with the files landed but not scored first."""
+        try:
+            self.conn.close()
+            self.conn = psycopg.connect(**self.warehouse.connect_kwargs("monitor"))
+            deadline = time.monotonic() + LOCK_WAIT_SECONDS
+            while not self.conn.execute("select pg_try_advisory_lock(%s)", (LOCK,)).fetchone()[0]:
+                self.conn.commit()
+                if time.monotonic() > deadline:
+                    raise ProcessorBusy("another vitals processor took the lock meanwhile")
+                time.sleep(1)
+            self.conn.commit()
+            self.state = self._restored()
+            self.score_files(self.unscored_files())
+        except psycopg.Error as error:
+            log.error("warehouse unreachable: %s", type(error).__name__)
+
+    def cycle(self, waiting: list[Path]) -> int:
+        """Land the next files and score every landed file not scored yet, in landing order: a
+        file landed in an earlier cycle whose scoring failed comes first."""
+        batch = self._bounded(waiting)
+        self.found_at.update({path.name: _mtime(path) for path in batch})
+        self._land(batch)
+        return self.score_files(self.unscored_files(within=RECENTLY))
+
+    def _land(self, batch: list[Path]) -> None:
+        """Land `batch`; if that fails with the warehouse up, each file still waiting alone,
+        setting aside the one that fails alone."""
+        from ingestion.file_source import land
+        from ingestion.sources.vitals_files import VITALS_FILES
+        from warehouse.runs import start_run
+
+        run_id = f"{NAME}__{datetime.now(UTC):%Y-%m-%dT%H}"
+        start_run(self.warehouse, run_id)
+        try:
+            land(VITALS_FILES, self.warehouse, run_id, batch)
+            return
+        except Exception as error:  # noqa: BLE001 - whatever it is, find the file and go on
+            self._warehouse_answers()  # if not, the cycle fails and is tried again later
+            if len(batch) == 1:
+                self._set_aside(batch[0], error)
+                return
+            log.warning(
+                "landing %d files failed (%s): one by one", len(batch), type(error).__name__
+            )
+        for path in batch:
+            if not path.exists():  # landed (and archived) before the failure
+                continue
+            try:
+                land(VITALS_FILES, self.warehouse, run_id, [path])
+            except Exception as error:  # noqa: BLE001 - set aside, whatever the reason
+                self._warehouse_answers()
+                self._set_aside(path, error)
+
+    def _warehouse_answers(self) -> None:
+        """Raise the connection's error when the warehouse does not answer: then no file is to
+        blame."""
+        with psycopg.connect(**self.warehouse.connect_kwargs("loader"), connect_timeout=10) as conn:
+            conn.execute("select 1")
+
+    def _set_aside(self, path: Path, error: Exception) -> None:
+        from ingestion.file_source import forget_partial_load
+        from ingestion.ledger import content_hash, move_aside
+        from ingestion.sources.vitals_files import VITALS_FILES
+
+        if not path.exists():
+            return
+        file_hash = content_hash(path)
+        forget_partial_load(VITALS_FILES, self.warehouse, file_hash)
+        reason = f"not landed by the vitals processor: {type(error).__name__}"
+        log.error("%s: %s; set aside in the quarantine folder", path.name, reason)
+        move_aside(path, settings.QUARANTINE_DIR / "vitals", file_hash, reason)
+        self.set_aside += 1
+
+    def _bounded(self, waiting: list[Path]) -> list[Path]:
+        """The first waiting files that fit in max_bytes_per_cycle (always one at least)."""
+        budget, batch = self.config["max_bytes_per_cycle"], []
+        for path in waiting:
+            size = path.stat().st_size
+            if batch and size > budget:
+                break
+            batch.append(path)
+            budget -= size
+        return batch
+
+    def waiting_files(self) -> list[Path]:
+        from ingestion.sources import FILE_PATTERNS
+
+        folder = settings.LANDING_DIR / "vitals"
+        settled_before = time.time() - self.config["settle_seconds"]
+        return [
+            path
+            for path in sorted(folder.glob(FILE_PATTERNS["vitals"]))
+            if (_mtime_seconds(path) or settled_before + 1) <= settled_before
+        ]
+
+    def unscored_files(self, within: str = "1000 years") -> list[LandedFile]:
+        """Files landed (by this processor, before a crash or a failed cycle, or by an earlier
+        loader) `within` that long ago and not scored yet, in landing order."""
+        rows = self.conn.execute(
+            """
+            select file_hash, file_key, file_name from audit.file_ledger as ledger
+            where source = 'vitals' and status = 'loaded'
+                and recorded_at > now() - %s::interval
+                and not exists (
+                    select 1 from monitoring.processed_files as done
+                    where done.file_hash = ledger.file_hash
+                )
+            order by recorded_at, file_name
+            """,
+            (within,),
+        ).fetchall()
+        self.conn.commit()
+        return [
+            LandedFile(file_hash, file_key, name, self.found_at.pop(name, None))
+            for file_hash, file_key, name in rows
+        ]
+
+    # --- scoring --------------------------------------------------------------------------------
+
+    def score_files(self, files: list[LandedFile]) -> int:
+        scored = 0
+        for landed in files:
+            try:
+                scored += self.score_file(landed)
+            except Exception:
+                self.conn.rollback()
+                self.state = self._restored()  # the failed file changed nothing in the warehouse
+                raise
+            self.notifier.wake()
+        return scored
+
+    def score_file(self, landed: LandedFile, sequence: int | None = None) -> int:
+        """Score one landed file and record it with its checkpoint; return the new readings.
+        With `sequence` (a replay), the file is scored again as that checkpoint, and the alerts it
+        raises queue no notification (they are history, not news)."""
+        conn, state = self.conn, self.state
+        replaying = sequence is not None
+        if replaying:
+            store.forget_scoring(conn, sequence)
+        else:
+            sequence = state.sequence + 1
+        readings = store.landed_readings(conn, landed.file_key)
+        readings = readings.drop_duplicates("reading_key").reset_index(drop=True)
+        known = store.known_reading_keys(conn, readings["reading_key"].tolist())
+        new = readings[~readings["reading_key"].isin(known)].reset_index(drop=True)
+        keys = store.patient_keys(conn, sorted(new["patient_id"].unique().tolist()))
+        new["patient_key"] = new["patient_id"].map(keys)
+        new = new.drop(columns="patient_id")
+        raised: list[str] = []
+        if len(new):
+            scored, changes = self._scored(new, sequence)
+            store.write_readings(conn, scored)
+            tumbling = self.config["windows"]["tumbling_seconds"]
+            store.recompute_minutes(conn, touched_minutes(scored, tumbling), tumbling)
+            raised = store.write_alert_changes(conn, sequence, changes)
+            for alert_key in [] if replaying else raised:
+                notify.queue(conn, alert_key, "raised")
+            newest = int(new["measured_us"].max())
+            state.watermark_us = max(state.watermark_us or newest, newest)
+        store.record_checkpoint(
+            conn, sequence, landed.file_hash, landed.file_name, len(readings), len(new),
+            state.watermark_us, landed.found_at,
+        )  # fmt: skip
+        conn.commit()
+        state.sequence = sequence
+        if len(new):
+            state.remember(new[["patient_key", "measured_us", *VITALS]])
+            state.prune(self.config["anomaly"]["window_seconds"])
+        log.info(
+            "%s: %d readings, %d new, %d alerts raised (checkpoint %d)",
+            landed.file_name, len(readings), len(new), len(raised), sequence,
+        )  # fmt: skip
+        return len(new)
+
+    def _scored(self, new: pd.DataFrame, sequence: int) -> tuple[pd.DataFrame, list]:
+        """NEWS2, z-scores and anomaly flags of each new reading, and the alerts they move."""
+        anomaly = self.config["anomaly"]
+        z = zscores(self.state.history, new, anomaly)
+        scores = news2.score({name: new[name].to_numpy() for name in news2.PARAMETERS})
+        parts = store.parts_json(scores.parts)
+        moves = np.zeros(len(new), dtype=bool)
+        changes = []
+        keys = new["reading_key"].to_numpy()
+        patients = new["patient_key"].to_numpy()
+        measured = new["measured_us"].to_numpy()
+        wards, rooms = new["ward"].to_numpy(), new["room"].to_numpy()
+        for row in np.lexsort((new["record_position"].to_numpy(), measured)).tolist():
+            patient = self.state.patients.setdefault(patients[row], PatientState())
+            reading = Reading(
+                keys[row],
+                int(measured[row]),
+                int(scores.level[row]),
+                int(scores.total[row]),
+                bool(scores.complete[row]),
+            )
+            moves[row] = not alert_rules.is_late(patient, reading)
+            for change in alert_rules.apply(patient, patients[row], reading, self.rules):
+                context = {"ward": wards[row], "room": rooms[row], "news2_parts": parts[row]}
+                changes.append((patients[row], change, context))
+        scored = new.assign(
+            sequence=sequence,
+            moves_alerts=moves,
+            anomalous_vitals=anomalous_vitals(z, anomaly["z_threshold"]),
+            news2_score=scores.total,
+            news2_level=store.level_names(scores.level),
+            news2_complete=scores.complete,
+            news2_parts=parts,
+        )
+        return pd.concat([scored, z], axis=1), changes
+
+    # --- escalation and health ------------------------------------------------------------------
+
+    def escalate_due(self) -> None:
+        now = datetime.now(UTC)
+        candidates = self.conn.execute(
+            "select alert_key::text, recorded_at from monitoring.alerts"
+            " where resolved_at is null and acknowledged_at is null and escalated_at is null"
+        ).fetchall()
+        escalated = 0
+        for alert_key, recorded_at in candidates:
+            if not alert_rules.due_for_escalation(recorded_at, now, self.rules):
+                continue
+            # still open and unacknowledged now (someone may have acknowledged meanwhile)
+            if self.conn.execute(
+                "update monitoring.alerts set escalated_at = now() where alert_key = %s"
+                " and resolved_at is null and acknowledged_at is null and escalated_at is null"
+                " returning alert_key",
+                (alert_key,),
+            ).fetchone():
+                notify.queue(self.conn, alert_key, "escalated")
+                log.warning("alert %s escalated: not acknowledged in time", alert_key)
+                escalated += 1
+        self.conn.commit()
+        if escalated:
+            self.notifier.wake()
+
+    def record_status(self) -> None:
+        waiting = self.waiting_files()
+        oldest = min((_mtime_seconds(path) or time.time() for path in waiting), default=None)
+        self.conn.execute(
+            """
+            insert into monitoring.processor_status as status (processor, last_checkpoint_at,
+                last_sequence, newest_reading_processed_at, files_waiting, oldest_waiting_seconds,
+                readings_per_second, notifications_unsent, oldest_unsent_seconds,
+                files_set_aside, heartbeat_at)
+            select %(name)s,
+                (select max(processed_at) from monitoring.processed_files),
+                %(sequence)s, %(watermark)s, %(waiting)s, %(oldest)s,
+                (select coalesce(sum(new_readings), 0) from monitoring.processed_files
+                    where processed_at > now() - interval '1 minute') / 60.0,
+                unsent.count, coalesce(extract(epoch from now() - unsent.oldest), 0),
+                %(set_aside)s, now()
+            from (
+                select count(*) as count, min(created_at) as oldest
+                from monitoring.notifications where sent_at is null
+            ) as unsent
+            on conflict (processor) do update set
+                last_checkpoint_at = excluded.last_checkpoint_at,
+                last_sequence = excluded.last_sequence,
+                newest_reading_processed_at = excluded.newest_reading_processed_at,
+                files_waiting = excluded.files_waiting,
+                oldest_waiting_seconds = excluded.oldest_waiting_seconds,
+                readings_per_second = excluded.readings_per_second,
+                notifications_unsent = excluded.notifications_unsent,
+                oldest_unsent_seconds = excluded.oldest_unsent_seconds,
+                files_set_aside = status.files_set_aside + excluded.files_set_aside,
+                heartbeat_at = excluded.heartbeat_at
+            """,
+            {
+                "name": NAME,
+                "sequence": self.state.sequence,
+                "watermark": None
+                if self.state.watermark_us is None
+                else store.at(self.state.watermark_us),
+                "waiting": len(waiting),
+                "oldest": 0.0 if oldest is None else max(0.0, time.time() - oldest),
+                "set_aside": self.set_aside,
+            },
+        )
+        self.conn.commit()
+        self.set_aside = 0
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+def _mtime_seconds(path: Path) -> float | None:
+    try:
+        return path.stat().st_mtime
+    except FileNotFoundError:
+        return None
+
+
+def _mtime(path: Path) -> datetime | None:
+    seconds = _mtime_seconds(path)
+    return None if seconds is None else datetime.fromtimestamp(seconds, UTC)
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--once", action="store_true", help="take what is waiting, then stop")
+    args = parser.parse_args()
+    processor = Processor(from_environment(), load_config())
+
+    def stop(signum: int, frame: object) -> None:
+        log.info("stopping after this cycle (signal %d)", signum)
+        processor.stopping = True
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    log.info("vitals processor: watching %s", settings.LANDING_DIR / "vitals")
+    try:
+        scored = processor.run(once=args.once)
+    finally:
+        processor.close()
+    log.info("vitals processor stopped: %d readings scored", scored)
+
+
+if __name__ == "__main__":
+    main()

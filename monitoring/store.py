@@ -1,0 +1,371 @@
+"""The processor's reads and writes in the warehouse (schema `monitoring`, as `monitor`).
+
+Everything one landed file produces (its scored readings, the tumbling windows it touched, the
+alerts it raised or resolved, their notifications) is written in one transaction with the file's
+row in monitoring.processed_files: the checkpoint. A crash before the commit leaves nothing of it;
+after the commit the file is never scored again.
+
+What the processor remembers between files is rebuilt from these tables as of any checkpoint
+(`state_as_of`): on a restart, as of the last one; on a replay, as of the file before the range.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import pandas as pd
+import psycopg
+import pyarrow as pa
+import pyarrow.csv as pa_csv
+
+from monitoring.alert_rules import AlertChange, PatientState
+from monitoring.news2 import LEVEL_NAMES, PARAMETERS
+from monitoring.windows import US, VITALS
+
+# A landed file's valid readings, typed as the processor scores them (temperatures in Celsius, as
+# staging has them), in the order they were in the file.
+LANDED_READINGS = """
+select
+    md5(device_id || '|' || (extract(epoch from "timestamp") * 1000000)::bigint)::uuid::text
+        as reading_key,
+    upper(trim(patient_id)) as patient_id,
+    (extract(epoch from "timestamp") * 1000000)::bigint as measured_us,
+    measurements__heart_rate::float8 as heart_rate_bpm,
+    measurements__blood_pressure__systolic::float8 as systolic_mmhg,
+    measurements__blood_pressure__diastolic::float8 as diastolic_mmhg,
+    round(((measurements__temperature - 32) * 5 / 9)::numeric, 2)::float8 as temperature_c,
+    measurements__oxygen_saturation::float8 as oxygen_saturation_pct,
+    measurements__respiratory_rate::float8 as respiratory_rate_per_min,
+    location__ward as ward,
+    location__room as room,
+    _record_position as record_position
+from raw_vitals.readings
+where _file_key = %s
+order by _record_position
+"""
+LANDED_COLUMNS = [
+    "reading_key", "patient_id", "measured_us", *VITALS, "ward", "room", "record_position",
+]  # fmt: skip
+
+READING_COLUMNS = [
+    "reading_key", "sequence", "record_position", "patient_key", "ward", "room", "measured_at",
+    "moves_alerts", *VITALS, *(f"z_{vital}" for vital in VITALS), "anomalous_vitals",
+    "news2_score", "news2_level", "news2_complete", "news2_parts",
+]  # fmt: skip
+
+VITAL_VALUES = ", ".join(f"('{vital}', r.{vital})" for vital in VITALS)
+RECOMPUTE_MINUTES = f"""
+insert into monitoring.vitals_minute as minute
+    (patient_key, window_start, vital, readings, total, total_squares, minimum, maximum, mean)
+select
+    touched.patient_key,
+    touched.window_start,
+    v.vital,
+    count(*),
+    sum(v.value),
+    sum(v.value * v.value),
+    min(v.value),
+    max(v.value),
+    avg(v.value)
+from unnest(%(patients)s::uuid[], %(starts)s::timestamptz[]) as touched (patient_key, window_start)
+join monitoring.readings as r
+    on r.patient_key = touched.patient_key
+    and r.measured_at >= touched.window_start
+    and r.measured_at < touched.window_start + make_interval(secs => %(width)s)
+cross join lateral (values {VITAL_VALUES}) as v (vital, value)
+where v.value is not null
+group by touched.patient_key, touched.window_start, v.vital
+on conflict (patient_key, window_start, vital) do update set
+    readings = excluded.readings,
+    total = excluded.total,
+    total_squares = excluded.total_squares,
+    minimum = excluded.minimum,
+    maximum = excluded.maximum,
+    mean = excluded.mean
+"""
+
+
+def history_frame(rows) -> pd.DataFrame:
+    """Readings of the anomaly window, typed: (patient_key, measured_us, *VITALS)."""
+    frame = pd.DataFrame(rows, columns=["patient_key", "measured_us", *VITALS])
+    return frame.astype({"measured_us": "int64", **dict.fromkeys(VITALS, "float64")})
+
+
+@dataclass
+class ProcessorState:
+    """What scoring the next file needs: the last checkpoint, the newest reading time seen, the
+    readings of the anomaly window, and each patient's alert state."""
+
+    sequence: int = 0
+    watermark_us: int | None = None
+    history: pd.DataFrame = field(default_factory=lambda: history_frame([]))
+    patients: dict[str, PatientState] = field(default_factory=dict)
+
+    def remember(self, readings: pd.DataFrame) -> None:
+        """Add scored readings to the anomaly window's history."""
+        self.history = pd.concat([self.history, history_frame(readings)], ignore_index=True)
+
+    def prune(self, window_seconds: float) -> None:
+        """Keep only the readings the next file's anomaly windows can reach."""
+        if self.watermark_us is not None:
+            oldest = self.watermark_us - int(window_seconds * US)
+            self.history = self.history[self.history["measured_us"] >= oldest].reset_index(
+                drop=True
+            )
+
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+MICROSECOND = timedelta(microseconds=1)
+
+
+def _us(moment: datetime | None) -> int | None:
+    return None if moment is None else (moment - EPOCH) // MICROSECOND
+
+
+def at(us: int) -> datetime:
+    return EPOCH + int(us) * MICROSECOND
+
+
+def state_as_of(conn: psycopg.Connection, sequence: int, window_seconds: float) -> ProcessorState:
+    """The processor's state right after file `sequence` was scored (0: before any)."""
+    state = ProcessorState(sequence=sequence)
+    if sequence == 0:
+        return state
+    watermark = conn.execute(
+        "select max(watermark_at) from monitoring.processed_files where sequence <= %s",
+        (sequence,),
+    ).fetchone()[0]
+    state.watermark_us = _us(watermark)
+    rows = conn.execute(
+        f"""
+        select patient_key::text, (extract(epoch from measured_at) * 1000000)::bigint,
+            {", ".join(VITALS)}
+        from monitoring.readings
+        where sequence <= %s and measured_at >= %s - make_interval(secs => %s)
+        order by sequence, record_position
+        """,
+        (sequence, watermark, window_seconds),
+    ).fetchall()
+    state.history = history_frame(rows)
+    # each patient's newest reading that moved alerts, and the start of its spell at warning or
+    # above: its first such reading after its newest complete calm one, in the order they were
+    # scored (time, then checkpoint, then position). Read patient by patient, through the index.
+    for patient_key, last_scored, warning_since in conn.execute(
+        """
+        select patients.patient_key::text, newest.measured_at, spell.since
+        from monitoring.patient_keys as patients
+        cross join lateral (
+            select measured_at from monitoring.readings as r
+            where r.patient_key = patients.patient_key and r.sequence <= %(sequence)s
+                and r.moves_alerts
+            order by r.measured_at desc limit 1
+        ) as newest
+        left join lateral (
+            select measured_at, sequence, record_position from monitoring.readings as r
+            where r.patient_key = patients.patient_key and r.sequence <= %(sequence)s
+                and r.moves_alerts and r.news2_level = 'none' and r.news2_complete
+            order by r.measured_at desc, r.sequence desc, r.record_position desc limit 1
+        ) as calm on true
+        cross join lateral (
+            select min(r.measured_at) as since from monitoring.readings as r
+            where r.patient_key = patients.patient_key and r.sequence <= %(sequence)s
+                and r.moves_alerts and r.news2_level <> 'none'
+                and (calm.measured_at is null
+                    or (r.measured_at, r.sequence, r.record_position)
+                        > (calm.measured_at, calm.sequence, calm.record_position))
+        ) as spell
+        """,
+        {"sequence": sequence},
+    ):
+        state.patients[patient_key] = PatientState(_us(warning_since), _us(last_scored))
+    for patient_key, condition, key in conn.execute(
+        """
+        select patient_key::text, condition, alert_key::text from monitoring.alerts
+        where raised_sequence <= %(sequence)s
+            and (resolved_sequence is null or resolved_sequence > %(sequence)s)
+        """,
+        {"sequence": sequence},
+    ):
+        state.patients.setdefault(patient_key, PatientState()).open_alerts[condition] = key
+    return state
+
+
+def last_sequence(conn: psycopg.Connection) -> int:
+    return conn.execute(
+        "select coalesce(max(sequence), 0) from monitoring.processed_files"
+    ).fetchone()[0]
+
+
+def landed_readings(conn: psycopg.Connection, file_key: int) -> pd.DataFrame:
+    rows = conn.execute(LANDED_READINGS, (file_key,)).fetchall()
+    frame = pd.DataFrame(rows, columns=LANDED_COLUMNS)
+    frame[list(VITALS)] = frame[list(VITALS)].astype("float64")
+    frame["measured_us"] = frame["measured_us"].astype("int64")
+    return frame
+
+
+def patient_keys(conn: psycopg.Connection, patient_ids: list[str]) -> dict[str, str]:
+    """Monitoring's surrogate key of each patient (monitoring.patient_keys); a patient seen for
+    the first time gets a random one."""
+    conn.execute(
+        "insert into monitoring.patient_keys (patient_id) select unnest(%s::text[])"
+        " on conflict (patient_id) do nothing",
+        (patient_ids,),
+    )
+    rows = conn.execute(
+        "select patient_id, patient_key::text from monitoring.patient_keys"
+        " where patient_id = any(%s)",
+        (patient_ids,),
+    )
+    return dict(rows.fetchall())
+
+
+def forget_scoring(conn: psycopg.Connection, sequence: int) -> None:
+    """Before a file is scored again (a replay): its readings go, the alerts its readings resolved
+    are open again. Alerts it raised stay, to be raised again under the same key, keeping who
+    acknowledged them; notifications stay, so none is sent twice."""
+    conn.execute("delete from monitoring.readings where sequence = %s", (sequence,))
+    conn.execute(
+        "update monitoring.alerts set resolved_at = null, resolved_sequence = null,"
+        " resolution = null where resolved_sequence = %s",
+        (sequence,),
+    )
+
+
+def known_reading_keys(conn: psycopg.Connection, keys: list[str]) -> set[str]:
+    rows = conn.execute(
+        "select reading_key::text from monitoring.readings where reading_key = any(%s::uuid[])",
+        (keys,),
+    )
+    return {key for (key,) in rows}
+
+
+def write_readings(conn: psycopg.Connection, scored: pd.DataFrame) -> None:
+    """COPY the scored readings in, as CSV written by Arrow: a missing value or z-score (NaN) is
+    written as null."""
+    columns = {}
+    for name in READING_COLUMNS:
+        if name == "measured_at":
+            values = pa.array(scored["measured_us"].to_numpy(), pa.timestamp("us", tz="UTC"))
+        elif name == "anomalous_vitals":
+            values = pa.array(["{" + ",".join(flags) + "}" for flags in scored[name]])
+        else:
+            values = pa.array(scored[name].to_numpy(), from_pandas=True)
+        columns[name] = values
+    buffer = io.BytesIO()
+    pa_csv.write_csv(pa.table(columns), buffer, pa_csv.WriteOptions(include_header=False))
+    names = ", ".join(READING_COLUMNS)
+    with (
+        conn.cursor() as cursor,
+        cursor.copy(f"copy monitoring.readings ({names}) from stdin with (format csv)") as copy,
+    ):
+        copy.write(buffer.getvalue())
+
+
+def recompute_minutes(
+    conn: psycopg.Connection, touched: pd.DataFrame, tumbling_seconds: int
+) -> None:
+    conn.execute(
+        RECOMPUTE_MINUTES,
+        {
+            "patients": touched["patient_key"].tolist(),
+            "starts": [at(us) for us in touched["window_start_us"].tolist()],
+            "width": tumbling_seconds,
+        },
+    )
+
+
+def write_alert_changes(
+    conn: psycopg.Connection,
+    sequence: int,
+    changes: list[tuple[str, AlertChange, dict]],
+) -> list[str]:
+    """Record raised and resolved alerts; return the keys of the alerts raised. A replay raising
+    an alert that exists already rewrites its score and parts and keeps the rest: what people did
+    (acknowledgement, escalation), and its resolution, which a replayed file that resolved it has
+    reopened (forget_scoring) and a file after the replayed range keeps."""
+    raised = []
+    for patient_key, change, context in changes:
+        if change.kind == "raised":
+            conn.execute(
+                """
+                insert into monitoring.alerts (alert_key, patient_key, ward, room, condition,
+                    raised_at, raised_sequence, raised_reading_key, news2_score, news2_parts)
+                values (%(alert)s, %(patient)s, %(ward)s, %(room)s, %(condition)s, %(at)s,
+                    %(sequence)s, %(reading)s, %(score)s, %(parts)s)
+                on conflict (alert_key) do update set
+                    raised_sequence = excluded.raised_sequence,
+                    news2_score = excluded.news2_score,
+                    news2_parts = excluded.news2_parts
+                """,
+                {
+                    "alert": change.alert_key,
+                    "patient": patient_key,
+                    "ward": context["ward"],
+                    "room": context["room"],
+                    "condition": change.condition,
+                    "at": at(change.reading.measured_us),
+                    "sequence": sequence,
+                    "reading": change.reading.reading_key,
+                    "score": change.reading.score,
+                    "parts": context["news2_parts"],
+                },
+            )
+            raised.append(change.alert_key)
+        else:
+            conn.execute(
+                """
+                update monitoring.alerts
+                set resolved_at = %s, resolved_sequence = %s, resolution = %s
+                where alert_key = %s
+                """,
+                (at(change.reading.measured_us), sequence, change.resolution, change.alert_key),
+            )
+    return raised
+
+
+def record_checkpoint(
+    conn: psycopg.Connection,
+    sequence: int,
+    file_hash: str,
+    file_name: str,
+    readings: int,
+    new_readings: int,
+    watermark_us: int | None,
+    found_at: datetime | None,
+) -> None:
+    conn.execute(
+        """
+        insert into monitoring.processed_files (sequence, file_hash, file_name, readings,
+            new_readings, watermark_at, found_at)
+        values (%(sequence)s, %(hash)s, %(name)s, %(readings)s, %(new)s, %(watermark)s,
+            %(found)s)
+        on conflict (sequence) do update set
+            new_readings = excluded.new_readings, watermark_at = excluded.watermark_at
+        """,
+        {
+            "sequence": sequence,
+            "hash": file_hash,
+            "name": file_name,
+            "readings": readings,
+            "new": new_readings,
+            "watermark": None if watermark_us is None else at(watermark_us),
+            "found": found_at,
+        },
+    )
+
+
+def parts_json(parts: dict[str, np.ndarray]) -> list[str]:
+    """Each reading's NEWS2 parts as JSON (null where the reading lacked the parameter)."""
+    text = pd.Series("{", index=range(len(parts[PARAMETERS[0]])), dtype=object)
+    for number, name in enumerate(PARAMETERS):
+        values = pd.Series(parts[name]).astype(str).where(parts[name] >= 0, "null")
+        text = text + ("" if number == 0 else ", ") + f'"{name}": ' + values
+    return (text + "}").tolist()
+
+
+def level_names(levels: np.ndarray) -> list[str]:
+    return [LEVEL_NAMES[int(level)] for level in levels]

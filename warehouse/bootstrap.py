@@ -1,0 +1,83 @@
+"""Create the warehouse's roles, databases, schemas and grants. Safe to run on every start.
+
+python -m warehouse.bootstrap
+"""
+
+from __future__ import annotations
+
+import logging
+from importlib.resources import files
+
+import psycopg
+from psycopg import sql
+
+from warehouse.connection import (
+    AIRFLOW_DATABASE,
+    ROLE_PASSWORD_VARIABLES,
+    Warehouse,
+    from_environment,
+)
+
+log = logging.getLogger(__name__)
+
+SCHEMAS_SQL = files("warehouse") / "sql" / "schemas.sql"
+MONITORING_SQL = files("warehouse") / "sql" / "monitoring.sql"
+
+
+def _ensure_role(conn: psycopg.Connection, role: str, password: str) -> None:
+    exists = conn.execute("select 1 from pg_roles where rolname = %s", (role,)).fetchone()
+    verb = "alter" if exists else "create"
+    conn.execute(
+        sql.SQL(verb + " role {} login password {}").format(
+            sql.Identifier(role), sql.Literal(password)
+        )
+    )
+
+
+def _ensure_database(conn: psycopg.Connection, database: str, owner: str) -> None:
+    exists = conn.execute("select 1 from pg_database where datname = %s", (database,)).fetchone()
+    if not exists:
+        conn.execute(
+            sql.SQL("create database {} owner {}").format(
+                sql.Identifier(database), sql.Identifier(owner)
+            )
+        )
+
+
+def bootstrap(warehouse: Warehouse) -> None:
+    with psycopg.connect(
+        **warehouse.connect_kwargs(warehouse.admin_user, "postgres"), autocommit=True
+    ) as conn:
+        for role in ROLE_PASSWORD_VARIABLES:
+            _ensure_role(conn, role, warehouse.password(role))
+        _ensure_database(conn, warehouse.database, warehouse.admin_user)
+        _ensure_database(conn, AIRFLOW_DATABASE, "airflow")
+        conn.execute(
+            sql.SQL("revoke all on database {} from public").format(
+                sql.Identifier(AIRFLOW_DATABASE)
+            )
+        )
+        conn.execute(
+            sql.SQL("grant all on database {} to airflow").format(sql.Identifier(AIRFLOW_DATABASE))
+        )
+    with psycopg.connect(**warehouse.connect_kwargs(warehouse.admin_user)) as conn:
+        schemas_sql = SCHEMAS_SQL.read_text().replace(
+            "database warehouse", f'database "{warehouse.database}"'
+        )
+        conn.execute(schemas_sql)
+        conn.execute(MONITORING_SQL.read_text())
+    log.info(
+        "warehouse %s:%d/%s: roles and schemas in place",
+        warehouse.host,
+        warehouse.port,
+        warehouse.database,
+    )
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    bootstrap(from_environment())
+
+
+if __name__ == "__main__":
+    main()

