@@ -4,39 +4,51 @@ PYTHON ?= python3
 VENV := .venv
 UV := $(VENV)/bin/uv
 PY := $(VENV)/bin/python
+# the command line (cli/main.py): `.venv/bin/hcw --help` lists its commands
+HCW := $(VENV)/bin/hcw
 
-.PHONY: setup run test bench docs report up down manifest lint format stop-warehouse clean
+.PHONY: setup chromium run test bench docs report up down manifest lint format stop-warehouse clean
 
-setup: ## create .venv, install the locked dependencies, generate .env with fresh secrets, fetch the Data Docs' assets
+setup: chromium ## create .venv, install the locked dependencies, generate .env with fresh secrets, fetch the Data Docs' assets
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check "uv==0.13.9"
 	UV_PROJECT_ENVIRONMENT=$(VENV) $(UV) sync --frozen --compile-bytecode --python $(PY)
-	$(PY) -m common.env_file
-	$(PY) -m expectations.data_docs_assets
+	$(HCW) setup-env
+	$(HCW) data-docs-assets
+
+chromium: ## Debian's chromium, which the browser tests drive: installed when missing and root, else how
+	@command -v chromium >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing Debian's chromium (the browser tests drive it)"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else \
+	    echo "make setup: the browser tests need Debian's chromium: run 'sudo apt-get install chromium', then make setup again"; \
+	    exit 1; \
+	  fi; }
 
 run: manifest ## start the warehouse, land demo data, run each source's DAG and the build through Airflow
-	$(PY) -m cli.run
+	$(HCW) run
 
 test: manifest ## the whole suite, against throwaway PostgreSQL servers
 	$(PY) -m pytest
 
 up: manifest ## start Airflow (api-server, scheduler, dag-processor, triggerer) on 127.0.0.1:8080
-	$(PY) -m orchestration.airflow_services up
+	$(HCW) up
 
 down: ## stop everything `make up` started
-	$(PY) -m orchestration.airflow_services down
+	$(HCW) down
 
 manifest: ## parse the dbt project again if it changed (the warehouse DAG renders from its manifest)
-	$(PY) -m orchestration.dbt_manifest
+	$(HCW) manifest
 
 bench: ## every benchmark at full size; each prints its figures as JSON on its last line
 	@for benchmark in benchmarks/*.py; do echo "== $$benchmark"; $(PY) $$benchmark || exit 1; done
 
 docs: ## generate dbt's docs site (lineage from raw sources to marts) and serve it on 127.0.0.1:8081
-	$(PY) -m cli.docs_site
+	$(HCW) docs
 
 report: ## the data quality report and Great Expectations' Data Docs (static HTML under var/)
-	$(PY) -m expectations.report
+	$(HCW) report
 
 lint: ## ruff check and format check
 	$(VENV)/bin/ruff check .
@@ -47,7 +59,7 @@ format:
 	$(VENV)/bin/ruff check --fix .
 
 stop-warehouse: ## stop the embedded PostgreSQL (its data stays in var/pgdata)
-	$(PY) -m warehouse.embedded stop
+	$(HCW) stop-warehouse
 
 clean: down stop-warehouse ## forget everything the product wrote: warehouse data, landing, Airflow home
 	rm -rf var dbt_project/target dbt_project/logs

@@ -38,8 +38,8 @@ from demo.research_db import ensure_database, fill
 from demo.vitals_files import write_vitals
 from ingestion.sources import FILE_SOURCE_NAMES
 from orchestration import pipeline
-from warehouse.build_plan import run_dbt
 from warehouse.connection import dbt_environment, from_environment
+from warehouse.dbt_runner import run_dbt
 from warehouse.throwaway import throwaway_warehouse
 
 # The goal is for the gate's work: its checkpoints and publish, Great Expectations imported. A

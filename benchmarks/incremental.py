@@ -41,8 +41,9 @@ sys.path.insert(0, str(ROOT))
 from common import settings
 from demo.ehr_extracts import write_extracts, write_patient_extract
 from orchestration import pipeline
-from warehouse.build_plan import plan_build, record_built, run_dbt
+from warehouse.build_plan import plan_build, record_built
 from warehouse.connection import dbt_environment, from_environment
+from warehouse.dbt_runner import run_dbt
 from warehouse.publish import publish
 from warehouse.throwaway import throwaway_warehouse
 

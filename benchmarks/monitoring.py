@@ -95,7 +95,7 @@ def latency(warehouse, tmp: Path, batches: list, seconds_per_file: int) -> dict:
     log_file = tmp / "processor.log"
     with WebhookReceiver() as sink, log_file.open("w") as log:
         processor = subprocess.Popen(
-            [sys.executable, "-m", "monitoring.processor"],
+            [sys.executable, "-m", "cli", "processor"],
             cwd=ROOT,
             env={**os.environ, "CLINICAL_ALERT_WEBHOOK_URL": sink.url},
             stdout=log,

@@ -1,7 +1,7 @@
 """`make docs`: generate dbt's docs site for the warehouse and serve it on localhost.
 
-    python -m cli.docs_site                 # http://127.0.0.1:8081, Ctrl-C to stop
-    python -m cli.docs_site --port 9000
+    hcw docs                 # http://127.0.0.1:8081, Ctrl-C to stop
+    hcw docs --port 9000
 
 The catalog describes the published build (build_blue or build_green, whichever analysts read);
 the lineage graph runs from every raw source to every mart. Generated into var/dbt_docs.
@@ -9,11 +9,9 @@ the lineage graph runs from every raw source to every mart. Generated into var/d
 
 from __future__ import annotations
 
-import argparse
 import functools
 import logging
 import os
-import subprocess
 import threading
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -22,7 +20,8 @@ import psycopg
 
 from common import settings
 from warehouse.bootstrap import bootstrap
-from warehouse.connection import Warehouse, dbt_environment, from_environment
+from warehouse.connection import Warehouse, dbt_environment
+from warehouse.dbt_runner import run_dbt
 from warehouse.publish import BUILD_SCHEMAS, published_schema
 
 log = logging.getLogger(__name__)
@@ -41,14 +40,7 @@ def generate(warehouse: Warehouse, folder: Path) -> Path:
         "DBT_TARGET_PATH": str(folder),
         "DBT_LOG_PATH": str(folder / "logs"),
     }
-    result = subprocess.run(
-        [str(settings.VENV_BIN / "dbt"), "docs", "generate"],
-        cwd=settings.DBT_PROJECT_DIR,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    result = run_dbt(["docs", "generate"], env)
     if result.returncode != 0:
         raise RuntimeError(f"dbt docs generate failed:\n{result.stdout[-3000:]}")
     log.info("docs generated into %s (catalog of %s)", folder, build_schema)
@@ -68,21 +60,13 @@ def serve(folder: Path, port: int = DEFAULT_PORT) -> ThreadingHTTPServer:
     return server
 
 
-def main() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--port", type=int, default=DEFAULT_PORT)
-    args = parser.parse_args()
-    warehouse = from_environment()
+def serve_docs(warehouse: Warehouse, port: int = DEFAULT_PORT) -> None:
+    """Generate the site into var/dbt_docs and serve it on 127.0.0.1:`port` until Ctrl-C."""
     bootstrap(warehouse)
     folder = generate(warehouse, settings.VAR_DIR / "dbt_docs")
-    server = serve(folder, args.port)
-    log.info("dbt docs on http://127.0.0.1:%d (Ctrl-C to stop)", args.port)
+    server = serve(folder, port)
+    log.info("dbt docs on http://127.0.0.1:%d (Ctrl-C to stop)", port)
     try:
         threading.Event().wait()
     except KeyboardInterrupt:
         server.shutdown()
-
-
-if __name__ == "__main__":
-    main()

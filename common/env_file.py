@@ -1,6 +1,6 @@
 """Generate `.env` with fresh random secrets; running it again keeps the ones it made before.
 
-python -m common.env_file
+hcw setup-env
 """
 
 from __future__ import annotations
@@ -12,8 +12,6 @@ import secrets
 import socket
 from collections.abc import Callable
 from pathlib import Path
-
-from common.settings import ENV_FILE
 
 log = logging.getLogger(__name__)
 
@@ -101,16 +99,3 @@ def write_env_file(path: Path) -> list[str]:
     path.write_text("\n".join(lines) + "\n")
     os.chmod(path, 0o600)
     return created
-
-
-def main() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-    created = write_env_file(ENV_FILE)
-    if created:
-        log.info("%s: generated %d new secrets", ENV_FILE.name, len(created))
-    else:
-        log.info("%s: kept the existing secrets", ENV_FILE.name)
-
-
-if __name__ == "__main__":
-    main()

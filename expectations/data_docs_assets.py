@@ -1,6 +1,6 @@
 """Data Docs that open without the internet: their CDN styles and scripts, kept locally.
 
-    python -m expectations.data_docs_assets      # `make setup`: fetch once, check integrity
+    hcw data-docs-assets      # `make setup`: fetch once, check integrity
 
 `fetch()` downloads each package of `data_docs_assets.yml` from the npm registry, checks it
 against its pinned sha512, and keeps the files the Data Docs use in .venv/share/data_docs_assets/.
@@ -16,7 +16,6 @@ import logging
 import os
 import re
 import shutil
-import sys
 import tarfile
 import urllib.request
 from pathlib import Path
@@ -103,16 +102,3 @@ def localise(site: Path) -> bool:
         text = REMOTE_LOGO.sub("<strong>Great Expectations</strong>", text)
         page.write_text(text, encoding="utf-8")
     return True
-
-
-def main() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-    settings.load_env()
-    try:
-        fetch()
-    except (OSError, IntegrityError) as failed:
-        sys.exit(f"could not fetch the Data Docs assets: {failed}")
-
-
-if __name__ == "__main__":
-    main()

@@ -1,6 +1,6 @@
 """The gate before publishing: validate a build schema's marts and decide whether it may publish.
 
-    python -m expectations.gate build_green
+    hcw gate build_green
 
 Each mart of `quality.yml`'s `published` section is validated by its own checkpoint (its checks,
 plus a hand-written suite from `suites/<name>.json` where one is named). Marts hold no PHI, so a
@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import logging
-import sys
 from datetime import date
 
 import psycopg
@@ -22,7 +21,7 @@ import psycopg
 from expectations import checks
 from expectations import context as gx_context
 from expectations.results import Failure, Verdict, failure_from_dict, failures_of, record, scores_of
-from warehouse.connection import Warehouse, from_environment
+from warehouse.connection import Warehouse
 
 log = logging.getLogger(__name__)
 
@@ -96,14 +95,3 @@ def run_gate(
         verdict = Verdict(CHECKPOINT, build_schema, evaluated, failures)
         record(conn, verdict, scores, run_id)
     return verdict
-
-
-def main() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-    build_schema = sys.argv[1]
-    verdict = run_gate(from_environment(), build_schema, run_id="manual")
-    sys.exit(0 if verdict.passed else 1)
-
-
-if __name__ == "__main__":
-    main()

@@ -1,4 +1,4 @@
-"""The data quality report, for everyone: `make report` (python -m expectations.report).
+"""The data quality report, for everyone: `make report` (hcw report).
 
 Builds two static sites from what the gate recorded:
 - Great Expectations' Data Docs (every suite and validation result, under var/gx/);
@@ -26,8 +26,7 @@ from common import settings
 from expectations import charts, data_docs_assets
 from expectations import context as gx_context
 from monitoring.health import read_health
-from warehouse.bootstrap import bootstrap
-from warehouse.connection import Warehouse, from_environment
+from warehouse.connection import Warehouse
 
 log = logging.getLogger(__name__)
 
@@ -198,17 +197,3 @@ def build_data_docs() -> Path:
     site = gx_context.gx_dir() / "uncommitted" / "data_docs" / "local_site"
     data_docs_assets.localise(site)
     return site / "index.html"
-
-
-def main() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-    warehouse = from_environment()
-    bootstrap(warehouse)  # a warehouse from before the report gains its views
-    docs = build_data_docs()
-    report = build_report(warehouse)
-    print(f"Data Docs:      {docs}")
-    print(f"quality report: {report}")
-
-
-if __name__ == "__main__":
-    main()

@@ -3,7 +3,7 @@ what the quarantine holds by rule, the gate's decisions, and the published 30-da
 
 Counts and rates only: no record, no identifier (the email goes to everyone on the list).
 
-python -m expectations.weekly_summary   # print this week's summary
+hcw weekly-summary   # print this week's summary
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 
 import psycopg
 
-from warehouse.connection import Warehouse, from_environment
+from warehouse.connection import Warehouse
 
 
 @dataclass(frozen=True)
@@ -115,11 +115,3 @@ def _readmissions(warehouse: Warehouse) -> tuple[int, float | None]:
             " from analytics.mart_readmissions_30d"
         ).fetchone()
     return stays, rate
-
-
-def main() -> None:
-    print(summarize_week(from_environment()).render())
-
-
-if __name__ == "__main__":
-    main()

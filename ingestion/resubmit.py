@@ -1,7 +1,7 @@
 """Re-submit a quarantined record, corrected: a steward's command.
 
-    python -m ingestion.resubmit show 42                 # the record as JSON, to correct
-    python -m ingestion.resubmit 42 corrected.json       # land the correction
+    hcw quarantine show 42                 # the record as JSON, to correct
+    hcw resubmit 42 corrected.json       # land the correction
 
 The corrected record (a JSON object in the shape `show` prints) is written as a one-record file
 in its source's own format into the source's landing folder, and the resubmission is recorded.
@@ -17,7 +17,6 @@ import hashlib
 import io
 import json
 import logging
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +24,7 @@ import psycopg
 
 from ingestion.file_source import FileSource
 from ingestion.sources.registry import FILE_SOURCES
-from warehouse.connection import Warehouse, from_environment
+from warehouse.connection import Warehouse
 
 log = logging.getLogger(__name__)
 
@@ -114,23 +113,3 @@ def resubmit(warehouse: Warehouse, record_id: int, corrected: dict[str, Any]) ->
         path.write_bytes(content)
     log.info("record %d re-submitted as %s", record_id, path)
     return path
-
-
-def main() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-    args = sys.argv[1:]
-    try:
-        if len(args) == 2 and args[0] == "show":
-            _, record = quarantined_record(from_environment(), int(args[1]))
-            print(json.dumps(record, indent=2, default=str))
-        elif len(args) == 2:
-            corrected = json.loads(Path(args[1]).read_text())
-            resubmit(from_environment(), int(args[0]), corrected)
-        else:
-            sys.exit(__doc__)
-    except CannotResubmit as refused:
-        sys.exit(str(refused))
-
-
-if __name__ == "__main__":
-    main()

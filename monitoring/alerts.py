@@ -1,7 +1,7 @@
 """Clinical operations' commands on alerts.
 
-    python -m monitoring.alerts open
-    python -m monitoring.alerts acknowledge ALERT_KEY --by "Charge nurse, ward 4"
+    hcw alerts open
+    hcw alerts acknowledge ALERT_KEY --by "Charge nurse, ward 4"
 
 Acknowledging records who and when, and stops the alert's escalation; it does not resolve it (the
 patient's recovering scores do).
@@ -9,13 +9,11 @@ patient's recovering scores do).
 
 from __future__ import annotations
 
-import argparse
 import logging
-import sys
 
 import psycopg
 
-from warehouse.connection import Warehouse, from_environment
+from warehouse.connection import Warehouse
 
 log = logging.getLogger(__name__)
 
@@ -57,31 +55,3 @@ def open_alerts(warehouse: Warehouse) -> list[tuple]:
             from monitoring.alerts where resolved_at is null order by raised_at
             """
         ).fetchall()
-
-
-def main() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("open", help="list the open alerts")
-    ack = commands.add_parser("acknowledge", help="acknowledge an open alert")
-    ack.add_argument("alert_key")
-    ack.add_argument("--by", required=True, help="who acknowledges")
-    args = parser.parse_args()
-    warehouse = from_environment()
-    if args.command == "acknowledge":
-        try:
-            acknowledge(warehouse, args.alert_key, args.by)
-        except NotAcknowledged as error:
-            sys.exit(str(error))
-        log.info("alert %s acknowledged by %s", args.alert_key, args.by)
-        return
-    for key, condition, ward, room, score, raised_at, escalated, by in open_alerts(warehouse):
-        state = f"acknowledged by {by}" if by else "ESCALATED" if escalated else "unacknowledged"
-        print(
-            f"{key}  {condition:8}  {ward} room {room}  NEWS2 {score}  {raised_at:%Y-%m-%d %H:%M:%S}  {state}"
-        )
-
-
-if __name__ == "__main__":
-    main()

@@ -59,7 +59,7 @@ def check(
     health = read_health(warehouse)
     if health is None:
         raise ProcessorUnhealthy(
-            "the vitals processor never ran: start it (make up, or python -m monitoring.processor)"
+            "the vitals processor never ran: start it (make up, or hcw processor)"
         )
     if health.heartbeat_age_seconds > heartbeat_seconds:
         raise ProcessorUnhealthy(

@@ -1,7 +1,7 @@
 """The vitals processor: the device feed's only consumer, from landing folder to clinical alert.
 
-    python -m monitoring.processor          # run until stopped (make up starts it)
-    python -m monitoring.processor --once   # take what is waiting, then stop
+    hcw processor          # run until stopped (make up starts it)
+    hcw processor --once   # take what is waiting, then stop
 
 Each cycle takes the settled micro-batches in `var/landing/vitals/` in name order, as many as fit
 in `max_bytes_per_cycle` (the rest wait on disk: a slow warehouse slows the reading, memory stays
@@ -18,7 +18,6 @@ does not hold up the others. Settings in monitoring.yml (MONITORING_CONFIG overr
 
 from __future__ import annotations
 
-import argparse
 import logging
 import os
 import signal
@@ -37,7 +36,7 @@ from common import settings
 from monitoring import alert_rules, news2, notify, store
 from monitoring.alert_rules import AlertRules, PatientState, Reading
 from monitoring.windows import VITALS, anomalous_vitals, touched_minutes, zscores
-from warehouse.connection import Warehouse, from_environment
+from warehouse.connection import Warehouse
 
 log = logging.getLogger(__name__)
 
@@ -480,12 +479,10 @@ def _mtime(path: Path) -> datetime | None:
     return None if seconds is None else datetime.fromtimestamp(seconds, UTC)
 
 
-def main() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--once", action="store_true", help="take what is waiting, then stop")
-    args = parser.parse_args()
-    processor = Processor(from_environment(), load_config())
+def serve(warehouse: Warehouse, once: bool = False) -> int:
+    """Run the processor until SIGTERM or SIGINT (it finishes the cycle it is in), or, `once`,
+    until what waits is taken; the number of readings it scored."""
+    processor = Processor(warehouse, load_config())
 
     def stop(signum: int, frame: object) -> None:
         log.info("stopping after this cycle (signal %d)", signum)
@@ -495,11 +492,8 @@ def main() -> None:
     signal.signal(signal.SIGINT, stop)
     log.info("vitals processor: watching %s", settings.LANDING_DIR / "vitals")
     try:
-        scored = processor.run(once=args.once)
+        scored = processor.run(once=once)
     finally:
         processor.close()
     log.info("vitals processor stopped: %d readings scored", scored)
-
-
-if __name__ == "__main__":
-    main()
+    return scored

@@ -1,6 +1,6 @@
 """Score the landed readings of a time range again, as the processor first scored them.
 
-    python -m monitoring.replay 2024-03-15 2024-03-16   # [since, until), UTC
+    hcw replay 2024-03-15 2024-03-16   # [since, until), UTC
 
 Every file holding a reading of the range is scored again from its landed rows (no file is landed
 again), in the order the processor scored them, starting from the processor's state just before
@@ -12,13 +12,12 @@ replay holds its lock.
 
 from __future__ import annotations
 
-import argparse
 import logging
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 from monitoring.processor import LandedFile, Processor, load_config
-from warehouse.connection import Warehouse, from_environment
+from warehouse.connection import Warehouse
 
 log = logging.getLogger(__name__)
 
@@ -66,20 +65,3 @@ def replay(
         return Replayed(len(files), readings)
     finally:
         processor.close()
-
-
-def main() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("since", type=datetime.fromisoformat, help="UTC, e.g. 2024-03-15")
-    parser.add_argument("until", type=datetime.fromisoformat, help="UTC, exclusive")
-    args = parser.parse_args()
-    since, until = (
-        moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-        for moment in (args.since, args.until)
-    )
-    replay(from_environment(), since, until)
-
-
-if __name__ == "__main__":
-    main()

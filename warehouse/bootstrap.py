@@ -1,6 +1,6 @@
 """Create the warehouse's roles, databases, schemas and grants. Safe to run on every start.
 
-python -m warehouse.bootstrap
+hcw bootstrap
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ from warehouse.connection import (
     AIRFLOW_DATABASE,
     ROLE_PASSWORD_VARIABLES,
     Warehouse,
-    from_environment,
 )
 
 log = logging.getLogger(__name__)
@@ -72,12 +71,3 @@ def bootstrap(warehouse: Warehouse) -> None:
         warehouse.port,
         warehouse.database,
     )
-
-
-def main() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-    bootstrap(from_environment())
-
-
-if __name__ == "__main__":
-    main()

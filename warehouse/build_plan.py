@@ -20,7 +20,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import subprocess
 import tempfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -30,6 +29,7 @@ import psycopg
 
 from common import settings
 from warehouse.connection import Warehouse
+from warehouse.dbt_runner import run_dbt
 
 log = logging.getLogger(__name__)
 
@@ -91,17 +91,6 @@ class BuildPlan:
             unique_ids=frozenset(plan["unique_ids"]),
             reason=plan["reason"],
         )
-
-
-def run_dbt(args: list[str], env: Mapping[str, str]) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [str(settings.VENV_BIN / "dbt"), *args],
-        cwd=settings.DBT_PROJECT_DIR,
-        env=dict(env),
-        capture_output=True,
-        text=True,
-        check=False,
-    )
 
 
 def _fingerprint(manifest: dict, dbt_args: list[str]) -> str:

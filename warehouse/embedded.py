@@ -108,20 +108,3 @@ def stop(pgdata: Path) -> None:
         user=server.system_user,
         timeout=60,
     )
-
-
-def main() -> None:
-    """`python -m warehouse.embedded stop`: stop the embedded server."""
-    import sys
-
-    from common import settings
-
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-    if sys.argv[1:] != ["stop"]:
-        raise SystemExit("usage: python -m warehouse.embedded stop")
-    stop(settings.EMBEDDED_PGDATA)
-    log.info("embedded PostgreSQL at %s stopped", settings.EMBEDDED_PGDATA)
-
-
-if __name__ == "__main__":
-    main()

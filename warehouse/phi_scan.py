@@ -1,7 +1,7 @@
 """Look for raw identifiers where they must not be: in what analysts can select.
 
-    python -m warehouse.phi_scan            # the published views, as `analyst`
-    python -m warehouse.phi_scan var/reports var/gx/uncommitted/data_docs var/logs
+    hcw phi-scan            # the published views, as `analyst`
+    hcw phi-scan var/reports var/gx/uncommitted/data_docs var/logs
                                                       # every text file under these folders
 
 The steward's view of the raw schemas gives every identifier value the hospital sent (names,
@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import logging
 import re
-import sys
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -37,7 +36,7 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
-from warehouse.connection import Warehouse, from_environment
+from warehouse.connection import Warehouse
 
 log = logging.getLogger(__name__)
 
@@ -322,25 +321,3 @@ def scan_files(
             for identifier_class, lines in sorted(counts.items()):
                 findings.append(Finding(str(path), "text", identifier_class, lines))
     return findings
-
-
-def main() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-    warehouse = from_environment()
-    index = IdentifierIndex(raw_identifiers(warehouse))
-    folders = [Path(arg) for arg in sys.argv[1:]]
-    if folders:
-        log.info("looking for %d raw identifier values in the files under %s", index.count,
-                 ", ".join(map(str, folders)))  # fmt: skip
-        findings = scan_files(folders, index, known_non_identifiers(warehouse))
-    else:
-        log.info("looking for %d raw identifier values in what analyst can select", index.count)
-        findings = scan_relations(warehouse, "analyst", "analytics", index)
-    for finding in findings:
-        log.error("%s", finding)
-    log.info("%d finding(s)", len(findings))
-    sys.exit(1 if findings else 0)
-
-
-if __name__ == "__main__":
-    main()

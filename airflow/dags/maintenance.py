@@ -15,16 +15,15 @@ MAINTENANCE = dag_config("maintenance")
 def maintenance():
     @task
     def apply_archive_retention() -> dict:
-        from ingestion.archive_retention import apply_retention
+        from orchestration import maintenance
 
-        return apply_retention(MAINTENANCE["archive_retention_days"])
+        return maintenance.apply_archive_retention(MAINTENANCE["archive_retention_days"])
 
     @task
     def back_up_warehouse() -> str:
-        from warehouse.backup import back_up
-        from warehouse.connection import from_environment
+        from orchestration import maintenance
 
-        return str(back_up(from_environment(), MAINTENANCE["backups_kept"]))
+        return maintenance.back_up_warehouse(MAINTENANCE["backups_kept"])
 
     apply_archive_retention()
     back_up_warehouse()

@@ -7,7 +7,8 @@ only what changed since the build schema's last complete build: `plan_build` ask
 task whose node the plan leaves out is skipped. Cosmos renders the graph from the parsed dbt
 manifest (`make manifest`), so parsing this file never runs dbt.
 
-A thin wiring diagram: every step's logic lives in `ingestion/` and `expectations/`, imported by
+A thin wiring diagram: every step's logic lives in the stages (`warehouse/`, `expectations/`), behind
+`airflow/include/orchestration/pipeline.py`, imported by
 the task that runs it (the dag-processor parses this file every few seconds).
 """
 

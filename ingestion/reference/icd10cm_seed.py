@@ -1,6 +1,6 @@
 """Write the ICD-10-CM seeds from the `simple-icd-10-cm` package's code set.
 
-    python -m ingestion.reference.icd10cm_seed
+    hcw icd10cm-seeds
 
 `seeds/icd10cm_codes.csv`: one row per category and subcategory code, its description, its
 billable flag (only a leaf of the tabular list may be billed) and its block;
@@ -71,12 +71,10 @@ def render(rows: list[dict[str, object]]) -> str:
     return out.getvalue()
 
 
-def main() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
+def write_seeds() -> dict[str, int]:
+    """Write every seed file; file name -> rows written."""
+    written = {}
     for name, rows in tables().items():
         (SEEDS / name).write_text(render(rows), encoding="utf-8")
-        log.info("wrote seeds/%s (%d rows)", name, len(rows))
-
-
-if __name__ == "__main__":
-    main()
+        written[name] = len(rows)
+    return written

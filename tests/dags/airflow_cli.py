@@ -34,7 +34,7 @@ def process_vitals(env: dict) -> str:
     """The vitals processor takes what waits in its landing folder (`--once`), as `make run`
     does before the DAGs; its output."""
     run = subprocess.run(
-        [sys.executable, "-m", "monitoring.processor", "--once"],
+        [sys.executable, "-m", "cli", "processor", "--once"],
         env=env,
         cwd=settings.PROJECT_ROOT,
         capture_output=True,

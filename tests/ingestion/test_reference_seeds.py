@@ -15,7 +15,7 @@ DBT_FULL_CHECKSUM_LIMIT = 1024 * 1024  # dbt checksums a larger seed by its path
 def test_icd10cm_seeds_match_the_installed_code_set():
     for name, rows in tables().items():
         assert (SEEDS / name).read_text(encoding="utf-8") == render(rows), (
-            f"seeds/{name} is stale: run python -m ingestion.reference.icd10cm_seed"
+            f"seeds/{name} is stale: run hcw icd10cm-seeds"
         )
 
 

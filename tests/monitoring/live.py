@@ -36,7 +36,7 @@ def write_config(folder: Path, **overrides: Any) -> Path:
 
 
 class ProcessorProcess:
-    """`python -m monitoring.processor`, as `make up` starts it."""
+    """`hcw processor` (as `python -m cli processor`), as `make up` starts it."""
 
     def __init__(self, config: Path, webhook: str, log: Path) -> None:
         self.env = {
@@ -50,7 +50,7 @@ class ProcessorProcess:
     def start(self) -> None:
         with self.log.open("a") as out:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "monitoring.processor"],
+                [sys.executable, "-m", "cli", "processor"],
                 cwd=settings.PROJECT_ROOT,
                 env=self.env,
                 stdout=out,

@@ -136,7 +136,7 @@ def test_an_unacknowledged_alert_escalates_and_an_acknowledged_one_does_not(live
 
     # acknowledging with the command records who and when
     key_7 = _alert(tw, 7, "critical")[0]
-    command = [sys.executable, "-m", "monitoring.alerts"]
+    command = [sys.executable, "-m", "cli", "alerts"]
     subprocess.run(
         [*command, "acknowledge", key_7, "--by", "rapid response team"],
         cwd=settings.PROJECT_ROOT,

@@ -143,7 +143,7 @@ def test_killed_again_and_again_the_processor_ends_as_an_uninterrupted_one(unint
 
 def _replay(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "monitoring.replay", *args],
+        [sys.executable, "-m", "cli", "replay", *args],
         check=False,
         cwd=settings.PROJECT_ROOT,
         capture_output=True,

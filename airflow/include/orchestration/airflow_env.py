@@ -75,20 +75,8 @@ def airflow_environment(warehouse: Warehouse) -> dict[str, str]:
     return env
 
 
-def main() -> None:
-    """`python -m orchestration.airflow_env airflow <args>`: run an Airflow command in that env."""
-    import sys
-
-    from warehouse.connection import from_environment
-
-    if len(sys.argv) < 2:
-        raise SystemExit("usage: python -m orchestration.airflow_env airflow <args>")
-    env = airflow_environment(from_environment())
-    command = sys.argv[1]
-    if command == "airflow" and (settings.VENV_BIN / "airflow").exists():
-        command = str(settings.VENV_BIN / "airflow")
-    os.execvpe(command, [command, *sys.argv[2:]], env)
-
-
-if __name__ == "__main__":
-    main()
+def exec_airflow(args: list[str], warehouse: Warehouse) -> None:
+    """Replace this process with `airflow ARGS` in Airflow's environment for `warehouse`."""
+    airflow = settings.VENV_BIN / "airflow"
+    command = str(airflow) if airflow.exists() else "airflow"
+    os.execvpe(command, [command, *args], airflow_environment(warehouse))

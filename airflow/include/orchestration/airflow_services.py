@@ -2,8 +2,8 @@
 vitals processor (monitoring/processor.py), as separate processes in one process group of
 their own.
 
-    python -m orchestration.airflow_services up      # http://127.0.0.1:8080, user admin
-    python -m orchestration.airflow_services down
+    hcw up      # http://127.0.0.1:8080, user admin
+    hcw down
 
 The UI listens on 127.0.0.1 only (AIRFLOW_PORT, default 8080); its admin password is
 AIRFLOW_ADMIN_PASSWORD, generated into `.env` by `make setup`. The scheduler and triggerer serve
@@ -21,6 +21,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -123,22 +124,16 @@ def _check_smtp() -> None:
         )  # fmt: skip
 
 
-def _prepare_demo_sources(warehouse: Warehouse) -> None:
-    """The demo research database, unless a real one is configured (as `make run` does)."""
-    if os.environ.get("RESEARCH_DB_HOST"):
-        return
-    from demo.research_db import ensure_database
-
-    ensure_database(warehouse)
-
-
-def up(timeout: float = 180) -> None:
+def up(timeout: float = 180, prepare: Callable[[Warehouse], None] | None = None) -> None:
+    """Start the services; `prepare(warehouse)` first, once the warehouse is up (the command line
+    passes the demo research database's creation)."""
     if running_group() is not None:
         log.info("Airflow is already running: %s", ui_url())
         return
     warehouse = from_environment()
     bootstrap(warehouse)
-    _prepare_demo_sources(warehouse)
+    if prepare is not None:
+        prepare(warehouse)
     dbt_manifest.ensure_manifest()
     env = services_environment(warehouse)
     airflow = str(settings.VENV_BIN / "airflow")
@@ -152,7 +147,7 @@ def up(timeout: float = 180) -> None:
     group = None
     commands = {service: [airflow, service, *arguments] for service, arguments in SERVICES.items()}
     commands["api-server"] += ["--port", str(port())]
-    commands[VITALS_PROCESSOR] = [sys.executable, "-m", "monitoring.processor"]
+    commands[VITALS_PROCESSOR] = [sys.executable, "-m", "cli", "processor"]
     for service, command in commands.items():
         with (logs / f"{service}.log").open("a") as out:
             process = subprocess.Popen(
@@ -199,15 +194,3 @@ def down(timeout: float = 30) -> None:
     psutil.wait_procs(alive, timeout=10)
     _group_file().unlink(missing_ok=True)
     log.info("Airflow stopped (%d processes)", len(processes))
-
-
-def main() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-    commands = {"up": up, "down": down}
-    if len(sys.argv) != 2 or sys.argv[1] not in commands:
-        raise SystemExit(__doc__)
-    commands[sys.argv[1]]()
-
-
-if __name__ == "__main__":
-    main()

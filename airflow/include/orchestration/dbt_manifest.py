@@ -5,7 +5,7 @@ made by `dbt parse` and stamped with a fingerprint of every file dbt reads: `mak
 and `make up` call `ensure_manifest()`, which parses again only when the project changed, and the
 DAG file refuses a manifest whose fingerprint no longer matches the project (`is_stale`).
 
-python -m orchestration.dbt_manifest   # parse again if the dbt project changed
+hcw manifest   # parse again if the dbt project changed
 """
 
 from __future__ import annotations
@@ -13,10 +13,10 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import subprocess
 from pathlib import Path
 
 from common import settings
+from warehouse.dbt_runner import run_dbt
 
 log = logging.getLogger(__name__)
 
@@ -91,28 +91,8 @@ def ensure_manifest(manifest_dir: Path = MANIFEST_DIR) -> bool:
         "DBT_TARGET_PATH": str(manifest_dir),
         "DBT_LOG_PATH": str(manifest_dir / "logs"),
     }
-    dbt = str(settings.VENV_BIN / "dbt")
-    parsed = subprocess.run(
-        [dbt, "parse", "--no-partial-parse", "--quiet"],
-        cwd=settings.DBT_PROJECT_DIR,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    parsed = run_dbt(["parse", "--no-partial-parse", "--quiet"], env)
     if parsed.returncode != 0:
         raise RuntimeError(f"dbt parse failed:\n{parsed.stdout[-3000:]}{parsed.stderr[-3000:]}")
     (manifest_dir / FINGERPRINT.name).write_text(fingerprint + "\n")
     return True
-
-
-def main() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-    if ensure_manifest():
-        log.info("dbt manifest parsed again: %s", MANIFEST.relative_to(settings.PROJECT_ROOT))
-    else:
-        log.info("dbt manifest is current: %s", MANIFEST.relative_to(settings.PROJECT_ROOT))
-
-
-if __name__ == "__main__":
-    main()

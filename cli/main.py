@@ -1,0 +1,385 @@
+"""`hcw`: the warehouse's one command line. `hcw --help` lists the commands, `hcw COMMAND --help`
+says what each takes.
+
+Every command imports what it works with when it runs, never before its arguments are parsed: a
+`--help` starts no server, reads no `.env` and opens no connection. The logic lives in the stages'
+packages; a command only parses, calls and reports. `python -m cli` is the same command line.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+import click
+
+# names only: the sources themselves are imported when a command runs
+from ingestion.sources import API_SOURCE_NAMES, FILE_SOURCE_NAMES
+
+CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _warehouse():
+    from warehouse.connection import from_environment
+
+    return from_environment()
+
+
+@click.group(context_settings=CONTEXT)
+@click.option("-v", "--verbose", is_flag=True, help="log debug lines too")
+def hcw(verbose: bool) -> None:
+    """The healthcare warehouse: land, build, gate, publish, monitor (README.md)."""
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO, format="%(asctime)s %(message)s"
+    )
+
+
+# -- setting up and running -------------------------------------------------------------------
+
+
+@hcw.command("setup-env")
+def setup_env() -> None:
+    """Write `.env` with fresh random secrets; keep those it made before (`make setup`)."""
+    from common.env_file import write_env_file
+    from common.settings import ENV_FILE
+
+    created = write_env_file(ENV_FILE)
+    if created:
+        click.echo(f"{ENV_FILE.name}: generated {len(created)} new secrets")
+    else:
+        click.echo(f"{ENV_FILE.name}: kept the existing secrets")
+
+
+@hcw.command("data-docs-assets")
+def data_docs_assets() -> None:
+    """Fetch the pinned, checksummed scripts and styles Data Docs pages load (`make setup`)."""
+    from expectations import data_docs_assets as assets
+
+    try:
+        assets.fetch()
+    except (OSError, assets.IntegrityError) as failed:
+        raise click.ClickException(f"could not fetch the Data Docs assets: {failed}") from failed
+
+
+@hcw.command()
+def run() -> None:
+    """The main job on demo data: start the warehouse, write demo files, run every source's DAG and
+    the warehouse build through Airflow, print the summary (`make run`)."""
+    from cli.run import run_demo
+
+    if not run_demo():
+        sys.exit(1)
+
+
+@hcw.command()
+def bootstrap() -> None:
+    """Start the warehouse if embedded; create its roles and databases, bring its schemas up to
+    date."""
+    from warehouse.bootstrap import bootstrap as bootstrap_warehouse
+
+    bootstrap_warehouse(_warehouse())
+
+
+@hcw.command("stop-warehouse")
+def stop_warehouse() -> None:
+    """Stop the embedded PostgreSQL (its data stays in var/pgdata)."""
+    from common import settings
+    from warehouse import embedded
+
+    embedded.stop(settings.EMBEDDED_PGDATA)
+    click.echo(f"embedded PostgreSQL at {settings.EMBEDDED_PGDATA} stopped")
+
+
+@hcw.command()
+def manifest() -> None:
+    """Parse the dbt project again if it changed: the warehouse DAG renders from its manifest."""
+    from common import settings
+    from orchestration.dbt_manifest import MANIFEST, ensure_manifest
+
+    state = "parsed again" if ensure_manifest() else "is current"
+    click.echo(f"dbt manifest {state}: {MANIFEST.relative_to(settings.PROJECT_ROOT)}")
+
+
+@hcw.command()
+def up() -> None:
+    """Start Airflow (api-server on 127.0.0.1:8080, scheduler, dag-processor, triggerer) and the
+    vitals processor (`make up`)."""
+    from orchestration import airflow_services
+
+    airflow_services.up(prepare=_demo_sources)
+
+
+def _demo_sources(warehouse) -> None:
+    """The demo research database, unless a real one is configured (as `hcw run` does)."""
+    import os
+
+    if not os.environ.get("RESEARCH_DB_HOST"):
+        from demo.research_db import ensure_database
+
+        ensure_database(warehouse)
+
+
+@hcw.command()
+def down() -> None:
+    """Stop everything `hcw up` started."""
+    from orchestration import airflow_services
+
+    airflow_services.down()
+
+
+@hcw.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def dbt(args: tuple[str, ...]) -> None:
+    """Run dbt against the warehouse (`hcw dbt build --select fct_encounters`)."""
+    from warehouse.dbt_runner import exec_dbt
+
+    exec_dbt(list(args), _warehouse())
+
+
+@hcw.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def airflow(args: tuple[str, ...]) -> None:
+    """Run an Airflow command configured for this warehouse (`hcw airflow dags list`)."""
+    from orchestration.airflow_env import exec_airflow
+
+    exec_airflow(list(args), _warehouse())
+
+
+# -- landing and quarantine -------------------------------------------------------------------
+
+
+@hcw.command()
+@click.argument("source", type=click.Choice([*FILE_SOURCE_NAMES, *API_SOURCE_NAMES]))
+def land(source: str) -> None:
+    """Land what waits for SOURCE now: the files in var/landing/<source>/, or a pull of the FHIR
+    API or the research database."""
+    from orchestration import pipeline
+    from warehouse.runs import run_id_of
+
+    run_id = run_id_of("manual", f"{source}_{datetime.now(UTC):%Y-%m-%dT%H:%M:%S}")
+    if source == "fhir":
+        counts = pipeline.land_fhir_api(run_id)
+    elif source == "research":
+        counts = pipeline.land_research_db(run_id)
+    else:
+        counts = pipeline.land_files(source, run_id)
+    click.echo(f"{run_id}: {counts}")
+
+
+@hcw.group()
+def quarantine() -> None:
+    """What waits in quarantine (stewards only)."""
+
+
+@quarantine.command("show")
+@click.argument("record_id", type=int)
+def quarantine_show(record_id: int) -> None:
+    """Print quarantined record RECORD_ID as JSON, to correct and re-submit."""
+    import json
+
+    from ingestion.resubmit import CannotResubmit, quarantined_record
+
+    try:
+        _, record = quarantined_record(_warehouse(), record_id)
+    except CannotResubmit as refused:
+        raise click.ClickException(str(refused)) from refused
+    click.echo(json.dumps(record, indent=2, default=str))
+
+
+@hcw.command()
+@click.argument("record_id", type=int)
+@click.argument("corrected", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def resubmit(record_id: int, corrected: Path) -> None:
+    """Re-submit quarantined record RECORD_ID as corrected in the JSON file CORRECTED (the shape
+    `hcw quarantine show` prints): the next landing takes it like any file."""
+    import json
+
+    from ingestion.resubmit import CannotResubmit
+    from ingestion.resubmit import resubmit as resubmit_record
+
+    try:
+        resubmit_record(_warehouse(), record_id, json.loads(corrected.read_text()))
+    except CannotResubmit as refused:
+        raise click.ClickException(str(refused)) from refused
+
+
+# -- privacy, backups -------------------------------------------------------------------------
+
+
+@hcw.command("phi-scan")
+@click.argument("folders", nargs=-1, type=click.Path(exists=True, path_type=Path))
+def phi_scan(folders: tuple[Path, ...]) -> None:
+    """Look for raw identifier values in what `analyst` can select, or in the files under
+    FOLDERS (reports, Data Docs, logs). Exits 1 on a finding; a finding names the place and the
+    class of identifier, never the value."""
+    from orchestration.dag_settings import NON_IDENTIFIERS
+    from warehouse import phi_scan as scan
+
+    warehouse = _warehouse()
+    index = scan.IdentifierIndex(scan.raw_identifiers(warehouse))
+    if folders:
+        click.echo(f"looking for {index.count} raw identifier values in {len(folders)} folder(s)")
+        non_identifiers = scan.known_non_identifiers(warehouse, NON_IDENTIFIERS)
+        findings = scan.scan_files(folders, index, non_identifiers)
+    else:
+        click.echo(f"looking for {index.count} raw identifier values in what analyst can select")
+        findings = scan.scan_relations(warehouse, "analyst", "analytics", index)
+    for finding in findings:
+        click.echo(str(finding), err=True)
+    click.echo(f"{len(findings)} finding(s)")
+    sys.exit(1 if findings else 0)
+
+
+@hcw.command()
+@click.option("--keep", type=int, help="backups kept [default: orchestration.yml's backups_kept]")
+def backup(keep: int | None) -> None:
+    """Back up the warehouse database now (pg_dump into var/backups, owner-only)."""
+    from warehouse.backup import back_up
+
+    if keep is None:
+        from orchestration.dag_settings import dag_config
+
+        keep = dag_config("maintenance")["backups_kept"]
+    click.echo(str(back_up(_warehouse(), keep)))
+
+
+@hcw.command()
+@click.argument("database")
+@click.option(
+    "--backup",
+    "backup_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="which backup [default: the newest in var/backups]",
+)
+def restore(database: str, backup_file: Path | None) -> None:
+    """Restore a backup into DATABASE, a new database on the warehouse's server."""
+    from warehouse.backup import backups, backups_dir
+    from warehouse.backup import restore as restore_backup
+
+    if backup_file is None:
+        newest = backups()
+        if not newest:
+            raise click.ClickException(f"no backup in {backups_dir()}")
+        backup_file = newest[-1]
+    restore_backup(_warehouse(), backup_file, database)
+
+
+# -- the gate and reports ---------------------------------------------------------------------
+
+
+@hcw.command()
+@click.argument("build_schema", type=click.Choice(["build_blue", "build_green"]))
+def gate(build_schema: str) -> None:
+    """Run the quality gate on BUILD_SCHEMA by hand (publishes nothing). Exits 1 if it fails."""
+    from expectations.gate import run_gate
+
+    verdict = run_gate(_warehouse(), build_schema, run_id="manual")
+    sys.exit(0 if verdict.passed else 1)
+
+
+@hcw.command()
+def report() -> None:
+    """Build the data quality report and Great Expectations' Data Docs (static HTML under var/)."""
+    from expectations.report import build_data_docs, build_report
+    from warehouse.bootstrap import bootstrap as bootstrap_warehouse
+
+    warehouse = _warehouse()
+    bootstrap_warehouse(warehouse)
+    click.echo(f"Data Docs:      {build_data_docs()}")
+    click.echo(f"quality report: {build_report(warehouse)}")
+
+
+@hcw.command("weekly-summary")
+def weekly_summary() -> None:
+    """Print this week's summary, as the Monday email has it."""
+    from expectations.weekly_summary import summarize_week
+
+    click.echo(summarize_week(_warehouse()).render())
+
+
+@hcw.command()
+@click.option("--port", type=int, default=8081, show_default=True)
+def docs(port: int) -> None:
+    """Generate dbt's docs site and serve it on 127.0.0.1:PORT (`make docs`)."""
+    from cli.docs_site import serve_docs
+
+    serve_docs(_warehouse(), port)
+
+
+# -- clinical monitoring ----------------------------------------------------------------------
+
+
+@hcw.command()
+@click.option("--once", is_flag=True, help="take what is waiting, then stop")
+def processor(once: bool) -> None:
+    """Run the vitals processor: land device micro-batches, score NEWS2, raise clinical alerts."""
+    from monitoring.processor import ProcessorBusy, serve
+
+    try:
+        serve(_warehouse(), once=once)
+    except ProcessorBusy as busy:
+        raise click.ClickException(str(busy)) from busy
+
+
+@hcw.group()
+def alerts() -> None:
+    """Clinical operations' commands on alerts."""
+
+
+@alerts.command("open")
+def alerts_open() -> None:
+    """List the open alerts."""
+    from monitoring.alerts import open_alerts
+
+    for key, condition, ward, room, score, raised_at, escalated, by in open_alerts(_warehouse()):
+        state = f"acknowledged by {by}" if by else "ESCALATED" if escalated else "unacknowledged"
+        click.echo(
+            f"{key}  {condition:8}  {ward} room {room}  NEWS2 {score}"
+            f"  {raised_at:%Y-%m-%d %H:%M:%S}  {state}"
+        )
+
+
+@alerts.command("acknowledge")
+@click.argument("alert_key")
+@click.option("--by", required=True, help="who acknowledges, e.g. 'Charge nurse, ward 4'")
+def alerts_acknowledge(alert_key: str, by: str) -> None:
+    """Acknowledge open alert ALERT_KEY: stops its escalation; the scores resolve it."""
+    from monitoring.alerts import NotAcknowledged, acknowledge
+
+    try:
+        acknowledge(_warehouse(), alert_key, by)
+    except NotAcknowledged as error:
+        raise click.ClickException(str(error)) from error
+    click.echo(f"alert {alert_key} acknowledged by {by}")
+
+
+@hcw.command()
+@click.argument("since", type=click.DateTime(["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S"]))
+@click.argument("until", type=click.DateTime(["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S"]))
+def replay(since: datetime, until: datetime) -> None:
+    """Score the landed readings of [SINCE, UNTIL) (UTC) again; the processor must be stopped."""
+    from monitoring.processor import ProcessorBusy
+    from monitoring.replay import replay as replay_range
+
+    try:
+        replay_range(_warehouse(), _utc(since), _utc(until))
+    except ProcessorBusy as busy:
+        raise click.ClickException(str(busy)) from busy
+
+
+# -- reference data ---------------------------------------------------------------------------
+
+
+@hcw.command("icd10cm-seeds")
+def icd10cm_seeds() -> None:
+    """Write the ICD-10-CM seeds from the installed simple-icd-10-cm code set."""
+    from ingestion.reference.icd10cm_seed import write_seeds
+
+    for name, count in write_seeds().items():
+        click.echo(f"wrote seeds/{name} ({count} rows)")

@@ -1,0 +1,1 @@
+"""The vitals processor: device micro-batches landed, NEWS2-scored and turned into clinical alerts (docs/monitoring.md)."""
