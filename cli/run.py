@@ -26,7 +26,7 @@ from demo.research_db import ensure_database, fill
 from demo.vitals_files import write_vitals
 from orchestration import dbt_manifest
 from orchestration.airflow_env import airflow_environment
-from orchestration.airflow_services import running_group
+from orchestration.airflow_services import running
 from warehouse.bootstrap import bootstrap
 from warehouse.connection import Warehouse, from_environment
 from warehouse.runs import workflow_of
@@ -77,7 +77,12 @@ def _airflow(args: list[str], env: dict[str, str], log_file: Path, what: str) ->
 
 def _run_logged(command: list[str], env: dict[str, str], log_file: Path, what: str) -> None:
     started = time.monotonic()
-    log.info("%s (log: %s)", what, log_file.relative_to(settings.PROJECT_ROOT))
+    shown = (
+        log_file.relative_to(settings.PROJECT_ROOT)
+        if log_file.is_relative_to(settings.PROJECT_ROOT)
+        else log_file
+    )
+    log.info("%s (log: %s)", what, shown)
     with log_file.open("w") as out:
         process = subprocess.Popen(
             command,
@@ -103,7 +108,7 @@ def _run_logged(command: list[str], env: dict[str, str], log_file: Path, what: s
 
 def run_demo() -> bool:
     """The main job on demo data; whether the build passed the gate."""
-    if running_group() is not None:
+    if running() is not None:
         # its scheduler would run the same DAGs beside `airflow dags test`
         raise SystemExit(
             "Airflow is running (make up): trigger the DAGs from its UI, or `make down` first"

@@ -27,6 +27,8 @@ USED_WITHOUT_IMPORT = {
     "psycopg2-binary": "the driver of the `postgresql+psycopg2` URLs given to SQLAlchemy: "
     "Airflow's metadata database, Great Expectations' datasources, the research database",
     "sqlalchemy": "dlt's sql_database reads the research database with backend='sqlalchemy'",
+    "supervisor": "make up runs the services under supervisord "
+    "(airflow/include/orchestration/airflow_services.py)",
 }
 
 # A meta-package: its modules are shipped by the distributions it pins.

@@ -1,12 +1,11 @@
-"""Create the warehouse's roles, databases, schemas and grants. Safe to run on every start.
-
-hcw bootstrap
+"""Create the warehouse's roles and databases, then bring its schemas, the product's own tables
+and their grants up to date with the versioned migrations (warehouse/migrate.py). Safe to run on
+every start: `hcw bootstrap`, and every command that needs the warehouse, do.
 """
 
 from __future__ import annotations
 
 import logging
-from importlib.resources import files
 
 import psycopg
 from psycopg import sql
@@ -16,11 +15,9 @@ from warehouse.connection import (
     ROLE_PASSWORD_VARIABLES,
     Warehouse,
 )
+from warehouse.migrate import migrate
 
 log = logging.getLogger(__name__)
-
-SCHEMAS_SQL = files("warehouse") / "sql" / "schemas.sql"
-MONITORING_SQL = files("warehouse") / "sql" / "monitoring.sql"
 
 
 def _ensure_role(conn: psycopg.Connection, role: str, password: str) -> None:
@@ -59,14 +56,9 @@ def bootstrap(warehouse: Warehouse) -> None:
         conn.execute(
             sql.SQL("grant all on database {} to airflow").format(sql.Identifier(AIRFLOW_DATABASE))
         )
-    with psycopg.connect(**warehouse.connect_kwargs(warehouse.admin_user)) as conn:
-        schemas_sql = SCHEMAS_SQL.read_text().replace(
-            "database warehouse", f'database "{warehouse.database}"'
-        )
-        conn.execute(schemas_sql)
-        conn.execute(MONITORING_SQL.read_text())
+    migrate(warehouse)
     log.info(
-        "warehouse %s:%d/%s: roles and schemas in place",
+        "warehouse %s:%d/%s: roles, schemas and migrations in place",
         warehouse.host,
         warehouse.port,
         warehouse.database,

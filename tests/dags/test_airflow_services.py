@@ -1,14 +1,16 @@
-"""`make up`'s Airflow (api-server, scheduler, dag-processor, triggerer) and vitals processor on the
-module's throwaway warehouse: a file dropped into a landing folder is loaded and archived without a
-manual trigger, a vitals micro-batch is scored within seconds and the device feed's DAG finds the
-processor healthy, a missed deadline emails its alert, the UI takes the generated password and
-shows Cosmos' tasks, and `make down` stops every process it started.
+"""`make up`'s Airflow (api-server, scheduler, dag-processor, triggerer) and vitals processor, under
+supervisord, on the module's throwaway warehouse: a file dropped into a landing folder is loaded
+and archived without a manual trigger, a vitals micro-batch is scored within seconds and the device
+feed's DAG finds the processor healthy, a vitals processor killed with SIGKILL is restarted and
+scores the next micro-batch within 30 s, a missed deadline emails its alert, the UI takes the
+generated password and shows Cosmos' tasks, and `make down` stops every process it started.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+import signal
 import time
 from datetime import UTC, date, datetime
 
@@ -53,8 +55,8 @@ def services(test_warehouse, airflow_env, smtp_sink):
         done = run_airflow(env, *command)
         assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     airflow_services.up()
-    group = airflow_services.running_group()
-    yield group
+    supervisor = airflow_services.running()
+    yield supervisor
     airflow_services.down()
     for name in settings_for_up:
         os.environ.pop(name, None)
@@ -135,6 +137,40 @@ def test_make_up_starts_the_vitals_processor_and_vitals_feed_sees_it_healthy(
     assert "success" in checks, checks
 
 
+def _scored(warehouse, file_name: str) -> list[tuple[int]]:
+    with psycopg.connect(**warehouse.connect_kwargs("steward")) as conn:
+        return conn.execute(
+            "select readings from monitoring.processed_files where file_name = %s", (file_name,)
+        ).fetchall()
+
+
+def test_a_killed_vitals_processor_is_restarted_and_scores_a_later_micro_batch_within_30_s(
+    test_warehouse, services
+):
+    killed = airflow_services.service_pids()["vitals-processor"]
+    os.kill(killed, signal.SIGKILL)
+    killed_at = time.monotonic()
+    name, text = next(micro_batches(5, files=1, start=datetime(2024, 10, 3, 8, 0, tzinfo=UTC)))
+    drop(test_warehouse.landing_dir / "vitals", name, text)
+    scored = []
+    while time.monotonic() - killed_at < 30 and not scored:
+        scored = _scored(test_warehouse.warehouse, name)
+        time.sleep(0.5)
+    took = time.monotonic() - killed_at
+    print(f"killed the vitals processor; the next micro-batch was scored {took:.1f} s later")
+    assert scored == [(25,)], "no micro-batch scored within 30 s of the processor's SIGKILL"
+    restarted = airflow_services.service_pids()["vitals-processor"]
+    assert restarted != killed and psutil.pid_exists(restarted)
+    assert not _alive_pid(killed)
+
+
+def _alive_pid(pid: int) -> bool:
+    try:
+        return _alive(psutil.Process(pid))
+    except psutil.NoSuchProcess:
+        return False
+
+
 def test_a_missed_deadline_emails_its_alert(smtp_sink, services):
     alert = smtp_sink.wait_for("DEADLINE MISSED vitals_feed", timeout=240)
     body = body_of(alert)
@@ -179,12 +215,10 @@ def _alive(process: psutil.Process) -> bool:
 
 
 def test_make_down_stops_every_process_it_started(services):
-    # the four services and what they started: task processes (each in a process group of its
-    # own) and the dbt or pg_dump those run
-    started = airflow_services._group_and_descendants(services)
-    assert len(started) >= 4
+    # supervisord, the five services and what they started: task processes (each in a process
+    # group of its own) and the dbt or pg_dump those run
+    started = airflow_services.processes_of(services)
+    assert len(started) >= 6
     airflow_services.down()
     assert [process.pid for process in started if _alive(process)] == []
-    with pytest.raises(ProcessLookupError):
-        os.killpg(services, 0)
-    assert airflow_services.running_group() is None
+    assert airflow_services.running() is None

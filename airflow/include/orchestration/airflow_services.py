@@ -1,15 +1,18 @@
 """`make up` / `make down`: Airflow's api-server, scheduler, dag-processor and triggerer, and the
-vitals processor (monitoring/processor.py), as separate processes in one process group of
-their own.
+vitals processor (monitoring/processor.py), under supervisord, which restarts any of them that
+dies (the vitals processor sends clinical alerts: it must not stay down), keeps each one's log in
+var/logs/airflow/ and stops them all on `make down`.
 
     hcw up      # http://127.0.0.1:8080, user admin
     hcw down
 
 The UI listens on 127.0.0.1 only (AIRFLOW_PORT, default 8080); its admin password is
 AIRFLOW_ADMIN_PASSWORD, generated into `.env` by `make setup`. The scheduler and triggerer serve
-no logs over the network (the UI reads them from var/airflow/logs). Stopping stops the group and
-every process its members started, task processes and the dbt they run included (Airflow starts
-each task in a process group of its own). Service logs: var/logs/airflow/.
+no logs over the network (the UI reads them from var/airflow/logs). supervisord is controlled
+through a socket only its owner may open (var/supervisor/, 0700); the services' environment,
+secrets included, is handed to supervisord's process and never written to its configuration.
+Stopping stops every service and every process they started, task processes and the dbt they
+run included (Airflow starts each task in a process group of its own).
 """
 
 from __future__ import annotations
@@ -50,41 +53,104 @@ def port() -> int:
     return urlsplit(ui_url()).port
 
 
-def _group_file() -> Path:
-    return settings.AIRFLOW_HOME / "services.pgid"
+def _supervisor_dir() -> Path:
+    return settings.VAR_DIR / "supervisor"
+
+
+def _config_file() -> Path:
+    return _supervisor_dir() / "supervisord.conf"
 
 
 def _logs_dir() -> Path:
     return settings.VAR_DIR / "logs" / "airflow"
 
 
-def running_group() -> int | None:
-    """The process group `up` started, if its leader still runs (the same process: its start time
-    is recorded beside its id, so a reused id after a reboot is not taken for it)."""
-    path = _group_file()
-    if not path.exists():
-        return None
-    group, started = path.read_text().split()
+def _commands() -> dict[str, list[str]]:
+    airflow = str(settings.VENV_BIN / "airflow")
+    commands = {service: [airflow, service, *arguments] for service, arguments in SERVICES.items()}
+    commands["api-server"] += ["--port", str(port())]
+    commands[VITALS_PROCESSOR] = [sys.executable, "-m", "cli", "processor"]
+    return commands
+
+
+def _supervisor_config() -> str:
+    """supervisord's configuration: its socket, pid file and log, and one program per service."""
+    folder, logs = _supervisor_dir(), _logs_dir()
+    lines = [
+        "[unix_http_server]",
+        f"file={folder / 'supervisor.sock'}",
+        "chmod=0700",
+        "[supervisord]",
+        f"pidfile={folder / 'supervisord.pid'}",
+        f"logfile={logs / 'supervisord.log'}",
+        "logfile_maxbytes=10MB",
+        f"directory={settings.PROJECT_ROOT}",
+        "umask=077",
+        "[rpcinterface:supervisor]",
+        "supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface",
+        "[supervisorctl]",
+        f"serverurl=unix://{folder / 'supervisor.sock'}",
+    ]
+    for service, command in _commands().items():
+        lines += [
+            f"[program:{service}]",
+            f"command={' '.join(command)}",
+            f"directory={settings.PROJECT_ROOT}",
+            "autostart=true",
+            # restarted whenever it exits, at once; a service that keeps failing within its
+            # first seconds is given up after 10 tries (supervisord's log says so)
+            "autorestart=true",
+            "startsecs=3",
+            "startretries=10",
+            "stopasgroup=true",
+            "killasgroup=true",
+            "stopwaitsecs=30",
+            "redirect_stderr=true",
+            f"stdout_logfile={logs / service}.log",
+            "stdout_logfile_maxbytes=10MB",
+            "stdout_logfile_backups=3",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def _supervisorctl(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [str(settings.VENV_BIN / "supervisorctl"), "-c", str(_config_file()), *args],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def running() -> int | None:
+    """supervisord's process id, if `up` started it and it runs."""
+    pidfile = _supervisor_dir() / "supervisord.pid"
     try:
-        leader = psutil.Process(int(group))
-        if f"{leader.create_time():.2f}" == started and leader.status() != psutil.STATUS_ZOMBIE:
-            return int(group)
-    except psutil.Error:
+        supervisor = psutil.Process(int(pidfile.read_text()))
+        if str(_config_file()) in supervisor.cmdline() and supervisor.status() != "zombie":
+            return supervisor.pid
+    except (OSError, ValueError, psutil.Error):
         pass
-    path.unlink()
     return None
 
 
-def _group_and_descendants(group: int) -> list[psutil.Process]:
-    """The group's processes and every process they started, wherever its process group."""
-    members = []
-    for process in psutil.process_iter():
-        try:
-            if os.getpgid(process.pid) == group:
-                members += [process, *process.children(recursive=True)]
-        except (ProcessLookupError, psutil.Error):
-            continue
-    return list({process.pid: process for process in members}.values())
+def service_pids() -> dict[str, int]:
+    """Each running service's process id, as supervisord reports it."""
+    pids = {}
+    for line in _supervisorctl("status").stdout.splitlines():
+        fields = line.split()
+        if len(fields) >= 4 and fields[1] == "RUNNING" and fields[2] == "pid":
+            pids[fields[0]] = int(fields[3].rstrip(","))
+    return pids
+
+
+def processes_of(supervisor: int) -> list[psutil.Process]:
+    """supervisord and every process it started, and they started, whatever their process group."""
+    try:
+        root = psutil.Process(supervisor)
+        return [root, *root.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return []
 
 
 def services_environment(warehouse: Warehouse) -> dict[str, str]:
@@ -127,7 +193,7 @@ def _check_smtp() -> None:
 def up(timeout: float = 180, prepare: Callable[[Warehouse], None] | None = None) -> None:
     """Start the services; `prepare(warehouse)` first, once the warehouse is up (the command line
     passes the demo research database's creation)."""
-    if running_group() is not None:
+    if running() is not None:
         log.info("Airflow is already running: %s", ui_url())
         return
     warehouse = from_environment()
@@ -136,38 +202,38 @@ def up(timeout: float = 180, prepare: Callable[[Warehouse], None] | None = None)
         prepare(warehouse)
     dbt_manifest.ensure_manifest()
     env = services_environment(warehouse)
-    airflow = str(settings.VENV_BIN / "airflow")
     logs = _logs_dir()
     logs.mkdir(parents=True, exist_ok=True)
     migrate = subprocess.run(
-        [airflow, "db", "migrate"], env=env, capture_output=True, text=True, check=False
+        [str(settings.VENV_BIN / "airflow"), "db", "migrate"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     if migrate.returncode != 0:
         raise SystemExit(f"airflow db migrate failed:\n{migrate.stdout[-2000:]}{migrate.stderr}")
-    group = None
-    commands = {service: [airflow, service, *arguments] for service, arguments in SERVICES.items()}
-    commands["api-server"] += ["--port", str(port())]
-    commands[VITALS_PROCESSOR] = [sys.executable, "-m", "cli", "processor"]
-    for service, command in commands.items():
-        with (logs / f"{service}.log").open("a") as out:
-            process = subprocess.Popen(
-                command,
-                env=env,
-                cwd=settings.PROJECT_ROOT,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                # the first starts a new process group; the others join it
-                process_group=0 if group is None else group,
-            )
-        if group is None:
-            group = process.pid
-            started = psutil.Process(group).create_time()
-            _group_file().write_text(f"{group} {started:.2f}\n")
-        log.info("started %s (pid %d)", service, process.pid)
+    folder = _supervisor_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    folder.chmod(0o700)
+    _config_file().write_text(_supervisor_config())
+    _config_file().chmod(0o600)
+    # supervisord daemonizes; the services inherit its environment (never written to a file)
+    started = subprocess.run(
+        [str(settings.VENV_BIN / "supervisord"), "-c", str(_config_file())],
+        env=env,
+        cwd=settings.PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if started.returncode != 0:
+        raise SystemExit(f"supervisord did not start:\n{started.stdout}{started.stderr}")
     if not _healthy(timeout):
         down()
         raise SystemExit(f"Airflow's api-server did not answer within {timeout:.0f}s; see {logs}")
+    for service, pid in sorted(service_pids().items()):
+        log.info("running %s (pid %d)", service, pid)
     _check_smtp()
     log.info(
         "Airflow is up: %s (user admin, password AIRFLOW_ADMIN_PASSWORD in .env); logs in %s",
@@ -176,21 +242,22 @@ def up(timeout: float = 180, prepare: Callable[[Warehouse], None] | None = None)
     )
 
 
-def down(timeout: float = 30) -> None:
-    group = running_group()
-    if group is None:
+def down(timeout: float = 60) -> None:
+    supervisor = running()
+    if supervisor is None:
         log.info("Airflow is not running")
         return
-    processes = _group_and_descendants(group)
-    for process in processes:
+    processes = processes_of(supervisor)
+    # supervisord stops each service (SIGTERM to its process group, SIGKILL after 30 s), then exits
+    _supervisorctl("shutdown")
+    psutil.wait_procs(processes[:1], timeout=timeout)
+    # what outlived them: task processes in process groups of their own, the dbt they ran
+    leftovers = [process for process in processes if process.is_running()]
+    for process in leftovers:
         try:
-            process.terminate()
+            log.warning("%s (pid %d) did not stop: killed", process.name(), process.pid)
+            process.kill()
         except psutil.NoSuchProcess:
             pass
-    _, alive = psutil.wait_procs(processes, timeout=timeout)
-    for process in alive:
-        log.warning("%s (pid %d) did not stop: killed", process.name(), process.pid)
-        process.kill()
-    psutil.wait_procs(alive, timeout=10)
-    _group_file().unlink(missing_ok=True)
+    psutil.wait_procs(leftovers, timeout=10)
     log.info("Airflow stopped (%d processes)", len(processes))

@@ -1,16 +1,32 @@
--- Schemas, their owners and who may read them. Idempotent: applied on every start.
+-- 0001 baseline: the schemas, the product's own tables (audit, the file ledger, quarantine,
+-- monitoring) and their grants, as main had them before versioned migrations
+-- (warehouse/sql/schemas.sql and monitoring.sql, replayed at every start until then).
+--
+-- Every statement is idempotent, so this baseline applies as well to a warehouse that main built
+-- before migrations (warehouse/migrate.py brings it under migrations this way) as to a new one.
+-- Migrations after it are ordinary, applied once. Tables dbt builds are never changed here.
+--
 -- Raw and quarantine hold PHI; staging and the crosswalk too. Analysts reach only `analytics`.
 
-revoke all on database warehouse from public;
-grant connect on database warehouse to loader, transformer, steward, analyst, monitor, clinical_ops;
-grant create, temporary on database warehouse to loader, transformer;
+-- The database is whichever this warehouse is (`warehouse` unless WAREHOUSE_URL names another).
+do $$
+begin
+    execute format('revoke all on database %I from public', current_database());
+    execute format(
+        'grant connect on database %I to loader, transformer, steward, analyst, monitor, clinical_ops',
+        current_database()
+    );
+    execute format('grant create, temporary on database %I to loader, transformer', current_database());
+    -- dbt's incremental merges join a batch to a table of millions by its unique key: with
+    -- PostgreSQL's default random_page_cost (4, for spinning disks) the planner reads the whole
+    -- table instead of probing the index, so an incremental build would cost like a full one.
+    -- 1.1 is the usual setting for SSDs; set only for dbt's role, in this database.
+    execute format(
+        'alter role transformer in database %I set random_page_cost = 1.1', current_database()
+    );
+end
+$$;
 revoke all on schema public from public;
-
--- dbt's incremental merges join a batch to a table of millions by its unique key: with
--- PostgreSQL's default random_page_cost (4, for spinning disks) the planner reads the whole
--- table instead of probing the index, so an incremental build would cost like a full one.
--- 1.1 is the usual setting for SSDs; set only for dbt's role, in this database.
-alter role transformer in database warehouse set random_page_cost = 1.1;
 
 -- Landing: written by dlt as `loader`, read by dbt as `transformer` and by stewards.
 create schema if not exists raw_ehr authorization loader;
@@ -187,7 +203,7 @@ alter table quarantine.rejected_records add column if not exists stage text not 
     default 'landing' check (stage in ('landing', 'after_landing'));
 
 -- Each quarantined record has an id a steward names to re-submit it corrected
--- (python -m ingestion.resubmit); the corrected record lands as a file of its own.
+-- (hcw resubmit); the corrected record lands as a file of its own.
 alter table quarantine.rejected_records add column if not exists record_id bigint
     generated always as identity;
 create unique index if not exists rejected_records_record_id
@@ -248,75 +264,177 @@ grant select, insert on quarantine.resubmissions to steward;
 revoke all on quarantine.rejected_records from transformer;
 revoke usage on schema quarantine from transformer;
 
--- Upgrade in place: the vitals tables built before they had _built_at, their incremental
--- watermark, gain it (and its index). The first build after merges every reading once.
-do $$
-declare
-    old_table record;
-begin
-    for old_table in
-        select tables.table_schema, tables.table_name
-        from information_schema.tables as tables
-        where tables.table_schema in ('build_blue', 'build_green')
-            and tables.table_name in (
-                'deid_vital_readings', 'fct_vital_signs', 'fct_vital_signs_hourly', 'dim_facility'
-            )
-            and not exists (
-                select 1 from information_schema.columns as columns
-                where columns.table_schema = tables.table_schema
-                    and columns.table_name = tables.table_name
-                    and columns.column_name = '_built_at'
-            )
-    loop
-        execute format(
-            'alter table %I.%I add column _built_at timestamptz',
-            old_table.table_schema, old_table.table_name
-        );
-        if old_table.table_name <> 'dim_facility' then
-            execute format(
-                'create index on %I.%I (_built_at)', old_table.table_schema, old_table.table_name
-            );
-        end if;
-    end loop;
-end
-$$;
+-- The vitals processor's schema (monitoring/), read by clinical operations.
+-- Real-time monitoring (monitoring/): the vitals processor writes here as `monitor`;
+-- clinical operations read the alerts and acknowledge them as `clinical_ops`; analysts never (ward,
+-- room and exact times with a patient's key are no de-identified data).
+create schema if not exists monitoring;
+revoke all on schema monitoring from public;
+grant usage on schema monitoring to monitor, clinical_ops, steward;
 
--- Upgrade in place: an hourly vitals table from before it kept each mean's sum and count gains
--- them, empty, and loses its watermark, so that its next build recomputes every hour.
-do $$
-declare
-    old_table record;
-    sign record;
-begin
-    for old_table in
-        select tables.table_schema, tables.table_name
-        from information_schema.tables as tables
-        where tables.table_schema in ('build_blue', 'build_green')
-            and tables.table_name = 'fct_vital_signs_hourly'
-            and not exists (
-                select 1 from information_schema.columns as columns
-                where columns.table_schema = tables.table_schema
-                    and columns.table_name = tables.table_name
-                    and columns.column_name = '_heart_rate_bpm_sum'
-            )
-    loop
-        for sign in
-            select * from (values
-                ('heart_rate_bpm', 'double precision'), ('systolic_mmhg', 'double precision'),
-                ('diastolic_mmhg', 'double precision'), ('temperature_c', 'numeric'),
-                ('oxygen_saturation_pct', 'double precision'),
-                ('respiratory_rate_per_min', 'double precision')
-            ) as signs (name, data_type)
-        loop
-            execute format(
-                'alter table %I.%I add column %I bigint, add column %I %s',
-                old_table.table_schema, old_table.table_name,
-                '_' || sign.name || '_count', '_' || sign.name || '_sum', sign.data_type
-            );
-        end loop;
-        execute format(
-            'update %I.%I set _built_at = null', old_table.table_schema, old_table.table_name
-        );
-    end loop;
-end
-$$;
+-- The processor reads what landed (and, to resume, the ledger).
+grant usage on schema raw_vitals to monitor;
+grant select on all tables in schema raw_vitals to monitor;
+alter default privileges for role loader in schema raw_vitals grant select on tables to monitor;
+grant usage on schema audit to monitor;
+grant select on audit.file_ledger to monitor;
+-- each cycle looks for the vitals files landed in the last hour and not scored
+create index if not exists file_ledger_vitals_recorded_at on audit.file_ledger (recorded_at)
+    where source = 'vitals';
+
+-- Monitoring's own surrogate key per patient: random, assigned when a patient's first reading is
+-- scored, readable by the processor only. Not the de-identified layer's key (the crosswalk's):
+-- clinical operations see exact times, wards and rooms with this key, which must not link to what
+-- analysts read. Patient ids are read as dbt reads them (trimmed, upper case).
+create table if not exists monitoring.patient_keys (
+    patient_id text primary key,
+    patient_key uuid not null unique default gen_random_uuid(),
+    assigned_at timestamptz not null default now()
+);
+
+-- The checkpoint: each landed file the processor has scored, in the order it scored them. A file
+-- is scored in one transaction with everything it produced below.
+create table if not exists monitoring.processed_files (
+    sequence bigint primary key,
+    file_hash text not null unique,
+    file_name text not null,
+    readings integer not null,
+    new_readings integer not null,
+    watermark_at timestamptz,          -- the newest reading time seen once this file was scored
+    found_at timestamptz,              -- when the processor first saw the file in landing
+    processed_at timestamptz not null default now()
+);
+create index if not exists processed_files_processed_at on monitoring.processed_files (processed_at);
+
+-- Every reading once (by reading key: device and time), scored.
+create table if not exists monitoring.readings (
+    reading_key uuid primary key,
+    sequence bigint not null,
+    record_position integer not null,
+    patient_key uuid not null,
+    ward text,
+    room text,
+    measured_at timestamptz not null,
+    moves_alerts boolean not null,     -- false for a reading older than the patient's newest
+    heart_rate_bpm double precision,
+    systolic_mmhg double precision,
+    diastolic_mmhg double precision,
+    temperature_c double precision,
+    oxygen_saturation_pct double precision,
+    respiratory_rate_per_min double precision,
+    z_heart_rate_bpm double precision,
+    z_systolic_mmhg double precision,
+    z_diastolic_mmhg double precision,
+    z_temperature_c double precision,
+    z_oxygen_saturation_pct double precision,
+    z_respiratory_rate_per_min double precision,
+    anomalous_vitals text[] not null default '{}',
+    news2_score smallint not null,
+    news2_level text not null,
+    news2_complete boolean not null,
+    news2_parts jsonb not null
+);
+create index if not exists readings_patient_time on monitoring.readings (patient_key, measured_at);
+create index if not exists readings_sequence on monitoring.readings (sequence);
+create index if not exists readings_measured_at on monitoring.readings (measured_at);
+
+-- One-minute tumbling windows, recomputed from monitoring.readings for the minutes a file touched.
+create table if not exists monitoring.vitals_minute (
+    patient_key uuid not null,
+    window_start timestamptz not null,
+    vital text not null,
+    readings integer not null,
+    total double precision not null,
+    total_squares double precision not null,
+    minimum double precision not null,
+    maximum double precision not null,
+    mean double precision not null,
+    primary key (patient_key, window_start, vital)
+);
+
+-- Five-minute windows sliding by a minute, made of the tumbling ones: the window ending at
+-- window_end (exclusive) covers the five minutes before it.
+create or replace view monitoring.vitals_sliding_5min as
+select
+    patient_key,
+    vital,
+    window_start + interval '1 minute' as window_end,
+    sum(readings) over five_minutes as readings,
+    sum(total) over five_minutes / sum(readings) over five_minutes as mean,
+    min(minimum) over five_minutes as minimum,
+    max(maximum) over five_minutes as maximum
+from monitoring.vitals_minute
+window five_minutes as (
+    partition by patient_key, vital order by window_start
+    range between interval '4 minutes' preceding and current row
+);
+
+create table if not exists monitoring.alerts (
+    alert_key uuid primary key,
+    patient_key uuid not null,
+    ward text,
+    room text,
+    condition text not null check (condition in ('warning', 'critical')),
+    raised_at timestamptz not null,           -- the raising reading's time
+    raised_sequence bigint not null,
+    raised_reading_key uuid not null,
+    news2_score smallint not null,
+    news2_parts jsonb not null,
+    recorded_at timestamptz not null default now(),
+    escalated_at timestamptz,
+    acknowledged_by text,
+    acknowledged_at timestamptz,
+    resolved_at timestamptz,                  -- the resolving reading's time
+    resolved_sequence bigint,
+    resolution text check (resolution in ('recovered', 'superseded'))
+);
+create index if not exists alerts_open on monitoring.alerts (patient_key) where resolved_at is null;
+
+-- The outbox: each notification is written with the alert that needs it and sent after commit;
+-- its key (alert and kind) is also its idempotency key, so none is made twice.
+create table if not exists monitoring.notifications (
+    notification_key uuid primary key,
+    alert_key uuid not null references monitoring.alerts,
+    kind text not null check (kind in ('raised', 'escalated')),
+    message jsonb not null,
+    created_at timestamptz not null default now(),
+    attempts integer not null default 0,
+    last_error text,
+    next_attempt_at timestamptz not null default now(),  -- backs off while the channel fails
+    sent_at timestamptz
+);
+create index if not exists notifications_unsent on monitoring.notifications (next_attempt_at)
+    where sent_at is null;
+
+-- Health: one row, rewritten at every checkpoint and idle poll.
+create table if not exists monitoring.processor_status (
+    processor text primary key,
+    last_checkpoint_at timestamptz,
+    last_sequence bigint,
+    newest_reading_processed_at timestamptz,
+    files_waiting integer not null default 0,
+    oldest_waiting_seconds double precision not null default 0,
+    readings_per_second double precision not null default 0,
+    notifications_unsent integer not null default 0,
+    oldest_unsent_seconds double precision not null default 0,
+    files_set_aside integer not null default 0,
+    heartbeat_at timestamptz not null default now()
+);
+
+-- the processor: no deletes but of readings (a replay rescoring a file), no rewriting of who
+-- acknowledged
+grant select, insert, update on all tables in schema monitoring to monitor;
+grant delete on monitoring.readings to monitor;
+revoke update on monitoring.alerts from monitor;
+grant update (escalated_at, raised_sequence, news2_score, news2_parts, resolved_at,
+    resolved_sequence, resolution) on monitoring.alerts to monitor;
+grant select on monitoring.vitals_sliding_5min to monitor;
+-- clinical operations: the alerts without the reading and checkpoint they came from, the windows,
+-- the processor's health; acknowledging is their only write
+grant select (alert_key, patient_key, ward, room, condition, raised_at, news2_score, news2_parts,
+    recorded_at, escalated_at, acknowledged_by, acknowledged_at, resolved_at, resolution)
+    on monitoring.alerts to clinical_ops;
+grant update (acknowledged_by, acknowledged_at) on monitoring.alerts to clinical_ops;
+grant select on monitoring.processor_status, monitoring.vitals_minute,
+    monitoring.vitals_sliding_5min to clinical_ops;
+grant select on monitoring.processor_status, monitoring.processed_files to steward;

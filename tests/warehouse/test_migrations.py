@@ -1,0 +1,259 @@
+"""Versioned migrations: a warehouse main built before them (a committed dump) is upgraded with
+nothing lost and ends with the same schema as a new one; migrations apply once, in order, and a
+failing one changes nothing."""
+
+from __future__ import annotations
+
+import dataclasses
+import gzip
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import psycopg
+import pytest
+from psycopg import sql
+
+from common import settings
+from warehouse.backup import CLIENT_BIN
+from warehouse.connection import Warehouse
+from warehouse.migrate import MIGRATIONS_DIR, MigrationFailed, applied_migrations, migrate
+
+pytestmark = pytest.mark.e2e
+
+FIXTURES = Path(__file__).with_name("fixtures")
+DUMP = FIXTURES / "warehouse_d3b3bdf.sql.gz"
+DUMP_ROW_COUNTS = FIXTURES / "warehouse_d3b3bdf_row_counts.tsv"
+UPGRADED = "warehouse_before_migrations"
+
+# What the product owns (the migrations make these) and what it lands (dlt makes the raw tables)
+PRODUCT_SCHEMAS = ("audit", "quarantine", "monitoring")
+KEPT_SCHEMAS = (*PRODUCT_SCHEMAS, "raw_ehr", "raw_claims", "raw_vitals", "raw_fhir", "raw_research")
+
+
+def _connect(warehouse: Warehouse, database: str | None = None) -> psycopg.Connection:
+    return psycopg.connect(**warehouse.connect_kwargs(warehouse.admin_user, database))
+
+
+def _restore_dump(warehouse: Warehouse, database: str) -> None:
+    """The dump into a new database, as the server held it (its database-level grants too)."""
+    with _connect(warehouse, "postgres") as conn:
+        conn.autocommit = True
+        conn.execute(sql.SQL("create database {}").format(sql.Identifier(database)))
+    env = {
+        **os.environ,
+        "PGHOST": warehouse.host,
+        "PGPORT": str(warehouse.port),
+        "PGUSER": warehouse.admin_user,
+        "PGPASSWORD": warehouse.admin_password,
+    }
+    subprocess.run(
+        [str(CLIENT_BIN / "psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", database],
+        input=gzip.decompress(DUMP.read_bytes()),
+        env=env,
+        capture_output=True,
+        check=True,
+    )
+    with _connect(warehouse, database) as conn:
+        name = sql.Identifier(database)
+        conn.execute(sql.SQL("revoke connect, temporary on database {} from public").format(name))
+        conn.execute(sql.SQL("grant all on database {} to loader, transformer").format(name))
+        conn.execute(
+            sql.SQL(
+                "grant connect on database {} to steward, analyst, monitor, clinical_ops"
+            ).format(name)
+        )
+        conn.execute(
+            sql.SQL("alter role transformer in database {} set random_page_cost = 1.1").format(name)
+        )
+
+
+def _row_counts(warehouse: Warehouse, schemas: tuple[str, ...]) -> dict[str, int]:
+    with _connect(warehouse) as conn:
+        tables = conn.execute(
+            "select schemaname, tablename from pg_tables where schemaname = any(%s)",
+            (list(schemas),),
+        ).fetchall()
+        return {
+            f"{schema}.{table}": conn.execute(
+                sql.SQL("select count(*) from {}.{}").format(
+                    sql.Identifier(schema), sql.Identifier(table)
+                )
+            ).fetchone()[0]
+            for schema, table in tables
+        }
+
+
+def schema_of(warehouse: Warehouse) -> dict[str, list[tuple]]:
+    """What the migrations make, from the catalog: schemas with their owner and grants, and in the
+    product's schemas every table's and view's columns, defaults, constraints, indexes, owners
+    and grants (column grants too), the default privileges, the database's grants and settings."""
+    queries = {
+        "schemas": """
+            select nspname, pg_get_userbyid(nspowner), coalesce(nspacl::text[], '{}')
+            from pg_namespace
+            where nspname !~ '^pg_' and nspname <> 'information_schema'
+              and nspname not like 'raw%%staging'""",
+        "relations": """
+            select n.nspname, c.relname, c.relkind, pg_get_userbyid(c.relowner),
+                   coalesce(c.relacl::text[], '{}')
+            from pg_class c join pg_namespace n on n.oid = c.relnamespace
+            where n.nspname = any(%(schemas)s) and c.relkind in ('r', 'v', 'S', 'i')""",
+        "columns": """
+            select n.nspname, c.relname, a.attnum, a.attname, format_type(a.atttypid, a.atttypmod),
+                   a.attnotnull, a.attidentity, pg_get_expr(d.adbin, d.adrelid),
+                   coalesce(a.attacl::text[], '{}')
+            from pg_attribute a
+            join pg_class c on c.oid = a.attrelid
+            join pg_namespace n on n.oid = c.relnamespace
+            left join pg_attrdef d on d.adrelid = a.attrelid and d.adnum = a.attnum
+            where n.nspname = any(%(schemas)s) and c.relkind in ('r', 'v')
+              and a.attnum > 0 and not a.attisdropped""",
+        "constraints": """
+            select n.nspname, c.relname, k.conname, pg_get_constraintdef(k.oid)
+            from pg_constraint k
+            join pg_class c on c.oid = k.conrelid
+            join pg_namespace n on n.oid = c.relnamespace
+            where n.nspname = any(%(schemas)s)""",
+        "indexes": """
+            select schemaname, tablename, indexname, indexdef
+            from pg_indexes where schemaname = any(%(schemas)s)""",
+        "views": """
+            select schemaname, viewname, definition
+            from pg_views where schemaname = any(%(schemas)s)""",
+        "default_privileges": """
+            select pg_get_userbyid(defaclrole), coalesce(n.nspname, ''), defaclobjtype,
+                   defaclacl::text[]
+            from pg_default_acl d left join pg_namespace n on n.oid = d.defaclnamespace""",
+        "database": """
+            select datacl::text[] from pg_database where datname = current_database()""",
+        "role_settings": """
+            select pg_get_userbyid(s.setrole), s.setconfig
+            from pg_db_role_setting s join pg_database d on d.oid = s.setdatabase
+            where d.datname = current_database()""",
+    }
+    with _connect(warehouse) as conn:
+        return {
+            name: sorted(
+                tuple(sorted(v) if isinstance(v, list) else v for v in row)
+                for row in conn.execute(query, {"schemas": list(PRODUCT_SCHEMAS)})
+            )
+            for name, query in queries.items()
+        }
+
+
+@pytest.fixture(scope="module")
+def upgraded(test_warehouse):
+    """The dump of main before migrations, restored beside the new warehouse; its row counts
+    before the upgrade; then the upgrade's outcome."""
+    fresh = test_warehouse.warehouse
+    before = dataclasses.replace(fresh, database=UPGRADED)
+    _restore_dump(fresh, UPGRADED)
+    counts_before = _row_counts(before, KEPT_SCHEMAS)
+    outcome = migrate(before)
+    return before, counts_before, outcome
+
+
+def test_the_dump_restores_whole(upgraded):
+    _, counts_before, _ = upgraded
+    dumped = {}
+    for line in DUMP_ROW_COUNTS.read_text().splitlines():
+        schema, table, rows = line.split("\t")
+        if schema in KEPT_SCHEMAS:
+            dumped[f"{schema}.{table}"] = int(rows)
+    assert counts_before == dumped
+    assert sum(dumped.values()) > 3000  # the demo's landed rows, ledger, alerts: not empty
+
+
+def test_a_warehouse_built_before_migrations_is_upgraded_with_nothing_lost(upgraded):
+    before, counts_before, outcome = upgraded
+    assert outcome.baseline and outcome.applied == ["0001_baseline"]
+    assert _row_counts(before, KEPT_SCHEMAS) == counts_before
+    assert applied_migrations(before) == ["0001_baseline"]
+    assert migrate(before).applied == []  # applied once
+
+
+def test_a_new_and_an_upgraded_warehouse_have_the_same_schema(upgraded, test_warehouse):
+    before, _, _ = upgraded
+    new, old = schema_of(test_warehouse.warehouse), schema_of(before)
+    # dbt's schemas exist in both; the old one has dlt's staging schemas, left out above
+    for part in new:
+        assert new[part] == old[part], part
+    assert len(new["relations"]) > 30 and len(new["columns"]) > 150
+
+
+def test_the_schema_comparison_sees_a_missing_column_and_a_missing_grant(upgraded):
+    before, _, _ = upgraded
+    reference = schema_of(before)
+    with _connect(before) as conn:
+        conn.execute("alter table audit.publications add column spare text")
+        conn.execute("revoke select on audit.publications from steward")
+    try:
+        changed = schema_of(before)
+        assert changed["columns"] != reference["columns"]
+        assert changed["relations"] != reference["relations"]
+    finally:
+        with _connect(before) as conn:
+            conn.execute("alter table audit.publications drop column spare")
+            conn.execute("grant select on audit.publications to steward")
+    assert schema_of(before)["relations"] == reference["relations"]
+
+
+def test_migrations_apply_once_in_order_and_a_failing_one_changes_nothing(test_warehouse, tmp_path):
+    warehouse = test_warehouse.warehouse
+    folder = tmp_path / "migrations"
+    folder.mkdir()
+    (folder / "0001_baseline.sql").write_text((MIGRATIONS_DIR / "0001_baseline.sql").read_text())
+    (folder / "0002_first.sql").write_text(
+        "create table audit.migration_probe (step text);\n"
+        "insert into audit.migration_probe values ('0002');\n"
+    )
+    (folder / "0003_second.sql").write_text("insert into audit.migration_probe values ('0003');\n")
+    assert migrate(warehouse, folder).applied == ["0002_first", "0003_second"]
+    assert migrate(warehouse, folder).applied == []
+    (folder / "0004_broken.sql").write_text(
+        "insert into audit.migration_probe values ('0004');\n"
+        "alter table audit.no_such_table add column x text;\n"
+    )
+    with pytest.raises(MigrationFailed, match="0004_broken.sql"):
+        migrate(warehouse, folder)
+    with _connect(warehouse) as conn:
+        steps = [row[0] for row in conn.execute("select step from audit.migration_probe")]
+        conn.execute("drop table audit.migration_probe")
+        conn.execute(
+            "delete from public._yoyo_migration where migration_id in ('0002_first', '0003_second')"
+        )
+    assert steps == ["0002", "0003"]  # 0004's insert rolled back with it
+    assert applied_migrations(warehouse) == ["0001_baseline"]
+
+
+def test_make_run_passes_on_the_upgraded_warehouse(upgraded, test_warehouse, tmp_path):
+    before, counts_before, _ = upgraded
+    var = tmp_path / "var"
+    env = {
+        **os.environ,
+        "WAREHOUSE_URL": before.admin_url(),
+        "HEALTHCARE_VAR_DIR": str(var),
+        "DLT_DATA_DIR": str(var / "dlt"),
+        "LANDING_DIR": str(var / "landing"),
+        "ARCHIVE_DIR": str(var / "archive"),
+        "QUARANTINE_DIR": str(var / "quarantine"),
+    }
+    env.pop("FHIR_BASE_URL", None)
+    env.pop("RESEARCH_DB_HOST", None)
+    run = subprocess.run(
+        [sys.executable, "-m", "cli", "run"],
+        cwd=settings.PROJECT_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=1200,
+    )
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    assert re.search(r"quality gate: +PASS", run.stdout), run.stdout[-3000:]
+    after = _row_counts(before, KEPT_SCHEMAS)
+    assert all(after[table] >= rows for table, rows in counts_before.items())
+    assert applied_migrations(before) == ["0001_baseline"]
