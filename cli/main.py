@@ -16,7 +16,7 @@ from pathlib import Path
 import click
 
 # names only: the sources themselves are imported when a command runs
-from ingestion.sources import API_SOURCE_NAMES, FILE_SOURCE_NAMES
+from ingestion.sources import API_SOURCE_NAMES, BATCH_FILE_SOURCE_NAMES
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -59,8 +59,10 @@ def setup_env() -> None:
 @hcw.command("data-docs-assets")
 def data_docs_assets() -> None:
     """Fetch the pinned, checksummed scripts and styles Data Docs pages load (`make setup`)."""
+    from common import settings
     from expectations import data_docs_assets as assets
 
+    settings.load_env()  # NPM_REGISTRY may be set there
     try:
         assets.fetch()
     except (OSError, assets.IntegrityError) as failed:
@@ -119,10 +121,18 @@ def _demo_sources(warehouse) -> None:
     """The demo research database, unless a real one is configured (as `hcw run` does)."""
     import os
 
-    if not os.environ.get("RESEARCH_DB_HOST"):
+    if os.environ.get("RESEARCH_DB_HOST"):
+        return
+    try:
         from demo.research_db import ensure_database
-
-        ensure_database(warehouse)
+    except ModuleNotFoundError as missing:  # installed without the demo group
+        logging.getLogger(__name__).warning(
+            "no demo research database (%s is not installed): set RESEARCH_DB_HOST for the"
+            " research_db DAG",
+            missing.name,
+        )
+        return
+    ensure_database(warehouse)
 
 
 @hcw.command()
@@ -133,16 +143,20 @@ def down() -> None:
     airflow_services.down()
 
 
-@hcw.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
+PASS_THROUGH = {"ignore_unknown_options": True, "allow_interspersed_args": False}
+
+
+@hcw.command(context_settings=PASS_THROUGH)
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
 def dbt(args: tuple[str, ...]) -> None:
-    """Run dbt against the warehouse (`hcw dbt build --select fct_encounters`)."""
+    """Run dbt against the warehouse (`hcw dbt build --select fct_encounters`; `hcw dbt build
+    --help` is dbt's help)."""
     from warehouse.dbt_runner import exec_dbt
 
     exec_dbt(list(args), _warehouse())
 
 
-@hcw.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
+@hcw.command(context_settings=PASS_THROUGH)
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
 def airflow(args: tuple[str, ...]) -> None:
     """Run an Airflow command configured for this warehouse (`hcw airflow dags list`)."""
@@ -155,10 +169,11 @@ def airflow(args: tuple[str, ...]) -> None:
 
 
 @hcw.command()
-@click.argument("source", type=click.Choice([*FILE_SOURCE_NAMES, *API_SOURCE_NAMES]))
+@click.argument("source", type=click.Choice([*BATCH_FILE_SOURCE_NAMES, *API_SOURCE_NAMES]))
 def land(source: str) -> None:
     """Land what waits for SOURCE now: the files in var/landing/<source>/, or a pull of the FHIR
-    API or the research database."""
+    API or the research database. Device vitals are the vitals processor's alone (`hcw
+    processor`): it lands and scores them together."""
     from orchestration import pipeline
     from warehouse.runs import run_id_of
 
@@ -237,7 +252,11 @@ def phi_scan(folders: tuple[Path, ...]) -> None:
 
 
 @hcw.command()
-@click.option("--keep", type=int, help="backups kept [default: orchestration.yml's backups_kept]")
+@click.option(
+    "--keep",
+    type=click.IntRange(min=1),
+    help="backups kept [default: orchestration.yml's backups_kept]",
+)
 def backup(keep: int | None) -> None:
     """Back up the warehouse database now (pg_dump into var/backups, owner-only)."""
     from warehouse.backup import back_up
@@ -359,16 +378,32 @@ def alerts_acknowledge(alert_key: str, by: str) -> None:
     click.echo(f"alert {alert_key} acknowledged by {by}")
 
 
+class IsoMoment(click.ParamType):
+    """An ISO 8601 date or time, as datetime.fromisoformat reads it (UTC when it names no zone)."""
+
+    name = "ISO-8601"
+
+    def convert(self, value, param, ctx) -> datetime:
+        if isinstance(value, datetime):
+            return value
+        try:
+            return _utc(datetime.fromisoformat(value))
+        except ValueError:
+            self.fail(
+                f"{value!r} is not an ISO 8601 date or time, e.g. 2024-03-15T14:00", param, ctx
+            )
+
+
 @hcw.command()
-@click.argument("since", type=click.DateTime(["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S"]))
-@click.argument("until", type=click.DateTime(["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S"]))
+@click.argument("since", type=IsoMoment())
+@click.argument("until", type=IsoMoment())
 def replay(since: datetime, until: datetime) -> None:
     """Score the landed readings of [SINCE, UNTIL) (UTC) again; the processor must be stopped."""
     from monitoring.processor import ProcessorBusy
     from monitoring.replay import replay as replay_range
 
     try:
-        replay_range(_warehouse(), _utc(since), _utc(until))
+        replay_range(_warehouse(), since, until)
     except ProcessorBusy as busy:
         raise click.ClickException(str(busy)) from busy
 

@@ -4,6 +4,7 @@ dependency test. Imports inside functions count: they run too."""
 from __future__ import annotations
 
 import ast
+import itertools
 import re
 import sys
 from collections.abc import Iterator
@@ -20,6 +21,7 @@ class Import:
     path: Path
     line: int
     module: str  # absolute, dotted
+    by_command: bool = False  # `-m module` in a command line (also pg_ctl's `-m fast`: ours only)
 
     @property
     def top(self) -> str:
@@ -27,12 +29,23 @@ class Import:
 
 
 def imports_in(source: str, path: Path) -> Iterator[Import]:
+    """Import statements, and the modules a command line runs with `-m` (`[python, "-m", "x"]`:
+    a process started on another package's code depends on it as an import does)."""
     for node in ast.walk(ast.parse(source, str(path))):
         if isinstance(node, ast.Import):
             for alias in node.names:
                 yield Import(path, node.lineno, alias.name)
         elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
             yield Import(path, node.lineno, node.module)
+        elif isinstance(node, (ast.List, ast.Tuple)):
+            for flag, module in itertools.pairwise(node.elts):
+                if (
+                    isinstance(flag, ast.Constant)
+                    and flag.value == "-m"
+                    and isinstance(module, ast.Constant)
+                    and isinstance(module.value, str)
+                ):
+                    yield Import(path, node.lineno, module.value, by_command=True)
 
 
 @dataclass(frozen=True)
@@ -93,7 +106,7 @@ def third_party_imports(packages: dict[str, Package]) -> dict[str, set[str]]:
         for imported in imports_in(path.read_text(), path):
             if imported.top in ours or imported.top in sys.stdlib_module_names:
                 continue
-            if imported.top == "__future__":
+            if imported.top == "__future__" or imported.by_command:
                 continue
             relative = str(path.relative_to(settings.PROJECT_ROOT))
             found.setdefault(imported.top, set()).add(relative)

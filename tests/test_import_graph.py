@@ -26,6 +26,7 @@ def test_the_checker_refuses_a_forbidden_import_also_inside_a_function():
         (monitoring, processor, "def f():\n    from orchestration import pipeline\n"),
         (monitoring, processor, "import demo.ward_vitals\n"),
         (warehouse, backup, "from warehouse.connection import Warehouse\nimport psycopg\n"),
+        (monitoring, processor, 'command = [sys.executable, "-m", "cli", "processor"]\n'),
     ]
     found = forbidden_imports(iter(files), PACKAGES)
     monitoring_may = "(allowed: common, ingestion, warehouse)"
@@ -33,6 +34,7 @@ def test_the_checker_refuses_a_forbidden_import_also_inside_a_function():
         "warehouse/backup.py:1: warehouse imports ingestion.file_source (allowed: common)",
         f"monitoring/processor.py:2: monitoring imports orchestration {monitoring_may}",
         f"monitoring/processor.py:1: monitoring imports demo.ward_vitals {monitoring_may}",
+        f"monitoring/processor.py:1: monitoring imports cli {monitoring_may}",
     ]
 
 

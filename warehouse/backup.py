@@ -3,8 +3,8 @@
 Backups hold PHI: they live in `var/backups/` (git-ignored), a folder only its owner may enter,
 each file readable by its owner only. The newest `keep` are kept, older ones deleted.
 
-hcw backup                       # back up now (keeps 7)
-hcw restore DATABASE                  # the newest backup into a new database
+hcw backup [--keep N]    # back up now (keeps orchestration.yml's backups_kept, 7, by default)
+hcw restore DATABASE     # the newest backup into a new database
 """
 
 from __future__ import annotations
@@ -23,9 +23,6 @@ from common import settings
 from warehouse.connection import Warehouse
 
 log = logging.getLogger(__name__)
-
-# By hand; the maintenance DAG keeps airflow/orchestration.yml's `backups_kept`.
-DEFAULT_KEEP = 7
 
 PREFIX = "warehouse_"
 SUFFIX = ".dump"

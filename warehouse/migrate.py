@@ -3,8 +3,9 @@ ledger, quarantine, monitoring, and the schemas' grants (dbt's tables are dbt's 
 
 yoyo-migrations applies the plain-SQL files of `warehouse/migrations/` (`NNNN_what.sql`) once
 each, in order, each in its own transaction (PostgreSQL's DDL is transactional: a failing one
-changes nothing), records them in `public._yoyo_migration` and holds `public.yoyo_lock` while it
-works, so two starters never apply one twice. Why yoyo: the migrations stay the plain SQL the
+changes nothing, and it is recorded in the same transaction), records them in
+`public._yoyo_migration`, and holds an advisory lock while it works, so two starters never apply
+one twice. Why yoyo: the migrations stay the plain SQL the
 team reviews; alembic, also at hand through Airflow, would wrap each in Python and SQLAlchemy.
 
 A warehouse that main built before migrations (its tables made by statements replayed at every
@@ -28,6 +29,8 @@ logging.getLogger("yoyo").setLevel(logging.WARNING)  # not a line for each state
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 MIGRATION_TABLE = "_yoyo_migration"
+# pg_advisory_lock's key for "migrating this database" (any fixed bigint of our own)
+ADVISORY_LOCK_KEY = 7_301_118_042
 
 
 class MigrationFailed(RuntimeError):
@@ -69,7 +72,9 @@ def applied_migrations(warehouse: Warehouse) -> list[str]:
 
 
 def migrate(warehouse: Warehouse, folder: Path = MIGRATIONS_DIR) -> Outcome:
-    """Apply the migrations of `folder` the warehouse has not had yet, in order."""
+    """Apply the migrations of `folder` the warehouse has not had yet, in order: each applied and
+    recorded in one transaction, under a session-level advisory lock (another starter waits; a
+    killed one leaves no lock behind)."""
     from yoyo import read_migrations
 
     baseline = _predates_migrations(warehouse)
@@ -77,19 +82,24 @@ def migrate(warehouse: Warehouse, folder: Path = MIGRATIONS_DIR) -> Outcome:
         log.info("warehouse predates migrations: applying the baseline over it (0001, idempotent)")
     migrations = read_migrations(str(folder))
     backend = _backend(warehouse)
+    applied = []
     try:
-        with backend.lock():
-            pending = backend.to_apply(migrations)
-            applied = []
-            for migration in pending:
-                try:
-                    backend.apply_one(migration)
-                except Exception as error:
-                    raise MigrationFailed(
-                        f"{Path(migration.path).name}: {type(error).__name__}: {error}"
-                    ) from error
-                applied.append(migration.id)
-                log.info("migration %s applied", migration.id)
+        backend.ensure_internal_schema_updated()
+        backend.execute("select pg_advisory_lock(%(key)s)", {"key": ADVISORY_LOCK_KEY})
+        for migration in backend.to_apply(migrations):
+            try:
+                with backend.transaction():
+                    migration.process_steps(backend, "apply")
+                    backend.mark_one(migration)
+            except backend.DatabaseError as error:
+                # the reason without its DETAIL, which may quote a row's values
+                reason = getattr(getattr(error, "diag", None), "message_primary", None)
+                raise MigrationFailed(
+                    f"{Path(migration.path).name}: {type(error).__name__}"
+                    f" ({getattr(error, 'sqlstate', None)}): {reason}; nothing of it was applied"
+                ) from None
+            applied.append(migration.id)
+            log.info("migration %s applied", migration.id)
     finally:
-        backend.connection.close()
+        backend.connection.close()  # and with it the advisory lock
     return Outcome(applied, baseline)

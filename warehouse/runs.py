@@ -5,9 +5,10 @@ every audit table's `run_id` refers to.
 
 from __future__ import annotations
 
-import psycopg
+from typing import TYPE_CHECKING
 
-from warehouse.connection import Warehouse
+if TYPE_CHECKING:  # DAG files import the run ids at parse time: no driver, no connection then
+    from warehouse.connection import Warehouse
 
 SEPARATOR = "__"
 
@@ -23,6 +24,8 @@ def workflow_of(run_id: str) -> str:
 
 def start_run(warehouse: Warehouse, run_id: str) -> None:
     """Record the pipeline run (once), with the workflow it belongs to."""
+    import psycopg
+
     with psycopg.connect(**warehouse.connect_kwargs("loader")) as conn:
         conn.execute(
             "insert into audit.pipeline_runs (run_id, workflow) values (%s, %s)"

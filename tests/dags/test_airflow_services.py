@@ -159,6 +159,11 @@ def test_a_killed_vitals_processor_is_restarted_and_scores_a_later_micro_batch_w
     took = time.monotonic() - killed_at
     print(f"killed the vitals processor; the next micro-batch was scored {took:.1f} s later")
     assert scored == [(25,)], "no micro-batch scored within 30 s of the processor's SIGKILL"
+    # supervisord calls it RUNNING once it has stayed up for startsecs (3 s): it may score first
+    deadline = time.monotonic() + 10
+    while "vitals-processor" not in airflow_services.service_pids():
+        assert time.monotonic() < deadline, "supervisord does not report the processor RUNNING"
+        time.sleep(0.5)
     restarted = airflow_services.service_pids()["vitals-processor"]
     assert restarted != killed and psutil.pid_exists(restarted)
     assert not _alive_pid(killed)
@@ -217,8 +222,13 @@ def _alive(process: psutil.Process) -> bool:
 def test_make_down_stops_every_process_it_started(services):
     # supervisord, the five services and what they started: task processes (each in a process
     # group of its own) and the dbt or pg_dump those run
-    started = airflow_services.processes_of(services)
+    started = airflow_services.started_processes()
+    assert services in {process.pid for process in started}
     assert len(started) >= 6
     airflow_services.down()
     assert [process.pid for process in started if _alive(process)] == []
+    # nor any other process that carries make up's marker: none was left behind
+    assert [
+        process.pid for process in airflow_services.started_processes() if _alive(process)
+    ] == []
     assert airflow_services.running() is None

@@ -87,18 +87,21 @@ def _row_counts(warehouse: Warehouse, schemas: tuple[str, ...]) -> dict[str, int
 
 
 def schema_of(warehouse: Warehouse) -> dict[str, list[tuple]]:
-    """What the migrations make, from the catalog: schemas with their owner and grants, and in the
+    """What the migrations make, from the catalog: schemas with their owner and grants (a default
+    grant, NULL in the catalog, as what it means: pg_dump restores it as NULL), and in the
     product's schemas every table's and view's columns, defaults, constraints, indexes, owners
     and grants (column grants too), the default privileges, the database's grants and settings."""
     queries = {
         "schemas": """
-            select nspname, pg_get_userbyid(nspowner), coalesce(nspacl::text[], '{}')
+            select nspname, pg_get_userbyid(nspowner),
+                   coalesce(nspacl, acldefault('n', nspowner))::text[]
             from pg_namespace
             where nspname !~ '^pg_' and nspname <> 'information_schema'
               and nspname not like 'raw%%staging'""",
         "relations": """
             select n.nspname, c.relname, c.relkind, pg_get_userbyid(c.relowner),
-                   coalesce(c.relacl::text[], '{}')
+                   coalesce(c.relacl, acldefault((case c.relkind when 'S' then 's' else 'r' end)::"char",
+                                                 c.relowner))::text[]
             from pg_class c join pg_namespace n on n.oid = c.relnamespace
             where n.nspname = any(%(schemas)s) and c.relkind in ('r', 'v', 'S', 'i')""",
         "columns": """
@@ -152,12 +155,13 @@ def upgraded(test_warehouse):
     before = dataclasses.replace(fresh, database=UPGRADED)
     _restore_dump(fresh, UPGRADED)
     counts_before = _row_counts(before, KEPT_SCHEMAS)
+    schema_before = schema_of(before)
     outcome = migrate(before)
-    return before, counts_before, outcome
+    return before, counts_before, outcome, schema_before
 
 
 def test_the_dump_restores_whole(upgraded):
-    _, counts_before, _ = upgraded
+    _, counts_before, _, _ = upgraded
     dumped = {}
     for line in DUMP_ROW_COUNTS.read_text().splitlines():
         schema, table, rows = line.split("\t")
@@ -168,15 +172,17 @@ def test_the_dump_restores_whole(upgraded):
 
 
 def test_a_warehouse_built_before_migrations_is_upgraded_with_nothing_lost(upgraded):
-    before, counts_before, outcome = upgraded
+    before, counts_before, outcome, schema_before = upgraded
     assert outcome.baseline and outcome.applied == ["0001_baseline"]
+    # the baseline added, dropped or granted nothing that was not there
+    assert schema_of(before) == schema_before
     assert _row_counts(before, KEPT_SCHEMAS) == counts_before
     assert applied_migrations(before) == ["0001_baseline"]
     assert migrate(before).applied == []  # applied once
 
 
 def test_a_new_and_an_upgraded_warehouse_have_the_same_schema(upgraded, test_warehouse):
-    before, _, _ = upgraded
+    before, _, _, _ = upgraded
     new, old = schema_of(test_warehouse.warehouse), schema_of(before)
     # dbt's schemas exist in both; the old one has dlt's staging schemas, left out above
     for part in new:
@@ -185,7 +191,7 @@ def test_a_new_and_an_upgraded_warehouse_have_the_same_schema(upgraded, test_war
 
 
 def test_the_schema_comparison_sees_a_missing_column_and_a_missing_grant(upgraded):
-    before, _, _ = upgraded
+    before, _, _, _ = upgraded
     reference = schema_of(before)
     with _connect(before) as conn:
         conn.execute("alter table audit.publications add column spare text")
@@ -230,7 +236,7 @@ def test_migrations_apply_once_in_order_and_a_failing_one_changes_nothing(test_w
 
 
 def test_make_run_passes_on_the_upgraded_warehouse(upgraded, test_warehouse, tmp_path):
-    before, counts_before, _ = upgraded
+    before, counts_before, _, _ = upgraded
     var = tmp_path / "var"
     env = {
         **os.environ,

@@ -1,6 +1,6 @@
 -- 0001 baseline: the schemas, the product's own tables (audit, the file ledger, quarantine,
 -- monitoring) and their grants, as main had them before versioned migrations
--- (warehouse/sql/schemas.sql and monitoring.sql, replayed at every start until then).
+-- (ingestion/warehouse/sql/schemas.sql and monitoring.sql at d3b3bdf, replayed at every start).
 --
 -- Every statement is idempotent, so this baseline applies as well to a warehouse that main built
 -- before migrations (warehouse/migrate.py brings it under migrations this way) as to a new one.

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shlex
 import smtplib
 import subprocess
 import sys
@@ -47,6 +48,10 @@ SERVICES = {
 }
 # the device feed's only consumer: lands vitals and raises clinical alerts within seconds
 VITALS_PROCESSOR = "vitals-processor"
+GROUP = "services"
+# in the environment of every process `up` starts, and so of every process they start: `down`
+# finds them by it, whatever became of their parents
+MARKER = "HEALTHCARE_WAREHOUSE_SERVICES"
 
 
 def port() -> int:
@@ -69,44 +74,56 @@ def _commands() -> dict[str, list[str]]:
     airflow = str(settings.VENV_BIN / "airflow")
     commands = {service: [airflow, service, *arguments] for service, arguments in SERVICES.items()}
     commands["api-server"] += ["--port", str(port())]
-    commands[VITALS_PROCESSOR] = [sys.executable, "-m", "cli", "processor"]
+    commands[VITALS_PROCESSOR] = [sys.executable, "-m", "monitoring"]
     return commands
 
 
+def _config_value(text: object) -> str:
+    """A value for supervisord's configuration, which expands `%(name)s` in its values, some of
+    them twice: a path with `%` in it is refused rather than mangled."""
+    if "%" in str(text):
+        raise SystemExit(f"make up: supervisord cannot take a path with '%' in it: {text}")
+    return str(text)
+
+
 def _supervisor_config() -> str:
-    """supervisord's configuration: its socket, pid file and log, and one program per service."""
+    """supervisord's configuration: its socket, pid file and log, and one program per service, all
+    in one group (stopped together, not one after the other)."""
     folder, logs = _supervisor_dir(), _logs_dir()
     lines = [
         "[unix_http_server]",
-        f"file={folder / 'supervisor.sock'}",
+        f"file={_config_value(folder / 'supervisor.sock')}",
         "chmod=0700",
         "[supervisord]",
-        f"pidfile={folder / 'supervisord.pid'}",
-        f"logfile={logs / 'supervisord.log'}",
+        f"pidfile={_config_value(folder / 'supervisord.pid')}",
+        f"logfile={_config_value(logs / 'supervisord.log')}",
         "logfile_maxbytes=10MB",
-        f"directory={settings.PROJECT_ROOT}",
+        f"directory={_config_value(settings.PROJECT_ROOT)}",
         "umask=077",
         "[rpcinterface:supervisor]",
         "supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface",
         "[supervisorctl]",
-        f"serverurl=unix://{folder / 'supervisor.sock'}",
+        f"serverurl=unix://{_config_value(folder / 'supervisor.sock')}",
+        f"[group:{GROUP}]",
+        f"programs={','.join(_commands())}",
     ]
     for service, command in _commands().items():
         lines += [
             f"[program:{service}]",
-            f"command={' '.join(command)}",
-            f"directory={settings.PROJECT_ROOT}",
+            f"command={_config_value(shlex.join(command))}",
+            f"directory={_config_value(settings.PROJECT_ROOT)}",
             "autostart=true",
-            # restarted whenever it exits, at once; a service that keeps failing within its
-            # first seconds is given up after 10 tries (supervisord's log says so)
+            # restarted whenever it exits, at once; one that keeps failing within its first
+            # seconds is retried with a growing pause (1 s, 2 s, ...), for about an hour and a
+            # half in all, then left FATAL (supervisord's log and `status` say so)
             "autorestart=true",
             "startsecs=3",
-            "startretries=10",
+            "startretries=100",
             "stopasgroup=true",
             "killasgroup=true",
             "stopwaitsecs=30",
             "redirect_stderr=true",
-            f"stdout_logfile={logs / service}.log",
+            f"stdout_logfile={_config_value(logs / service)}.log",
             "stdout_logfile_maxbytes=10MB",
             "stdout_logfile_backups=3",
         ]
@@ -140,22 +157,28 @@ def service_pids() -> dict[str, int]:
     for line in _supervisorctl("status").stdout.splitlines():
         fields = line.split()
         if len(fields) >= 4 and fields[1] == "RUNNING" and fields[2] == "pid":
-            pids[fields[0]] = int(fields[3].rstrip(","))
+            pids[fields[0].removeprefix(f"{GROUP}:")] = int(fields[3].rstrip(","))
     return pids
 
 
-def processes_of(supervisor: int) -> list[psutil.Process]:
-    """supervisord and every process it started, and they started, whatever their process group."""
-    try:
-        root = psutil.Process(supervisor)
-        return [root, *root.children(recursive=True)]
-    except psutil.NoSuchProcess:
-        return []
+def started_processes() -> list[psutil.Process]:
+    """Every process `up` started and they started (supervisord, the services, task processes, the
+    dbt they run), found by the marker in their environment: also those whose parent died."""
+    config = str(_config_file())
+    found = []
+    for process in psutil.process_iter():
+        try:
+            if process.environ().get(MARKER) == config:
+                found.append(process)
+        except psutil.Error:
+            continue
+    return found
 
 
 def services_environment(warehouse: Warehouse) -> dict[str, str]:
     return {
         **airflow_environment(warehouse),
+        MARKER: str(_config_file()),
         "AIRFLOW__API__HOST": "127.0.0.1",
         "AIRFLOW__API__PORT": str(port()),
         "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{ui_url()}/execution/",
@@ -242,17 +265,20 @@ def up(timeout: float = 180, prepare: Callable[[Warehouse], None] | None = None)
     )
 
 
-def down(timeout: float = 60) -> None:
+def down(timeout: float = 90) -> None:
     supervisor = running()
     if supervisor is None:
         log.info("Airflow is not running")
         return
-    processes = processes_of(supervisor)
-    # supervisord stops each service (SIGTERM to its process group, SIGKILL after 30 s), then exits
-    _supervisorctl("shutdown")
-    psutil.wait_procs(processes[:1], timeout=timeout)
+    processes = started_processes()
+    # supervisord stops the services together (SIGTERM to each one's process group, SIGKILL after
+    # 30 s), then exits
+    if _supervisorctl("shutdown").returncode != 0:
+        log.warning("supervisorctl shutdown failed: stopping supervisord with SIGTERM")
+        psutil.Process(supervisor).terminate()
+    psutil.wait_procs([p for p in processes if p.pid == supervisor], timeout=timeout)
     # what outlived them: task processes in process groups of their own, the dbt they ran
-    leftovers = [process for process in processes if process.is_running()]
+    leftovers = [process for process in started_processes() if process.is_running()]
     for process in leftovers:
         try:
             log.warning("%s (pid %d) did not stop: killed", process.name(), process.pid)

@@ -1,0 +1,14 @@
+"""`python -m monitoring [--once]`: the vitals processor alone (`hcw processor` is the same), as
+`make up`'s supervisord starts it, without the command line above it."""
+
+import argparse
+import logging
+
+from monitoring.processor import serve
+from warehouse.connection import from_environment
+
+parser = argparse.ArgumentParser(prog="python -m monitoring", description=__doc__.splitlines()[0])
+parser.add_argument("--once", action="store_true", help="take what is waiting, then stop")
+arguments = parser.parse_args()
+logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+serve(from_environment(), once=arguments.once)
