@@ -91,7 +91,7 @@ def run_steps(steps: str) -> tuple[float, dict[str, float]]:
     return wall, timings
 
 
-def land_demo(scale: float) -> dict[str, int]:
+def land_demo(scale: float, run_id: str = RUN_ID) -> dict[str, int]:
     """Write and land every source's demo data, `scale` times `make run`'s; rows per source."""
     landing = settings.LANDING_DIR
 
@@ -114,9 +114,9 @@ def land_demo(scale: float) -> dict[str, int]:
     rows = {}
     try:
         for source in FILE_SOURCE_NAMES:
-            rows[source] = pipeline.land_files(source, RUN_ID)["received"]
-        rows["fhir"] = pipeline.land_fhir_api(RUN_ID)["received"]
-        rows["research"] = pipeline.land_research_db(RUN_ID)["received"]
+            rows[source] = pipeline.land_files(source, run_id)["received"]
+        rows["fhir"] = pipeline.land_fhir_api(run_id)["received"]
+        rows["research"] = pipeline.land_research_db(run_id)["received"]
     finally:
         server.stop()
     return rows

@@ -38,6 +38,7 @@ AS_OF_MACRO = "macro.healthcare_warehouse.deid_as_of"
 CHANGED_SINCE = ("source_status:fresher+", "state:modified+")
 # what the plan lists: what dbt builds, and the tests, which can change without their model
 LISTED_RESOURCES = ("model", "seed", "snapshot", "test", "unit_test")
+EVERY_NODE = "fqn:*"
 
 
 class PlanFailed(Exception):
@@ -65,6 +66,11 @@ class BuildPlan:
         """`dbt build` arguments that build this plan's nodes (none: the whole project)."""
         return [] if self.nodes is None else ["--select", *self.nodes]
 
+    @property
+    def selection(self) -> str:
+        """This plan's nodes as one `--select` value (`fqn:*`, every node, for the whole project)."""
+        return EVERY_NODE if self.nodes is None else " ".join(self.nodes)
+
     def includes(self, unique_id: str, depends_on: Iterable[str] = ()) -> bool:
         """Whether a node is built: a node of the plan, or a test of one."""
         if self.nodes is None or unique_id in self.unique_ids:
@@ -80,6 +86,7 @@ class BuildPlan:
             "nodes": None if self.nodes is None else list(self.nodes),
             "unique_ids": sorted(self.unique_ids),
             "reason": self.reason,
+            "selection": self.selection,
         }
 
     @classmethod

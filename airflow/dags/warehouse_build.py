@@ -1,11 +1,13 @@
-"""Airflow DAG `warehouse_build`: validate what landed, build with dbt (each model and its tests
-one Cosmos task), gate, publish.
+"""Airflow DAG `warehouse_build`: validate what landed, build with dbt (one `dbt build`, each model
+and its tests watched by Cosmos tasks of their own), gate, publish.
 
 Started by the raw data it depends on: any source DAG's `raw_*` asset, and at least hourly (a
 landing whose event arrives while a build runs may start no build of its own). Each run builds
-only what changed since the build schema's last complete build: `plan_build` asks dbt, and every Cosmos
-task whose node the plan leaves out is skipped. Cosmos renders the graph from the parsed dbt
-manifest (`make manifest`), so parsing this file never runs dbt.
+only what changed since the build schema's last complete build: `plan_build` asks dbt, the
+producer task runs one `dbt build` of what it selects (Cosmos' watcher execution mode), and each
+model's task then reports its model's result and its tests' (a task the plan leaves out is
+skipped). docs/architecture.md says why, with the figures. Cosmos renders the graph from the parsed
+dbt manifest (`make manifest`), so parsing this file never runs dbt.
 
 A thin wiring diagram: every step's logic lives in the stages (`warehouse/`, `expectations/`), behind
 `airflow/include/orchestration/pipeline.py`, imported by
@@ -16,22 +18,18 @@ from __future__ import annotations
 
 import cosmos  # noqa: F401  (import cosmos before cosmos.constants)
 from airflow.sdk import dag, task
-from cosmos import DbtTaskGroup, ExecutionConfig, ProfileConfig, ProjectConfig, RenderConfig
-from cosmos.constants import LoadMode, TestBehavior
-from cosmos.profiles import PostgresUserPasswordProfileMapping
+from cosmos import DbtTaskGroup, ExecutionConfig, ProjectConfig, RenderConfig
+from cosmos.constants import ExecutionMode, LoadMode, TestBehavior
 
 from common import settings
-from orchestration import assets, runs
+from orchestration import assets, dbt_manifest, runs
 from orchestration.dag_settings import dag_arguments
-from orchestration.dbt_manifest import checked_manifest
-from orchestration.planned_nodes import PLAN_TASK_ID, skip_unless_planned
-
-DBT_PROFILE = ProfileConfig(
-    profile_name="healthcare_warehouse",
-    target_name="warehouse",
-    profile_mapping=PostgresUserPasswordProfileMapping(
-        conn_id="warehouse_transformer", profile_args={"schema": "build_blue"}
-    ),
+from orchestration.dbt_profile import DBT_PROFILE
+from orchestration.dbt_watcher import producer_task_id, watch_the_planned_build
+from orchestration.planned_nodes import (
+    PLAN_TASK_ID,
+    skip_unless_anything_planned,
+    skip_unless_planned,
 )
 
 
@@ -56,6 +54,14 @@ def warehouse_build():
 
         return pipeline.plan_build(build_schema, runs.pipeline_run_id(dag_run))
 
+    # marks skipped, before they start, the dbt tasks the plan leaves out (the producer's build
+    # too when it selects nothing)
+    @task
+    def skip_unplanned(producer_task_id: str, **context) -> None:
+        from orchestration.planned_nodes import skip_unplanned_tasks
+
+        skip_unplanned_tasks(context, producer_task_id)
+
     # after the dbt tasks, which a plan may skip: runs unless one failed
     @task(trigger_rule="none_failed")
     def record_build(build_schema: str, dag_run=None) -> None:
@@ -76,24 +82,39 @@ def warehouse_build():
         return pipeline.publish(build_schema, runs.pipeline_run_id(dag_run))
 
     build_schema = choose_build_schema()
+    manifest = dbt_manifest.checked_manifest()
     dbt_build = DbtTaskGroup(
         group_id="dbt",
         project_config=ProjectConfig(
-            settings.DBT_PROJECT_DIR, manifest_path=checked_manifest(), project_name=None
+            settings.DBT_PROJECT_DIR,
+            manifest_path=manifest,
+            project_name=None,
         ),
         profile_config=DBT_PROFILE,
-        execution_config=ExecutionConfig(dbt_executable_path=str(settings.VENV_BIN / "dbt")),
+        execution_config=ExecutionConfig(
+            execution_mode=ExecutionMode.WATCHER,
+            dbt_executable_path=str(settings.VENV_BIN / "dbt"),
+            # the producer: one `dbt build` of what the plan selects, never retried as a whole
+            # (a retry of a model's task runs that model); no dbt at all when nothing is planned
+            setup_operator_args={
+                "pre_execute": skip_unless_anything_planned,
+                "retries": 0,
+            },
+        ),
         render_config=RenderConfig(
             load_method=LoadMode.DBT_MANIFEST,
-            # one task per model: `dbt build` of the model, its tests and unit tests
-            test_behavior=TestBehavior.BUILD,
-            # a test across two models (relationships) runs once both are built, in its own task
-            should_detach_multiple_parents_tests=True,
+            # a task per model reports its result, then a task its tests' (dbt build ran both)
+            test_behavior=TestBehavior.AFTER_EACH,
+            # a test across two models is reported with the model it is defined on
+            # (dbt_watcher; a detached test's own task would get no result from the producer)
+            should_detach_multiple_parents_tests=False,
         ),
         operator_args={
             "pre_execute": skip_unless_planned,
             "trigger_rule": "none_failed",
             "append_env": True,
+            # no Airflow asset per dbt model: the build's own assets are the raw data it reads
+            "emit_datasets": False,
             "env": {
                 "DBT_BUILD_SCHEMA": "{{ ti.xcom_pull(task_ids='choose_build_schema') }}",
                 "PIPELINE_RUN_ID": runs.TEMPLATE,
@@ -101,7 +122,9 @@ def warehouse_build():
         },
     )
     plan = plan_build(build_schema)
-    validate_landed() >> build_schema >> plan >> dbt_build
+    skipper = skip_unplanned(producer_task_id(dbt_build.group_id))
+    validate_landed() >> build_schema >> plan >> skipper
+    watch_the_planned_build(dbt_build, skipper, manifest)
     recorded = record_build(build_schema)
     gate = quality_gate(build_schema)
     dbt_build >> recorded >> gate >> publish(build_schema)

@@ -18,6 +18,7 @@ SMALL = {
     "fhir_pull.py": ["--patients", "10", "--page-size", "20"],
     "incremental.py": ["--readings", "5000"],
     "gate.py": ["--scale", "0.2"],
+    "dag_run.py": ["--scale", "0.2"],
     "dag_parse.py": ["--repeat", "1"],
     "monitoring.py": [
         "--beds",
@@ -59,6 +60,12 @@ def test_benchmark_runs_small_and_reports_json(name):
     if name == "gate.py":
         assert report["demo_rows_total"] > 0
         assert set(report["steps_seconds"]) >= {"landed_checkpoint", "publish_gate", "publish"}
+    if name == "dag_run.py":
+        # the DAG built every node and its tests, then skipped them all with nothing new
+        assert report["selection"] == "fqn:*"
+        assert report["dag"]["succeeded"] == report["dag"]["dbt_tasks"] > 50
+        assert report["nothing_new_dag"]["skipped"] == report["dag"]["dbt_tasks"] - 1
+        assert report["ratio"] > 0
     if name == "dag_parse.py":
         assert report["tasks"] > 50  # both modes rendered the same graph of every dbt node
         assert set(report["parse_seconds"]) == {"manifest", "dbt_ls"}

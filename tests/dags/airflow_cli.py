@@ -57,3 +57,20 @@ def asset_events(warehouse: Warehouse) -> list[str]:
             " order by asset_event.id"
         ).fetchall()
     return [name for (name,) in rows]
+
+
+def task_states(warehouse: Warehouse, dag_id: str) -> dict[str, tuple[str, int]]:
+    """Each task of `dag_id`'s newest run: its state and its try number."""
+    with psycopg.connect(
+        **warehouse.connect_kwargs(warehouse.admin_user, AIRFLOW_DATABASE)
+    ) as conn:
+        rows = conn.execute(
+            """
+            select task_id, state, try_number from task_instance
+            where dag_id = %(dag)s and run_id = (
+                select run_id from dag_run where dag_id = %(dag)s order by id desc limit 1
+            )
+            """,
+            {"dag": dag_id},
+        ).fetchall()
+    return {task_id: (state, try_number) for task_id, state, try_number in rows}

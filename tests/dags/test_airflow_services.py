@@ -200,14 +200,19 @@ def test_the_ui_takes_the_generated_password_and_shows_cosmos_tasks(services, tm
         page.get_by_role("button", name="Collapse Details Panel").click()
         page.get_by_role("button", name="Show Graph (Press g)").click()
         page.get_by_role("button", name="Expand all task groups").click()  # Cosmos' `dbt` group
-        page.locator(".react-flow__node", has_text="fct_encounters_model_build").wait_for()
-        nodes = page.locator(".react-flow__node").all_inner_texts()
+        page.locator(".react-flow__node", has_text="dbt_producer_watcher").first.wait_for()
+        nodes = [node.split() for node in page.locator(".react-flow__node").all_inner_texts()]
         page.screenshot(path=str(tmp_path / "warehouse_build_graph.png"))
         browser.close()
-    operators = {node.split()[0]: node.split()[-1] for node in nodes if node.strip()}
+    # one `dbt build` in the producer; a group per model: its task, then its tests' task
+    names = {node[0]: node[1:] for node in nodes if node}
+    assert names["dbt_producer_watcher"][0] == "DbtProducerWatcherOperator"
     for model in ("stg_ehr__encounters", "patient_crosswalk", "deid_encounters", "fct_encounters"):
-        assert operators[f"{model}_model_build"] == "DbtBuildLocalOperator"
-    assert "dbt" in operators and "quality_gate" in operators
+        assert names[model][:2] == ["Task", "Group"], model
+    operators = [node[1] for node in nodes if len(node) > 1]
+    assert operators.count("DbtRunWatcherOperator") >= 40
+    assert operators.count("DbtTestWatcherOperator") >= 40
+    assert "dbt" in names and "quality_gate" in names
     assert (tmp_path / "warehouse_build_graph.png").stat().st_size > 20_000
 
 

@@ -42,6 +42,18 @@ def assets_of(timetable):
     condition = getattr(timetable, "asset_condition", None)
     return sorted(names(condition)) if condition else []
 
+def watcher(dag):
+    producer = dag.task_dict.get("dbt.dbt_producer_watcher")
+    if producer is None:
+        return None
+    return {
+        "select": producer.select,
+        "upstream": sorted(producer.upstream_task_ids),
+        "tests_per_model": producer.tests_per_model,
+        "all_done": sorted(t.task_id for t in dag.tasks if t.trigger_rule == "all_done"),
+        "downstream": sorted(producer.downstream_task_ids),
+    }
+
 bag = DagBag()
 print(json.dumps({
     "errors": {path: str(error)[-2000:] for path, error in bag.import_errors.items()},
@@ -58,6 +70,7 @@ print(json.dumps({
             "backoff": {task.task_id: task.retry_exponential_backoff for task in dag.tasks},
             "timeouts": {task.task_id: task.execution_timeout is not None for task in dag.tasks},
             "callbacks": {task.task_id: bool(task.on_failure_callback) for task in dag.tasks},
+            "watcher": watcher(dag),
         }
         for dag_id, dag in bag.dags.items()
     },
@@ -110,8 +123,9 @@ def test_every_dag_has_owner_tags_retries_with_backoff_timeouts_and_a_schedule(a
         assert dag["owners"] == [dag_config(dag_id)["owner"]], dag_id
         assert dag["schedule"] != "NullTimetable", f"{dag_id} has no schedule or trigger"
         # the gate's verdict and a health check stand as they are (the next minute's run checks
-        # the processor again)
-        not_retried = {"quality_gate", "check_vitals_processor"}
+        # the processor again); the dbt producer's build is never retried as a whole (a retry of a
+        # model's task runs that model)
+        not_retried = {"quality_gate", "check_vitals_processor", "dbt.dbt_producer_watcher"}
         retried = {task: n for task, n in dag["retries"].items() if task not in not_retried}
         assert all(n >= 1 for n in retried.values()), dag_id
         assert all(dag["backoff"][task] > 1 for task in retried), dag_id
@@ -146,12 +160,27 @@ def test_each_workflow_runs_on_its_schedule_or_on_arrivals(airflow_env):
     }
 
 
-def test_cosmos_renders_each_dbt_model_as_one_build_task_with_its_tests(airflow_env):
+def test_cosmos_renders_one_build_and_a_task_per_model_and_its_tests(airflow_env):
     tasks = _describe(airflow_env)["dags"]["warehouse_build"]["tasks"]
+    # the producer runs one `dbt build`; each model's task, then its tests' task, report on it
+    assert "dbt.dbt_producer_watcher" in tasks
     for model in ("stg_ehr__encounters", "patient_crosswalk", "deid_encounters", "fct_encounters"):
-        assert f"dbt.{model}_model_build" in tasks
-        assert f"dbt.{model}.test" not in tasks and f"dbt.{model}.run" not in tasks
-    # a test across two models runs once both are built, in its own task
-    assert "dbt.relationships_fct_claims_patient_key__patient_key__ref_dim_patient__test" in tasks
-    steps = {"validate_landed", "choose_build_schema", "plan_build", "record_build"}
-    assert steps | {"quality_gate", "publish"} <= set(tasks)
+        assert f"dbt.{model}.run" in tasks and f"dbt.{model}.test" in tasks
+        assert f"dbt.{model}_model_build" not in tasks
+    # a test across two models is reported with the model it is defined on, in no task of its own
+    assert not [task for task in tasks if task.startswith("dbt.relationships_")]
+    watcher = _describe(airflow_env)["dags"]["warehouse_build"]["watcher"]
+    tests_of = {model.split(".")[-1]: tests for model, tests in watcher["tests_per_model"].items()}
+    across = "relationships_fct_claims_patient_key__patient_key__ref_dim_patient_"
+    assert any(test.split(".")[-2] == across for test in tests_of["fct_claims"])
+    assert not any(test.split(".")[-2] == across for test in tests_of["dim_patient"])
+    # it builds what the plan selects, once what the plan leaves out is skipped; the node tasks
+    # read its results after it, however it ended
+    assert watcher["select"] == "{{ ti.xcom_pull(task_ids='plan_build')['selection'] }}"
+    assert watcher["upstream"] == ["skip_unplanned"]
+    assert watcher["all_done"] == sorted(
+        set(watcher["downstream"]) - {"dbt.dbt_producer_watcher_done"}
+    )
+    assert "dbt.stg_ehr__encounters.run" in watcher["all_done"]
+    steps = {"validate_landed", "choose_build_schema", "plan_build", "skip_unplanned"}
+    assert steps | {"record_build", "quality_gate", "publish"} <= set(tasks)

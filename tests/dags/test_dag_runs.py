@@ -17,7 +17,13 @@ from demo.vitals_files import write_vitals
 from expectations import report
 from orchestration import pipeline
 from orchestration.dag_settings import NON_IDENTIFIERS
-from tests.dags.airflow_cli import asset_events, process_vitals, run_airflow, run_dag
+from tests.dags.airflow_cli import (
+    asset_events,
+    process_vitals,
+    run_airflow,
+    run_dag,
+    task_states,
+)
 from tests.dags.smtp_sink import body_of
 from tests.warehouse.test_build_plan import VITALS_MODELS
 from warehouse import backup
@@ -118,8 +124,20 @@ def test_a_run_with_only_new_readings_runs_only_the_vitals_models(test_warehouse
                 (run_id,),
             ).fetchall()
         }
+        unplanned_results = conn.execute(
+            "select count(*) from audit.dbt_node_results"
+            " where run_id = %s and unique_id like '%%.fct_encounters'",
+            (run_id,),
+        ).fetchone()[0]
     assert build_schema == other
     assert built == VITALS_MODELS
+    # the producer built the plan's selection; a model it left out was skipped, with no result
+    states = task_states(test_warehouse.warehouse, "warehouse_build")
+    assert states["dbt.dbt_producer_watcher"][0] == "success"
+    assert states["dbt.fct_vital_signs.run"][0] == "success"
+    assert states["dbt.fct_encounters.run"][0] == "skipped"
+    assert states["dbt.fct_encounters.test"][0] == "skipped"
+    assert unplanned_results == 0
     assert _published_readings(test_warehouse) > before
     assert os.path.exists(test_warehouse.var_dir / "dbt_plan" / other / "sources.json")
 

@@ -57,6 +57,9 @@ def airflow_environment(warehouse: Warehouse) -> dict[str, str]:
             "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
             "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
             "AIRFLOW__CORE__PARALLELISM": "4",
+            # Cosmos would copy the dbt build's per-node results (error text included) into an Airflow
+            # Variable for a retry of the producer, which the warehouse build never retries
+            "AIRFLOW__COSMOS__ENABLE_WATCHER_RELIABLE_RETRY": "False",
             "AIRFLOW__CORE__DAGBAG_IMPORT_TIMEOUT": "120",
             "AIRFLOW__CORE__FERNET_KEY": settings.require("AIRFLOW_FERNET_KEY"),
             "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": warehouse.url(

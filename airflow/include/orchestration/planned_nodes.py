@@ -1,28 +1,84 @@
-"""Cosmos renders every dbt node as a task; a run builds only the nodes its build plan selects.
+"""A run builds only the nodes its build plan selects, in one `dbt build` that Cosmos' tasks watch.
 
-`skip_unless_planned` is each Cosmos task's pre_execute hook: it skips the task when this run's
-plan (the `plan_build` task's XCom, warehouse/build_plan.py) leaves its node out. Cosmos'
-tasks run with the trigger rule none_failed, so a planned model runs even when a parent that did
-not change was skipped, and none runs after a parent failed.
+The plan is the `plan_build` task's XCom (warehouse/build_plan.py). Cosmos' watcher execution mode
+renders a producer task, which runs `dbt build --select <the plan's selection>`, and a task per dbt
+node that reports the producer's result for its node (a model's task, then a task for its tests).
+
+- `skip_unplanned_tasks` (the task after `plan_build`) marks skipped, in one go, the task of every
+  node the plan leaves out, and the producer when the plan selects nothing: no dbt starts, and no
+  task is started only to skip (about a second each under a scheduler, a tenth under `airflow
+  dags test`). A node outside the producer's selection would otherwise be waited for, then run by
+  its own task.
+- The same decision is each task's pre_execute hook, for a task started all the same (cleared by
+  hand): `skip_unless_anything_planned` the producer's, `skip_unless_planned` every node task's.
+
+The producer's `--select` is PLANNED_SELECTION (set by orchestration.dbt_watcher). The node tasks
+run with the trigger rule none_failed, so a planned model's task runs when a parent that did not
+change was skipped, and none runs after a parent's task failed.
 """
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from airflow.sdk.exceptions import AirflowSkipException
 
+log = logging.getLogger(__name__)
+
 PLAN_TASK_ID = "plan_build"
+# the producer's `--select`, templated from the plan
+PLANNED_SELECTION = "{{ ti.xcom_pull(task_ids='" + PLAN_TASK_ID + "')['selection'] }}"
+
+
+def _plan(context: Any):
+    from warehouse.build_plan import BuildPlan  # when the task runs, not at parse
+
+    planned = context["ti"].xcom_pull(task_ids=PLAN_TASK_ID)
+    if planned is None:
+        raise AirflowSkipException(f"no build plan: {PLAN_TASK_ID} did not finish")
+    return BuildPlan.from_dict(planned)
+
+
+def _skipped_by(plan, task: Any) -> bool:
+    node = getattr(task, "extra_context", {}).get("dbt_node_config")
+    return node is not None and not plan.includes(node["unique_id"], node.get("depends_on") or ())
+
+
+def skip_unplanned_tasks(context: Any, producer_task_id: str) -> None:
+    """Mark skipped the tasks this run's plan leaves out (see above)."""
+    from airflow.sdk.exceptions import DownstreamTasksSkipped
+
+    plan = _plan(context)
+    unplanned = [task.task_id for task in context["dag"].tasks if _skipped_by(plan, task)]
+    if plan.builds_nothing:
+        unplanned.append(producer_task_id)
+    if not unplanned:
+        return
+    log.info(
+        "%s: %s: %s%d dbt task(s) skipped",
+        plan.build_schema,
+        plan.reason,
+        "nothing changed, no dbt build; " if plan.builds_nothing else "",
+        len(unplanned),
+    )
+    raise DownstreamTasksSkipped(tasks=unplanned)
+
+
+def skip_unless_anything_planned(context: Any) -> None:
+    plan = _plan(context)
+    if plan.builds_nothing:
+        raise AirflowSkipException(
+            f"nothing changed since {plan.build_schema}'s last complete build: no dbt build"
+        )
 
 
 def skip_unless_planned(context: Any) -> None:
-    from warehouse.build_plan import BuildPlan  # when the task runs, not at parse
-
-    node = getattr(context["task"], "extra_context", {}).get("dbt_node_config")
-    if node is None:
+    task = context["task"]
+    if getattr(task, "extra_context", {}).get("dbt_node_config") is None:
         return
-    plan = BuildPlan.from_dict(context["ti"].xcom_pull(task_ids=PLAN_TASK_ID))
-    if not plan.includes(node["unique_id"], node.get("depends_on") or ()):
+    plan = _plan(context)
+    if _skipped_by(plan, task):
         raise AirflowSkipException(
-            f"{node['unique_id']} is unchanged since {plan.build_schema}'s last complete build"
+            f"{task.task_id} is unchanged since {plan.build_schema}'s last complete build"
         )

@@ -1,0 +1,59 @@
+"""Cosmos' watcher execution mode as the warehouse build uses it (docs/architecture.md says why).
+
+A producer task runs one `dbt build` of the plan's selection; a task per model (then one for its
+tests) reports what that build did to its node. `watch_the_planned_build` finishes the wiring
+Cosmos leaves to its user in a task group:
+
+- the producer builds the plan's selection (`--select` templated from the plan's XCom; Cosmos
+  would give it RenderConfig's `select`, which also leaves nodes unrendered);
+- `upstream` (the task that skips what the plan leaves out) >> producer >> the node tasks with no
+  parent node. They read what the producer's build
+  wrote, so they start once it ended, however it ended: a build with a failing model fails the
+  producer, and each node's task must still say which model failed and which were not built
+  (trigger rule all_done; planned_nodes' hooks skip them when there was no plan or nothing is
+  planned). `airflow dags test` runs one task at a time: a node task started before the producer
+  would wait for it for ever;
+- a test across several models counts among the tests of the model it is defined on (dbt's
+  `attached_node`; a singular test, defined on none, counts for each model it reads). Cosmos
+  counts it for every model it reads, so a model that failed would fail the test task of a model
+  it merely references, and that model's dependents would not run.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from orchestration.planned_nodes import PLANNED_SELECTION
+
+
+def tests_by_attached_model(
+    tests_per_model: dict[str, list[str]], manifest_path: Path
+) -> dict[str, list[str]]:
+    """Cosmos' tests per model, each test with an attached node counted for that node only."""
+    nodes = json.loads(manifest_path.read_text())["nodes"]
+    counted: dict[str, list[str]] = {}
+    for model, tests in tests_per_model.items():
+        for test in tests:
+            attached = (nodes.get(test) or {}).get("attached_node")
+            if attached is None or attached == model:
+                counted.setdefault(model, []).append(test)
+    return counted
+
+
+def producer_task_id(group_id: str) -> str:
+    from cosmos.constants import PRODUCER_WATCHER_TASK_ID
+
+    return f"{group_id}.{PRODUCER_WATCHER_TASK_ID}"
+
+
+def watch_the_planned_build(dbt_group: Any, upstream: Any, manifest_path: Path) -> None:
+    producer = dbt_group.children[producer_task_id(dbt_group.group_id)]
+    producer.select = PLANNED_SELECTION
+    producer.tests_per_model = tests_by_attached_model(producer.tests_per_model, manifest_path)
+    upstream >> producer
+    for root in dbt_group.get_roots():
+        if root is not producer:
+            producer >> root
+            root.trigger_rule = "all_done"

@@ -1,0 +1,152 @@
+"""The warehouse DAG's dbt part against `dbt build` of the same selection; a run with nothing new.
+
+    python benchmarks/dag_run.py                  # the demo data (`make run`'s), times 1
+    python benchmarks/dag_run.py --scale 0.2      # what the tests run
+
+On a throwaway PostgreSQL, every demo source lands (as benchmarks/gate.py lands it); then:
+  1. the baseline: the build plan of build_green (everything: its first build), `dbt build` of that
+     selection into build_green, recorded as its complete build (only dbt build is timed);
+  2. `airflow dags test warehouse_build`, as `make run` runs it: it builds build_blue, whose plan
+     is the same selection. Its dbt part is the span from the producer's start to the end of the
+     last task of the `dbt` group, read from Airflow's metadata database;
+  3. `airflow dags test warehouse_build` again with nothing new: it plans build_green, which holds
+     everything that landed, and builds nothing.
+Progress goes to stderr; the last line of stdout is one JSON object with the figures and the ratio.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import psycopg
+from gate import land_demo, progress
+
+from common import settings
+from orchestration import pipeline
+from orchestration.airflow_env import airflow_environment
+from warehouse.build_plan import record_built
+from warehouse.connection import AIRFLOW_DATABASE, Warehouse, dbt_environment
+from warehouse.dbt_runner import run_dbt
+from warehouse.throwaway import throwaway_warehouse
+
+GOALS = {"dag_dbt_part_vs_dbt_build": 1.5, "nothing_new_dag_seconds": 45}
+RUN_ID = "bench_dag_run"
+DAG_ID = "warehouse_build"
+PRODUCER = "dbt.dbt_producer_watcher"
+
+# the dbt group's span and its tasks' states in one DAG run, from Airflow's metadata
+DBT_PART = """
+select min(start_date), max(end_date), count(*),
+       count(*) filter (where state = 'success'), count(*) filter (where state = 'skipped'),
+       sum(extract(epoch from end_date - start_date)) filter (where task_id = %s)
+from task_instance
+where dag_id = %s and run_id = %s and task_id like 'dbt.%%'
+"""
+
+
+def airflow(env: dict[str, str], *args: str) -> float:
+    """Run an Airflow command that must succeed; its wall time."""
+    started = time.perf_counter()
+    done = subprocess.run(
+        [str(settings.VENV_BIN / "airflow"), *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        sys.exit(f"airflow {' '.join(args)} failed:\n{(done.stdout + done.stderr)[-5000:]}")
+    return time.perf_counter() - started
+
+
+def latest_run(warehouse: Warehouse) -> dict:
+    """The newest warehouse_build run: its dbt part's seconds and its dbt tasks' states."""
+    with psycopg.connect(
+        **warehouse.connect_kwargs(warehouse.admin_user, AIRFLOW_DATABASE)
+    ) as conn:
+        [run_id] = conn.execute(
+            "select run_id from dag_run where dag_id = %s order by id desc limit 1", (DAG_ID,)
+        ).fetchone()
+        started, ended, tasks, succeeded, skipped, producer = conn.execute(
+            DBT_PART, (PRODUCER, DAG_ID, run_id)
+        ).fetchone()
+    return {
+        "dbt_part_seconds": round((ended - started).total_seconds(), 2),
+        "producer_seconds": round(float(producer), 2),
+        "dbt_tasks": tasks,
+        "succeeded": succeeded,
+        "skipped": skipped,
+    }
+
+
+def baseline_build(warehouse: Warehouse, folder: Path) -> tuple[float, str]:
+    """Plan build_green, `dbt build` the plan's selection, record it; dbt build's seconds."""
+    build_schema = "build_green"
+    env = {
+        **os.environ,
+        **dbt_environment(warehouse),
+        "DBT_BUILD_SCHEMA": build_schema,
+        "PIPELINE_RUN_ID": RUN_ID,
+        "DBT_TARGET_PATH": str(folder / "dbt_target"),
+    }
+    plan = pipeline.plan_build(build_schema, RUN_ID)
+    started = time.perf_counter()
+    built = run_dbt(["build", "--select", plan["selection"]], env)
+    seconds = time.perf_counter() - started
+    if built.returncode != 0:
+        sys.exit(f"dbt build failed:\n{built.stdout[-5000:]}")
+    record_built(warehouse, build_schema, RUN_ID)
+    return seconds, plan["selection"]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--scale", type=float, default=1.0, help="of make run's demo data")
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory() as folder, throwaway_warehouse(Path(folder)) as warehouse:
+        progress("landing the demo data")
+        rows = land_demo(args.scale, RUN_ID)
+        pipeline.validate_landed_batches(RUN_ID)  # as a run's first task: staging reads it
+        progress("the baseline: dbt build of the planned selection into build_green")
+        dbt_seconds, selection = baseline_build(warehouse, Path(folder))
+        progress(f"  {dbt_seconds:.1f} s (--select {selection})")
+
+        env = airflow_environment(warehouse)
+        airflow(env, "db", "migrate")
+        progress("airflow dags test warehouse_build: builds build_blue, the same selection")
+        first_seconds = airflow(env, "dags", "test", DAG_ID)
+        first = latest_run(warehouse)
+        progress(f"  {first_seconds:.1f} s, its dbt part {first['dbt_part_seconds']} s")
+        progress("airflow dags test warehouse_build again, nothing new: plans build_green")
+        nothing_new_seconds = airflow(env, "dags", "test", DAG_ID)
+        nothing_new = latest_run(warehouse)
+        progress(f"  {nothing_new_seconds:.1f} s ({nothing_new['skipped']} dbt tasks skipped)")
+
+    report = {
+        "benchmark": "dag_run",
+        "demo_rows_total": sum(rows.values()),
+        "selection": selection,
+        "dbt_build_seconds": round(dbt_seconds, 2),
+        "dag_seconds": round(first_seconds, 2),
+        "dag": first,
+        "nothing_new_dag_seconds": round(nothing_new_seconds, 2),
+        "nothing_new_dag": nothing_new,
+        "ratio": round(first["dbt_part_seconds"] / dbt_seconds, 3),
+        "goals": GOALS,
+    }
+    print(json.dumps(report))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,178 @@
+"""The warehouse build's dbt part through `airflow dags test`: one `dbt build` in Cosmos' producer
+task, and a task per model (then one for its tests) reporting what it did (Cosmos' watcher mode).
+
+Two models are broken the same way: a table of that name in the build schema owned by the admin,
+which dbt, as `transformer`, cannot replace. One is mended while its task waits for its retry; the
+other stays broken. A second run, after a complete build of the schema it builds, has nothing to do.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import psycopg
+import pytest
+
+from demo.claims_files import write_claims
+from demo.ehr_extracts import write_extracts, write_patient_extract
+from orchestration import pipeline
+from tests.dags.airflow_cli import run_airflow, task_states
+from tests.dags.conftest import orchestration_config
+from warehouse.build_plan import record_built
+
+pytestmark = pytest.mark.e2e
+
+DAG_ID = "warehouse_build"
+PRODUCER = "dbt.dbt_producer_watcher"
+BUILD_SCHEMA = "build_blue"  # the first build's: nothing is published yet
+STAYS_BROKEN = "fct_claims"  # its dependent: mart_claims_by_provider
+MENDED_ON_RETRY = "deid_trial_enrollments"  # its dependent: fct_trial_enrollments
+# long enough for the test to mend the model between its task's two tries
+RETRY_DELAY_SECONDS = 8
+
+
+def _admin(test_warehouse):
+    warehouse = test_warehouse.warehouse
+    return psycopg.connect(**warehouse.connect_kwargs(warehouse.admin_user), autocommit=True)
+
+
+def _break(test_warehouse, model: str) -> None:
+    """A table named as the model in the build schema, owned by the admin: dbt cannot replace it."""
+    with _admin(test_warehouse) as conn:
+        conn.execute(f"create table {BUILD_SCHEMA}.{model} (placeholder int)")
+
+
+def _mend(test_warehouse, model: str) -> None:
+    with _admin(test_warehouse) as conn:
+        conn.execute(f"alter table {BUILD_SCHEMA}.{model} owner to transformer")
+
+
+def _mend_once_waiting_for_retry(test_warehouse, model: str) -> threading.Thread:
+    """Mend `model` as soon as its task failed its first try and waits for its retry."""
+    task_id = f"dbt.{model}.run"
+
+    def mend() -> None:
+        deadline = time.monotonic() + 600
+        while time.monotonic() < deadline:
+            if task_states(test_warehouse.warehouse, DAG_ID).get(task_id, (None,))[0] == (
+                "up_for_retry"
+            ):
+                _mend(test_warehouse, model)
+                return
+            time.sleep(0.2)
+
+    thread = threading.Thread(target=mend, daemon=True)
+    thread.start()
+    return thread
+
+
+def _results(test_warehouse, run_id_like: str) -> dict[str, set[str]]:
+    """Each node's statuses in audit.dbt_node_results for the runs whose id is like the pattern."""
+    with psycopg.connect(**test_warehouse.warehouse.connect_kwargs("steward")) as conn:
+        rows = conn.execute(
+            "select unique_id, status from audit.dbt_node_results where run_id like %s",
+            (run_id_like,),
+        ).fetchall()
+    results: dict[str, set[str]] = {}
+    for unique_id, status in rows:
+        results.setdefault(unique_id.split(".")[-1], set()).add(status)
+    return results
+
+
+def _relation_exists(test_warehouse, name: str) -> bool:
+    with _admin(test_warehouse) as conn:
+        return conn.execute("select to_regclass(%s) is not null", (name,)).fetchone()[0]
+
+
+@pytest.fixture(scope="module")
+def build_env(test_warehouse, airflow_env):
+    """Airflow's env with a longer retry delay for the warehouse build; the demo data landed."""
+    landing = test_warehouse.landing_dir
+    write_patient_extract(landing / "ehr_patients", patients=60)
+    write_extracts(landing / "ehr", files=1, rows=40, patients=60, defects_per_file=0)
+    write_claims(landing / "claims", files=1, claims=20, defects_per_file=0)
+    for source in ("ehr_patients", "ehr", "claims"):
+        pipeline.land_files(source, "landing")
+    pipeline.land_research_db("landing")
+    config = orchestration_config(
+        test_warehouse.var_dir, warehouse_build={"retry_delay_seconds": RETRY_DELAY_SECONDS}
+    )
+    return {**airflow_env, "ORCHESTRATION_CONFIG": config}
+
+
+@pytest.fixture(scope="module")
+def failing_run(test_warehouse, build_env):
+    """The first build, with one model broken for good and one mended before its retry."""
+    _break(test_warehouse, STAYS_BROKEN)
+    _break(test_warehouse, MENDED_ON_RETRY)
+    mender = _mend_once_waiting_for_retry(test_warehouse, MENDED_ON_RETRY)
+    run = run_airflow(build_env, "dags", "test", DAG_ID)
+    mender.join(timeout=5)
+    return run, task_states(test_warehouse.warehouse, DAG_ID)
+
+
+def test_a_failing_model_fails_the_run_and_blocks_its_dependents(test_warehouse, failing_run):
+    run, states = failing_run
+    assert run.returncode != 0, (run.stdout + run.stderr)[-3000:]
+    assert states[PRODUCER][0] == "failed"  # its dbt build reported the failures
+    assert states[f"dbt.{STAYS_BROKEN}.run"] == ("failed", 2)  # retried once, still broken
+    for blocked in (f"dbt.{STAYS_BROKEN}.test", "dbt.mart_claims_by_provider.run"):
+        assert states[blocked][0] == "upstream_failed", blocked
+    assert not _relation_exists(test_warehouse, f"{BUILD_SCHEMA}.mart_claims_by_provider")
+    # models that do not read it were built and tested
+    for built in ("dbt.fct_encounters.run", "dbt.fct_encounters.test", "dbt.dim_patient.test"):
+        assert states[built][0] == "success", built
+    # a failed build is not recorded, gated or published
+    for step in ("record_build", "quality_gate", "publish"):
+        assert states[step][0] == "upstream_failed", step
+    with psycopg.connect(**test_warehouse.warehouse.connect_kwargs("steward")) as conn:
+        assert conn.execute("select count(*) from audit.publications").fetchone()[0] == 0
+    results = _results(test_warehouse, "warehouse_build__%")
+    assert results[STAYS_BROKEN] == {"error"}
+    assert results["mart_claims_by_provider"] == {"skipped"}
+
+
+def test_a_retry_of_the_failed_model_succeeds_once_it_is_mended(test_warehouse, failing_run):
+    _, states = failing_run
+    assert states[f"dbt.{MENDED_ON_RETRY}.run"] == ("success", 2)
+    # its dependent, which the producer's build skipped, ran on its own retry too
+    assert states["dbt.fct_trial_enrollments.run"][0] == "success"
+    assert states["dbt.fct_trial_enrollments.test"][0] == "success"
+    assert _relation_exists(test_warehouse, f"{BUILD_SCHEMA}.fct_trial_enrollments")
+    # the producer's try failed it, the retry (the model's own `dbt run`) built it
+    assert _results(test_warehouse, "warehouse_build__%")[MENDED_ON_RETRY] == {"error", "success"}
+
+
+@pytest.fixture(scope="module")
+def nothing_planned_run(test_warehouse, build_env, failing_run):
+    """A run after a complete build of the schema it builds, with nothing new since."""
+    with _admin(test_warehouse) as conn:
+        conn.execute(f"drop table {BUILD_SCHEMA}.{STAYS_BROKEN}")
+    planned = pipeline.plan_build(BUILD_SCHEMA, "by_hand")
+    assert planned["nodes"] is None  # the failed build left no complete one: everything
+    built = test_warehouse.dbt("build", build_schema=BUILD_SCHEMA, run_id="by_hand")
+    assert built.returncode == 0, built.stdout[-3000:]
+    record_built(test_warehouse.warehouse, BUILD_SCHEMA, "by_hand")
+    before = _results(test_warehouse, "%")
+    run = run_airflow(build_env, "dags", "test", DAG_ID)
+    assert run.returncode == 0, (run.stdout + run.stderr)[-5000:]
+    return before, run.stdout + run.stderr, task_states(test_warehouse.warehouse, DAG_ID)
+
+
+def test_a_plan_that_selects_nothing_starts_no_dbt(test_warehouse, nothing_planned_run):
+    before, output, states = nothing_planned_run
+    # skipped with every node task before any started (`airflow dags test` writes every task's
+    # log to its output): no dbt ran, no result was recorded
+    assert states["skip_unplanned"][0] == "success"
+    dbt_tasks = [task for task in states if task.startswith("dbt.")]
+    skipped_at_once = len(dbt_tasks) - 1  # all but Cosmos' gate after the producer
+    assert f"nothing changed, no dbt build; {skipped_at_once} dbt task(s) skipped" in output
+    assert "Running with dbt=" not in output
+    node_states = {states[task][0] for task in dbt_tasks}
+    assert node_states == {"skipped", "success"}  # success: Cosmos' gate after the producer
+    assert states[PRODUCER][0] == "skipped"
+    assert states["dbt.dbt_producer_watcher_done"][0] == "success"
+    assert _results(test_warehouse, "%") == before
+    # the schema's build, complete and unchanged, is gated and published
+    assert states["publish"][0] == "success"
