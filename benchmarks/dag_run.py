@@ -9,8 +9,8 @@ On a throwaway PostgreSQL, every demo source lands (as benchmarks/gate.py lands 
   2. `airflow dags test warehouse_build`, as `make run` runs it: it builds build_blue, whose plan
      is the same selection. Its dbt part is the span from the producer's start to the end of the
      last task of the `dbt` group, read from Airflow's metadata database;
-  3. `airflow dags test warehouse_build` again with nothing new: it plans build_green, which holds
-     everything that landed, and builds nothing.
+  3. `airflow dags test warehouse_build` again with nothing new: the published build_blue holds
+     everything that landed, and it builds nothing.
 Progress goes to stderr; the last line of stdout is one JSON object with the figures and the ratio.
 """
 
@@ -128,7 +128,7 @@ def main() -> None:
         first_seconds = airflow(env, "dags", "test", DAG_ID)
         first = latest_run(warehouse)
         progress(f"  {first_seconds:.1f} s, its dbt part {first['dbt_part_seconds']} s")
-        progress("airflow dags test warehouse_build again, nothing new: plans build_green")
+        progress("airflow dags test warehouse_build again, nothing new: build_blue is current")
         nothing_new_seconds = airflow(env, "dags", "test", DAG_ID)
         nothing_new = latest_run(warehouse)
         progress(f"  {nothing_new_seconds:.1f} s ({nothing_new['skipped']} dbt tasks skipped)")

@@ -1,6 +1,7 @@
 """`make run`: start the warehouse, make demo data if there is none, let the vitals processor take
 the waiting micro-batches (`--once`), run each source's DAG and then the warehouse build once
-through Airflow (`airflow dags test`), and print what they did.
+through Airflow (`airflow dags test` each, all in one process: orchestration.dag_runner), and
+print what they did.
 """
 
 from __future__ import annotations
@@ -11,8 +12,10 @@ import re
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import IO
 
 import psycopg
 
@@ -24,7 +27,7 @@ from demo.fhir_resources import demo_resources
 from demo.fhir_server import DemoFhirServer, FhirStore
 from demo.research_db import ensure_database, fill
 from demo.vitals_files import write_vitals
-from orchestration import dbt_manifest
+from orchestration import dag_runner, dbt_manifest
 from orchestration.airflow_env import airflow_environment
 from orchestration.airflow_services import running
 from warehouse.bootstrap import bootstrap
@@ -39,8 +42,9 @@ STATE_CHANGE = re.compile(r"new_state=(\w+) .*ti_id=([0-9a-f-]+)")
 # Each source's DAG lands it (vitals_feed checks the processor that landed the vitals and
 # announces them); the warehouse build (which the raw assets they emit start when Airflow is up)
 # validates, builds, gates and publishes.
-SOURCE_DAGS = ("ehr_batch", "claims_batch", "vitals_feed", "fhir_api", "research_db")
+SOURCE_DAGS = ("vitals_feed", "ehr_batch", "claims_batch", "fhir_api", "research_db")
 BUILD_DAG = "warehouse_build"
+DAGS = (*SOURCE_DAGS, BUILD_DAG)
 
 
 DEMO_WRITERS = {
@@ -70,30 +74,44 @@ def _make_demo_data(warehouse: Warehouse) -> None:
         log.info("%s: landing folder was empty: wrote %d demo files", source, len(paths))
 
 
-def _airflow(args: list[str], env: dict[str, str], log_file: Path, what: str) -> None:
-    """Run an Airflow command, its output to `log_file`, printing task progress as it goes."""
-    _run_logged([str(settings.VENV_BIN / "airflow"), *args], env, log_file, what)
-
-
-def _run_logged(command: list[str], env: dict[str, str], log_file: Path, what: str) -> None:
-    started = time.monotonic()
-    shown = (
-        log_file.relative_to(settings.PROJECT_ROOT)
-        if log_file.is_relative_to(settings.PROJECT_ROOT)
-        else log_file
+def _shown(path: Path) -> Path:
+    return (
+        path.relative_to(settings.PROJECT_ROOT)
+        if path.is_relative_to(settings.PROJECT_ROOT)
+        else path
     )
-    log.info("%s (log: %s)", what, shown)
-    with log_file.open("w") as out:
-        process = subprocess.Popen(
-            command,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        assert process.stdout is not None
-        task_ids: dict[str, str] = {}
+
+
+def _run_logged(
+    command: list[str], env: dict[str, str], log_file_of: Callable[[str], Path], what: str
+) -> None:
+    """Run `command`, printing task progress as it goes. Its output goes to `log_file_of(what)`;
+    a line `== <step>` (orchestration.dag_runner) starts a step, logged to `log_file_of(step)`."""
+    started = step_started = time.monotonic()
+    out = None
+
+    def begin(step: str) -> IO[str]:
+        log_file = log_file_of(step)
+        log.info("%s (log: %s)", step, _shown(log_file))
+        return log_file.open("w")
+
+    def end(step_out: IO[str]) -> None:
+        step_out.close()
+        log.info("  done in %.0fs", time.monotonic() - step_started)
+
+    out = begin(what)
+    process = subprocess.Popen(
+        command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    assert process.stdout is not None
+    task_ids: dict[str, str] = {}
+    try:
         for line in process.stdout:
+            if line.startswith(dag_runner.MARKER):
+                end(out)
+                step_started = time.monotonic()
+                out = begin(line.removeprefix(dag_runner.MARKER).strip())
+                continue
             out.write(line)
             if match := TASK_INSTANCE.search(line):
                 task_ids[match.group(2)] = match.group(1)
@@ -101,9 +119,11 @@ def _run_logged(command: list[str], env: dict[str, str], log_file: Path, what: s
                 task = task_ids.get(match.group(2), match.group(2))
                 log.info("  [%4.0fs] %s: %s", time.monotonic() - started, task, match.group(1))
         code = process.wait()
+    finally:
+        out.close()
     if code != 0:
-        raise SystemExit(f"{what} failed (exit {code}); see {log_file}")
-    log.info("  done in %.0fs", time.monotonic() - started)
+        raise SystemExit(f"{what} failed (exit {code}); see {_shown(Path(out.name))}")
+    log.info("  done in %.0fs", time.monotonic() - step_started)
 
 
 def run_demo() -> bool:
@@ -135,21 +155,22 @@ def run_demo() -> bool:
     env = airflow_environment(warehouse)
     logs = settings.VAR_DIR / "logs"
     logs.mkdir(parents=True, exist_ok=True)
-    _airflow(
-        ["db", "migrate"], env, logs / "airflow_db_migrate.log", "preparing Airflow's database"
-    )
     started = datetime.now(UTC)
     try:
-        for dag_id in (*SOURCE_DAGS, BUILD_DAG):
-            if dag_id == "vitals_feed":  # checks the processor's heartbeat: just after it ran
-                _run_logged(
-                    [sys.executable, "-m", "cli", "processor", "--once"],
-                    env,
-                    logs / "vitals_processor.log",
-                    "the vitals processor takes the waiting micro-batches",
-                )
-            log_file = logs / f"airflow_dags_test_{dag_id}.log"
-            _airflow(["dags", "test", dag_id], env, log_file, f"running {dag_id}")
+        # vitals_feed checks the processor's heartbeat: it runs first, just after the processor
+        _run_logged(
+            [sys.executable, "-m", "cli", "processor", "--once"],
+            env,
+            lambda _: logs / "vitals_processor.log",
+            "the vitals processor takes the waiting micro-batches",
+        )
+        # Airflow's database, then each DAG once, in one process (orchestration.dag_runner)
+        _run_logged(
+            [sys.executable, "-m", "orchestration.dag_runner", *DAGS],
+            env,
+            lambda step: logs / f"airflow_{step.replace(' ', '_')}.log",
+            "start",
+        )
     finally:
         if fhir_server is not None:
             fhir_server.stop()

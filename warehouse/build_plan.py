@@ -21,7 +21,7 @@ import hashlib
 import json
 import logging
 import tempfile
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,6 +30,7 @@ import psycopg
 from common import settings
 from warehouse.connection import Warehouse
 from warehouse.dbt_runner import run_dbt
+from warehouse.publish import BUILD_SCHEMAS, published_schema
 
 log = logging.getLogger(__name__)
 
@@ -140,14 +141,52 @@ def _stored_state(conn: psycopg.Connection, build_schema: str) -> tuple | None:
     ).fetchone()
 
 
+@dataclass(frozen=True)
+class _Measured:
+    """What dbt says now: each source's freshness and the parsed project."""
+
+    sources_text: str
+    manifest_text: str
+    fingerprint: str
+
+    @property
+    def manifest(self) -> dict:
+        return json.loads(self.manifest_text)
+
+
+def _measure(env: Mapping[str, str], dbt_args: list[str]) -> _Measured:
+    target = Path(env.get("DBT_TARGET_PATH", settings.DBT_PROJECT_DIR / "target"))
+    (target / "sources.json").unlink(missing_ok=True)
+    # exit code 1 is a stale source: the freshness is measured all the same
+    freshness = run_dbt(["source", "freshness", *dbt_args], env)
+    if not (target / "sources.json").exists() or freshness.returncode > 1:
+        raise PlanFailed(f"dbt source freshness failed:\n{freshness.stdout[-3000:]}")
+    sources_text = (target / "sources.json").read_text()
+    # a source dbt could not measure would count as unchanged: never plan on that
+    unmeasured = [
+        result["unique_id"]
+        for result in json.loads(sources_text)["results"]
+        if result["status"] == "runtime error"
+    ]
+    if unmeasured:
+        raise PlanFailed(f"dbt could not measure the freshness of {', '.join(unmeasured)}")
+    manifest_text = (target / "manifest.json").read_text()
+    return _Measured(sources_text, manifest_text, _fingerprint(json.loads(manifest_text), dbt_args))
+
+
 def _changed_nodes(
-    env: Mapping[str, str], state: tuple, target: Path, dbt_args: list[str], new_day: bool
+    env: Mapping[str, str], state: tuple, measured: _Measured, dbt_args: list[str], new_day: bool
 ) -> tuple[tuple[str, ...], frozenset[str]]:
     _, _, manifest_text, sources_text = state
+    # `source_status:fresher+` reads the freshness measured now from dbt's target folder: the same
+    # for every build schema, measured once
+    target = Path(env.get("DBT_TARGET_PATH", settings.DBT_PROJECT_DIR / "target"))
+    target.mkdir(parents=True, exist_ok=True)
+    (target / "sources.json").write_text(measured.sources_text)
+    manifest = measured.manifest
     selectors = list(CHANGED_SINCE)
     if new_day:
-        current = json.loads((target / "manifest.json").read_text())
-        selectors += [f"{name}+" for name in _as_of_models(current)]
+        selectors += [f"{name}+" for name in _as_of_models(manifest)]
     with tempfile.TemporaryDirectory(prefix="dbt_state_") as state_dir:
         Path(state_dir, "manifest.json").write_text(manifest_text)
         Path(state_dir, "sources.json").write_text(sources_text)
@@ -179,6 +218,60 @@ def _changed_nodes(
     )
 
 
+def _changes(
+    conn: psycopg.Connection,
+    build_schema: str,
+    env: Mapping[str, str],
+    measured: _Measured,
+    dbt_args: list[str],
+) -> tuple[tuple[str, ...] | None, frozenset[str], str]:
+    """What changed since `build_schema`'s last complete build: (names or None for everything,
+    unique ids, why)."""
+    today = conn.execute("select current_date").fetchone()[0]
+    state = _stored_state(conn, build_schema)
+    if state is None:
+        return None, frozenset(), f"{build_schema} has no complete build"
+    if state[0] != measured.fingerprint:
+        return None, frozenset(), "dbt's version, dbt_project.yml or the build's arguments changed"
+    nodes, unique_ids = _changed_nodes(env, state, measured, dbt_args, state[1] != today)
+    return nodes, unique_ids, f"what changed since {build_schema}'s last complete build"
+
+
+def _record_planned(
+    conn: psycopg.Connection, build_schema: str, run_id: str, measured: _Measured
+) -> None:
+    conn.execute(
+        """
+        insert into audit.build_states
+            (build_schema, stage, run_id, fingerprint, built_on, manifest, sources)
+        values (%s, 'planned', %s, %s, current_date, %s, %s)
+        on conflict (build_schema, stage) do update set
+            run_id = excluded.run_id, fingerprint = excluded.fingerprint,
+            built_on = excluded.built_on, manifest = excluded.manifest,
+            sources = excluded.sources, recorded_at = now()
+        """,
+        (build_schema, run_id, measured.fingerprint, measured.manifest_text, measured.sources_text),
+    )
+
+
+def _planned(
+    conn: psycopg.Connection,
+    build_schema: str,
+    run_id: str,
+    measured: _Measured,
+    changes: tuple[tuple[str, ...] | None, frozenset[str], str],
+) -> BuildPlan:
+    _record_planned(conn, build_schema, run_id, measured)
+    plan = BuildPlan(build_schema, run_id, *changes)
+    log.info(
+        "%s: %s (%s)",
+        build_schema,
+        "everything" if plan.builds_everything else f"{len(plan.nodes)} node(s)",
+        plan.reason,
+    )
+    return plan
+
+
 def plan_build(
     warehouse: Warehouse,
     build_schema: str,
@@ -193,57 +286,41 @@ def plan_build(
     of the build (such as --vars); `full` plans the whole project whatever changed.
     """
     dbt_args = list(dbt_args or [])
-    target = Path(env.get("DBT_TARGET_PATH", settings.DBT_PROJECT_DIR / "target"))
-    (target / "sources.json").unlink(missing_ok=True)
-    # exit code 1 is a stale source: the freshness is measured all the same
-    freshness = run_dbt(["source", "freshness", *dbt_args], env)
-    if not (target / "sources.json").exists() or freshness.returncode > 1:
-        raise PlanFailed(f"dbt source freshness failed:\n{freshness.stdout[-3000:]}")
-    sources_text = (target / "sources.json").read_text()
-    # a source dbt could not measure would count as unchanged: never plan on that
-    unmeasured = [
-        result["unique_id"]
-        for result in json.loads(sources_text)["results"]
-        if result["status"] == "runtime error"
-    ]
-    if unmeasured:
-        raise PlanFailed(f"dbt could not measure the freshness of {', '.join(unmeasured)}")
-    manifest_text = (target / "manifest.json").read_text()
-    fingerprint = _fingerprint(json.loads(manifest_text), dbt_args)
-
+    measured = _measure(env, dbt_args)
     with psycopg.connect(**warehouse.connect_kwargs("transformer")) as conn:
-        today = conn.execute("select current_date").fetchone()[0]
-        state = _stored_state(conn, build_schema)
         if full:
-            nodes, unique_ids, reason = None, frozenset(), "a full build was asked for"
-        elif state is None:
-            nodes, unique_ids, reason = None, frozenset(), f"{build_schema} has no complete build"
-        elif state[0] != fingerprint:
-            nodes, unique_ids = None, frozenset()
-            reason = "dbt's version, dbt_project.yml or the build's arguments changed"
+            changes = (None, frozenset(), "a full build was asked for")
         else:
-            nodes, unique_ids = _changed_nodes(env, state, target, dbt_args, state[1] != today)
-            reason = f"what changed since {build_schema}'s last complete build"
-        conn.execute(
-            """
-            insert into audit.build_states
-                (build_schema, stage, run_id, fingerprint, built_on, manifest, sources)
-            values (%s, 'planned', %s, %s, %s, %s, %s)
-            on conflict (build_schema, stage) do update set
-                run_id = excluded.run_id, fingerprint = excluded.fingerprint,
-                built_on = excluded.built_on, manifest = excluded.manifest,
-                sources = excluded.sources, recorded_at = now()
-            """,
-            (build_schema, run_id, fingerprint, today, manifest_text, sources_text),
-        )
-    plan = BuildPlan(build_schema, run_id, nodes, unique_ids, reason)
-    log.info(
-        "%s: %s (%s)",
-        build_schema,
-        "everything" if plan.builds_everything else f"{len(plan.nodes)} node(s)",
-        reason,
-    )
-    return plan
+            changes = _changes(conn, build_schema, env, measured, dbt_args)
+        return _planned(conn, build_schema, run_id, measured, changes)
+
+
+def plan_next_build(
+    warehouse: Warehouse,
+    run_id: str,
+    env_of: Callable[[str], Mapping[str, str]],
+    dbt_args: list[str] | None = None,
+) -> BuildPlan:
+    """This run's build, in a build schema of its choosing (dbt's environment for it: `env_of`).
+
+    The schema analysts do not read, built with what changed since its own last complete build;
+    but when nothing changed since the published schema's complete build, that schema, with
+    nothing to build: it already holds everything, and is gated and published again as it is.
+    (Otherwise a run with nothing new would build the other schema from wherever it was left,
+    all of it if it never had a complete build.)
+    """
+    dbt_args = list(dbt_args or [])
+    with psycopg.connect(**warehouse.connect_kwargs("transformer")) as conn:
+        published = published_schema(conn)
+        unpublished = BUILD_SCHEMAS[1] if published == BUILD_SCHEMAS[0] else BUILD_SCHEMAS[0]
+        measured = _measure(env_of(unpublished), dbt_args)
+        if published is not None:
+            changes = _changes(conn, published, env_of(published), measured, dbt_args)
+            if changes[0] == ():
+                reason = f"nothing changed since the published build, {published}'s"
+                return _planned(conn, published, run_id, measured, ((), frozenset(), reason))
+        changes = _changes(conn, unpublished, env_of(unpublished), measured, dbt_args)
+        return _planned(conn, unpublished, run_id, measured, changes)
 
 
 def record_built(warehouse: Warehouse, build_schema: str, run_id: str) -> None:

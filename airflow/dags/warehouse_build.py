@@ -28,6 +28,7 @@ from orchestration.dbt_profile import DBT_PROFILE
 from orchestration.dbt_watcher import producer_task_id, watch_the_planned_build
 from orchestration.planned_nodes import (
     PLAN_TASK_ID,
+    PLANNED_SCHEMA,
     skip_unless_anything_planned,
     skip_unless_planned,
 )
@@ -42,17 +43,13 @@ def warehouse_build():
 
         return pipeline.validate_landed_batches(runs.pipeline_run_id(dag_run))
 
-    @task
-    def choose_build_schema() -> str:
-        from orchestration import pipeline
-
-        return pipeline.choose_build_schema()
-
+    # the build schema (the one analysts do not read, or the published one when it is current)
+    # and what to build in it
     @task(task_id=PLAN_TASK_ID)
-    def plan_build(build_schema: str, dag_run=None) -> dict:
+    def plan_build(dag_run=None) -> dict:
         from orchestration import pipeline
 
-        return pipeline.plan_build(build_schema, runs.pipeline_run_id(dag_run))
+        return pipeline.plan_next_build(runs.pipeline_run_id(dag_run))
 
     # marks skipped, before they start, the dbt tasks the plan leaves out (the producer's build
     # too when it selects nothing)
@@ -64,24 +61,23 @@ def warehouse_build():
 
     # after the dbt tasks, which a plan may skip: runs unless one failed
     @task(trigger_rule="none_failed")
-    def record_build(build_schema: str, dag_run=None) -> None:
+    def record_build(plan: dict, dag_run=None) -> None:
         from orchestration import pipeline
 
-        pipeline.record_build(build_schema, runs.pipeline_run_id(dag_run))
+        pipeline.record_build(plan["build_schema"], runs.pipeline_run_id(dag_run))
 
     @task(retries=0)
-    def quality_gate(build_schema: str, dag_run=None) -> None:
+    def quality_gate(plan: dict, dag_run=None) -> None:
         from orchestration import pipeline
 
-        pipeline.quality_gate(build_schema, runs.pipeline_run_id(dag_run))
+        pipeline.quality_gate(plan["build_schema"], runs.pipeline_run_id(dag_run))
 
     @task
-    def publish(build_schema: str, dag_run=None) -> list[str]:
+    def publish(plan: dict, dag_run=None) -> list[str]:
         from orchestration import pipeline
 
-        return pipeline.publish(build_schema, runs.pipeline_run_id(dag_run))
+        return pipeline.publish(plan["build_schema"], runs.pipeline_run_id(dag_run))
 
-    build_schema = choose_build_schema()
     manifest = dbt_manifest.checked_manifest()
     dbt_build = DbtTaskGroup(
         group_id="dbt",
@@ -116,18 +112,18 @@ def warehouse_build():
             # no Airflow asset per dbt model: the build's own assets are the raw data it reads
             "emit_datasets": False,
             "env": {
-                "DBT_BUILD_SCHEMA": "{{ ti.xcom_pull(task_ids='choose_build_schema') }}",
+                "DBT_BUILD_SCHEMA": PLANNED_SCHEMA,
                 "PIPELINE_RUN_ID": runs.TEMPLATE,
             },
         },
     )
-    plan = plan_build(build_schema)
+    plan = plan_build()
     skipper = skip_unplanned(producer_task_id(dbt_build.group_id))
-    validate_landed() >> build_schema >> plan >> skipper
+    validate_landed() >> plan >> skipper
     watch_the_planned_build(dbt_build, skipper, manifest)
-    recorded = record_build(build_schema)
-    gate = quality_gate(build_schema)
-    dbt_build >> recorded >> gate >> publish(build_schema)
+    recorded = record_build(plan)
+    gate = quality_gate(plan)
+    dbt_build >> recorded >> gate >> publish(plan)
 
 
 warehouse_build()

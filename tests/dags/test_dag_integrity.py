@@ -182,5 +182,5 @@ def test_cosmos_renders_one_build_and_a_task_per_model_and_its_tests(airflow_env
         set(watcher["downstream"]) - {"dbt.dbt_producer_watcher_done"}
     )
     assert "dbt.stg_ehr__encounters.run" in watcher["all_done"]
-    steps = {"validate_landed", "choose_build_schema", "plan_build", "skip_unplanned"}
+    steps = {"validate_landed", "plan_build", "skip_unplanned"}
     assert steps | {"record_build", "quality_gate", "publish"} <= set(tasks)

@@ -1,9 +1,9 @@
 """The steps of the pipeline, each a function an Airflow task calls with its pipeline run's id.
 
 Each source's DAG lands it; the warehouse build then validates what landed (quarantining the rows
-that break a check) -> chooses the build schema -> plans the build (what changed since that
-schema's last complete build) -> dbt (Cosmos task group: what the plan leaves out is skipped) ->
-records the build -> quality gate -> publish.
+that break a check) -> plans the build (the schema analysts do not read, and what changed since
+its last complete build; nothing when the published schema is current) -> dbt (Cosmos task group:
+what the plan leaves out is skipped) -> records the build -> quality gate -> publish.
 
 Each step imports what it works with (dlt, Great Expectations) when it runs; DAG tasks import this
 module when they run, not when their file is parsed.
@@ -108,17 +108,31 @@ def choose_build_schema() -> str:
     return build_schema
 
 
-def plan_build(build_schema: str, run_id: str) -> dict:
-    """What this run's dbt build must build in `build_schema` (build_plan.BuildPlan, as a dict)."""
-    warehouse = from_environment()
-    env = {
+def _plan_environment(warehouse, build_schema: str, run_id: str) -> dict[str, str]:
+    return {
         **os.environ,
         **dbt_environment(warehouse),
         "DBT_BUILD_SCHEMA": build_schema,
         "PIPELINE_RUN_ID": run_id,
         "DBT_TARGET_PATH": str(settings.VAR_DIR / "dbt_plan" / build_schema),
     }
+
+
+def plan_build(build_schema: str, run_id: str) -> dict:
+    """What this run's dbt build must build in `build_schema` (build_plan.BuildPlan, as a dict)."""
+    warehouse = from_environment()
+    env = _plan_environment(warehouse, build_schema, run_id)
     return build_plan.plan_build(warehouse, build_schema, run_id, env).as_dict()
+
+
+def plan_next_build(run_id: str) -> dict:
+    """This run's build: its schema and what to build in it (build_plan.plan_next_build)."""
+    warehouse = from_environment()
+    plan = build_plan.plan_next_build(
+        warehouse, run_id, lambda schema: _plan_environment(warehouse, schema, run_id)
+    )
+    log.info("this run builds into %s", plan.build_schema)
+    return plan.as_dict()
 
 
 def record_build(build_schema: str, run_id: str) -> None:
