@@ -29,8 +29,8 @@ chromium: ## Debian's chromium, which the browser tests drive: installed when mi
 run: manifest ## start the warehouse, land demo data, run each source's DAG and the build through Airflow
 	$(HCW) run
 
-test: manifest ## the whole suite, against throwaway PostgreSQL servers
-	$(PY) -m pytest
+test: manifest ## the whole suite, against throwaway PostgreSQL servers: two workers, a test file each at a time
+	$(PY) -m pytest -n 2 --dist loadfile
 
 up: manifest ## start Airflow (api-server, scheduler, dag-processor, triggerer) on 127.0.0.1:8080
 	$(HCW) up

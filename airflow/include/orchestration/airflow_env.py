@@ -60,6 +60,9 @@ def airflow_environment(warehouse: Warehouse) -> dict[str, str]:
             # Cosmos would copy the dbt build's per-node results (error text included) into an Airflow
             # Variable for a retry of the producer, which the warehouse build never retries
             "AIRFLOW__COSMOS__ENABLE_WATCHER_RELIABLE_RETRY": "False",
+            # Cosmos' cache of the parsed dbt project, in this warehouse's var folder (not /tmp,
+            # shared by every Airflow on the machine)
+            "AIRFLOW__COSMOS__CACHE_DIR": str(settings.VAR_DIR / "cosmos"),
             "AIRFLOW__CORE__DAGBAG_IMPORT_TIMEOUT": "120",
             "AIRFLOW__CORE__FERNET_KEY": settings.require("AIRFLOW_FERNET_KEY"),
             "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": warehouse.url(

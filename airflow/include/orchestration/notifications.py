@@ -90,25 +90,43 @@ async def deadline_missed(context: dict[str, Any] | None = None, **kwargs: Any) 
     await asyncio.to_thread(send_email, f"DEADLINE MISSED {dag_id}", "\n".join(lines))
 
 
-def _connect():
-    """A loader connection to the warehouse (psycopg imported here: DAG files import this module)."""
+_connection = None  # (its arguments, the connection)
+
+
+def _execute(query: str, params: tuple) -> list[tuple]:
+    """Run `query` as `loader` on a connection kept for this process's later callbacks (`airflow
+    dags test` runs every task of a run in one process, about a hundred in the warehouse build);
+    a connection that broke is made again once. psycopg is imported here: DAG files import this
+    module."""
     import psycopg
 
     from warehouse.connection import from_environment
 
-    return psycopg.connect(**from_environment().connect_kwargs("loader"), connect_timeout=10)
+    global _connection
+    kwargs = {**from_environment().connect_kwargs("loader"), "connect_timeout": 10}
+    for attempt in (1, 2):
+        if _connection is None or _connection[0] != kwargs or _connection[1].closed:
+            _connection = (kwargs, psycopg.connect(**kwargs, autocommit=True))
+        try:
+            cursor = _connection[1].execute(query, params)
+            return cursor.fetchall() if cursor.description else []
+        except psycopg.OperationalError:
+            _connection[1].close()
+            _connection = None
+            if attempt == 2:
+                raise
+    return []
 
 
 def _record_failure(ti: Any) -> None:
     import psycopg
 
     try:
-        with _connect() as conn:
-            conn.execute(
-                "insert into audit.task_failures (dag_id, task_id, run_id, try_number)"
-                " values (%s, %s, %s, %s)",
-                (ti.dag_id, ti.task_id, ti.run_id, ti.try_number),
-            )
+        _execute(
+            "insert into audit.task_failures (dag_id, task_id, run_id, try_number)"
+            " values (%s, %s, %s, %s)",
+            (ti.dag_id, ti.task_id, ti.run_id, ti.try_number),
+        )
     except psycopg.Error as error:
         log.error("could not record the failure of %s: %s", ti.task_id, type(error).__name__)
 
@@ -118,15 +136,14 @@ def _close_failures(ti: Any) -> list[str]:
     import psycopg
 
     try:
-        with _connect() as conn:
-            rows = conn.execute(
-                """
-                update audit.task_failures set recovered_at = now(), recovered_in = %s
-                where dag_id = %s and task_id = %s and recovered_at is null
-                returning run_id
-                """,
-                (ti.run_id, ti.dag_id, ti.task_id),
-            ).fetchall()
+        rows = _execute(
+            """
+            update audit.task_failures set recovered_at = now(), recovered_in = %s
+            where dag_id = %s and task_id = %s and recovered_at is null
+            returning run_id
+            """,
+            (ti.run_id, ti.dag_id, ti.task_id),
+        )
     except psycopg.Error as error:
         log.error("could not read the failures of %s: %s", ti.task_id, type(error).__name__)
         return []
