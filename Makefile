@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 # the command line (cli/main.py): `.venv/bin/hcw --help` lists its commands
 HCW := $(VENV)/bin/hcw
 
-.PHONY: setup chromium run test bench docs report up down manifest lint format stop-warehouse clean
+.PHONY: setup chromium run test test-fast bench docs report up down manifest lint format stop-warehouse clean
 
 setup: chromium ## create .venv, install the locked dependencies, generate .env with fresh secrets, fetch the Data Docs' assets
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,9 @@ run: manifest ## start the warehouse, land demo data, run each source's DAG and 
 
 test: manifest ## the whole suite, against throwaway PostgreSQL servers: two workers, a test file each at a time
 	$(PY) -m pytest -n 2 --dist loadfile
+
+test-fast: manifest ## the inner loop: unit tests, DAG integrity, and the thin path (its dbt build runs dbt's unit tests)
+	$(PY) -m pytest -n 2 --dist loadfile -m "(not e2e and not slow) or thin_path"
 
 up: manifest ## start Airflow (api-server, scheduler, dag-processor, triggerer) on 127.0.0.1:8080
 	$(HCW) up

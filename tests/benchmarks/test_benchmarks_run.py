@@ -12,6 +12,9 @@ import pytest
 
 from common import settings
 
+# every benchmark, small: minutes together
+pytestmark = pytest.mark.slow
+
 BENCHMARKS = settings.PROJECT_ROOT / "benchmarks"
 SMALL = {
     "landing.py": ["--rows", "20000", "--memory-rows", "20000", "40000"],

@@ -3,16 +3,18 @@ sees what (tests/expectations/test_gate.py: a gate that fails)."""
 
 from __future__ import annotations
 
+import json
 import shutil
 
 import psycopg
 import pytest
 
 from demo.ehr_extracts import write_extracts
-from orchestration import pipeline
+from orchestration import dbt_manifest, pipeline
 from tests.pipeline_steps import build_and_publish
 
-pytestmark = pytest.mark.e2e
+# the one end-to-end path `make test-fast` keeps
+pytestmark = [pytest.mark.e2e, pytest.mark.thin_path]
 
 
 def run_pipeline(tw, run_id: str) -> dict:
@@ -57,6 +59,17 @@ def test_quarantined_row_keeps_its_file_position_and_rule_but_reason_holds_no_va
         assert reason.startswith(rule)
         if patient_id:
             assert patient_id not in reason
+
+
+def test_the_build_ran_every_dbt_unit_test_and_each_passed(test_warehouse, first_run):
+    manifest = json.loads(dbt_manifest.MANIFEST.read_text())
+    statuses = query(
+        test_warehouse,
+        "steward",
+        "select status, count(*) from audit.dbt_node_results"
+        " where run_id = 'run_1' and resource_type = 'unit_test' group by status",
+    )
+    assert statuses == [("pass", len(manifest["unit_tests"]))]
 
 
 def test_analyst_reads_the_published_fact(test_warehouse, first_run):

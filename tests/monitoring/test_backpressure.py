@@ -19,6 +19,9 @@ from monitoring.health import ProcessorUnhealthy, check, read_health
 from tests.monitoring.live import ProcessorProcess, processed_files, wait_until, write_config
 from warehouse import embedded
 
+# a stalled warehouse, waited out
+pytestmark = pytest.mark.slow
+
 BEDS = 500
 WARM_UP, BACKLOG = 70, 80  # the warm-up fills the 300 s anomaly window
 BATCHES = list(micro_batches(BEDS, files=WARM_UP + BACKLOG, seconds_per_file=5))

@@ -28,6 +28,9 @@ from tests.monitoring.live import (
 from warehouse.connection import Warehouse
 from warehouse.throwaway import throwaway_warehouse
 
+# the processor killed again and again
+pytestmark = pytest.mark.slow
+
 BEDS = 20
 PLANS = (
     Deterioration(3, warning_at=20, critical_at=45, recovered_at=100),
