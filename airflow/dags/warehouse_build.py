@@ -1,5 +1,5 @@
 """Airflow DAG `warehouse_build`: validate what landed, build with dbt (one `dbt build`, each model
-and its tests watched by Cosmos tasks of their own), gate, publish.
+and its tests reported by a Cosmos task of the model's own), gate, publish.
 
 Started by the raw data it depends on: any source DAG's `raw_*` asset, and at least hourly (a
 landing whose event arrives while a build runs may start no build of its own). Each run builds
@@ -25,7 +25,11 @@ from common import settings
 from orchestration import assets, dbt_manifest, runs
 from orchestration.dag_settings import dag_arguments
 from orchestration.dbt_profile import DBT_PROFILE
-from orchestration.dbt_watcher import producer_task_id, watch_the_planned_build
+from orchestration.dbt_watcher import (
+    fail_when_its_tests_failed,
+    producer_task_id,
+    watch_the_planned_build,
+)
 from orchestration.planned_nodes import (
     PLAN_TASK_ID,
     PLANNED_SCHEMA,
@@ -99,14 +103,16 @@ def warehouse_build():
         ),
         render_config=RenderConfig(
             load_method=LoadMode.DBT_MANIFEST,
-            # a task per model reports its result, then a task its tests' (dbt build ran both)
-            test_behavior=TestBehavior.AFTER_EACH,
+            # a task per model reports its result and its tests' (dbt_watcher: the producer's
+            # build runs the tests all the same)
+            test_behavior=TestBehavior.NONE,
             # a test across two models is reported with the model it is defined on
             # (dbt_watcher; a detached test's own task would get no result from the producer)
             should_detach_multiple_parents_tests=False,
         ),
         operator_args={
             "pre_execute": skip_unless_planned,
+            "post_execute": fail_when_its_tests_failed,
             "trigger_rule": "none_failed",
             "append_env": True,
             # no Airflow asset per dbt model: the build's own assets are the raw data it reads

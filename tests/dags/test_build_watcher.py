@@ -1,5 +1,5 @@
 """The warehouse build's dbt part through `airflow dags test`: one `dbt build` in Cosmos' producer
-task, and a task per model (then one for its tests) reporting what it did (Cosmos' watcher mode).
+task, and a task per model reporting what it did to the model and its tests (Cosmos' watcher mode).
 
 Two models are broken the same way: a table of that name in the build schema owned by the admin,
 which dbt, as `transformer`, cannot replace. One is mended while its task waits for its retry; the
@@ -50,7 +50,7 @@ def _mend(test_warehouse, model: str) -> None:
 
 def _mend_once_waiting_for_retry(test_warehouse, model: str) -> threading.Thread:
     """Mend `model` as soon as its task failed its first try and waits for its retry."""
-    task_id = f"dbt.{model}.run"
+    task_id = f"dbt.{model}_run"
 
     def mend() -> None:
         deadline = time.monotonic() + 600
@@ -76,7 +76,7 @@ def _results(test_warehouse, run_id_like: str) -> dict[str, set[str]]:
         ).fetchall()
     results: dict[str, set[str]] = {}
     for unique_id, status in rows:
-        results.setdefault(unique_id.split(".")[-1], set()).add(status)
+        results.setdefault(unique_id.split(".")[2], set()).add(status)  # its name
     return results
 
 
@@ -116,13 +116,13 @@ def test_a_failing_model_fails_the_run_and_blocks_its_dependents(test_warehouse,
     run, states = failing_run
     assert run.returncode != 0, (run.stdout + run.stderr)[-3000:]
     assert states[PRODUCER][0] == "failed"  # its dbt build reported the failures
-    assert states[f"dbt.{STAYS_BROKEN}.run"] == ("failed", 2)  # retried once, still broken
-    for blocked in (f"dbt.{STAYS_BROKEN}.test", "dbt.mart_claims_by_provider.run"):
-        assert states[blocked][0] == "upstream_failed", blocked
+    assert states[f"dbt.{STAYS_BROKEN}_run"] == ("failed", 2)  # retried once, still broken
+    assert states["dbt.mart_claims_by_provider_run"][0] == "upstream_failed"
     assert not _relation_exists(test_warehouse, f"{BUILD_SCHEMA}.mart_claims_by_provider")
-    # models that do not read it were built and tested
-    for built in ("dbt.fct_encounters.run", "dbt.fct_encounters.test", "dbt.dim_patient.test"):
-        assert states[built][0] == "success", built
+    # models that do not read it were built and tested (dim_patient: its relationships test
+    # with the broken model counts for that model, on which it is defined)
+    for built in ("dbt.fct_encounters_run", "dbt.dim_patient_run"):
+        assert states[built] == ("success", 1), built
     # a failed build is not recorded, gated or published
     for step in ("record_build", "quality_gate", "publish"):
         assert states[step][0] == "upstream_failed", step
@@ -135,13 +135,16 @@ def test_a_failing_model_fails_the_run_and_blocks_its_dependents(test_warehouse,
 
 def test_a_retry_of_the_failed_model_succeeds_once_it_is_mended(test_warehouse, failing_run):
     _, states = failing_run
-    assert states[f"dbt.{MENDED_ON_RETRY}.run"] == ("success", 2)
-    # its dependent, which the producer's build skipped, ran on its own retry too
-    assert states["dbt.fct_trial_enrollments.run"][0] == "success"
-    assert states["dbt.fct_trial_enrollments.test"][0] == "success"
+    assert states[f"dbt.{MENDED_ON_RETRY}_run"] == ("success", 2)
+    # its dependent, which the producer's build skipped, was built on its own retry too
+    assert states["dbt.fct_trial_enrollments_run"] == ("success", 2)
     assert _relation_exists(test_warehouse, f"{BUILD_SCHEMA}.fct_trial_enrollments")
-    # the producer's try failed it, the retry (the model's own `dbt run`) built it
-    assert _results(test_warehouse, "warehouse_build__%")[MENDED_ON_RETRY] == {"error", "success"}
+    # the producer's try failed it; the retry built it and its tests (`dbt build --select`)
+    results = _results(test_warehouse, "warehouse_build__%")
+    assert results[MENDED_ON_RETRY] == {"error", "success"}
+    # ... and the dependent's retry its test across two models, which the producer's build skipped
+    across = "relationships_fct_trial_enrollments_patient_key__patient_key__ref_dim_patient_"
+    assert results[across] == {"skipped", "pass"}
 
 
 @pytest.fixture(scope="module")

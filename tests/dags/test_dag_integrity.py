@@ -52,6 +52,8 @@ def watcher(dag):
         "tests_per_model": producer.tests_per_model,
         "all_done": sorted(t.task_id for t in dag.tasks if t.trigger_rule == "all_done"),
         "downstream": sorted(producer.downstream_task_ids),
+        "flags": producer.dbt_cmd_flags,
+        "retry_command": dag.task_dict["dbt.fct_encounters_run"].base_cmd,
     }
 
 bag = DagBag()
@@ -162,13 +164,13 @@ def test_each_workflow_runs_on_its_schedule_or_on_arrivals(airflow_env):
 
 def test_cosmos_renders_one_build_and_a_task_per_model_and_its_tests(airflow_env):
     tasks = _describe(airflow_env)["dags"]["warehouse_build"]["tasks"]
-    # the producer runs one `dbt build`; each model's task, then its tests' task, report on it
+    # the producer runs one `dbt build`; each model's task reports on the model and its tests
     assert "dbt.dbt_producer_watcher" in tasks
     for model in ("stg_ehr__encounters", "patient_crosswalk", "deid_encounters", "fct_encounters"):
-        assert f"dbt.{model}.run" in tasks and f"dbt.{model}.test" in tasks
-        assert f"dbt.{model}_model_build" not in tasks
-    # a test across two models is reported with the model it is defined on, in no task of its own
-    assert not [task for task in tasks if task.startswith("dbt.relationships_")]
+        assert f"dbt.{model}_run" in tasks
+    assert "dbt.icd10cm_codes_seed" in tasks and "dbt.patient_snapshot_snapshot" in tasks
+    # no task of a test's own: a test across two models is reported with the model it is defined on
+    assert not [task for task in tasks if "test" in task.removeprefix("dbt.")]
     watcher = _describe(airflow_env)["dags"]["warehouse_build"]["watcher"]
     tests_of = {model.split(".")[-1]: tests for model, tests in watcher["tests_per_model"].items()}
     across = "relationships_fct_claims_patient_key__patient_key__ref_dim_patient_"
@@ -181,6 +183,9 @@ def test_cosmos_renders_one_build_and_a_task_per_model_and_its_tests(airflow_env
     assert watcher["all_done"] == sorted(
         set(watcher["downstream"]) - {"dbt.dbt_producer_watcher_done"}
     )
-    assert "dbt.stg_ehr__encounters.run" in watcher["all_done"]
+    assert "dbt.stg_ehr__encounters_run" in watcher["all_done"]
+    # its build runs the tests (no `--resource-type`); a retried node task builds node and tests
+    assert watcher["flags"] == []
+    assert watcher["retry_command"] == ["build"]
     steps = {"validate_landed", "plan_build", "skip_unplanned"}
     assert steps | {"record_build", "quality_gate", "publish"} <= set(tasks)

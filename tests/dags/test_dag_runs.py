@@ -134,9 +134,8 @@ def test_a_run_with_only_new_readings_runs_only_the_vitals_models(test_warehouse
     # the producer built the plan's selection; a model it left out was skipped, with no result
     states = task_states(test_warehouse.warehouse, "warehouse_build")
     assert states["dbt.dbt_producer_watcher"][0] == "success"
-    assert states["dbt.fct_vital_signs.run"][0] == "success"
-    assert states["dbt.fct_encounters.run"][0] == "skipped"
-    assert states["dbt.fct_encounters.test"][0] == "skipped"
+    assert states["dbt.fct_vital_signs_run"][0] == "success"
+    assert states["dbt.fct_encounters_run"][0] == "skipped"
     assert unplanned_results == 0
     assert _published_readings(test_warehouse) > before
     assert os.path.exists(test_warehouse.var_dir / "dbt_plan" / other / "sources.json")

@@ -1,8 +1,10 @@
 """Cosmos' watcher execution mode as the warehouse build uses it (docs/architecture.md says why).
 
-A producer task runs one `dbt build` of the plan's selection; a task per model (then one for its
-tests) reports what that build did to its node. `watch_the_planned_build` finishes the wiring
-Cosmos leaves to its user in a task group:
+A producer task runs one `dbt build` of the plan's selection, tests included; a task per model,
+seed and snapshot reports what that build did to its node and to the node's tests (Cosmos renders
+no test tasks: `TestBehavior.NONE`, which would also leave the tests out of the producer's build,
+were its flags not reset here). `watch_the_planned_build` finishes the wiring Cosmos leaves to its
+user in a task group:
 
 - the producer builds the plan's selection (`--select` templated from the plan's XCom; Cosmos
   would give it RenderConfig's `select`, which also leaves nodes unrendered);
@@ -13,10 +15,14 @@ Cosmos leaves to its user in a task group:
   (trigger rule all_done; planned_nodes' hooks skip them when there was no plan or nothing is
   planned). `airflow dags test` runs one task at a time: a node task started before the producer
   would wait for it for ever;
+- a node's task fails when its tests failed in the build (`fail_when_its_tests_failed`, its
+  post_execute hook), so its dependents' tasks do not run, as dbt did not build them;
+- a node's task retried (or cleared) builds its node itself with `dbt build --select <node>`: the
+  node and its tests (Cosmos' own retry would `dbt run` it, without its tests);
 - a test across several models counts among the tests of the model it is defined on (dbt's
   `attached_node`; a singular test, defined on none, counts for each model it reads). Cosmos
-  counts it for every model it reads, so a model that failed would fail the test task of a model
-  it merely references, and that model's dependents would not run.
+  counts it for every model it reads, so a model that failed would fail the task of a model it
+  merely references, and that model's dependents would not run.
 """
 
 from __future__ import annotations
@@ -42,6 +48,29 @@ def tests_by_attached_model(
     return counted
 
 
+def fail_when_its_tests_failed(context: Any, result: Any = None) -> None:
+    """A node task's post_execute hook: the node was built; its tests must have passed too."""
+    from airflow.sdk.exceptions import AirflowException
+    from cosmos.operators._watcher.aggregation import get_tests_status_xcom_key
+
+    task, ti = context["task"], context["ti"]
+    node = getattr(task, "extra_context", {}).get("dbt_node_config")
+    producer_id = getattr(task, "producer_task_id", None)
+    # a retry builds the node and its tests itself (`dbt build`), failing if a test fails
+    if node is None or producer_id is None or ti.try_number > 1:
+        return
+    unique_id = node["unique_id"]
+    if not context["dag"].get_task(producer_id).tests_per_model.get(unique_id):
+        return
+    status = ti.xcom_pull(task_ids=producer_id, key=get_tests_status_xcom_key(unique_id))
+    if status != "pass":
+        raise AirflowException(
+            f"{unique_id} was built but its tests "
+            + ("failed" if status == "fail" else "did not all report")
+            + f" in the build ({producer_id}'s log names each)"
+        )
+
+
 def producer_task_id(group_id: str) -> str:
     from cosmos.constants import PRODUCER_WATCHER_TASK_ID
 
@@ -51,7 +80,12 @@ def producer_task_id(group_id: str) -> str:
 def watch_the_planned_build(dbt_group: Any, upstream: Any, manifest_path: Path) -> None:
     producer = dbt_group.children[producer_task_id(dbt_group.group_id)]
     producer.select = PLANNED_SELECTION
+    # TestBehavior.NONE added `--resource-type` flags that would leave the tests out of the build
+    producer.dbt_cmd_flags = []
     producer.tests_per_model = tests_by_attached_model(producer.tests_per_model, manifest_path)
+    for task in dbt_group.children.values():
+        if getattr(task, "extra_context", {}).get("dbt_node_config") is not None:
+            task.base_cmd = ["build"]
     upstream >> producer
     for root in dbt_group.get_roots():
         if root is not producer:

@@ -1,8 +1,8 @@
 """A run builds only the nodes its build plan selects, in one `dbt build` that Cosmos' tasks watch.
 
 The plan is the `plan_build` task's XCom (warehouse/build_plan.py). Cosmos' watcher execution mode
-renders a producer task, which runs `dbt build --select <the plan's selection>`, and a task per dbt
-node that reports the producer's result for its node (a model's task, then a task for its tests).
+renders a producer task, which runs `dbt build --select <the plan's selection>`, and a task per
+model, seed and snapshot that reports the producer's result for its node and the node's tests.
 
 - `skip_unplanned_tasks` (the task after `plan_build`) marks skipped, in one go, the task of every
   node the plan leaves out, and the producer when the plan selects nothing: no dbt starts, and no
