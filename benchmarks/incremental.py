@@ -38,6 +38,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+import psycopg
+
 from common import settings
 from demo.ehr_extracts import write_extracts, write_patient_extract
 from orchestration import pipeline
@@ -104,6 +106,13 @@ def build(env: dict, target: Path, build_schema: str, run_id: str, full: bool = 
     warehouse = from_environment()
     # as the warehouse build does: staging reads only what the landed checkpoint validated
     pipeline.validate_landed_batches(run_id)
+    # a day turned since the schema's last build: the models that reckon ages on it build too
+    with psycopg.connect(**warehouse.connect_kwargs("transformer")) as conn:
+        last_built = conn.execute(
+            "select built_on < current_date from audit.build_states"
+            " where build_schema = %s and stage = 'built'",
+            (build_schema,),
+        ).fetchone()
     started = time.perf_counter()
     plan = plan_build(warehouse, build_schema, run_id, env, full=full)
     plan_seconds = time.perf_counter() - started
@@ -143,6 +152,7 @@ def build(env: dict, target: Path, build_schema: str, run_id: str, full: bool = 
         "model_seconds": round(model_seconds, 3),
         "vitals_model_seconds": round(sum(models.get(name, 0.0) for name in VITALS_MODELS), 3),
         "models": len(models),
+        "new_day": bool(last_built and last_built[0]),
         "freshness_query_seconds": round(freshness_seconds, 3),
         "publish_seconds": round(publish_seconds, 3),
         "tests_and_seeds_seconds": round(others, 3),

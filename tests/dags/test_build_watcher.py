@@ -3,11 +3,13 @@ task, and a task per model reporting what it did to the model and its tests (Cos
 
 Two models are broken the same way: a table of that name in the build schema owned by the admin,
 which dbt, as `transformer`, cannot replace. One is mended while its task waits for its retry; the
-other stays broken. A second run, after a complete build of the schema it builds, has nothing to do.
+other stays broken. A third model builds, but its test fails: a FHIR Practitioner put into raw
+twice. A second run, after a complete build of the schema it builds, has nothing to do.
 """
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 
@@ -28,6 +30,8 @@ PRODUCER = "dbt.dbt_producer_watcher"
 BUILD_SCHEMA = "build_blue"  # the first build's: nothing is published yet
 STAYS_BROKEN = "fct_claims"  # its dependent: mart_claims_by_provider
 MENDED_ON_RETRY = "deid_trial_enrollments"  # its dependent: fct_trial_enrollments
+TEST_FAILS = "stg_fhir__practitioners"  # its unique test; its dependent: dim_provider
+TWICE = "a_practitioner_sent_twice"  # the copy's _dlt_id
 # long enough for the test to mend the model between its task's two tries
 RETRY_DELAY_SECONDS = 8
 
@@ -95,6 +99,11 @@ def build_env(test_warehouse, airflow_env):
     for source in ("ehr_patients", "ehr", "claims"):
         pipeline.land_files(source, "landing")
     pipeline.land_research_db("landing")
+    os.environ["FHIR_BASE_URL"] = airflow_env["FHIR_BASE_URL"]
+    try:
+        assert pipeline.land_fhir_api("landing")["loaded"] > 0
+    finally:
+        del os.environ["FHIR_BASE_URL"]
     config = orchestration_config(
         test_warehouse.var_dir, warehouse_build={"retry_delay_seconds": RETRY_DELAY_SECONDS}
     )
@@ -106,6 +115,14 @@ def failing_run(test_warehouse, build_env):
     """The first build, with one model broken for good and one mended before its retry."""
     _break(test_warehouse, STAYS_BROKEN)
     _break(test_warehouse, MENDED_ON_RETRY)
+    with _admin(test_warehouse) as conn:
+        conn.execute(
+            "insert into raw_fhir.resources"
+            " (resource, last_updated, resource_type, id, _pulled_in, _dlt_load_id, _dlt_id)"
+            " select resource, last_updated, resource_type, id, _pulled_in, _dlt_load_id, %s"
+            " from raw_fhir.resources where resource_type = 'Practitioner' limit 1",
+            (TWICE,),
+        )
     mender = _mend_once_waiting_for_retry(test_warehouse, MENDED_ON_RETRY)
     run = run_airflow(build_env, "dags", "test", DAG_ID)
     mender.join(timeout=5)
@@ -133,6 +150,22 @@ def test_a_failing_model_fails_the_run_and_blocks_its_dependents(test_warehouse,
     assert results["mart_claims_by_provider"] == {"skipped"}
 
 
+def test_a_failing_test_fails_its_models_task_and_blocks_its_dependents(
+    test_warehouse, failing_run
+):
+    run, states = failing_run
+    # the model was built, its unique test failed: its task fails, on its retry too
+    results = _results(test_warehouse, "warehouse_build__%")
+    assert "success" in results[TEST_FAILS]
+    assert "fail" in results[f"unique_{TEST_FAILS}_fhir_practitioner_id"]
+    assert states[f"dbt.{TEST_FAILS}_run"] == ("failed", 2)
+    assert f"model.healthcare_warehouse.{TEST_FAILS} was built but its tests failed" in (
+        run.stdout + run.stderr
+    )
+    assert states["dbt.dim_provider_run"][0] == "upstream_failed"
+    assert not _relation_exists(test_warehouse, f"{BUILD_SCHEMA}.dim_provider")
+
+
 def test_a_retry_of_the_failed_model_succeeds_once_it_is_mended(test_warehouse, failing_run):
     _, states = failing_run
     assert states[f"dbt.{MENDED_ON_RETRY}_run"] == ("success", 2)
@@ -152,6 +185,7 @@ def nothing_planned_run(test_warehouse, build_env, failing_run):
     """A run after a complete build of the schema it builds, with nothing new since."""
     with _admin(test_warehouse) as conn:
         conn.execute(f"drop table {BUILD_SCHEMA}.{STAYS_BROKEN}")
+        conn.execute("delete from raw_fhir.resources where _dlt_id = %s", (TWICE,))
     planned = pipeline.plan_build(BUILD_SCHEMA, "by_hand")
     assert planned["nodes"] is None  # the failed build left no complete one: everything
     built = test_warehouse.dbt("build", build_schema=BUILD_SCHEMA, run_id="by_hand")
