@@ -29,7 +29,7 @@ chromium: ## Debian's chromium, which the browser tests drive: installed when mi
 run: manifest ## start the warehouse, land demo data, run each source's DAG and the build through Airflow
 	$(HCW) run
 
-test: manifest ## the whole suite, against throwaway PostgreSQL servers: two workers, a test file each at a time
+test: manifest ## the whole suite, in a random order (its seed printed), against copies of a template warehouse: two workers, a test file each at a time
 	$(PY) -m pytest -n 2 --dist loadfile
 
 test-fast: manifest ## the inner loop: unit tests, DAG integrity, and the thin path (its dbt build runs dbt's unit tests)

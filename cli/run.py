@@ -86,31 +86,32 @@ def _run_logged(
     command: list[str], env: dict[str, str], log_file_of: Callable[[str], Path], what: str
 ) -> None:
     """Run `command`, printing task progress as it goes. Its output goes to `log_file_of(what)`;
-    a line `== <step>` (orchestration.dag_runner) starts a step, logged to `log_file_of(step)`."""
-    started = step_started = time.monotonic()
-    out = None
+    a line `== <step>` (orchestration.dag_runner) starts a step, logged to `log_file_of(step)`.
+    A failure names the step it failed in and that step's log."""
+    started = time.monotonic()
+    step, step_started = what, started
+    out: IO[str] | None = None
 
-    def begin(step: str) -> IO[str]:
+    def begin(new_step: str) -> None:
+        nonlocal step, step_started, out
+        if out is not None:
+            out.close()
+            log.info("  done in %.0fs", time.monotonic() - step_started)
+        step, step_started = new_step, time.monotonic()
         log_file = log_file_of(step)
         log.info("%s (log: %s)", step, _shown(log_file))
-        return log_file.open("w")
+        out = log_file.open("w")
 
-    def end(step_out: IO[str]) -> None:
-        step_out.close()
-        log.info("  done in %.0fs", time.monotonic() - step_started)
-
-    out = begin(what)
+    begin(what)
     process = subprocess.Popen(
         command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )
-    assert process.stdout is not None
+    assert process.stdout is not None and out is not None
     task_ids: dict[str, str] = {}
     try:
         for line in process.stdout:
             if line.startswith(dag_runner.MARKER):
-                end(out)
-                step_started = time.monotonic()
-                out = begin(line.removeprefix(dag_runner.MARKER).strip())
+                begin(line.removeprefix(dag_runner.MARKER).strip())
                 continue
             out.write(line)
             if match := TASK_INSTANCE.search(line):
@@ -122,7 +123,7 @@ def _run_logged(
     finally:
         out.close()
     if code != 0:
-        raise SystemExit(f"{what} failed (exit {code}); see {_shown(Path(out.name))}")
+        raise SystemExit(f"{step} failed (exit {code}); see {_shown(Path(out.name))}")
     log.info("  done in %.0fs", time.monotonic() - step_started)
 
 

@@ -1,7 +1,9 @@
 """Shared fixtures: a throwaway PostgreSQL per test module, wired in as the warehouse.
 
-Each server is a real embedded PostgreSQL 18 on a free port, with fresh role passwords and a var
-folder of its own, so no test touches the project's own warehouse, `.env` or `var/`.
+Each server is a real embedded PostgreSQL 18 on a free port, with a var folder of its own, so no
+test touches the project's own warehouse, `.env` or `var/`. Each is a copy of one stopped
+template warehouse, prepared once per test session (shared by pytest-xdist's workers): roles,
+migrations and seeds in place, role passwords made for this session.
 """
 
 from __future__ import annotations
@@ -13,10 +15,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from filelock import FileLock
 
 from common import settings
 from warehouse.connection import Warehouse, dbt_environment
-from warehouse.throwaway import throwaway_warehouse
+from warehouse.throwaway import prepare_template, throwaway_warehouse
 
 
 @dataclass
@@ -50,9 +53,48 @@ class TestWarehouse:
         )
 
 
+# Test files whose tests are independent of each other and long: under `--dist loadfile`, each of
+# their tests goes to whichever worker is free, where every other file's tests keep to one worker
+# (sharing its module fixtures, its warehouse among them)
+SPREAD_OVER_WORKERS = {"tests/benchmarks/test_benchmarks_run.py"}
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log):
+    """pytest-xdist's `loadfile`, but each test of SPREAD_OVER_WORKERS a unit of its own."""
+    if config.getvalue("dist") != "loadfile":
+        return None
+    from xdist.scheduler import LoadFileScheduling
+
+    class LoadFileSpreading(LoadFileScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            file = super()._split_scope(nodeid)
+            return nodeid if file in SPREAD_OVER_WORKERS else file
+
+    return LoadFileSpreading(config, log)
+
+
+@pytest.fixture(scope="session")
+def warehouse_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The session's stopped template warehouse (warehouse.throwaway.prepare_template): made by
+    whichever worker asks first, while the others wait for it."""
+    session_dir = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        session_dir = session_dir.parent  # the folder the workers' own folders share
+    folder = session_dir / "warehouse_template"
+    ready = session_dir / "warehouse_template.ready"
+    with FileLock(session_dir / "warehouse_template.lock"):
+        if not ready.exists():
+            prepare_template(folder)
+            ready.touch()
+    return folder
+
+
 @pytest.fixture(scope="module")
-def test_warehouse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestWarehouse]:
-    """A fresh server and var folder for one test module, set as the project's warehouse."""
+def test_warehouse(
+    tmp_path_factory: pytest.TempPathFactory, warehouse_template: Path
+) -> Iterator[TestWarehouse]:
+    """A fresh server (a copy of the template) and var folder for one test module, set as the
+    project's warehouse."""
     var_dir = tmp_path_factory.mktemp("var")
-    with throwaway_warehouse(var_dir) as warehouse:
+    with throwaway_warehouse(var_dir, template=warehouse_template) as warehouse:
         yield TestWarehouse(warehouse, var_dir)

@@ -20,8 +20,10 @@ Dates count only in relations tied to patients (those with a `patient_key` colum
 
 A number column is not compared with identifiers of a few digits only (five-digit ZIPs): an hour
 offset of -21345 or a count of 21345 equals some patient's ZIP by chance, not by descent; nor is
-a decimal number in a text (a sort key of 1796078714.28123 in Data Docs). Longer numbers (SSNs,
-phone numbers) are still looked for there, and ZIPs everywhere else.
+a decimal number in a text (a sort key of 1796078714.28123 in Data Docs), nor a field of a Python
+date-time's repr in a text (the microseconds of Airflow's `run_after=DateTime(2026, 12, 5, 0, 55,
+34, 84000, ...)`, the time a run was queued). Longer numbers (SSNs, phone numbers) are still
+looked for there, and ZIPs everywhere else.
 """
 
 from __future__ import annotations
@@ -41,6 +43,9 @@ from warehouse.connection import Warehouse
 log = logging.getLogger(__name__)
 
 TOKEN = re.compile(r"[0-9a-z]+")
+# The numeric fields of a Python date-time's repr: `DateTime(2026, 12, 5, 0, 55, 34, 84000, ...`
+# (pendulum's, as Airflow logs it) or `datetime.datetime(2026, 12, 5, 0, 55, 34, 84000`
+DATE_TIME_REPR = re.compile(r"\b(?:DateTime|datetime)\((?:\d+, ){2,6}\d+")
 
 # (identifier class, raw table, SQL expression giving the identifier as text[, which rows])
 # Practitioners are clinicians, not patients: their names and ids are not looked for.
@@ -129,9 +134,14 @@ class IdentifierIndex:
         found = set()
         spans = [(match.group(), match.span()) for match in TOKEN.finditer(text.lower())]
         text_tokens = tuple(token for token, _ in spans)
+        date_times = [match.span() for match in DATE_TIME_REPR.finditer(text)]
         for start, token in enumerate(text_tokens):
             for identifier, identifier_class in self.by_first_token.get(token, ()):
-                if _short_number(identifier) and (number or _in_a_decimal(text, *spans[start][1])):
+                if _short_number(identifier) and (
+                    number
+                    or _in_a_decimal(text, *spans[start][1])
+                    or _within(spans[start][1], date_times)
+                ):
                     continue
                 if text_tokens[start : start + len(identifier)] == identifier:
                     found.add(identifier_class)
@@ -145,6 +155,10 @@ def _in_a_decimal(text: str, start: int, end: int) -> bool:
     return (len(before) == 2 and before[1] == "." and before[0].isdigit()) or (
         len(after) == 2 and after[0] == "." and after[1].isdigit()
     )
+
+
+def _within(span: tuple[int, int], spans: list[tuple[int, int]]) -> bool:
+    return any(start <= span[0] and span[1] <= end for start, end in spans)
 
 
 def _short_number(identifier: tuple[str, ...]) -> bool:

@@ -99,6 +99,8 @@ def warehouse_build():
             setup_operator_args={
                 "pre_execute": skip_unless_anything_planned,
                 "retries": 0,
+                # no Airflow asset per model it built (render_config below: nor from a model's task)
+                "emit_datasets": False,
             },
         ),
         render_config=RenderConfig(
@@ -109,14 +111,14 @@ def warehouse_build():
             # a test across two models is reported with the model it is defined on
             # (dbt_watcher; a detached test's own task would get no result from the producer)
             should_detach_multiple_parents_tests=False,
+            # no Airflow asset per dbt model: the build's own assets are the raw data it reads
+            emit_datasets=False,
         ),
         operator_args={
             "pre_execute": skip_unless_planned,
             "post_execute": fail_when_its_tests_failed,
             "trigger_rule": "none_failed",
             "append_env": True,
-            # no Airflow asset per dbt model: the build's own assets are the raw data it reads
-            "emit_datasets": False,
             "env": {
                 "DBT_BUILD_SCHEMA": PLANNED_SCHEMA,
                 "PIPELINE_RUN_ID": runs.TEMPLATE,

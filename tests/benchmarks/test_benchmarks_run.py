@@ -5,6 +5,7 @@ JSON object with its figures. Speed goals are checked by `make bench`, never her
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -12,6 +13,7 @@ import pytest
 
 from common import settings
 from tests.warehouse.test_build_plan import AS_OF_MODELS
+from warehouse.throwaway import THROWAWAY_TEMPLATE_VARIABLE
 
 # every benchmark, small: minutes together
 pytestmark = pytest.mark.slow
@@ -41,10 +43,13 @@ def test_every_benchmark_has_a_small_size():
     assert {path.name for path in BENCHMARKS.glob("*.py")} == set(SMALL)
 
 
+# each on whichever of pytest-xdist's workers is free (tests/conftest.py: SPREAD_OVER_WORKERS)
 @pytest.mark.parametrize("name", sorted(SMALL))
-def test_benchmark_runs_small_and_reports_json(name):
+def test_benchmark_runs_small_and_reports_json(name, warehouse_template):
     result = subprocess.run(
         [sys.executable, str(BENCHMARKS / name), *SMALL[name]],
+        # their throwaway warehouses are copies of the session's template
+        env={**os.environ, THROWAWAY_TEMPLATE_VARIABLE: str(warehouse_template)},
         capture_output=True,
         text=True,
         check=False,

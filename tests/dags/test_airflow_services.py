@@ -38,7 +38,7 @@ PAUSED = ("warehouse_build", "fhir_api", "research_db", "weekly_report", "mainte
 
 
 @pytest.fixture(scope="module")
-def services(test_warehouse, airflow_env, smtp_sink):
+def services_set_up(test_warehouse, airflow_env, smtp_sink):
     settings_for_up = {
         **smtp_sink.env,
         "AIRFLOW_PORT": str(free_port()),
@@ -55,11 +55,18 @@ def services(test_warehouse, airflow_env, smtp_sink):
         done = run_airflow(env, *command)
         assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     airflow_services.up()
-    supervisor = airflow_services.running()
-    yield supervisor
+    yield
     airflow_services.down()
     for name in settings_for_up:
         os.environ.pop(name, None)
+
+
+@pytest.fixture
+def services(services_set_up) -> int:
+    """make up's services running (started again if a test stopped them): supervisord's pid."""
+    if airflow_services.running() is None:
+        airflow_services.up()
+    return airflow_services.running()
 
 
 def _dag_runs(warehouse, dag_id: str) -> list[tuple[str, str]]:
@@ -192,7 +199,8 @@ def test_the_ui_takes_the_generated_password_and_shows_cosmos_tasks(services, tm
         page.fill("input[name=username]", "admin")
         page.fill("input[name=password]", "admin")  # no default credentials
         page.keyboard.press("Enter")
-        page.wait_for_timeout(1500)
+        # refused (the form says so once its retry was refused too), and still the login form
+        page.get_by_text("Invalid credentials").wait_for()
         assert page.locator("input[name=password]").count() == 1
         page.fill("input[name=password]", password)
         page.keyboard.press("Enter")

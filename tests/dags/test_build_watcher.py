@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import threading
 import time
+from dataclasses import dataclass
 
 import psycopg
 import pytest
@@ -110,8 +111,18 @@ def build_env(test_warehouse, airflow_env):
     return {**airflow_env, "ORCHESTRATION_CONFIG": config}
 
 
+@dataclass
+class FailingRun:
+    output: str
+    exit_code: int
+    states: dict[str, tuple[str, int]]
+    results: dict[str, set[str]]  # each node's statuses in the run's dbt results
+    built: dict[str, bool]  # whether some relations exist after the run
+    publications: int
+
+
 @pytest.fixture(scope="module")
-def failing_run(test_warehouse, build_env):
+def failing_run(test_warehouse, build_env) -> FailingRun:
     """The first build, with one model broken for good and one mended before its retry."""
     _break(test_warehouse, STAYS_BROKEN)
     _break(test_warehouse, MENDED_ON_RETRY)
@@ -126,16 +137,28 @@ def failing_run(test_warehouse, build_env):
     mender = _mend_once_waiting_for_retry(test_warehouse, MENDED_ON_RETRY)
     run = run_airflow(build_env, "dags", "test", DAG_ID)
     mender.join(timeout=5)
-    return run, task_states(test_warehouse.warehouse, DAG_ID)
+    with psycopg.connect(**test_warehouse.warehouse.connect_kwargs("steward")) as conn:
+        publications = conn.execute("select count(*) from audit.publications").fetchone()[0]
+    return FailingRun(
+        output=run.stdout + run.stderr,
+        exit_code=run.returncode,
+        states=task_states(test_warehouse.warehouse, DAG_ID),
+        results=_results(test_warehouse, "warehouse_build__%"),
+        built={
+            name: _relation_exists(test_warehouse, f"{BUILD_SCHEMA}.{name}")
+            for name in ("mart_claims_by_provider", "dim_provider", "fct_trial_enrollments")
+        },
+        publications=publications,
+    )
 
 
-def test_a_failing_model_fails_the_run_and_blocks_its_dependents(test_warehouse, failing_run):
-    run, states = failing_run
-    assert run.returncode != 0, (run.stdout + run.stderr)[-3000:]
+def test_a_failing_model_fails_the_run_and_blocks_its_dependents(failing_run):
+    states = failing_run.states
+    assert failing_run.exit_code != 0, failing_run.output[-3000:]
     assert states[PRODUCER][0] == "failed"  # its dbt build reported the failures
     assert states[f"dbt.{STAYS_BROKEN}_run"] == ("failed", 2)  # retried once, still broken
     assert states["dbt.mart_claims_by_provider_run"][0] == "upstream_failed"
-    assert not _relation_exists(test_warehouse, f"{BUILD_SCHEMA}.mart_claims_by_provider")
+    assert not failing_run.built["mart_claims_by_provider"]
     # models that do not read it were built and tested (dim_patient: its relationships test
     # with the broken model counts for that model, on which it is defined)
     for built in ("dbt.fct_encounters_run", "dbt.dim_patient_run"):
@@ -143,37 +166,32 @@ def test_a_failing_model_fails_the_run_and_blocks_its_dependents(test_warehouse,
     # a failed build is not recorded, gated or published
     for step in ("record_build", "quality_gate", "publish"):
         assert states[step][0] == "upstream_failed", step
-    with psycopg.connect(**test_warehouse.warehouse.connect_kwargs("steward")) as conn:
-        assert conn.execute("select count(*) from audit.publications").fetchone()[0] == 0
-    results = _results(test_warehouse, "warehouse_build__%")
-    assert results[STAYS_BROKEN] == {"error"}
-    assert results["mart_claims_by_provider"] == {"skipped"}
+    assert failing_run.publications == 0
+    assert failing_run.results[STAYS_BROKEN] == {"error"}
+    assert failing_run.results["mart_claims_by_provider"] == {"skipped"}
 
 
-def test_a_failing_test_fails_its_models_task_and_blocks_its_dependents(
-    test_warehouse, failing_run
-):
-    run, states = failing_run
+def test_a_failing_test_fails_its_models_task_and_blocks_its_dependents(failing_run):
+    states, results = failing_run.states, failing_run.results
     # the model was built, its unique test failed: its task fails, on its retry too
-    results = _results(test_warehouse, "warehouse_build__%")
     assert "success" in results[TEST_FAILS]
     assert "fail" in results[f"unique_{TEST_FAILS}_fhir_practitioner_id"]
     assert states[f"dbt.{TEST_FAILS}_run"] == ("failed", 2)
-    assert f"model.healthcare_warehouse.{TEST_FAILS} was built but its tests failed" in (
-        run.stdout + run.stderr
+    assert (
+        f"model.healthcare_warehouse.{TEST_FAILS} was built but its tests failed"
+        in failing_run.output
     )
     assert states["dbt.dim_provider_run"][0] == "upstream_failed"
-    assert not _relation_exists(test_warehouse, f"{BUILD_SCHEMA}.dim_provider")
+    assert not failing_run.built["dim_provider"]
 
 
-def test_a_retry_of_the_failed_model_succeeds_once_it_is_mended(test_warehouse, failing_run):
-    _, states = failing_run
+def test_a_retry_of_the_failed_model_succeeds_once_it_is_mended(failing_run):
+    states, results = failing_run.states, failing_run.results
     assert states[f"dbt.{MENDED_ON_RETRY}_run"] == ("success", 2)
     # its dependent, which the producer's build skipped, was built on its own retry too
     assert states["dbt.fct_trial_enrollments_run"] == ("success", 2)
-    assert _relation_exists(test_warehouse, f"{BUILD_SCHEMA}.fct_trial_enrollments")
+    assert failing_run.built["fct_trial_enrollments"]
     # the producer's try failed it; the retry built it and its tests (`dbt build --select`)
-    results = _results(test_warehouse, "warehouse_build__%")
     assert results[MENDED_ON_RETRY] == {"error", "success"}
     # ... and the dependent's retry its test across two models, which the producer's build skipped
     across = "relationships_fct_trial_enrollments_patient_key__patient_key__ref_dim_patient_"

@@ -54,6 +54,7 @@ def watcher(dag):
         "downstream": sorted(producer.downstream_task_ids),
         "flags": producer.dbt_cmd_flags,
         "retry_command": dag.task_dict["dbt.fct_encounters_run"].base_cmd,
+        "emit_assets": sorted(t.task_id for t in dag.tasks if getattr(t, "emit_datasets", False)),
     }
 
 bag = DagBag()
@@ -187,5 +188,7 @@ def test_cosmos_renders_one_build_and_a_task_per_model_and_its_tests(airflow_env
     # its build runs the tests (no `--resource-type`); a retried node task builds node and tests
     assert watcher["flags"] == []
     assert watcher["retry_command"] == ["build"]
+    # no asset event per dbt model, from the producer nor from a model's task
+    assert watcher["emit_assets"] == []
     steps = {"validate_landed", "plan_build", "skip_unplanned"}
     assert steps | {"record_build", "quality_gate", "publish"} <= set(tasks)

@@ -1,12 +1,20 @@
 """`airflow dags test` of every DAG, on the demo data: each source's DAG and the warehouse build
 (real task runs, from landed files to the published fact, handed on by Airflow assets), the
 landing watch, the weekly report and maintenance (read from a local SMTP server and a restored
-backup), and a failing task's emails."""
+backup), and a failing task's emails.
+
+Each scenario's DAGs run once, in a module fixture that keeps what the tests assert on, so every
+test runs alone or in any order. The warehouse builds run in a fixed order through the fixtures'
+dependencies (first build, a build of new readings only, a blocked build); a test that lands
+more data (the landing watch) asks for the builds first, so that their plans see only their own.
+Sequences of DAGs run in one Airflow process, as `make run` runs them (`run_dags`)."""
 
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -22,6 +30,7 @@ from tests.dags.airflow_cli import (
     process_vitals,
     run_airflow,
     run_dag,
+    run_dags,
     task_states,
 )
 from tests.dags.smtp_sink import body_of
@@ -40,25 +49,41 @@ pytestmark = pytest.mark.e2e
 
 SOURCE_DAGS = ("ehr_batch", "claims_batch", "vitals_feed", "fhir_api", "research_db")
 
+PUBLISHED_FACT = (
+    "select count(*), md5(string_agg(fct::text, ',' order by encounter_key))"
+    " from analytics.fct_encounters as fct"
+)
 
-def test_each_source_dag_lands_and_the_warehouse_build_publishes(test_warehouse, airflow_env):
+
+def _one(warehouse, role: str, statement: str, params: tuple = ()) -> tuple:
+    with psycopg.connect(**warehouse.connect_kwargs(role)) as conn:
+        return conn.execute(statement, params).fetchone()
+
+
+@dataclass
+class FirstBuild:
+    outputs: dict[str, str]
+    announced: set[str]
+    left_in_landing: list[Path]
+    published: int
+    run_id: str
+    result_states: list[str]
+    gate_passed: bool
+    pulls: dict[str, int]
+
+
+@pytest.fixture(scope="module")
+def first_build(test_warehouse, airflow_env) -> FirstBuild:
+    """The demo data landed by each source's DAG, then the warehouse build: one process."""
+    warehouse = test_warehouse.warehouse
     write_patient_extract(test_warehouse.landing_dir / "ehr_patients")
     write_extracts(test_warehouse.landing_dir / "ehr", files=2, rows=50, defects_per_file=2)
     write_claims(test_warehouse.landing_dir / "claims", files=1, claims=20)
     write_vitals(test_warehouse.landing_dir / "vitals", files=2, readings=30)
     process_vitals(airflow_env)  # the processor lands them; vitals_feed checks it, announces them
-    for dag_id in SOURCE_DAGS:
-        run_dag(airflow_env, dag_id)
-    # each landing announced its raw data: the assets the warehouse build is scheduled on
-    assert set(asset_events(test_warehouse.warehouse)) == {
-        "raw_ehr_patients", "raw_ehr", "raw_claims", "raw_vitals", "raw_fhir", "raw_research",
-    }  # fmt: skip
-    assert not any(test_warehouse.landing_dir.glob("*/*.*"))  # every file landed and archived
-    output = run_dag(airflow_env, "warehouse_build")
-
-    with psycopg.connect(**test_warehouse.warehouse.connect_kwargs("analyst")) as conn:
-        published = conn.execute("select count(*) from analytics.fct_encounters").fetchone()[0]
-    with psycopg.connect(**test_warehouse.warehouse.connect_kwargs("steward")) as conn:
+    before = asset_events(warehouse)
+    _, outputs = run_dags(airflow_env, *SOURCE_DAGS, "warehouse_build")
+    with psycopg.connect(**warehouse.connect_kwargs("steward")) as conn:
         run_id, states = conn.execute(
             """
             select runs.run_id, array_agg(distinct results.status)
@@ -76,12 +101,30 @@ def test_each_source_dag_lands_and_the_warehouse_build_publishes(test_warehouse,
         pulls = dict(
             conn.execute("select source, sum(rows_loaded) from audit.api_pulls group by source")
         )
-    assert published == 96
-    assert run_id.startswith("warehouse_build__manual__")
-    assert set(states) <= {"success", "pass"}
-    assert gate is True
-    assert pulls == {"fhir": 5 + 10 + 10 + 40, "research": 20}
-    assert "quality_gate" in output
+    return FirstBuild(
+        outputs=outputs,
+        announced=set(asset_events(warehouse)[len(before) :]),
+        left_in_landing=list(test_warehouse.landing_dir.glob("*/*.*")),
+        published=_one(warehouse, "analyst", "select count(*) from analytics.fct_encounters")[0],
+        run_id=run_id,
+        result_states=states,
+        gate_passed=gate,
+        pulls=pulls,
+    )
+
+
+def test_each_source_dag_lands_and_the_warehouse_build_publishes(first_build):
+    # each landing announced its raw data: the assets the warehouse build is scheduled on
+    assert first_build.announced == {
+        "raw_ehr_patients", "raw_ehr", "raw_claims", "raw_vitals", "raw_fhir", "raw_research",
+    }  # fmt: skip
+    assert first_build.left_in_landing == []  # every file landed and archived
+    assert first_build.published == 96
+    assert first_build.run_id.startswith("warehouse_build__manual__")
+    assert set(first_build.result_states) <= {"success", "pass"}
+    assert first_build.gate_passed is True
+    assert first_build.pulls == {"fhir": 5 + 10 + 10 + 40, "research": 20}
+    assert "quality_gate" in first_build.outputs["warehouse_build"]
 
 
 def test_a_source_dag_with_nothing_new_is_skipped_and_starts_no_build(test_warehouse, airflow_env):
@@ -92,12 +135,27 @@ def test_a_source_dag_with_nothing_new_is_skipped_and_starts_no_build(test_wareh
 
 
 def _published_readings(test_warehouse) -> int:
-    with psycopg.connect(**test_warehouse.warehouse.connect_kwargs("analyst")) as conn:
-        return conn.execute("select count(*) from analytics.fct_vital_signs").fetchone()[0]
+    return _one(
+        test_warehouse.warehouse, "analyst", "select count(*) from analytics.fct_vital_signs"
+    )[0]
 
 
-def test_a_run_with_only_new_readings_runs_only_the_vitals_models(test_warehouse, airflow_env):
-    # the other build schema catches up outside Airflow, so that both have a complete build
+@dataclass
+class VitalsOnlyBuild:
+    catch_up_schema: str
+    published_schema: str
+    built_models: set[str]
+    unplanned_results: int
+    task_states: dict[str, tuple[str, int]]
+    readings_before: int
+    readings_after: int
+    measured_sources: Path
+
+
+@pytest.fixture(scope="module")
+def vitals_only_build(test_warehouse, airflow_env, first_build) -> VitalsOnlyBuild:
+    """After the first build, the other build schema catches up outside Airflow (so that both
+    have a complete build); then only new readings land, and the warehouse build runs."""
     other = pipeline.choose_build_schema()
     planned = pipeline.plan_build(other, "catch_up")
     assert planned["nodes"] is None  # its first build: everything
@@ -109,8 +167,7 @@ def test_a_run_with_only_new_readings_runs_only_the_vitals_models(test_warehouse
     an_hour_later = datetime(2024, 3, 15, 15, 0, tzinfo=UTC)  # the first run's start, plus one
     write_vitals(test_warehouse.landing_dir / "vitals", files=1, readings=30, start=an_hour_later)
     process_vitals(airflow_env)
-    run_dag(airflow_env, "vitals_feed")
-    run_dag(airflow_env, "warehouse_build")
+    run_dags(airflow_env, "vitals_feed", "warehouse_build")
 
     with psycopg.connect(**test_warehouse.warehouse.connect_kwargs("steward")) as conn:
         run_id, build_schema = conn.execute(
@@ -129,29 +186,51 @@ def test_a_run_with_only_new_readings_runs_only_the_vitals_models(test_warehouse
             " where run_id = %s and unique_id like '%%.fct_encounters'",
             (run_id,),
         ).fetchone()[0]
-    assert build_schema == other
-    assert built == VITALS_MODELS
+    return VitalsOnlyBuild(
+        catch_up_schema=other,
+        published_schema=build_schema,
+        built_models=built,
+        unplanned_results=unplanned_results,
+        task_states=task_states(test_warehouse.warehouse, "warehouse_build"),
+        readings_before=before,
+        readings_after=_published_readings(test_warehouse),
+        measured_sources=test_warehouse.var_dir / "dbt_plan" / other / "sources.json",
+    )
+
+
+def test_a_run_with_only_new_readings_runs_only_the_vitals_models(vitals_only_build):
+    run = vitals_only_build
+    assert run.published_schema == run.catch_up_schema
+    assert run.built_models == VITALS_MODELS
     # the producer built the plan's selection; a model it left out was skipped, with no result
-    states = task_states(test_warehouse.warehouse, "warehouse_build")
-    assert states["dbt.dbt_producer_watcher"][0] == "success"
-    assert states["dbt.fct_vital_signs_run"][0] == "success"
-    assert states["dbt.fct_encounters_run"][0] == "skipped"
-    assert unplanned_results == 0
-    assert _published_readings(test_warehouse) > before
-    assert os.path.exists(test_warehouse.var_dir / "dbt_plan" / other / "sources.json")
+    assert run.task_states["dbt.dbt_producer_watcher"][0] == "success"
+    assert run.task_states["dbt.fct_vital_signs_run"][0] == "success"
+    assert run.task_states["dbt.fct_encounters_run"][0] == "skipped"
+    assert run.unplanned_results == 0
+    assert run.readings_after > run.readings_before
+    assert run.measured_sources.exists()
 
 
-PUBLISHED_FACT = (
-    "select count(*), md5(string_agg(fct::text, ',' order by encounter_key))"
-    " from analytics.fct_encounters as fct"
-)
+@dataclass
+class BlockedBuild:
+    extract_name: str
+    exit_code: int
+    output: str
+    fact_before: tuple
+    fact_after: tuple
+    publications: int
+    held: list[tuple]
+    docs: Path
+    report_page: str
+    report: Path
 
 
-def test_a_blocked_run_in_airflow_fails_publishes_nothing_and_logs_no_identifier(
-    test_warehouse, airflow_env, tmp_path
-):
-    with psycopg.connect(**test_warehouse.warehouse.connect_kwargs("analyst")) as conn:
-        before = conn.execute(PUBLISHED_FACT).fetchone()
+@pytest.fixture(scope="module")
+def blocked_build(test_warehouse, airflow_env, vitals_only_build, tmp_path_factory) -> BlockedBuild:
+    """An extract in which 3 of 20 visits are dated 1850 lands, and the warehouse build runs
+    (after the first two: the last build of this module); the report is built after it."""
+    warehouse = test_warehouse.warehouse
+    before = _one(warehouse, "analyst", PUBLISHED_FACT)
     [extract] = write_extracts(
         test_warehouse.landing_dir / "ehr", files=1, rows=20, defects_per_file=0, seed=41,
         first_day=date(2024, 8, 1),
@@ -163,17 +242,9 @@ def test_a_blocked_run_in_airflow_fails_publishes_nothing_and_logs_no_identifier
         lines[record] = ",".join(fields)
     extract.write_text("\n".join(lines) + "\n")
 
-    run_dag(airflow_env, "ehr_batch")
-    run = run_airflow(airflow_env, "dags", "test", "warehouse_build")
-    output = run.stdout + run.stderr
-    assert run.returncode != 0, output[-3000:]
-    assert "[visit_date_is_plausible] on raw_ehr.encounters: 3 of 20 rows fail" in output
-    for record in (4, 11, 15):
-        assert f"{extract.name}#{record}" in output
-
-    with psycopg.connect(**test_warehouse.warehouse.connect_kwargs("analyst")) as conn:
-        assert conn.execute(PUBLISHED_FACT).fetchone() == before
-    with psycopg.connect(**test_warehouse.warehouse.connect_kwargs("steward")) as conn:
+    code, outputs = run_dags(airflow_env, "ehr_batch", "warehouse_build", check=False)
+    assert set(outputs) == {"migrate", "ehr_batch", "warehouse_build"}, outputs.keys()
+    with psycopg.connect(**warehouse.connect_kwargs("steward")) as conn:
         run_id = conn.execute(
             "select run_id from audit.pipeline_runs where workflow = 'warehouse_build'"
             " order by started_at desc limit 1"
@@ -186,21 +257,45 @@ def test_a_blocked_run_in_airflow_fails_publishes_nothing_and_logs_no_identifier
             " where run_id = %s and stage = 'after_landing' order by 1",
             (run_id,),
         ).fetchall()
-    assert published == 0
-    assert held == [(record, "visit_date_is_plausible") for record in (4, 11, 15)]
+    report_page = report.build_report(warehouse)
+    return BlockedBuild(
+        extract_name=extract.name,
+        exit_code=code,
+        output=outputs["warehouse_build"],
+        fact_before=before,
+        fact_after=_one(warehouse, "analyst", PUBLISHED_FACT),
+        publications=published,
+        held=held,
+        docs=report.build_data_docs(),
+        report_page=report_page.read_text(),
+        report=report_page,
+    )
+
+
+def test_a_blocked_run_in_airflow_fails_publishes_nothing_and_logs_no_identifier(
+    test_warehouse, blocked_build, tmp_path
+):
+    run = blocked_build
+    assert run.exit_code != 0, run.output[-3000:]
+    assert "[visit_date_is_plausible] on raw_ehr.encounters: 3 of 20 rows fail" in run.output
+    for record in (4, 11, 15):
+        assert f"{run.extract_name}#{record}" in run.output
+    assert run.fact_after == run.fact_before
+    assert run.publications == 0
+    assert run.held == [(record, "visit_date_is_plausible") for record in (4, 11, 15)]
 
     # Everyone reads the report: built after the failure, it and the task logs hold no
     # identifier value (the quarantined records' values included)
-    docs, page = report.build_data_docs(), report.build_report(test_warehouse.warehouse)
-    assert "FAIL" in page.read_text()
-    # `airflow dags test` runs every task in its own process and writes the task logs to its
-    # output (make run keeps it in var/logs/airflow_dags_test_<dag>.log): the failing gate's among them
+    assert "FAIL" in run.report_page
+    # `airflow dags test` writes the task logs to its output (make run keeps it in
+    # var/logs/airflow_<dag>.log): the failing gate's among them
     task_logs = tmp_path / "airflow_dags_test.log"
-    task_logs.write_text(output)
-    assert "quality_gate" in output and "GateFailed" in output
+    task_logs.write_text(run.output)
+    assert "quality_gate" in run.output and "GateFailed" in run.output
     index = IdentifierIndex(raw_identifiers(test_warehouse.warehouse))
     assert index.count > 500
-    folders = [docs.parent, page.parent, task_logs, test_warehouse.var_dir / "airflow" / "logs"]
+    folders = [run.docs.parent, run.report.parent, task_logs]
+    folders.append(test_warehouse.var_dir / "airflow" / "logs")
     assert (
         scan_files(folders, index, known_non_identifiers(test_warehouse.warehouse, NON_IDENTIFIERS))
         == []
@@ -223,12 +318,19 @@ def _published_counts(warehouse, database: str | None = None) -> dict[str, int]:
         }
 
 
-def test_the_weekly_report_emails_the_week_with_the_report_and_no_identifier(
-    test_warehouse, airflow_env, smtp_sink, tmp_path
-):
+@dataclass
+class WeeklyReport:
+    message: object  # email.message.Message
+    builds: int
+    passed: int
+    claims_received: int
+
+
+@pytest.fixture(scope="module")
+def weekly_report(test_warehouse, airflow_env, smtp_sink, blocked_build) -> WeeklyReport:
+    """The weekly report's DAG, after the module's three builds (the last one blocked)."""
     run_dag(airflow_env, "weekly_report")
     message = smtp_sink.wait_for("Weekly report", timeout=10)
-    body = body_of(message)
     with psycopg.connect(**test_warehouse.warehouse.connect_kwargs("steward")) as conn:
         builds, passed = conn.execute(
             "select count(*), count(*) filter (where passed) from audit.gate_results"
@@ -237,10 +339,19 @@ def test_the_weekly_report_emails_the_week_with_the_report_and_no_identifier(
         claims_received = conn.execute(
             "select sum(rows_received) from audit.file_ledger where source = 'claims'"
         ).fetchone()[0]
-    assert builds == 3 and passed == 2  # the blocked run above failed
+    return WeeklyReport(message, builds, passed, claims_received)
+
+
+def test_the_weekly_report_emails_the_week_with_the_report_and_no_identifier(
+    test_warehouse, weekly_report, tmp_path
+):
+    message = weekly_report.message
+    body = body_of(message)
+    builds, passed = weekly_report.builds, weekly_report.passed
+    assert builds == 3 and passed == 2  # the blocked run failed
     assert f"Quality gate: {passed} of {builds} builds passed" in body
     [claims] = [line.split() for line in body.splitlines() if line.startswith("  claims ")]
-    assert claims[:3] == ["claims", str(claims_received), "="]
+    assert claims[:3] == ["claims", str(weekly_report.claims_received), "="]
     assert "visit_date_is_plausible" in body  # the blocked run's quarantined visits
     assert "30-day readmission rate (published build): " in body and "index stays" in body
     [attachment] = [part for part in message.walk() if part.get_filename()]
@@ -256,9 +367,18 @@ def test_the_weekly_report_emails_the_week_with_the_report_and_no_identifier(
     )
 
 
-def test_maintenance_deletes_expired_archives_and_keeps_the_newest_backups(
-    test_warehouse, airflow_env
-):
+@dataclass
+class Maintenance:
+    expired: Path
+    kept: Path
+    older_backups: list[Path]
+    backups_dir: Path
+    published_when_backed_up: dict[str, int]
+
+
+@pytest.fixture(scope="module")
+def maintenance(test_warehouse, airflow_env, first_build) -> Maintenance:
+    """Maintenance's DAG, with an archived extract 40 days old and two older backups waiting."""
     archived = sorted((test_warehouse.var_dir / "archive" / "ehr").iterdir())
     expired, kept = archived[0], archived[-1]
     forty_days_ago = datetime.now(UTC).timestamp() - 40 * 86400
@@ -268,28 +388,33 @@ def test_maintenance_deletes_expired_archives_and_keeps_the_newest_backups(
     older = [backups_dir / f"warehouse_2020010{day}T000000000000Z.dump" for day in (1, 2)]
     for path in older:
         path.write_bytes(b"an older backup")
-
     run_dag(airflow_env, "maintenance")
+    return Maintenance(
+        expired, kept, older, backups_dir, _published_counts(test_warehouse.warehouse)
+    )
 
-    assert not expired.exists() and kept.exists()
-    backups = backup.backups(backups_dir)
-    assert len(backups) == 2 and backups[0] == older[1]  # backups_kept: 2 (tests' config)
-    assert oct(backups_dir.stat().st_mode & 0o777) == "0o700"
+
+def test_maintenance_deletes_expired_archives_and_keeps_the_newest_backups(maintenance):
+    assert not maintenance.expired.exists() and maintenance.kept.exists()
+    backups = backup.backups(maintenance.backups_dir)
+    assert len(backups) == 2 and backups[0] == maintenance.older_backups[1]  # backups_kept: 2
+    assert oct(maintenance.backups_dir.stat().st_mode & 0o777) == "0o700"
     assert oct(backups[-1].stat().st_mode & 0o777) == "0o600"
 
 
-def test_the_newest_backup_restores_into_a_fresh_database_with_the_published_marts(
-    test_warehouse,
-):
+def test_the_newest_backup_restores_into_a_fresh_database_with_the_published_marts(maintenance):
     warehouse = from_environment()
-    newest = backup.backups(test_warehouse.var_dir / "backups")[-1]
+    newest = backup.backups(maintenance.backups_dir)[-1]
     backup.restore(warehouse, newest, "restored")
-    live = _published_counts(warehouse)
+    live = maintenance.published_when_backed_up
     assert live["fct_encounters"] > 0 and live["dim_patient"] > 0 and len(live) >= 20
     assert _published_counts(warehouse, "restored") == live
 
 
-def test_the_landing_watch_starts_the_dag_of_a_source_with_a_new_file(test_warehouse, airflow_env):
+def test_the_landing_watch_starts_the_dag_of_a_source_with_a_new_file(
+    test_warehouse, airflow_env, blocked_build
+):
+    # blocked_build: the module's builds are over, so that this landing is in none of their plans
     [new_file] = write_claims(
         test_warehouse.landing_dir / "claims", files=1, claims=5, defects_per_file=0,
         first_day=date(2024, 9, 1),
@@ -298,11 +423,11 @@ def test_the_landing_watch_starts_the_dag_of_a_source_with_a_new_file(test_wareh
     os.utime(new_file, (settled, settled))
     before = asset_events(test_warehouse.warehouse)
 
-    output = run_dag(airflow_env, "landing_watch")
-    assert "no new ehr files" in output  # the other sources' announcements are skipped
-    assert asset_events(test_warehouse.warehouse)[len(before) :] == ["landing_claims"]
-
-    run_dag(airflow_env, "claims_batch")  # as the scheduler runs it on that asset
+    # the landing watch, then claims_batch as the scheduler runs it on that asset
+    _, outputs = run_dags(airflow_env, "landing_watch", "claims_batch")
+    assert "no new ehr files" in outputs["landing_watch"]  # other sources' announcements skipped
+    announced = asset_events(test_warehouse.warehouse)[len(before) :]
+    assert announced == ["landing_claims", "raw_claims"]
     assert not new_file.exists()
     assert (test_warehouse.var_dir / "archive" / "claims" / new_file.name).exists()
     with psycopg.connect(**test_warehouse.warehouse.connect_kwargs("steward")) as conn:
@@ -312,8 +437,9 @@ def test_the_landing_watch_starts_the_dag_of_a_source_with_a_new_file(test_wareh
 
 
 def test_a_failed_task_emails_its_dag_task_try_and_log_and_its_recovery_too(
-    test_warehouse, airflow_env, smtp_sink
+    test_warehouse, airflow_env, smtp_sink, first_build
 ):
+    # first_build: the research database is pulled already, so the recovery pulls nothing new
     unreachable = {**airflow_env, "RESEARCH_DB_PORT": "1"}  # nothing listens on port 1
     run = run_airflow(unreachable, "dags", "test", "research_db")
     assert run.returncode != 0

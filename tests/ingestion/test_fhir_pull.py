@@ -57,10 +57,20 @@ def _rows(test_warehouse, query: str, *params) -> list[tuple]:
         return conn.execute(query, params).fetchall()
 
 
-def test_every_resource_lands_exactly_once_through_faults_and_expiring_tokens(test_warehouse, fhir):
-    server, base_url, resources = fhir
+@pytest.fixture(scope="module")
+def first_pull(test_warehouse, fhir) -> tuple[dict, dict[int, int]]:
+    """The first pull of every resource: its pulls by resource type, and what the server answered
+    on the way. Every other test pulls after it."""
+    server, base_url, _ = fhir
     pulls = _pull(test_warehouse, base_url, "fhir_1")
-    answered = server.state.answered
+    return pulls, dict(server.state.answered)
+
+
+def test_every_resource_lands_exactly_once_through_faults_and_expiring_tokens(
+    test_warehouse, fhir, first_pull
+):
+    _, _, resources = fhir
+    pulls, answered = first_pull
     # 429s, 503s, and tokens that died mid-pull (401) were all met on the way
     assert answered.get(429, 0) > 0 and answered.get(503, 0) > 0 and answered.get(401, 0) > 0
     total, distinct = _rows(
@@ -75,7 +85,7 @@ def test_every_resource_lands_exactly_once_through_faults_and_expiring_tokens(te
     assert by_type == {"Patient": 40, "Practitioner": 10, "Encounter": 80, "Observation": 320}
 
 
-def test_a_second_pull_with_nothing_new_loads_nothing(test_warehouse, fhir):
+def test_a_second_pull_with_nothing_new_loads_nothing(test_warehouse, fhir, first_pull):
     _, base_url, _ = fhir
     pulls = _pull(test_warehouse, base_url, "fhir_2")
     assert sum(p.received for p in pulls.values()) == 0
@@ -84,7 +94,7 @@ def test_a_second_pull_with_nothing_new_loads_nothing(test_warehouse, fhir):
     ) == [(0,)]
 
 
-def test_updated_resources_are_merged_and_nothing_else_loads(test_warehouse, fhir):
+def test_updated_resources_are_merged_and_nothing_else_loads(test_warehouse, fhir, first_pull):
     server, base_url, resources = fhir
     server.state.store.update("Patient", "pat-10002", {"gender": "other"})
     server.state.store.update("Encounter", "enc-10005-1", {"status": "cancelled"})
@@ -102,7 +112,7 @@ def test_updated_resources_are_merged_and_nothing_else_loads(test_warehouse, fhi
     assert _rows(test_warehouse, "select count(*) from raw_fhir.resources") == [(len(resources),)]
 
 
-def test_invalid_resources_go_to_the_shared_quarantine(test_warehouse, fhir):
+def test_invalid_resources_go_to_the_shared_quarantine(test_warehouse, fhir, first_pull):
     server, base_url, resources = fhir
     store = server.state.store
     store.add({"resourceType": "Patient", "gender": "female"})  # no id
@@ -124,7 +134,9 @@ def test_invalid_resources_go_to_the_shared_quarantine(test_warehouse, fhir):
     )
 
 
-def test_the_client_secret_and_tokens_never_reach_the_logs(test_warehouse, fhir, caplog):
+def test_the_client_secret_and_tokens_never_reach_the_logs(
+    test_warehouse, fhir, first_pull, caplog
+):
     import logging
 
     server, base_url, _ = fhir
@@ -136,8 +148,10 @@ def test_the_client_secret_and_tokens_never_reach_the_logs(test_warehouse, fhir,
     assert not any(token in caplog.text for token in server.state.tokens)
 
 
-def test_the_circuit_opens_when_the_api_is_gone(test_warehouse, fhir):
-    server, base_url, _ = fhir
+def test_the_circuit_opens_when_the_api_is_gone(test_warehouse):
+    # a server of its own, gone: the module's server stays up for the other tests
+    server = DemoFhirServer(FhirStore(demo_resources(patients=1)), CLIENT_ID, CLIENT_SECRET)
+    base_url = server.start()
     server.stop()
     started = time.monotonic()
     with pytest.raises(CircuitOpen) as failure:

@@ -26,12 +26,16 @@ def _raw(test_warehouse, query: str) -> list[tuple]:
         return conn.execute(query).fetchall()
 
 
-def test_updated_and_inserted_trials_are_merged_on_the_next_run(test_warehouse):
+@pytest.fixture(scope="module")
+def first_pull(test_warehouse) -> dict[str, int]:
+    """60 trials in the research database, pulled once: every test pulls after it."""
     ensure_database(test_warehouse.warehouse)
     fill(test_warehouse.warehouse, trials=60)
+    return land_research(test_warehouse.warehouse, "research_1")
 
-    first = land_research(test_warehouse.warehouse, "research_1")
-    assert first == {"received": 60, "loaded": 60}
+
+def test_updated_and_inserted_trials_are_merged_on_the_next_run(test_warehouse, first_pull):
+    assert first_pull == {"received": 60, "loaded": 60}
     assert land_research(test_warehouse.warehouse, "research_2") == {"received": 0, "loaded": 0}
 
     now = datetime.now(UTC)
@@ -62,12 +66,11 @@ def test_updated_and_inserted_trials_are_merged_on_the_next_run(test_warehouse):
     assert changed == [("TRIAL_00007", "withdrawn"), ("TRIAL_99999", "enrolled")]
 
 
-def test_the_research_password_never_reaches_the_logs(test_warehouse, caplog):
+def test_the_research_password_never_reaches_the_logs(test_warehouse, first_pull, caplog):
     import logging
     import os
 
     caplog.set_level(logging.DEBUG)
-    ensure_database(test_warehouse.warehouse)
     land_research(test_warehouse.warehouse, "research_logged")
     assert "research clinical_trials: received" in caplog.text
     assert os.environ["RESEARCH_DB_PASSWORD"] not in caplog.text

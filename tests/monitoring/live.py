@@ -83,6 +83,23 @@ def wait_until(check: Callable[[], Any], timeout: float, what: str, poll: float 
     raise AssertionError(f"waited {timeout} s for {what}")
 
 
+def wait_for_cycles(warehouse: Warehouse, cycles: int, timeout: float = 60) -> None:
+    """Until the processor recorded `cycles` heartbeats after now: a whole cycle or more ran
+    since (each cycle escalates what is due, then records its heartbeat)."""
+    [(now,)] = query(warehouse, "monitor", "select now()")
+    seen: set = set()
+
+    def beats() -> bool:
+        [(heartbeat,)] = query(
+            warehouse, "monitor", "select max(heartbeat_at) from monitoring.processor_status"
+        )
+        if heartbeat is not None and heartbeat > now:
+            seen.add(heartbeat)
+        return len(seen) >= cycles
+
+    wait_until(beats, timeout, f"{cycles} cycles of the processor")
+
+
 def query(warehouse: Warehouse, role: str, statement: str, params: Any = ()) -> list[tuple]:
     with psycopg.connect(**warehouse.connect_kwargs(role)) as conn:
         return conn.execute(statement, params).fetchall()

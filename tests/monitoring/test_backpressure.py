@@ -16,7 +16,13 @@ import pytest
 from common import settings
 from demo.ward_vitals import START, drop, micro_batches
 from monitoring.health import ProcessorUnhealthy, check, read_health
-from tests.monitoring.live import ProcessorProcess, processed_files, wait_until, write_config
+from tests.monitoring.live import (
+    ProcessorProcess,
+    processed_files,
+    wait_for_cycles,
+    wait_until,
+    write_config,
+)
 from warehouse import embedded
 
 # a stalled warehouse, waited out
@@ -31,22 +37,38 @@ def _rss_mb(processor: ProcessorProcess) -> float:
     return psutil.Process(processor.process.pid).memory_info().rss / 2**20
 
 
+def _unhealthy(warehouse, heartbeat_seconds: float) -> bool:
+    try:
+        check(warehouse, heartbeat_seconds=heartbeat_seconds, max_lag_seconds=600)
+    except ProcessorUnhealthy as unhealthy:
+        return "no heartbeat" in str(unhealthy)
+    return False
+
+
+def _failed_cycles(processor: ProcessorProcess) -> int:
+    return processor.log.read_text().count("cycle failed (OperationalError)")
+
+
 def test_a_stalled_warehouse_leaves_the_backlog_on_disk_and_memory_flat(test_warehouse, tmp_path):
     warehouse = test_warehouse.warehouse
     landing = settings.LANDING_DIR / "vitals"
     config = write_config(tmp_path, settle_seconds=0, poll_seconds=0.05, max_bytes_per_cycle=1)
     processor = ProcessorProcess(config, "http://127.0.0.1:9/", tmp_path / "processor.log")
     processor.start()
+    # the files another test here had the processor score before (none when this runs first)
+    before = processed_files(warehouse)
+
+    def processed() -> int:
+        return processed_files(warehouse) - before
+
     try:
         # steady memory: the most seen once the window is full (the allocator's level moves)
         samples = []
         for upto in (60, 65, WARM_UP):  # 60 files: 300 s, the window
-            for batch in BATCHES[processed_files(warehouse) : upto]:
+            for batch in BATCHES[processed() : upto]:
                 drop(landing, *batch)
-            wait_until(
-                lambda upto=upto: processed_files(warehouse) == upto, 120, "the warm-up files"
-            )
-            time.sleep(0.5)
+            wait_until(lambda upto=upto: processed() == upto, 120, "the warm-up files")
+            wait_for_cycles(warehouse, 2)  # a cycle with nothing to do: memory as it stays
             samples.append(_rss_mb(processor))
         steady = max(samples)
 
@@ -55,7 +77,10 @@ def test_a_stalled_warehouse_leaves_the_backlog_on_disk_and_memory_flat(test_war
             stall.execute("lock table monitoring.processed_files in access exclusive mode")
             for batch in BATCHES[WARM_UP:]:
                 drop(landing, *batch)
-            time.sleep(5)
+            # until the health check sees no heartbeat for 3 s: the processor waits in its cycle
+            wait_until(
+                lambda: _unhealthy(warehouse, heartbeat_seconds=3), 60, "a heartbeat 3 s old"
+            )
             stalled = _rss_mb(processor)
             waiting = len(list(landing.glob("vitals_*.ndjson")))
             with pytest.raises(ProcessorUnhealthy, match="no heartbeat"):
@@ -66,7 +91,7 @@ def test_a_stalled_warehouse_leaves_the_backlog_on_disk_and_memory_flat(test_war
         assert stalled - steady < 20, (steady, stalled)
 
         lags = []
-        while processed_files(warehouse) < WARM_UP + BACKLOG:
+        while processed() < WARM_UP + BACKLOG:
             health = read_health(warehouse)
             lags.append((health.files_waiting, health.lag_seconds))
             time.sleep(0.05)
@@ -99,9 +124,13 @@ def test_with_the_warehouse_away_the_processor_waits_and_loses_nothing(test_ware
     try:
         wait_until(lambda: "watching" in processor.log.read_text(), 60, "the processor's start")
         embedded.stop(test_warehouse.var_dir / "pgdata")
+        failed_before = _failed_cycles(processor)
         for batch in later:
             drop(landing, *batch)
-        time.sleep(5)
+        # cycles tried the waiting files and failed, and the processor waits on
+        wait_until(
+            lambda: _failed_cycles(processor) >= failed_before + 3, 60, "three failed cycles"
+        )
         processor.assert_alive()
         assert len(list(landing.glob("vitals_*.ndjson"))) == 3  # waiting, not set aside
         embedded.ensure_running(

@@ -1,11 +1,14 @@
 """The build plan against real dbt runs: a build schema rebuilds only what changed since its own
-last complete build, and a reading whose patient is not registered yet waits, then is published."""
+last complete build, and a reading whose patient is not registered yet waits, then is published.
+
+Every test starts after `first_build` with the schema built up to date with what landed, and
+leaves it so: the tests run alone or in any order."""
 
 from __future__ import annotations
 
 import json
 import os
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 import psycopg
 import pytest
@@ -33,6 +36,13 @@ VITALS_MODELS = {
 # A model that reckons ages on the build's day, and one built on it.
 AS_OF_MODELS = {"deid_patients", "dim_patient"}
 UNREGISTERED = person(777)  # the demo registry holds patients 0 .. 499
+FIRST_READINGS = datetime(2024, 3, 15, 14, 0, tzinfo=UTC)  # demo.vitals_files' default start
+
+
+def hours_later(hours: int) -> datetime:
+    """The start of a test's own readings: after the first build's, apart from every other
+    test's (readings of one device at one moment are one reading, landed once)."""
+    return FIRST_READINGS + timedelta(hours=hours)
 
 
 def plan(tw, run_id: str, **options) -> BuildPlan:
@@ -119,7 +129,7 @@ def test_nothing_new_builds_nothing(test_warehouse, first_build):
 
 def test_new_readings_rebuild_the_vitals_models_and_nothing_else(test_warehouse, first_build):
     before = count(test_warehouse, f"{SCHEMA}.fct_vital_signs")
-    write_vitals(test_warehouse.landing_dir / "vitals", files=1, readings=40, seed=41)
+    write_vitals(test_warehouse.landing_dir / "vitals", files=1, readings=40, start=hours_later(2))
     pipeline.land_files("vitals", "plan_3")
     planned = plan(test_warehouse, "plan_3")
     assert models(planned) == VITALS_MODELS
@@ -129,7 +139,7 @@ def test_new_readings_rebuild_the_vitals_models_and_nothing_else(test_warehouse,
 
 
 def test_a_build_not_recorded_is_planned_again(test_warehouse, first_build):
-    write_vitals(test_warehouse.landing_dir / "vitals", files=1, readings=40, seed=43)
+    write_vitals(test_warehouse.landing_dir / "vitals", files=1, readings=40, start=hours_later(3))
     pipeline.land_files("vitals", "plan_4")
     failed = plan(test_warehouse, "plan_4")
     # the build of plan_4 failed: nothing is recorded, and the next plan takes it in again
@@ -216,8 +226,7 @@ def test_a_vitals_table_built_before_its_watermark_column_is_upgraded_by_dbt_not
     assert refreshed.returncode == 0, refreshed.stdout[-3000:]
     assert _has_column(test_warehouse, "fct_vital_signs", "_built_at")
     assert count(test_warehouse, f"{SCHEMA}.fct_vital_signs") == before  # every reading kept
-    an_hour_later = datetime(2024, 3, 15, 15, 0, tzinfo=UTC)
-    write_vitals(test_warehouse.landing_dir / "vitals", files=1, readings=40, start=an_hour_later)
+    write_vitals(test_warehouse.landing_dir / "vitals", files=1, readings=40, start=hours_later(1))
     pipeline.land_files("vitals", "plan_12b")
     planned = plan(test_warehouse, "plan_12b")
     assert models(planned) == VITALS_MODELS
@@ -246,9 +255,11 @@ def test_a_run_with_nothing_new_since_the_published_build_builds_nothing_there(
     assert current["build_schema"] == SCHEMA and current["nodes"] == []
     assert "nothing changed since the published build" in current["reason"]
     # once something lands, the schema analysts do not read, never built, builds everything
-    write_vitals(test_warehouse.landing_dir / "vitals", files=1, readings=20, seed=47)
+    write_vitals(test_warehouse.landing_dir / "vitals", files=1, readings=20, start=hours_later(4))
     pipeline.land_files("vitals", "plan_22")
     pipeline.validate_landed_batches("plan_22")
     stale = pipeline.plan_next_build("plan_22")
     assert stale["build_schema"] == "build_green" and stale["nodes"] is None
     assert "build_green has no complete build" in stale["reason"]
+    # every test here starts with SCHEMA built up to date: the readings are built before the next
+    build(test_warehouse, plan(test_warehouse, "plan_23"))

@@ -147,43 +147,59 @@ def schema_of(warehouse: Warehouse) -> dict[str, list[tuple]]:
         }
 
 
+@dataclasses.dataclass
+class Upgrade:
+    warehouse: Warehouse  # the restored dump of main before migrations, upgraded
+    counts_before: dict[str, int]
+    schema_before: dict
+    outcome: object  # migrate's
+    counts_after: dict[str, int]
+    schema_after: dict
+
+
 @pytest.fixture(scope="module")
-def upgraded(test_warehouse):
-    """The dump of main before migrations, restored beside the new warehouse; its row counts
-    before the upgrade; then the upgrade's outcome."""
+def upgraded(test_warehouse) -> Upgrade:
+    """The dump of main before migrations, restored beside the new warehouse; its row counts and
+    schema before the upgrade, the upgrade's outcome, and its row counts and schema right after
+    (a test here runs `make run` on it)."""
     fresh = test_warehouse.warehouse
     before = dataclasses.replace(fresh, database=UPGRADED)
     _restore_dump(fresh, UPGRADED)
     counts_before = _row_counts(before, KEPT_SCHEMAS)
     schema_before = schema_of(before)
     outcome = migrate(before)
-    return before, counts_before, outcome, schema_before
+    return Upgrade(
+        before,
+        counts_before,
+        schema_before,
+        outcome,
+        _row_counts(before, KEPT_SCHEMAS),
+        schema_of(before),
+    )
 
 
 def test_the_dump_restores_whole(upgraded):
-    _, counts_before, _, _ = upgraded
     dumped = {}
     for line in DUMP_ROW_COUNTS.read_text().splitlines():
         schema, table, rows = line.split("\t")
         if schema in KEPT_SCHEMAS:
             dumped[f"{schema}.{table}"] = int(rows)
-    assert counts_before == dumped
+    assert upgraded.counts_before == dumped
     assert sum(dumped.values()) > 3000  # the demo's landed rows, ledger, alerts: not empty
 
 
 def test_a_warehouse_built_before_migrations_is_upgraded_with_nothing_lost(upgraded):
-    before, counts_before, outcome, schema_before = upgraded
+    outcome = upgraded.outcome
     assert outcome.baseline and outcome.applied == ["0001_baseline"]
     # the baseline added, dropped or granted nothing that was not there
-    assert schema_of(before) == schema_before
-    assert _row_counts(before, KEPT_SCHEMAS) == counts_before
-    assert applied_migrations(before) == ["0001_baseline"]
-    assert migrate(before).applied == []  # applied once
+    assert upgraded.schema_after == upgraded.schema_before
+    assert upgraded.counts_after == upgraded.counts_before
+    assert applied_migrations(upgraded.warehouse) == ["0001_baseline"]
+    assert migrate(upgraded.warehouse).applied == []  # applied once
 
 
 def test_a_new_and_an_upgraded_warehouse_have_the_same_schema(upgraded, test_warehouse):
-    before, _, _, _ = upgraded
-    new, old = schema_of(test_warehouse.warehouse), schema_of(before)
+    new, old = schema_of(test_warehouse.warehouse), upgraded.schema_after
     # dbt's schemas exist in both; the old one has dlt's staging schemas, left out above
     for part in new:
         assert new[part] == old[part], part
@@ -191,7 +207,7 @@ def test_a_new_and_an_upgraded_warehouse_have_the_same_schema(upgraded, test_war
 
 
 def test_the_schema_comparison_sees_a_missing_column_and_a_missing_grant(upgraded):
-    before, _, _, _ = upgraded
+    before = upgraded.warehouse
     reference = schema_of(before)
     with _connect(before) as conn:
         conn.execute("alter table audit.publications add column spare text")
@@ -236,7 +252,7 @@ def test_migrations_apply_once_in_order_and_a_failing_one_changes_nothing(test_w
 
 
 def test_make_run_passes_on_the_upgraded_warehouse(upgraded, test_warehouse, tmp_path):
-    before, counts_before, _, _ = upgraded
+    before, counts_before = upgraded.warehouse, upgraded.counts_before
     var = tmp_path / "var"
     env = {
         **os.environ,

@@ -38,3 +38,12 @@ def test_a_zip_in_a_text_is_found_but_not_the_digits_of_a_decimal_number():
         "geographic_subdivision",
         "social_security_number",
     }
+
+
+def test_a_zip_in_a_text_is_found_but_not_a_field_of_a_date_times_repr():
+    # the microseconds of the time Airflow queued a run, as its task logs print it
+    queued = "run_after=DateTime(2026, 12, 5, 0, 55, 34, 21345, tzinfo=Timezone('UTC'))"
+    assert INDEX.classes_in(queued) == set()
+    assert INDEX.classes_in("datetime.datetime(2026, 12, 5, 0, 55, 34, 21345)") == set()
+    assert INDEX.classes_in("DateTime(2026, 12, 5) for zip 21345") == {"geographic_subdivision"}
+    assert INDEX.classes_in("DateTime(21345)") == {"geographic_subdivision"}  # no date-time
