@@ -2,17 +2,17 @@
 warehouse for as long as the context lasts. For tests and benchmarks, never for real data.
 
 Setting one up from nothing (initdb, roles, migrations) takes seconds, but the first dbt build
-on it also loads the seeds (the 98k-row ICD-10-CM code set: about 16 s). `prepare_template` does it once into a folder and stops
-the server; `throwaway_warehouse(var_dir, template=folder)` then starts a copy of that stopped
-server in seconds. The test suite builds one template per session (tests/conftest.py) and hands
-it to the benchmarks it runs through THROWAWAY_TEMPLATE_VARIABLE.
+on it also loads the seeds (the 98k-row ICD-10-CM code set: about 16 s). `prepare_template` does
+all of it once into a folder and stops the server; `throwaway_warehouse(var_dir,
+template=folder)` then starts a copy of that stopped server in under a second. The test suite
+builds one template per session (tests/conftest.py) and hands it to the benchmarks it runs
+through THROWAWAY_TEMPLATE_VARIABLE.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import secrets
 import shutil
 import socket
 from collections.abc import Iterator
@@ -54,10 +54,8 @@ def free_port() -> int:
 
 
 def _fresh_secrets() -> dict[str, str]:
-    return {
-        **{name: make() for name, make in GENERATED.items()},
-        "WAREHOUSE_ADMIN_PASSWORD": secrets.token_urlsafe(16),
-    }
+    """What `make setup` generates into `.env`, the superuser's password among them."""
+    return {name: make() for name, make in GENERATED.items()}
 
 
 def _chown_like(original: Path, copy: Path) -> None:
