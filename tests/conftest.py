@@ -53,24 +53,13 @@ class TestWarehouse:
         )
 
 
-# Test files whose tests are independent of each other and long: under `--dist loadfile`, each of
-# their tests goes to whichever worker is free, where every other file's tests keep to one worker
-# (sharing its module fixtures, its warehouse among them)
-SPREAD_OVER_WORKERS = {"tests/benchmarks/test_benchmarks_run.py"}
-
-
 def pytest_xdist_make_scheduler(config: pytest.Config, log):
-    """pytest-xdist's `loadfile`, but each test of SPREAD_OVER_WORKERS a unit of its own."""
+    """`--dist loadfile`, longest units first (tests/scheduling.py)."""
     if config.getvalue("dist") != "loadfile":
         return None
-    from xdist.scheduler import LoadFileScheduling
+    from tests.scheduling import longest_first_loadfile
 
-    class LoadFileSpreading(LoadFileScheduling):
-        def _split_scope(self, nodeid: str) -> str:
-            file = super()._split_scope(nodeid)
-            return nodeid if file in SPREAD_OVER_WORKERS else file
-
-    return LoadFileSpreading(config, log)
+    return longest_first_loadfile(config, log)
 
 
 @pytest.fixture(scope="session")
