@@ -14,8 +14,10 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+import sqlglot
 from sqlglot import exp
-from sqlglot.lineage import lineage
+from sqlglot.lineage import Node, lineage
+from sqlglot.optimizer.normalize_identifiers import normalize_identifiers
 
 SELF = "__this"
 
@@ -64,8 +66,10 @@ class Lineage:
             self.schema.setdefault(database, {}).setdefault(schema, {})[table] = columns
             # an incremental model reads its own table ({{ this }}), as that table, not itself
             self.schema[database][schema][table + SELF] = columns
+        self._traced: dict[str, dict[str, Node]] = {}
+        # parsed once: each model's trace expands (copies of) them
         self.expandable = {
-            _fqn(model): self.compiled_sql(model["name"])
+            _fqn(model): sqlglot.parse_one(self.compiled_sql(model["name"]), dialect="postgres")
             for model in self.models.values()
             if not self._is_classified(model)
         }
@@ -83,11 +87,21 @@ class Lineage:
     def output_columns(self, model: str) -> list[str]:
         return list(self.models[model]["columns"])
 
+    def _lineage_of(self, model: str) -> dict[str, Node]:
+        """Every output column of `model` traced at once (sqlglot parses and qualifies the
+        model and what it expands into once, not once a column), kept for the next column."""
+        if model not in self._traced:
+            sources = {
+                name: sql for name, sql in self.expandable.items() if not name.endswith(model)
+            }
+            self._traced[model] = lineage(
+                None, self.compiled_sql(model), self.schema, sources=sources, dialect="postgres"
+            )
+        return self._traced[model]
+
     def origins(self, model: str, column: str) -> list[Origin]:
-        sources = {name: sql for name, sql in self.expandable.items() if not name.endswith(model)}
-        root = lineage(
-            column, self.compiled_sql(model), self.schema, sources=sources, dialect="postgres"
-        )
+        name = normalize_identifiers(column, dialect="postgres").name
+        root = self._lineage_of(model)[name]
         found = []
         for node in root.walk():
             if node.downstream or not isinstance(node.expression, exp.Table):
