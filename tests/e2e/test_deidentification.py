@@ -123,9 +123,13 @@ def stages(test_warehouse) -> Stages:
     _dbt(tw, "build", "--full-refresh", build_schema=other, run_id="run_3")
     after_full_refresh = _crosswalk(tw)
 
+    # in a target folder of its own: dbt_target keeps the Safe Harbor build's compiled SQL
     limited = ("--vars", "{deid_policy: limited_data_set}")
     target = "dbt_target_limited_data_set"
-    _dbt(tw, "build", "--select", "deidentified", *limited, build_schema=other, run_id="run_4")
+    _dbt(
+        tw, "build", "--select", "deidentified", *limited,
+        build_schema=other, run_id="run_4", target=target,
+    )  # fmt: skip
     _dbt(tw, "compile", *limited, build_schema=other, run_id="run_4", target=target)
     return Stages(after_api, after_files, after_full_refresh, published, other)
 
@@ -197,6 +201,15 @@ def test_known_identifier_columns_are_classified_as_identifiers(manifest):
         for column in columns:
             classes = source["columns"][column]["meta"]["hipaa_identifier"]
             assert classes not in ("none", None, []), f"{table}.{column} is classified as none"
+
+
+def test_each_policys_lineage_is_read_from_its_own_compiled_sql(test_warehouse, stages):
+    """The Safe Harbor target is not overwritten by the limited data set's build."""
+    compiled = [
+        Lineage(test_warehouse.var_dir / target).compiled_sql("deid_patients")
+        for target in ("dbt_target", "dbt_target_limited_data_set")
+    ]
+    assert compiled[0] != compiled[1]
 
 
 @pytest.mark.parametrize("target", ["dbt_target", "dbt_target_limited_data_set"])
