@@ -49,8 +49,9 @@ class Run:
     keys_delivered: list[str]
 
 
-def _run(tmp_path, name: str, kill: bool):
-    """Land and score every batch, killing the processor KILLS times on the way if `kill`."""
+def _run(tmp_path, template, name: str, kill: bool):
+    """Land and score every batch, killing the processor KILLS times on the way if `kill`, on a
+    warehouse copied from `template`."""
     config = write_config(
         tmp_path,
         settle_seconds=0,
@@ -59,7 +60,7 @@ def _run(tmp_path, name: str, kill: bool):
         alerts={"warning_persistence_seconds": 60, "escalate_after_seconds": 3600},
     )
     rng = random.Random(5)
-    with WebhookSink() as sink, throwaway_warehouse(tmp_path / name) as warehouse:
+    with WebhookSink() as sink, throwaway_warehouse(tmp_path / name, template) as warehouse:
         processor = ProcessorProcess(config, sink.url, tmp_path / f"{name}.log")
         landing = settings.LANDING_DIR / "vitals"
         if kill:
@@ -105,16 +106,17 @@ def _run(tmp_path, name: str, kill: bool):
 
 
 @pytest.fixture(scope="module")
-def uninterrupted(tmp_path_factory) -> Run:
-    runs = _run(tmp_path_factory.mktemp("uninterrupted"), "uninterrupted", kill=False)
+def uninterrupted(tmp_path_factory, warehouse_template) -> Run:
+    folder = tmp_path_factory.mktemp("uninterrupted")
+    runs = _run(folder, warehouse_template, "uninterrupted", kill=False)
     run = next(runs)
     next(runs, None)  # stops its warehouse
     return run
 
 
 @pytest.fixture(scope="module")
-def killed(tmp_path_factory, uninterrupted):
-    yield from _run(tmp_path_factory.mktemp("killed"), "killed", kill=True)
+def killed(tmp_path_factory, warehouse_template, uninterrupted):
+    yield from _run(tmp_path_factory.mktemp("killed"), warehouse_template, "killed", kill=True)
 
 
 def test_killed_again_and_again_the_processor_ends_as_an_uninterrupted_one(uninterrupted, killed):
