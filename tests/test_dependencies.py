@@ -18,8 +18,6 @@ PACKAGES = packages_of_architecture()
 
 # Needed, but never imported by the product's code: the reason each is a direct dependency.
 USED_WITHOUT_IMPORT = {
-    "dbt-core": "dbt runs as a command (warehouse/dbt_runner.py, Cosmos' tasks); its parsed "
-    "manifest is read as JSON",
     "dbt-postgres": "dbt's adapter for the warehouse (dbt_project/profiles.yml, type postgres)",
     "apache-airflow-providers-postgres": "registers the `postgres` connection type of the "
     "AIRFLOW_CONN_WAREHOUSE_* connections Cosmos' profile mapping reads",

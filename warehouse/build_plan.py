@@ -29,7 +29,7 @@ import psycopg
 
 from common import settings
 from warehouse.connection import Warehouse
-from warehouse.dbt_runner import run_dbt
+from warehouse.dbt_runner import invoke_dbt
 from warehouse.publish import BUILD_SCHEMAS, published_schema
 
 log = logging.getLogger(__name__)
@@ -158,7 +158,7 @@ def _measure(env: Mapping[str, str], dbt_args: list[str]) -> _Measured:
     target = Path(env.get("DBT_TARGET_PATH", settings.DBT_PROJECT_DIR / "target"))
     (target / "sources.json").unlink(missing_ok=True)
     # exit code 1 is a stale source: the freshness is measured all the same
-    freshness = run_dbt(["source", "freshness", *dbt_args], env)
+    freshness = invoke_dbt(["source", "freshness", *dbt_args], env)
     if not (target / "sources.json").exists() or freshness.returncode > 1:
         raise PlanFailed(f"dbt source freshness failed:\n{freshness.stdout[-3000:]}")
     sources_text = (target / "sources.json").read_text()
@@ -190,9 +190,8 @@ def _changed_nodes(
     with tempfile.TemporaryDirectory(prefix="dbt_state_") as state_dir:
         Path(state_dir, "manifest.json").write_text(manifest_text)
         Path(state_dir, "sources.json").write_text(sources_text)
-        listed = run_dbt(
+        listed = invoke_dbt(
             [
-                "--quiet",
                 "ls",
                 *dbt_args,
                 "--resource-type",
@@ -211,7 +210,7 @@ def _changed_nodes(
         )
     if listed.returncode != 0:
         raise PlanFailed(f"dbt ls could not compare with the last build:\n{listed.stdout[-3000:]}")
-    nodes = [json.loads(line) for line in listed.stdout.splitlines() if line.startswith("{")]
+    nodes = [json.loads(line) for line in listed.result]
     return (
         tuple(sorted(node["name"] for node in nodes)),
         frozenset(node["unique_id"] for node in nodes),

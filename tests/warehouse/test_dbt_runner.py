@@ -1,0 +1,61 @@
+"""dbt run in this process (warehouse.dbt_runner.invoke_dbt, the build plan's short commands): it
+gives what the command line would (its exit code, its messages, its listing) and leaves the
+process as it found it (environment, working folder, console)."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+
+from warehouse.build_plan import PlanFailed, plan_build
+from warehouse.connection import dbt_environment
+from warehouse.dbt_runner import invoke_dbt
+
+
+def _env(test_warehouse, **overrides: str) -> dict[str, str]:
+    return {
+        **os.environ,
+        **dbt_environment(test_warehouse.warehouse),
+        "DBT_BUILD_SCHEMA": "build_blue",
+        "PIPELINE_RUN_ID": "runner",
+        "DBT_TARGET_PATH": str(test_warehouse.var_dir / "dbt_runner"),
+        "DBT_LOG_PATH": str(test_warehouse.var_dir / "dbt_logs"),
+        **overrides,
+    }
+
+
+def test_a_listing_in_process_leaves_the_environment_folder_and_console_as_they_were(
+    test_warehouse, capfd
+):
+    environment, folder = dict(os.environ), os.getcwd()
+    listed = invoke_dbt(
+        ["ls", "--resource-type", "model", "--output", "json", "--output-keys", "name"],
+        _env(test_warehouse),
+    )
+    assert listed.returncode == 0, listed.stdout
+    names = {json.loads(line)["name"] for line in listed.result}
+    assert {"stg_vitals__readings", "deid_patients", "fct_encounters"} <= names
+    assert dict(os.environ) == environment and os.getcwd() == folder
+    assert "DBT_BUILD_SCHEMA" not in os.environ
+    printed = capfd.readouterr()
+    assert printed.out == "" and printed.err == ""
+
+
+def test_an_error_is_exit_code_2_with_dbt_s_message(test_warehouse):
+    broken = invoke_dbt(["ls", "--vars", "{unclosed"], _env(test_warehouse))
+    assert broken.returncode == 2
+    assert "is not valid YAML" in broken.stdout, broken.stdout
+
+
+def test_a_plan_dbt_cannot_make_fails_naming_why_and_no_password(test_warehouse):
+    wrong = "not-the-transformer-password"
+    env = _env(test_warehouse, WAREHOUSE_TRANSFORMER_PASSWORD=wrong)
+    with pytest.raises(PlanFailed) as failed:
+        plan_build(test_warehouse.warehouse, "build_blue", "runner", env)
+    message = str(failed.value)
+    assert "freshness" in message
+    assert "password authentication failed" in message
+    assert wrong not in message
+    assert test_warehouse.warehouse.password("transformer") not in message
