@@ -9,7 +9,6 @@ migrations and seeds in place, role passwords made for this session.
 from __future__ import annotations
 
 import os
-import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,8 +16,8 @@ from pathlib import Path
 import pytest
 from filelock import FileLock
 
-from common import settings
 from warehouse.connection import Warehouse, dbt_environment
+from warehouse.dbt_runner import DbtInvocation, invoke_dbt
 from warehouse.throwaway import prepare_template, throwaway_warehouse
 
 
@@ -33,8 +32,9 @@ class TestWarehouse:
 
     def dbt(
         self, *args: str, build_schema: str, run_id: str, target: str = "dbt_target"
-    ) -> subprocess.CompletedProcess:
-        """Run dbt on this warehouse; its manifest and compiled SQL go to var_dir/`target`."""
+    ) -> DbtInvocation:
+        """Run dbt on this warehouse, in this process (no dbt start-up each time); its manifest
+        and compiled SQL go to var_dir/`target`."""
         env = {
             **os.environ,
             **dbt_environment(self.warehouse),
@@ -43,14 +43,7 @@ class TestWarehouse:
             "DBT_TARGET_PATH": str(self.var_dir / target),
             "DBT_LOG_PATH": str(self.var_dir / "dbt_logs"),
         }
-        return subprocess.run(
-            [str(settings.VENV_BIN / "dbt"), *args],
-            cwd=settings.DBT_PROJECT_DIR,
-            env=env,
-            capture_output=True,
-            check=False,
-            text=True,
-        )
+        return invoke_dbt(list(args), env)
 
 
 def pytest_xdist_make_scheduler(config: pytest.Config, log):

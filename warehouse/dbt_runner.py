@@ -1,6 +1,7 @@
 """Run dbt in the project's folder: as a command, its output captured (the manifest, the docs
-site, a build), in this process (the build plan's short commands, `invoke_dbt`), or in place of
-this process (`hcw dbt ...`), with the connection filled in from warehouse.connection.
+site, a benchmark's build), in this process (the build plan's commands, the tests' builds:
+`invoke_dbt`), or in place of this process (`hcw dbt ...`), with the connection filled in from
+warehouse.connection.
 
 Imports nothing heavy: the DAG files' manifest check runs it at parse time (dbt is imported by
 the first `invoke_dbt`).
@@ -53,21 +54,31 @@ def _environment_and_folder(env: Mapping[str, str]) -> Iterator[None]:
     """os.environ is `env` and the working folder the dbt project's, until the context ends:
     dbt reads its flags and the profile's env_var() from the process's environment."""
     saved_env, saved_folder = dict(os.environ), os.getcwd()
-    os.environ.clear()
-    os.environ.update(env)
+    _change_environment(saved_env, env)
     os.chdir(settings.DBT_PROJECT_DIR)
     try:
         yield
     finally:
         os.chdir(saved_folder)
-        os.environ.clear()
-        os.environ.update(saved_env)
+        _change_environment(dict(os.environ), saved_env)
+
+
+def _change_environment(current: Mapping[str, str], wanted: Mapping[str, str]) -> None:
+    """os.environ from `current` to `wanted`, touching only the variables that differ (the
+    process's other threads never see it empty)."""
+    for name in current.keys() - wanted.keys():
+        del os.environ[name]
+    for name, value in wanted.items():
+        if current.get(name) != value:
+            os.environ[name] = value
 
 
 def invoke_dbt(args: list[str], env: Mapping[str, str]) -> DbtInvocation:
     """`dbt ARGS` run in this process (dbt's programmatic dbtRunner) with `env`: no start-up of
-    its own, which costs a dbt command about 3 s of a 4 s `dbt ls` on two cores. For short,
-    read-only commands (the build plan's); not thread-safe, as it sets os.environ for dbt.
+    its own, which costs a dbt command about 3 s of a 4 s `dbt ls` on two cores. The build
+    plan's commands and the tests' builds run so (the warehouse DAG's build runs in Cosmos'
+    producer, through dbtRunner too). One at a time in a process: dbt reads os.environ, set here
+    for its run.
 
     Nothing goes to this process's console: dbt's messages are returned, and its log file is
     written where DBT_LOG_PATH says, as a command's would be."""
