@@ -90,7 +90,9 @@ def invoke_dbt(args: list[str], env: Mapping[str, str]) -> DbtInvocation:
         if event.info.level in SHOWN_LEVELS and event.info.msg:
             messages.append(event.info.msg)
 
-    with _environment_and_folder({**env, "DBT_LOG_LEVEL": "none"}):
+    # nothing on the console; the log file as dbt's own default, unless `env` says otherwise
+    quiet = {"DBT_LOG_LEVEL": "none", "DBT_LOG_LEVEL_FILE": env.get("DBT_LOG_LEVEL_FILE", "debug")}
+    with _environment_and_folder({**env, **quiet}):
         outcome = dbtRunner(callbacks=[keep]).invoke(list(args))
     if outcome.exception is not None:
         messages.append(f"{type(outcome.exception).__name__}: {outcome.exception}")

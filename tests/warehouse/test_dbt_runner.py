@@ -41,6 +41,8 @@ def test_a_listing_in_process_leaves_the_environment_folder_and_console_as_they_
     assert "DBT_BUILD_SCHEMA" not in os.environ
     printed = capfd.readouterr()
     assert printed.out == "" and printed.err == ""
+    # dbt's log file is written, as a command's would be
+    assert "Running with dbt=" in (test_warehouse.var_dir / "dbt_logs" / "dbt.log").read_text()
 
 
 def test_an_error_is_exit_code_2_with_dbt_s_message(test_warehouse):
