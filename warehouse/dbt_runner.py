@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import subprocess
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -73,7 +73,9 @@ def _change_environment(current: Mapping[str, str], wanted: Mapping[str, str]) -
             os.environ[name] = value
 
 
-def invoke_dbt(args: list[str], env: Mapping[str, str]) -> DbtInvocation:
+def invoke_dbt(
+    args: list[str], env: Mapping[str, str], on_event: Callable[[Any], None] | None = None
+) -> DbtInvocation:
     """`dbt ARGS` run in this process (dbt's programmatic dbtRunner) with `env`: no start-up of
     its own, which costs a dbt command about 3 s of a 4 s `dbt ls` on two cores. The build
     plan's commands and the tests' builds run so (the warehouse DAG's build runs in Cosmos'
@@ -81,7 +83,8 @@ def invoke_dbt(args: list[str], env: Mapping[str, str]) -> DbtInvocation:
     for its run.
 
     Nothing goes to this process's console: dbt's messages are returned, and its log file is
-    written where DBT_LOG_PATH says, as a command's would be."""
+    written where DBT_LOG_PATH says, as a command's would be. `on_event` is given each of dbt's
+    events (its EventMsg), as dbt's own callbacks are."""
     from dbt.cli.main import dbtRunner
 
     messages: list[str] = []
@@ -93,7 +96,7 @@ def invoke_dbt(args: list[str], env: Mapping[str, str]) -> DbtInvocation:
     # nothing on the console; the log file as dbt's own default, unless `env` says otherwise
     quiet = {"DBT_LOG_LEVEL": "none", "DBT_LOG_LEVEL_FILE": env.get("DBT_LOG_LEVEL_FILE", "debug")}
     with _environment_and_folder({**env, **quiet}):
-        outcome = dbtRunner(callbacks=[keep]).invoke(list(args))
+        outcome = dbtRunner(callbacks=[keep, *([on_event] if on_event else [])]).invoke(list(args))
     if outcome.exception is not None:
         messages.append(f"{type(outcome.exception).__name__}: {outcome.exception}")
     returncode = 0 if outcome.success else (2 if outcome.exception is not None else 1)

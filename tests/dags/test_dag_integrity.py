@@ -72,6 +72,7 @@ def watcher(dag):
         "flags": producer.dbt_cmd_flags,
         "retry_command": dag.task_dict["dbt.fct_encounters_run"].base_cmd,
         "emit_assets": sorted(t.task_id for t in dag.tasks if getattr(t, "emit_datasets", False)),
+        "event_parser": producer._make_parse_callable.__qualname__,
     }
 
 bag = DagBag()
@@ -208,5 +209,7 @@ def test_cosmos_renders_one_build_and_a_task_per_model_and_its_tests(airflow_env
     assert watcher["retry_command"] == ["build"]
     # no asset event per dbt model, from the producer nor from a model's task
     assert watcher["emit_assets"] == []
+    # it reports each node's end to XCom, not its progress (tests/dags/test_dbt_watcher.py)
+    assert watcher["event_parser"].startswith("reporting_node_ends_only.")
     steps = {"validate_landed", "plan_build", "skip_unplanned"}
     assert steps | {"record_build", "quality_gate", "publish"} <= set(tasks)

@@ -22,12 +22,18 @@ user in a task group:
 - a test across several models counts among the tests of the model it is defined on (dbt's
   `attached_node`; a singular test, defined on none, counts for each model it reads). Cosmos
   counts it for every model it reads, so a model that failed would fail the task of a model it
-  merely references, and that model's dependents would not run.
+  merely references, and that model's dependents would not run;
+- the producer reports each node's end to XCom, not its progress (`reporting_node_ends_only`):
+  Cosmos 1.15 pushes an XCom for each of a node's start, compiling, executing and end events,
+  tests included, from dbt's threads one at a time, which made its build ~1.5x dbt's own. The node
+  tasks start once the build is over and read only the end.
 """
 
 from __future__ import annotations
 
 import json
+import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -71,6 +77,39 @@ def fail_when_its_tests_failed(context: Any, result: Any = None) -> None:
         )
 
 
+# dbt's events of a node's progress: debug-level, and read by no node task (they start once the
+# producer's build is over, and read the node's end)
+NODE_PROGRESS_EVENTS = ("NodeStart", "NodeCompiling", "NodeExecuting")
+_MAYBE_NODE_PROGRESS = re.compile(r'"name":\s*"(?:' + "|".join(NODE_PROGRESS_EVENTS) + r')"')
+
+ParseLine = Callable[[str, Any], None]
+
+
+def reporting_node_ends_only(
+    make_parse_callable: Callable[[], ParseLine],
+) -> Callable[[], ParseLine]:
+    """The producer's maker of its dbt-event parser (Cosmos' `_make_parse_callable`, the same for
+    dbt run in process or as a command: each event as a JSON line), wrapped so that a node's
+    progress events never reach it; everything else does, the node's end among them."""
+
+    def make() -> ParseLine:
+        parse = make_parse_callable()
+
+        def parse_unless_progress(line: str, extra_kwargs: Any) -> None:
+            if _MAYBE_NODE_PROGRESS.search(line):
+                try:
+                    name = json.loads(line).get("info", {}).get("name")
+                except ValueError:
+                    name = None
+                if name in NODE_PROGRESS_EVENTS:
+                    return
+            parse(line, extra_kwargs)
+
+        return parse_unless_progress
+
+    return make
+
+
 def producer_task_id(group_id: str) -> str:
     from cosmos.constants import PRODUCER_WATCHER_TASK_ID
 
@@ -83,6 +122,7 @@ def watch_the_planned_build(dbt_group: Any, upstream: Any, manifest_path: Path) 
     # TestBehavior.NONE added `--resource-type` flags that would leave the tests out of the build
     producer.dbt_cmd_flags = []
     producer.tests_per_model = tests_by_attached_model(producer.tests_per_model, manifest_path)
+    producer._make_parse_callable = reporting_node_ends_only(producer._make_parse_callable)
     for task in dbt_group.children.values():
         if getattr(task, "extra_context", {}).get("dbt_node_config") is not None:
             task.base_cmd = ["build"]
