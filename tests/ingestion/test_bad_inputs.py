@@ -295,6 +295,7 @@ def test_logs_never_carry_identifying_values(test_warehouse, caplog):
 
 def test_the_same_content_twice_in_one_drop_is_landed_once(test_warehouse):
     folder = test_warehouse.landing_dir / "ehr"
+    folder.mkdir(parents=True, exist_ok=True)  # this test may be the module's first
     content = "\n".join([HEADER, *_rows(2, first=80000)]) + "\n"
     (folder / "ehr_2024-06-05_001.csv").write_text(content)
     (folder / "ehr_2024-06-05_002.csv").write_text(content)
