@@ -30,12 +30,10 @@ class TestWarehouse:
     def landing_dir(self) -> Path:
         return self.var_dir / "landing"
 
-    def dbt(
-        self, *args: str, build_schema: str, run_id: str, target: str = "dbt_target"
-    ) -> DbtInvocation:
-        """Run dbt on this warehouse, in this process (no dbt start-up each time); its manifest
-        and compiled SQL go to var_dir/`target`."""
-        env = {
+    def dbt_env(self, build_schema: str, run_id: str, target: str = "dbt_target") -> dict[str, str]:
+        """dbt's environment on this warehouse; its manifest and compiled SQL go to
+        var_dir/`target`, its log to var_dir/dbt_logs."""
+        return {
             **os.environ,
             **dbt_environment(self.warehouse),
             "DBT_BUILD_SCHEMA": build_schema,
@@ -43,7 +41,12 @@ class TestWarehouse:
             "DBT_TARGET_PATH": str(self.var_dir / target),
             "DBT_LOG_PATH": str(self.var_dir / "dbt_logs"),
         }
-        return invoke_dbt(list(args), env)
+
+    def dbt(
+        self, *args: str, build_schema: str, run_id: str, target: str = "dbt_target"
+    ) -> DbtInvocation:
+        """Run dbt on this warehouse, in this process (no dbt start-up each time)."""
+        return invoke_dbt(list(args), self.dbt_env(build_schema, run_id, target))
 
 
 def pytest_xdist_make_scheduler(config: pytest.Config, log):

@@ -5,29 +5,19 @@ into JSON lines as Cosmos turns them."""
 from __future__ import annotations
 
 import json
-import os
 
 from google.protobuf.json_format import MessageToJson
 
 from orchestration.dbt_watcher import NODE_PROGRESS_EVENTS, reporting_node_ends_only
-from warehouse.connection import dbt_environment
 from warehouse.dbt_runner import invoke_dbt
 
 
 def _event_lines(test_warehouse) -> list[str]:
     """Every event of `dbt build` of a staging model and its tests, as Cosmos' producer gets it."""
     lines: list[str] = []
-    env = {
-        **os.environ,
-        **dbt_environment(test_warehouse.warehouse),
-        "DBT_BUILD_SCHEMA": "build_blue",
-        "PIPELINE_RUN_ID": "watcher_events",
-        "DBT_TARGET_PATH": str(test_warehouse.var_dir / "dbt_target"),
-        "DBT_LOG_PATH": str(test_warehouse.var_dir / "dbt_logs"),
-    }
     built = invoke_dbt(
         ["build", "--select", "stg_ehr__patients"],
-        env,
+        test_warehouse.dbt_env("build_blue", "watcher_events"),
         on_event=lambda event: lines.append(MessageToJson(event, preserving_proto_field_name=True)),
     )
     assert built.returncode == 0, built.stdout[-3000:]

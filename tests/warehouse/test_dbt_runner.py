@@ -10,20 +10,11 @@ import os
 import pytest
 
 from warehouse.build_plan import PlanFailed, plan_build
-from warehouse.connection import dbt_environment
 from warehouse.dbt_runner import invoke_dbt
 
 
 def _env(test_warehouse, **overrides: str) -> dict[str, str]:
-    return {
-        **os.environ,
-        **dbt_environment(test_warehouse.warehouse),
-        "DBT_BUILD_SCHEMA": "build_blue",
-        "PIPELINE_RUN_ID": "runner",
-        "DBT_TARGET_PATH": str(test_warehouse.var_dir / "dbt_runner"),
-        "DBT_LOG_PATH": str(test_warehouse.var_dir / "dbt_logs"),
-        **overrides,
-    }
+    return {**test_warehouse.dbt_env("build_blue", "runner", target="dbt_runner"), **overrides}
 
 
 def test_a_listing_in_process_leaves_the_environment_folder_and_console_as_they_were(

@@ -10,9 +10,8 @@ from collections import Counter
 import psycopg
 import yaml
 
-from common import settings
+from ingestion.reference.icd10cm_seed import SEEDS
 
-SEEDS = settings.PROJECT_ROOT / "seeds"
 AS_DECLARED = {
     "text": str,
     "integer": int,
