@@ -28,9 +28,10 @@ from warehouse import embedded
 # a stalled warehouse, waited out
 pytestmark = pytest.mark.slow
 
-BEDS = 500
-WARM_UP, BACKLOG = 70, 80  # the warm-up fills the 300 s anomaly window
-BATCHES = list(micro_batches(BEDS, files=WARM_UP + BACKLOG, seconds_per_file=5))
+BEDS = 250
+SECONDS_PER_FILE = 10
+WARM_UP, BACKLOG = 35, 40  # the warm-up fills the 300 s anomaly window (30 files)
+BATCHES = list(micro_batches(BEDS, files=WARM_UP + BACKLOG, seconds_per_file=SECONDS_PER_FILE))
 
 
 def _rss_mb(processor: ProcessorProcess) -> float:
@@ -64,7 +65,7 @@ def test_a_stalled_warehouse_leaves_the_backlog_on_disk_and_memory_flat(test_war
     try:
         # steady memory: the most seen once the window is full (the allocator's level moves)
         samples = []
-        for upto in (60, 65, WARM_UP):  # 60 files: 300 s, the window
+        for upto in (30, 33, WARM_UP):  # 30 files: 300 s, the window
             for batch in BATCHES[processed() : upto]:
                 drop(landing, *batch)
             wait_until(lambda upto=upto: processed() == upto, 120, "the warm-up files")
