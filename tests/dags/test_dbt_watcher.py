@@ -1,19 +1,34 @@
-"""The producer's dbt-event parser sees each node's end, never its progress
-(orchestration.dbt_watcher.reporting_node_ends_only), on the events of a real dbt build, turned
-into JSON lines as Cosmos turns them."""
+"""The producer's dbt-event parser pushes to XCom only what a node task reads
+(orchestration.dbt_watcher.reporting_what_node_tasks_read), on the events of a real dbt build,
+turned into JSON lines as Cosmos turns them, parsed by Cosmos' own parser: each node's end, never
+its progress; each model's tests' status, never a test's own."""
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
+from functools import partial
+from types import SimpleNamespace
+from typing import Any
 
+import pytest
 from google.protobuf.json_format import MessageToJson
 
-from orchestration.dbt_watcher import NODE_PROGRESS_EVENTS, reporting_node_ends_only
+from orchestration.dbt_watcher import NODE_PROGRESS_EVENTS, reporting_what_node_tasks_read
 from warehouse.dbt_runner import invoke_dbt
 
+MODEL = "model.healthcare_warehouse.stg_ehr__patients"
 
-def _event_lines(test_warehouse) -> list[str]:
-    """Every event of `dbt build` of a staging model and its tests, as Cosmos' producer gets it."""
+
+@dataclass
+class Build:
+    lines: list[str]  # every event, as Cosmos' producer gets it
+    manifest: dict
+
+
+@pytest.fixture(scope="module")
+def build(test_warehouse) -> Build:
+    """`dbt build` of a staging model and its tests."""
     lines: list[str] = []
     built = invoke_dbt(
         ["build", "--select", "stg_ehr__patients"],
@@ -21,21 +36,23 @@ def _event_lines(test_warehouse) -> list[str]:
         on_event=lambda event: lines.append(MessageToJson(event, preserving_proto_field_name=True)),
     )
     assert built.returncode == 0, built.stdout[-3000:]
-    return lines
+    manifest = json.loads((test_warehouse.var_dir / "dbt_target" / "manifest.json").read_text())
+    return Build(lines, manifest)
 
 
-def test_the_parser_gets_every_event_but_a_nodes_progress(test_warehouse):
-    lines = _event_lines(test_warehouse)
+def test_the_parser_gets_every_event_but_a_nodes_progress(build):
     parsed: list[dict] = []
-    make = reporting_node_ends_only(lambda: lambda line, extra: parsed.append(json.loads(line)))
+    make = reporting_what_node_tasks_read(
+        lambda: lambda line, extra: parsed.append(json.loads(line))
+    )
     parse = make()
-    for line in lines:
+    for line in build.lines:
         parse(line, {"context": None})
 
     def names(events) -> list[str]:
         return [event["info"]["name"] for event in events]
 
-    every = names(json.loads(line) for line in lines)
+    every = names(json.loads(line) for line in build.lines)
     assert set(NODE_PROGRESS_EVENTS) <= set(every)  # dbt sent them ...
     assert not set(NODE_PROGRESS_EVENTS) & set(names(parsed))  # ... the parser saw none
     assert [name for name in every if name not in NODE_PROGRESS_EVENTS] == names(parsed)
@@ -44,6 +61,67 @@ def test_the_parser_gets_every_event_but_a_nodes_progress(test_warehouse):
         for event in parsed
         if event["info"]["name"] == "NodeFinished"
     }
-    # the model's end, and each of its tests' (the node tasks read them)
-    assert {"model.healthcare_warehouse.stg_ehr__patients"} <= finished
+    # the model's end, and each of its tests' (the model's task reads their status)
+    assert {MODEL} <= finished
     assert any(unique_id.startswith("test.") for unique_id in finished)
+
+
+class RecordingTaskInstance:
+    """The producer's task instance as Cosmos' parser uses it: what was pushed, by key."""
+
+    def __init__(self) -> None:
+        self.pushed: dict[str, Any] = {}
+
+    def xcom_push(self, key: str, value: Any, **_: Any) -> None:
+        self.pushed[key] = value
+
+    def xcom_pull(self, key: str | None = None, **_: Any) -> Any:
+        return self.pushed.get(key)
+
+
+def test_the_producer_pushes_what_node_tasks_read_and_nothing_of_a_test_of_its_own(build):
+    import cosmos  # noqa: F401  (before its submodules)
+    from cosmos.operators._watcher.aggregation import get_tests_status_xcom_key
+    from cosmos.operators._watcher.state import get_dbt_event_xcom_key, get_status_xcom_key
+    from cosmos.operators.watcher import DbtProducerWatcherOperator
+
+    tests = [
+        unique_id
+        for unique_id, node in build.manifest["nodes"].items()
+        if node["resource_type"] == "test" and node.get("attached_node") == MODEL
+    ]
+    assert tests
+    # Cosmos' own parser, with what the producer gives it (its tests per model)
+    producer = SimpleNamespace(
+        tests_per_model={MODEL: tests},
+        test_results_per_model={},
+        _model_outlet_uris={},
+        _dataset_namespace=None,
+        _should_generate_model_uris=False,
+        _upstream_failure_skipped_ids=set(),
+    )
+    cosmos_parser = partial(DbtProducerWatcherOperator._make_parse_callable, producer)
+
+    def pushed(make_parse) -> dict[str, Any]:
+        producer.test_results_per_model = {}
+        task_instance = RecordingTaskInstance()
+        parse = make_parse()
+        for line in build.lines:
+            parse(line, {"context": {"ti": task_instance}, "project_dir": None})
+        return task_instance.pushed
+
+    by_cosmos = pushed(cosmos_parser)
+    ours = pushed(reporting_what_node_tasks_read(cosmos_parser))
+
+    def of_a_test(key: str) -> bool:
+        return key.startswith(("test__", "unit_test__"))
+
+    # Cosmos pushes each test's last event (and a unit test's status), which no task reads ...
+    assert {get_dbt_event_xcom_key(test) for test in tests} <= set(by_cosmos)
+    # ... ours pushes nothing of a test, and all the rest as Cosmos does
+    assert not [key for key in ours if of_a_test(key)]
+    assert ours == {key: value for key, value in by_cosmos.items() if not of_a_test(key)}
+    # what the model's task reads: its end, its last event, its tests' status
+    assert ours[get_status_xcom_key(MODEL)]["status"] == "success"
+    assert ours[get_dbt_event_xcom_key(MODEL)]["status"] == "success"
+    assert ours[get_tests_status_xcom_key(MODEL)] == "pass"
