@@ -21,7 +21,7 @@ SECONDS_PER_UNIT = {
     "tests/dags/test_dag_runs.py": 350,
     BENCHMARK + "[dag_run.py]": 155,
     "tests/dags/test_build_watcher.py": 150,
-    "tests/monitoring/test_backpressure.py": 150,
+    "tests/monitoring/test_backpressure.py": 90,
     "tests/warehouse/test_build_plan.py": 150,
     "tests/dags/test_airflow_services.py": 140,
     "tests/e2e/test_deidentification.py": 120,
