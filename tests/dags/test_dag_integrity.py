@@ -209,7 +209,7 @@ def test_cosmos_renders_one_build_and_a_task_per_model_and_its_tests(airflow_env
     assert watcher["retry_command"] == ["build"]
     # no asset event per dbt model, from the producer nor from a model's task
     assert watcher["emit_assets"] == []
-    # it reports each node's end to XCom, not its progress (tests/dags/test_dbt_watcher.py)
+    # it pushes to XCom only what a node task reads (tests/dags/test_dbt_watcher.py)
     assert watcher["event_parser"].startswith("reporting_what_node_tasks_read.")
     steps = {"validate_landed", "plan_build", "skip_unplanned"}
     assert steps | {"record_build", "quality_gate", "publish"} <= set(tasks)

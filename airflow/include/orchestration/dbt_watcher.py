@@ -81,11 +81,12 @@ def fail_when_its_tests_failed(context: Any, result: Any = None) -> None:
 # dbt's events of a node's progress: debug-level, and read by no node task (they start once the
 # producer's build is over, and read the node's end)
 NODE_PROGRESS_EVENTS = ("NodeStart", "NodeCompiling", "NodeExecuting")
-_MAYBE_NODE_PROGRESS = re.compile(r'"name":\s*"(?:' + "|".join(NODE_PROGRESS_EVENTS) + r')"')
 # the nodes that have no task of their own (Cosmos renders none for tests: TestBehavior.NONE)
 TASKLESS_RESOURCE_TYPES = ("test", "unit_test")
-_MAYBE_TASKLESS_NODE = re.compile(
-    r'"resource_type":\s*"(?:' + "|".join(TASKLESS_RESOURCE_TYPES) + r')"'
+# a line that may be either, read as JSON only then (most of a build's events are neither)
+_MAYBE_FILTERED = re.compile(
+    r'"name":\s*"(?:' + "|".join(NODE_PROGRESS_EVENTS) + r')"'
+    r'|"resource_type":\s*"(?:' + "|".join(TASKLESS_RESOURCE_TYPES) + r')"'
 )
 
 ParseLine = Callable[[str, Any], None]
@@ -108,17 +109,21 @@ class _PushingAllBut:
         return self._task_instance.xcom_push(key, value, *args, **kwargs)
 
 
-def _taskless_node(line: str) -> str | None:
-    """The unique id of the taskless node (a test) a dbt event line is about, if it is one."""
-    if not _MAYBE_TASKLESS_NODE.search(line):
-        return None
+def _progress_or_taskless_node(line: str) -> tuple[bool, str | None]:
+    """Whether a dbt event line is a node's progress; the unique id of the taskless node (a
+    test) it is about, if it is one."""
+    if not _MAYBE_FILTERED.search(line):
+        return False, None
     try:
-        node_info = json.loads(line).get("data", {}).get("node_info") or {}
+        event = json.loads(line)
     except ValueError:
-        return None
+        return False, None
+    if event.get("info", {}).get("name") in NODE_PROGRESS_EVENTS:
+        return True, None
+    node_info = event.get("data", {}).get("node_info") or {}
     if node_info.get("resource_type") in TASKLESS_RESOURCE_TYPES:
-        return node_info.get("unique_id")
-    return None
+        return False, node_info.get("unique_id")
+    return False, None
 
 
 def reporting_what_node_tasks_read(
@@ -139,14 +144,9 @@ def reporting_what_node_tasks_read(
         parse = make_parse_callable()
 
         def parse_what_is_read(line: str, extra_kwargs: Any) -> None:
-            if _MAYBE_NODE_PROGRESS.search(line):
-                try:
-                    name = json.loads(line).get("info", {}).get("name")
-                except ValueError:
-                    name = None
-                if name in NODE_PROGRESS_EVENTS:
-                    return
-            test = _taskless_node(line)
+            progress, test = _progress_or_taskless_node(line)
+            if progress:
+                return
             context = (extra_kwargs or {}).get("context")
             if test is not None and context is not None and context.get("ti") is not None:
                 unread = frozenset({get_dbt_event_xcom_key(test), get_status_xcom_key(test)})
