@@ -122,6 +122,10 @@ def warehouse_build():
             "env": {
                 "DBT_BUILD_SCHEMA": PLANNED_SCHEMA,
                 "PIPELINE_RUN_ID": runs.TEMPLATE,
+                # dbt's debug log file would go to the task's copy of the project, deleted as the
+                # task ends; its lock held dbt's threads up (docs/architecture.md). The task's log
+                # keeps dbt's messages.
+                "DBT_LOG_LEVEL_FILE": "none",
             },
         },
     )

@@ -73,6 +73,8 @@ def watcher(dag):
         "retry_command": dag.task_dict["dbt.fct_encounters_run"].base_cmd,
         "emit_assets": sorted(t.task_id for t in dag.tasks if getattr(t, "emit_datasets", False)),
         "event_parser": producer._make_parse_callable.__qualname__,
+        "dbt_runs": sorted({producer.run_dbt_runner.__qualname__, producer.run_subprocess.__qualname__}),
+        "dbt_log_file": sorted({t.env.get("DBT_LOG_LEVEL_FILE") for t in dag.tasks if hasattr(t, "env") and t.task_id.startswith("dbt.")}),
     }
 
 bag = DagBag()
@@ -211,5 +213,9 @@ def test_cosmos_renders_one_build_and_a_task_per_model_and_its_tests(airflow_env
     assert watcher["emit_assets"] == []
     # it pushes to XCom only what a node task reads (tests/dags/test_dbt_watcher.py)
     assert watcher["event_parser"].startswith("reporting_what_node_tasks_read.")
+    # ... on a thread of their own, every push made before its dbt run ends
+    assert [run.split(".")[0] for run in watcher["dbt_runs"]] == ["finishing_its_pushes"]
+    # dbt's debug log file, in the task's copy of the project, deleted as the task ends: none
+    assert watcher["dbt_log_file"] == ["none"]
     steps = {"validate_landed", "plan_build", "skip_unplanned"}
     assert steps | {"record_build", "quality_gate", "publish"} <= set(tasks)

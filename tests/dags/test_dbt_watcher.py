@@ -1,11 +1,13 @@
 """The producer's dbt-event parser pushes to XCom only what a node task reads
 (orchestration.dbt_watcher.reporting_what_node_tasks_read), on the events of a real dbt build,
 turned into JSON lines as Cosmos turns them, parsed by Cosmos' own parser: each node's end, never
-its progress; each model's tests' status, never a test's own."""
+its progress; each model's tests' status, never a test's own; pushed on a thread of their own,
+in order, the parser not waiting for them (orchestration.xcom_pushes)."""
 
 from __future__ import annotations
 
 import json
+import threading
 from dataclasses import dataclass
 from functools import partial
 from types import SimpleNamespace
@@ -14,7 +16,12 @@ from typing import Any
 import pytest
 from google.protobuf.json_format import MessageToJson
 
-from orchestration.dbt_watcher import NODE_PROGRESS_EVENTS, reporting_what_node_tasks_read
+from orchestration.dbt_watcher import (
+    NODE_PROGRESS_EVENTS,
+    finishing_its_pushes,
+    reporting_what_node_tasks_read,
+)
+from orchestration.xcom_pushes import PushesInOrder, PushingInTheBackground
 from warehouse.dbt_runner import invoke_dbt
 
 MODEL = "model.healthcare_warehouse.stg_ehr__patients"
@@ -43,7 +50,7 @@ def build(test_warehouse) -> Build:
 def test_the_parser_gets_every_event_but_a_nodes_progress(build):
     parsed: list[dict] = []
     make = reporting_what_node_tasks_read(
-        lambda: lambda line, extra: parsed.append(json.loads(line))
+        lambda: lambda line, extra: parsed.append(json.loads(line)), PushesInOrder()
     )
     parse = make()
     for line in build.lines:
@@ -67,16 +74,35 @@ def test_the_parser_gets_every_event_but_a_nodes_progress(build):
 
 
 class RecordingTaskInstance:
-    """The producer's task instance as Cosmos' parser uses it: what was pushed, by key."""
+    """The producer's task instance as Cosmos' parser uses it: what was pushed, by key. A push
+    of a key `held_keys` matches waits until `release` is set."""
 
-    def __init__(self) -> None:
+    def __init__(self, held_keys=lambda key: False) -> None:
         self.pushed: dict[str, Any] = {}
+        self.history: list[tuple[str, Any]] = []
+        self.held_keys = held_keys
+        self.release = threading.Event()
+        self.release.set()
 
     def xcom_push(self, key: str, value: Any, **_: Any) -> None:
+        if self.held_keys(key):
+            assert self.release.wait(timeout=60), "a push held for ever"
         self.pushed[key] = value
+        self.history.append((key, value))
 
     def xcom_pull(self, key: str | None = None, **_: Any) -> Any:
         return self.pushed.get(key)
+
+
+def repeated_pushes(task_instance: RecordingTaskInstance) -> list[str]:
+    """The keys pushed again with the value they had."""
+    last: dict[str, Any] = {}
+    repeated = []
+    for key, value in task_instance.history:
+        if key in last and last[key] == value:
+            repeated.append(key)
+        last[key] = value
+    return repeated
 
 
 def test_the_producer_pushes_what_node_tasks_read_and_nothing_of_a_test_of_its_own(build):
@@ -102,16 +128,24 @@ def test_the_producer_pushes_what_node_tasks_read_and_nothing_of_a_test_of_its_o
     )
     cosmos_parser = partial(DbtProducerWatcherOperator._make_parse_callable, producer)
 
-    def pushed(make_parse) -> dict[str, Any]:
+    def pushed(make_parse, task_instance) -> dict[str, Any]:
         producer.test_results_per_model = {}
-        task_instance = RecordingTaskInstance()
         parse = make_parse()
         for line in build.lines:
             parse(line, {"context": {"ti": task_instance}, "project_dir": None})
         return task_instance.pushed
 
-    by_cosmos = pushed(cosmos_parser)
-    ours = pushed(reporting_what_node_tasks_read(cosmos_parser))
+    cosmos_task_instance = RecordingTaskInstance()
+    by_cosmos = pushed(cosmos_parser, cosmos_task_instance)
+    # ours, with the pushes of the model held back until the parser has seen every event ...
+    held = RecordingTaskInstance(held_keys=lambda key: key.startswith(MODEL.replace(".", "__")))
+    held.release.clear()
+    pushes = PushesInOrder()
+    ours = pushed(reporting_what_node_tasks_read(cosmos_parser, pushes), held)
+    # ... which it saw without waiting for them
+    assert not [key for key in ours if key.startswith(MODEL.replace(".", "__"))]
+    held.release.set()
+    pushes.finish()
 
     def of_a_test(key: str) -> bool:
         return key.startswith(("test__", "unit_test__"))
@@ -125,3 +159,25 @@ def test_the_producer_pushes_what_node_tasks_read_and_nothing_of_a_test_of_its_o
     assert ours[get_status_xcom_key(MODEL)]["status"] == "success"
     assert ours[get_dbt_event_xcom_key(MODEL)]["status"] == "success"
     assert ours[get_tests_status_xcom_key(MODEL)] == "pass"
+    # Cosmos pushes a status at each event that carries it, the same again; ours only a change
+    assert repeated_pushes(cosmos_task_instance) and not repeated_pushes(held)
+
+
+class FailingTaskInstance(RecordingTaskInstance):
+    def xcom_push(self, key: str, value: Any, **_: Any) -> None:
+        raise ConnectionError("the execution API is down")
+
+
+def test_a_failed_push_fails_the_producers_run_once_the_run_is_over():
+    pushes = PushesInOrder()
+    task_instance = PushingInTheBackground(FailingTaskInstance(), pushes)
+
+    def dbt_run() -> str:  # its parser pushing, as Cosmos' does, through the task instance
+        for number in range(3):
+            task_instance.xcom_push(f"node_{number}_status", "success")
+        return "built"
+
+    with pytest.raises(ConnectionError, match="execution API is down"):
+        finishing_its_pushes(dbt_run, pushes)()
+    # the next run starts afresh
+    assert finishing_its_pushes(lambda: "built", pushes)() == "built"

@@ -27,7 +27,8 @@ user in a task group:
   Cosmos 1.15 pushes an XCom for each of a node's start, compiling, executing and end events,
   and a status and an event for each test, from dbt's threads one at a time, which made its
   build ~1.9x dbt's own. The node tasks start once the build is over and read each node's end
-  and its tests' status together.
+  and its tests' status together; so what it pushes is queued and pushed on a thread of its own
+  (orchestration.xcom_pushes), and its dbt run ends once the last push is made.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from orchestration.planned_nodes import PLANNED_SELECTION
+from orchestration.xcom_pushes import PushesInOrder, PushingInTheBackground
 
 
 def tests_by_attached_model(
@@ -92,23 +94,6 @@ _MAYBE_FILTERED = re.compile(
 ParseLine = Callable[[str, Any], None]
 
 
-class _PushingAllBut:
-    """A task instance whose XCom pushes of `unread_keys` go nowhere; the rest is the task
-    instance's own."""
-
-    def __init__(self, task_instance: Any, unread_keys: frozenset[str]) -> None:
-        self._task_instance = task_instance
-        self._unread_keys = unread_keys
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._task_instance, name)
-
-    def xcom_push(self, key: str, value: Any, *args: Any, **kwargs: Any) -> Any:
-        if key in self._unread_keys:
-            return None
-        return self._task_instance.xcom_push(key, value, *args, **kwargs)
-
-
 def _progress_or_taskless_node(line: str) -> tuple[bool, str | None]:
     """Whether a dbt event line is a node's progress; the unique id of the taskless node (a
     test) it is about, if it is one."""
@@ -127,17 +112,19 @@ def _progress_or_taskless_node(line: str) -> tuple[bool, str | None]:
 
 
 def reporting_what_node_tasks_read(
-    make_parse_callable: Callable[[], ParseLine],
+    make_parse_callable: Callable[[], ParseLine], pushes: PushesInOrder
 ) -> Callable[[], ParseLine]:
     """The producer's maker of its dbt-event parser (Cosmos' `_make_parse_callable`, the same for
     dbt run in process or as a command: each event as a JSON line), wrapped so that it pushes
-    to XCom only what a node task reads:
+    to XCom only what a node task reads, through `pushes` (on a thread of their own):
 
     - a node's progress events never reach it; everything else does, the node's end among them;
     - a test's end reaches it (Cosmos counts it towards its model's tests' status, which the
       model's task reads), but the test's own status and last event, which no task reads, are
-      not pushed: under `airflow dags test` each push took ~45 ms, one at a time under Cosmos'
-      lock while dbt's threads waited, and tests are most of a build's nodes."""
+      not pushed;
+    - what it pushes is queued, not waited for: under `airflow dags test` each push took
+      20-45 ms, one at a time under Cosmos' lock while dbt's threads waited. The producer's run
+      ends with `pushes.finish()` (`finishing_its_pushes`)."""
     from cosmos.operators._watcher.state import get_dbt_event_xcom_key, get_status_xcom_key
 
     def make() -> ParseLine:
@@ -148,15 +135,33 @@ def reporting_what_node_tasks_read(
             if progress:
                 return
             context = (extra_kwargs or {}).get("context")
-            if test is not None and context is not None and context.get("ti") is not None:
-                unread = frozenset({get_dbt_event_xcom_key(test), get_status_xcom_key(test)})
-                task_instance = _PushingAllBut(context["ti"], unread)
+            if context is not None and context.get("ti") is not None:
+                unread = (
+                    frozenset({get_dbt_event_xcom_key(test), get_status_xcom_key(test)})
+                    if test is not None
+                    else frozenset()
+                )
+                task_instance = PushingInTheBackground(context["ti"], pushes, unread)
                 extra_kwargs = {**extra_kwargs, "context": {**context, "ti": task_instance}}
             parse(line, extra_kwargs)
 
         return parse_what_is_read
 
     return make
+
+
+def finishing_its_pushes(run: Callable[..., Any], pushes: PushesInOrder) -> Callable[..., Any]:
+    """The producer's dbt run (Cosmos' `run_dbt_runner` or `run_subprocess`), returning once every
+    push its parser queued is made; raising the first that failed, as Cosmos raises its parser's
+    first error after the run."""
+
+    def run_then_finish(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return run(*args, **kwargs)
+        finally:
+            pushes.finish()
+
+    return run_then_finish
 
 
 def producer_task_id(group_id: str) -> str:
@@ -171,7 +176,12 @@ def watch_the_planned_build(dbt_group: Any, upstream: Any, manifest_path: Path) 
     # TestBehavior.NONE added `--resource-type` flags that would leave the tests out of the build
     producer.dbt_cmd_flags = []
     producer.tests_per_model = tests_by_attached_model(producer.tests_per_model, manifest_path)
-    producer._make_parse_callable = reporting_what_node_tasks_read(producer._make_parse_callable)
+    pushes = PushesInOrder()
+    producer._make_parse_callable = reporting_what_node_tasks_read(
+        producer._make_parse_callable, pushes
+    )
+    producer.run_dbt_runner = finishing_its_pushes(producer.run_dbt_runner, pushes)
+    producer.run_subprocess = finishing_its_pushes(producer.run_subprocess, pushes)
     for task in dbt_group.children.values():
         if getattr(task, "extra_context", {}).get("dbt_node_config") is not None:
             task.base_cmd = ["build"]

@@ -1,0 +1,104 @@
+"""A task instance's XCom pushes made on a thread of their own, so that whoever pushes does not wait.
+
+The watcher's producer (orchestration.dbt_watcher) pushes each dbt node's end to XCom from dbt's
+threads, one at a time under Cosmos' lock: each push is a round trip to Airflow's execution API
+(20-45 ms under `airflow dags test`), and dbt's threads waited on it. Here a push only queues;
+one thread makes the pushes in the order they were asked for, and `finish` (at the end of the
+producer's dbt run, before its task ends) waits for the last one and raises the first that
+failed. A pull first waits for every push queued before it, so a read-modify-write (Cosmos'
+startup events) reads what was pushed. A push of the value its key already has is not made
+again: Cosmos pushes a node's status, and its model's tests' status, at each of dbt's events that
+carries it (a node's result, then its end), about half of a build's pushes.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from typing import Any
+
+_STOP = object()
+_NEVER_PUSHED = object()
+
+
+class PushesInOrder:
+    """XCom pushes queued by any thread, made one at a time, in order, on one thread."""
+
+    def __init__(self) -> None:
+        self._queue: queue.Queue = queue.Queue()
+        self._thread: threading.Thread | None = None
+        self._starting = threading.Lock()
+        # the task instance's own calls to Airflow, pushes and pulls alike, one at a time
+        self.calling_airflow = threading.Lock()
+        self._failed: BaseException | None = None
+        self._last_value: dict[tuple[int, str], Any] = {}
+
+    def push(self, task_instance: Any, key: str, value: Any) -> None:
+        with self._starting:
+            pushed = self._last_value.get((id(task_instance), key), _NEVER_PUSHED)
+            if pushed is not _NEVER_PUSHED and pushed == value:
+                return
+            self._last_value[(id(task_instance), key)] = value
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._push_each, name="xcom-pushes", daemon=True
+                )
+                self._thread.start()
+            self._queue.put((task_instance, key, value))
+
+    def wait(self) -> None:
+        """Until every push queued so far is made (or has failed)."""
+        self._queue.join()
+
+    def finish(self) -> None:
+        """Wait for every queued push; raise the first that failed. Pushing again starts anew."""
+        with self._starting:
+            thread, self._thread = self._thread, None
+            self._last_value.clear()
+        if thread is not None:
+            self._queue.put(_STOP)
+            thread.join()
+        failed, self._failed = self._failed, None
+        if failed is not None:
+            raise failed
+
+    def _push_each(self) -> None:
+        while True:
+            item = self._queue.get()
+            try:
+                if item is _STOP:
+                    return
+                task_instance, key, value = item
+                if self._failed is None:
+                    with self.calling_airflow:
+                        task_instance.xcom_push(key=key, value=value)
+            except Exception as error:  # noqa: BLE001 (finish() raises it in the task)
+                self._failed = error
+            finally:
+                self._queue.task_done()
+
+
+class PushingInTheBackground:
+    """A task instance whose XCom pushes go to `pushes` (those of `unread_keys` nowhere) and
+    whose pulls see them; the rest is the task instance's own."""
+
+    def __init__(
+        self, task_instance: Any, pushes: PushesInOrder, unread_keys: frozenset[str] = frozenset()
+    ) -> None:
+        self._task_instance = task_instance
+        self._pushes = pushes
+        self._unread_keys = unread_keys
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._task_instance, name)
+
+    def xcom_push(self, key: str, value: Any, *args: Any, **kwargs: Any) -> None:
+        if args or kwargs:
+            raise TypeError("a push in the background takes a key and a value only")
+        if key not in self._unread_keys:
+            self._pushes.push(self._task_instance, key, value)
+
+    def xcom_pull(self, *args: Any, **kwargs: Any) -> Any:
+        self._pushes.wait()
+        with self._pushes.calling_airflow:
+            return self._task_instance.xcom_pull(*args, **kwargs)
