@@ -24,7 +24,7 @@ from common import settings
 from demo.claims_files import write_claims
 from demo.ehr_extracts import write_extracts, write_patient_extract
 from demo.fhir_resources import demo_resources
-from demo.fhir_server import DemoFhirServer, FhirStore
+from demo.fhir_server import DEMO_SERVER_KEY, DemoFhirServer, FhirStore
 from demo.research_db import ensure_database, fill
 from demo.vitals_files import write_vitals
 from orchestration import dag_runner, dbt_manifest
@@ -151,6 +151,8 @@ def run_demo() -> bool:
             client_secret=settings.require("FHIR_CLIENT_SECRET"),
         )
         os.environ["FHIR_BASE_URL"] = fhir_server.start()
+        # the same server at each run, whatever its port: its cursors hold (ingestion/api_landing)
+        os.environ["FHIR_SERVER_KEY"] = DEMO_SERVER_KEY
         log.info("demo FHIR server on %s for this run", os.environ["FHIR_BASE_URL"])
 
     env = airflow_environment(warehouse)

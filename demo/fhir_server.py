@@ -31,6 +31,9 @@ log = logging.getLogger(__name__)
 
 RESOURCE_TYPES = ("Patient", "Practitioner", "Encounter", "Observation")
 DEFAULT_PAGE_SIZE = 50
+# `make run`'s demo server is the same server at every run, on whichever port it gets: its key
+# (FHIR_SERVER_KEY) says so, where its base URL's would change with the port
+DEMO_SERVER_KEY = "healthcare-warehouse-demo-fhir"
 
 
 def _instant(text: str) -> datetime:

@@ -2,7 +2,13 @@
 
 For each resource type: received (the Bundles' entries) = loaded (rows this run merged, counted in
 the raw table) + quarantined + superseded (an entry replaced by a later version of the same
-resource within the same pull). The cursors live in dlt's state and are committed with the load.
+resource within the same pull). The cursors live in dlt's state, one per server and resource
+type, and are committed with the load.
+
+A warehouse whose FHIR resources and cursors predate keying by server (one unnamed server) keeps
+them: the pull of the server that owns them (`owns_unkeyed_pulls`, the first configured server)
+names them its own, its rows and its cursors, before it pulls; any other server's pull refuses
+while they are unnamed, rather than landing beside them.
 """
 
 from __future__ import annotations
@@ -40,10 +46,23 @@ def land_fhir(
     token_url: str | None = None,
     page_size: int = 100,
     policy: RetryPolicy | None = None,
+    server: str | None = None,
+    owns_unkeyed_pulls: bool = False,
 ) -> dict[str, TypePull]:
-    """Pull every resource type's changes since its cursor and land them; return what each saw."""
+    """Pull every resource type's changes on one server since its cursor there, and land them;
+    return what each saw. `server` is the server's key (by default its base URL's,
+    fhir_api.server_key)."""
     import dlt
     from dlt.pipeline.exceptions import PipelineStepFailed
+
+    server = server or fhir_api.server_key(base_url)
+    unkeyed = _key_unkeyed_resources(warehouse, server if owns_unkeyed_pulls else None)
+    if unkeyed:
+        log.info(
+            "FHIR server %s: %d resources pulled before servers were keyed are its own",
+            server,
+            unkeyed,
+        )
 
     client = ApiClient(
         f"FHIR API {base_url}",
@@ -58,12 +77,20 @@ def land_fhir(
     def resource_for(resource_type: str):
         def rows() -> Iterator[dict]:
             state = dlt.current.resource_state()
-            cursor = state.get("cursor")
+            server_cursors = state.setdefault("cursors", {})
+            if owns_unkeyed_pulls and "cursor" in state:  # the one cursor before servers were keyed
+                server_cursors.setdefault(server, state.pop("cursor"))
+            cursor = server_cursors.get(server)
+            if cursor is None:
+                log.info(
+                    "FHIR server %s: %s never pulled from it: a full pull", server, resource_type
+                )
             pull = pulls[resource_type]
             landed = list(
                 fhir_api.pull_type(client, base_url, resource_type, cursor, page_size, pull)
             )
             for row in landed:
+                row["server"] = server
                 row["_pulled_in"] = run_id
             yield landed
             quarantined_stamps = [
@@ -71,15 +98,15 @@ def land_fhir(
                 for q in pull.quarantined
             ]
             seen = landed + [{"last_updated": s} for s in quarantined_stamps if _instant_or_none(s)]
-            state["cursor"] = _latest(cursor, seen)
-            cursors[resource_type] = (cursor, state["cursor"])
+            server_cursors[server] = _latest(cursor, seen)
+            cursors[resource_type] = (cursor, server_cursors[server])
 
         return dlt.resource(
             rows,
             name=f"fhir_{resource_type.lower()}",
             table_name=fhir_api.TABLE,
             write_disposition="merge",
-            primary_key=["resource_type", "id"],
+            primary_key=["server", "resource_type", "id"],
             columns={
                 "resource": {"data_type": "json"},
                 "last_updated": {"data_type": "timestamp"},
@@ -96,8 +123,61 @@ def land_fhir(
         if isinstance(cause, CircuitOpen):
             raise CircuitOpen(str(cause)) from failure
         raise
-    _record(warehouse, run_id, base_url, client, pulls, cursors)
+    _record(warehouse, run_id, base_url, server, client, pulls, cursors)
     return pulls
+
+
+def _key_unkeyed_resources(warehouse: Warehouse, owner: str | None) -> int:
+    """Name `owner` the server of the raw FHIR resources pulled before servers were keyed (adding
+    the column, to dlt's staging copy of the table too, whose rows it would otherwise refuse to
+    key); how many. With no owner, refuse while there are any."""
+    table = f"{fhir_api.DATASET}.{fhir_api.TABLE}"
+    with psycopg.connect(**warehouse.connect_kwargs("loader")) as conn:
+
+        def keyed(schema: str) -> bool | None:
+            """Whether the schema's table has its server column; None: no such table."""
+            if (
+                conn.execute("select to_regclass(%s)", (f"{schema}.{fhir_api.TABLE}",)).fetchone()[
+                    0
+                ]
+                is None
+            ):
+                return None
+            return bool(
+                conn.execute(
+                    "select 1 from information_schema.columns"
+                    " where table_schema = %s and table_name = %s and column_name = 'server'",
+                    (schema, fhir_api.TABLE),
+                ).fetchone()
+            )
+
+        has_server = keyed(fhir_api.DATASET)
+        if has_server is None:
+            return 0
+        if owner is None:
+            unnamed = conn.execute(
+                f"select count(*) from {table}" + (" where server is null" if has_server else "")
+            ).fetchone()[0]
+            if unnamed:
+                raise ReconciliationError(
+                    f"{table} holds {unnamed} resources pulled before FHIR servers were keyed:"
+                    " pull the server they came from first (the first configured one), which"
+                    " names them its own"
+                )
+            return 0
+        named = 0
+        for schema in (fhir_api.DATASET, f"{fhir_api.DATASET}_staging"):
+            found = keyed(schema)
+            if found is None:
+                continue
+            if not found:
+                conn.execute(f"alter table {schema}.{fhir_api.TABLE} add column server text")
+            updated = conn.execute(
+                f"update {schema}.{fhir_api.TABLE} set server = %s where server is null", (owner,)
+            ).rowcount
+            named += updated if schema == fhir_api.DATASET else 0
+        conn.commit()
+        return named
 
 
 def _instant_or_none(text: object) -> bool:
@@ -112,6 +192,7 @@ def _record(
     warehouse: Warehouse,
     run_id: str,
     base_url: str,
+    server: str,
     client: ApiClient,
     pulls: dict[str, TypePull],
     cursors: dict[str, tuple[str | None, str | None]],
@@ -119,23 +200,25 @@ def _record(
     with psycopg.connect(**warehouse.connect_kwargs("loader")) as conn:
         for resource_type, pull in pulls.items():
             loaded = conn.execute(
-                "select count(*) from raw_fhir.resources where resource_type = %s and _pulled_in = %s",
-                (resource_type, run_id),
+                "select count(*) from raw_fhir.resources"
+                " where server = %s and resource_type = %s and _pulled_in = %s",
+                (server, resource_type, run_id),
             ).fetchone()[0]
+            searched = f"{base_url}/{resource_type}"
             fresh = [
                 q
                 for q in pull.quarantined
                 if not conn.execute(
                     "select 1 from quarantine.rejected_records where source = 'fhir'"
-                    " and file_hash = %s",
-                    (fhir_api.content_key(q.record),),
+                    " and file_name = %s and file_hash = %s",
+                    (searched, fhir_api.content_key(q.record)),
                 ).fetchone()
             ]
             for record in fresh:
                 quarantine_records(
                     conn,
                     "fhir",
-                    f"{base_url}/{resource_type}",
+                    searched,
                     fhir_api.content_key(record.record),
                     [record],
                     run_id,
@@ -150,12 +233,13 @@ def _record(
             conn.execute(
                 """
                 insert into audit.api_pulls
-                    (run_id, source, resource_type, cursor_from, cursor_to, pages, requests,
-                     rows_received, rows_loaded, rows_quarantined, rows_superseded)
-                values (%s, 'fhir', %s, %s, %s, %s, %s, %s, %s, %s, %s)
+                    (run_id, source, server, resource_type, cursor_from, cursor_to, pages,
+                     requests, rows_received, rows_loaded, rows_quarantined, rows_superseded)
+                values (%s, 'fhir', %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
                 """,
                 (
                     run_id,
+                    server,
                     resource_type,
                     cursor_from,
                     cursor_to,
@@ -168,7 +252,8 @@ def _record(
                 ),
             )
             log.info(
-                "FHIR %s: received %d = loaded %d + quarantined %d + superseded %d",
+                "FHIR %s %s: received %d = loaded %d + quarantined %d + superseded %d",
+                server,
                 resource_type,
                 pull.received,
                 loaded,

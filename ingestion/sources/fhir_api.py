@@ -3,10 +3,12 @@
 (ingestion/http_client.py). Works unchanged against any FHIR R4 server given its base URL and
 client credentials.
 
-Every resource lands whole, as JSON, in `raw_fhir.resources`, merged on (resource_type, id): a
-resource updated at the source replaces its earlier version. A resource that fails validation (no
-id, an unknown type, a malformed date or any other breach of the R4 model) goes to the shared
-quarantine instead. Each type's cursor lives in dlt's state, committed with the load itself.
+Every resource lands whole, as JSON, in `raw_fhir.resources`, merged on (server, resource_type,
+id): a resource updated at the source replaces its earlier version, and two servers (two
+facilities) holding the same id each keep theirs. A resource that fails validation (no id, an
+unknown type, a malformed date or any other breach of the R4 model) goes to the shared
+quarantine instead. Each server's cursor per type lives in dlt's state, committed with the load
+itself: a server never pulled before is pulled in full, whatever another server's cursor says.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 import pydantic
 
@@ -29,6 +32,24 @@ log = logging.getLogger(__name__)
 RESOURCE_TYPES = ("Patient", "Practitioner", "Encounter", "Observation")
 DATASET = "raw_fhir"
 TABLE = "resources"
+
+
+DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def server_key(base_url: str) -> str:
+    """A FHIR server's key, from its base URL: scheme and host lower-cased, a default port, a
+    trailing slash, a query and a fragment dropped (`HTTPS://Fhir.Example.org:443/r4/` is
+    `https://fhir.example.org/r4`). Raw rows, cursors and audit rows carry it."""
+    parts = urlsplit(base_url.strip())
+    scheme = parts.scheme.lower()
+    if scheme not in DEFAULT_PORTS or not parts.hostname:
+        raise ValueError("a FHIR base URL is http(s)://host[:port][/path]")
+    host = parts.hostname.lower()
+    if ":" in host:  # an IPv6 address
+        host = f"[{host}]"
+    port = f":{parts.port}" if parts.port and parts.port != DEFAULT_PORTS[scheme] else ""
+    return f"{scheme}://{host}{port}{parts.path.rstrip('/')}"
 
 
 @dataclass

@@ -129,8 +129,8 @@ def failing_run(test_warehouse, build_env) -> FailingRun:
     with _admin(test_warehouse) as conn:
         conn.execute(
             "insert into raw_fhir.resources"
-            " (resource, last_updated, resource_type, id, _pulled_in, _dlt_load_id, _dlt_id)"
-            " select resource, last_updated, resource_type, id, _pulled_in, _dlt_load_id, %s"
+            " (server, resource, last_updated, resource_type, id, _pulled_in, _dlt_load_id, _dlt_id)"
+            " select server, resource, last_updated, resource_type, id, _pulled_in, _dlt_load_id, %s"
             " from raw_fhir.resources where resource_type = 'Practitioner' limit 1",
             (TWICE,),
         )

@@ -17,6 +17,7 @@ import pytest
 from psycopg import sql
 
 from common import settings
+from demo.fhir_server import DEMO_SERVER_KEY
 from warehouse.backup import CLIENT_BIN
 from warehouse.connection import Warehouse
 from warehouse.migrate import MIGRATIONS_DIR, MigrationFailed, applied_migrations, migrate
@@ -147,32 +148,47 @@ def schema_of(warehouse: Warehouse) -> dict[str, list[tuple]]:
         }
 
 
+# every migration, by name, in order
+MIGRATIONS = sorted(path.stem for path in MIGRATIONS_DIR.glob("[0-9]*.sql"))
+
+
 @dataclasses.dataclass
 class Upgrade:
     warehouse: Warehouse  # the restored dump of main before migrations, upgraded
     counts_before: dict[str, int]
     schema_before: dict
-    outcome: object  # migrate's
+    outcome: object  # migrate's, of the baseline alone
+    schema_after_baseline: dict
+    later: object  # migrate's, of the migrations after the baseline
     counts_after: dict[str, int]
     schema_after: dict
 
 
 @pytest.fixture(scope="module")
-def upgraded(test_warehouse) -> Upgrade:
+def upgraded(test_warehouse, tmp_path_factory) -> Upgrade:
     """The dump of main before migrations, restored beside the new warehouse; its row counts and
-    schema before the upgrade, the upgrade's outcome, and its row counts and schema right after
-    (a test here runs `make run` on it)."""
+    schema before the upgrade; the baseline's outcome and the schema after it; the later
+    migrations' outcome, and its row counts and schema after them (a test here runs `make run`
+    on it)."""
     fresh = test_warehouse.warehouse
     before = dataclasses.replace(fresh, database=UPGRADED)
     _restore_dump(fresh, UPGRADED)
     counts_before = _row_counts(before, KEPT_SCHEMAS)
     schema_before = schema_of(before)
-    outcome = migrate(before)
+    baseline_only = tmp_path_factory.mktemp("baseline_only")
+    (baseline_only / "0001_baseline.sql").write_text(
+        (MIGRATIONS_DIR / "0001_baseline.sql").read_text()
+    )
+    outcome = migrate(before, baseline_only)
+    schema_after_baseline = schema_of(before)
+    later = migrate(before)
     return Upgrade(
         before,
         counts_before,
         schema_before,
         outcome,
+        schema_after_baseline,
+        later,
         _row_counts(before, KEPT_SCHEMAS),
         schema_of(before),
     )
@@ -192,9 +208,11 @@ def test_a_warehouse_built_before_migrations_is_upgraded_with_nothing_lost(upgra
     outcome = upgraded.outcome
     assert outcome.baseline and outcome.applied == ["0001_baseline"]
     # the baseline added, dropped or granted nothing that was not there
-    assert upgraded.schema_after == upgraded.schema_before
+    assert upgraded.schema_after_baseline == upgraded.schema_before
+    # then the later migrations, in order, once each, losing no row
+    assert upgraded.later.applied == MIGRATIONS[1:] and not upgraded.later.baseline
     assert upgraded.counts_after == upgraded.counts_before
-    assert applied_migrations(upgraded.warehouse) == ["0001_baseline"]
+    assert applied_migrations(upgraded.warehouse) == MIGRATIONS
     assert migrate(upgraded.warehouse).applied == []  # applied once
 
 
@@ -248,7 +266,7 @@ def test_migrations_apply_once_in_order_and_a_failing_one_changes_nothing(test_w
             "delete from public._yoyo_migration where migration_id in ('0002_first', '0003_second')"
         )
     assert steps == ["0002", "0003"]  # 0004's insert rolled back with it
-    assert applied_migrations(warehouse) == ["0001_baseline"]
+    assert applied_migrations(warehouse) == MIGRATIONS
 
 
 def test_make_run_passes_on_the_upgraded_warehouse(upgraded, test_warehouse, tmp_path):
@@ -278,4 +296,19 @@ def test_make_run_passes_on_the_upgraded_warehouse(upgraded, test_warehouse, tmp
     assert re.search(r"quality gate: +PASS", run.stdout), run.stdout[-3000:]
     after = _row_counts(before, KEPT_SCHEMAS)
     assert all(after[table] >= rows for table, rows in counts_before.items())
-    assert applied_migrations(before) == ["0001_baseline"]
+    assert applied_migrations(before) == MIGRATIONS
+    # the FHIR resources pulled before servers were keyed are the demo server's (make run's, its
+    # first and only server), pulled from where they were: none landed twice
+    with _connect(before) as conn:
+        servers, rows, distinct = conn.execute(
+            "select array_agg(distinct server), count(*), count(distinct (resource_type, id))"
+            " from raw_fhir.resources"
+        ).fetchone()
+        cursors_from = conn.execute(
+            "select array_agg(distinct cursor_from is not null) from audit.api_pulls"
+            " where source = 'fhir' and server = %s",
+            (DEMO_SERVER_KEY,),
+        ).fetchone()[0]
+    assert servers == [DEMO_SERVER_KEY] and rows == distinct == after["raw_fhir.resources"]
+    assert rows == counts_before["raw_fhir.resources"]
+    assert cursors_from == [True]

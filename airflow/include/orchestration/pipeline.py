@@ -72,6 +72,10 @@ def land_fhir_api(run_id: str) -> dict[str, int]:
         os.environ.get("FHIR_CLIENT_ID", "healthcare-warehouse"),
         settings.require("FHIR_CLIENT_SECRET"),
         token_url=os.environ.get("FHIR_TOKEN_URL"),
+        # the server's key: its base URL's, unless FHIR_SERVER_KEY names it (make run's demo
+        # server, on a new port each run); it owns what was pulled before servers were keyed
+        server=os.environ.get("FHIR_SERVER_KEY") or None,
+        owns_unkeyed_pulls=True,
     )
     return {
         "received": sum(p.received for p in pulls.values()),

@@ -8,6 +8,7 @@ resources as (
 renamed as (
     select
         id::text as fhir_encounter_id,
+        server as fhir_server,
         replace(resource -> 'subject' ->> 'reference', 'Patient/', '') as fhir_patient_id,
         replace(
             resource -> 'participant' -> 0 -> 'individual' ->> 'reference', 'Practitioner/', ''

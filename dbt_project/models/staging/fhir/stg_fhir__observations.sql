@@ -8,6 +8,7 @@ resources as (
 renamed as (
     select
         id::text as fhir_observation_id,
+        server as fhir_server,
         replace(resource -> 'subject' ->> 'reference', 'Patient/', '') as fhir_patient_id,
         replace(resource -> 'encounter' ->> 'reference', 'Encounter/', '') as fhir_encounter_id,
         resource -> 'code' -> 'coding' -> 0 ->> 'code' as loinc_code,

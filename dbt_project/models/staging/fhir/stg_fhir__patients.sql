@@ -8,6 +8,7 @@ resources as (
 renamed as (
     select
         id::text as fhir_patient_id,
+        server as fhir_server,
         {{ normalise_patient_id(
             fhir_element_value('resource', 'identifier', 'system', 'urn:healthcare-warehouse:mrn')
         ) }} as mrn,

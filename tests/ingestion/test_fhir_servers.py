@@ -1,0 +1,148 @@
+"""Two FHIR servers pulled side by side: each has its own cursors, its resources are keyed by it,
+and a server never pulled before is pulled in full, however far another server's cursor is.
+
+Server A holds the demo resources (updated in 2024); server B, pulled after A, holds a few
+resources all updated years before A's cursor, one of them with the same id as one of A's."""
+
+from __future__ import annotations
+
+import psycopg
+import pytest
+
+from demo.fhir_resources import demo_resources
+from demo.fhir_server import DemoFhirServer, FhirStore
+from ingestion.api_landing import land_fhir
+from ingestion.http_client import RetryPolicy
+from ingestion.sources.fhir_api import server_key
+
+CLIENT_ID, CLIENT_SECRET = "warehouse-test", "fhir-test-secret"
+FAST = RetryPolicy(base_delay=0.02, max_delay=0.2, failures_to_open=6, timeout=2)
+SHARED_ID = "pat-10001"  # a Patient on both servers: two facilities' patients, not one
+
+pytestmark = pytest.mark.e2e
+
+
+def older_resources() -> list[dict]:
+    """Server B's: Patients updated in 2019, one with an id server A also holds."""
+    return [
+        {
+            "resourceType": "Patient",
+            "id": patient_id,
+            "meta": {"lastUpdated": f"2019-06-0{day}T08:00:00Z"},
+            "gender": "female",
+            "birthDate": f"1950-01-0{day}",
+        }
+        for day, patient_id in enumerate((SHARED_ID, "b-pat-2", "b-pat-3"), start=1)
+    ]
+
+
+@pytest.fixture(scope="module")
+def servers():
+    a = DemoFhirServer(FhirStore(demo_resources(patients=5)), CLIENT_ID, CLIENT_SECRET)
+    b = DemoFhirServer(FhirStore(older_resources()), CLIENT_ID, CLIENT_SECRET)
+    urls = a.start(), b.start()
+    yield urls
+    a.stop()
+    b.stop()
+
+
+def _pull(test_warehouse, base_url: str, run_id: str) -> int:
+    pulls = land_fhir(
+        test_warehouse.warehouse, run_id, base_url, CLIENT_ID, CLIENT_SECRET, policy=FAST
+    )
+    return sum(pull.received for pull in pulls.values())
+
+
+def _rows(test_warehouse, query: str, *params) -> list[tuple]:
+    with psycopg.connect(**test_warehouse.warehouse.connect_kwargs("steward")) as conn:
+        return conn.execute(query, params).fetchall()
+
+
+@pytest.fixture(scope="module")
+def pulled(test_warehouse, servers) -> dict[str, int]:
+    """A, then B, then both again: what each pull received."""
+    a, b = servers
+    return {
+        run_id: _pull(test_warehouse, url, run_id)
+        for run_id, url in (("a_1", a), ("b_1", b), ("a_2", a), ("b_2", b))
+    }
+
+
+def test_a_server_never_pulled_lands_every_resource_though_older_than_anothers_cursor(
+    test_warehouse, servers, pulled
+):
+    _, b = servers
+    assert pulled["a_1"] == len(demo_resources(patients=5))
+    assert pulled["b_1"] == len(older_resources())
+    landed = _rows(
+        test_warehouse,
+        "select id from raw_fhir.resources where server = %s order by id",
+        server_key(b),
+    )
+    assert [row[0] for row in landed] == sorted(r["id"] for r in older_resources())
+    # B's pull started with no cursor, A's stayed where it was
+    cursors = dict(
+        _rows(
+            test_warehouse,
+            "select server, cursor_from from audit.api_pulls"
+            " where run_id = 'b_1' and resource_type = 'Patient'",
+        )
+    )
+    assert cursors == {server_key(b): None}
+
+
+def test_pulling_both_again_lands_nothing_new(test_warehouse, pulled):
+    assert pulled["a_2"] == pulled["b_2"] == 0
+    assert _rows(
+        test_warehouse,
+        "select count(*) from raw_fhir.resources where _pulled_in in ('a_2', 'b_2')",
+    ) == [(0,)]
+
+
+def test_the_same_id_on_two_servers_lands_twice_once_per_server(test_warehouse, servers, pulled):
+    a, b = servers
+    shared = _rows(
+        test_warehouse,
+        "select server, resource->>'birthDate' from raw_fhir.resources"
+        " where resource_type = 'Patient' and id = %s order by server",
+        SHARED_ID,
+    )
+    assert sorted(server for server, _ in shared) == sorted([server_key(a), server_key(b)])
+    # each server's own version: B's is not A's
+    assert len({birth_date for _, birth_date in shared}) == 2
+
+
+def test_each_pull_is_reconciled_in_the_audit_with_its_server_named(
+    test_warehouse, servers, pulled
+):
+    a, b = servers
+    audited = _rows(
+        test_warehouse,
+        "select run_id, server, sum(rows_received), sum(rows_loaded) from audit.api_pulls"
+        " where source = 'fhir' group by 1, 2 order by 1",
+    )
+    assert audited == [
+        ("a_1", server_key(a), pulled["a_1"], pulled["a_1"]),
+        ("a_2", server_key(a), 0, 0),
+        ("b_1", server_key(b), pulled["b_1"], pulled["b_1"]),
+        ("b_2", server_key(b), 0, 0),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("url", "key"),
+    [
+        ("HTTPS://Fhir.Example.org:443/r4/", "https://fhir.example.org/r4"),
+        ("http://127.0.0.1:8090/fhir?x=1#top", "http://127.0.0.1:8090/fhir"),
+        ("http://fhir.example.org:80", "http://fhir.example.org"),
+        ("https://fhir.example.org:8443/R4", "https://fhir.example.org:8443/R4"),
+    ],
+)
+def test_a_servers_key_is_its_base_url_normalised(url, key):
+    assert server_key(url) == key
+
+
+@pytest.mark.parametrize("url", ["fhir.example.org/r4", "ftp://fhir.example.org", ""])
+def test_a_base_url_that_is_no_http_url_is_refused(url):
+    with pytest.raises(ValueError, match="http"):
+        server_key(url)
