@@ -23,12 +23,12 @@ def land_new_files(source: str, dag_run: Any) -> dict[str, int]:
     return counts
 
 
-def pull_fhir(dag_run: Any) -> dict[str, int]:
+def pull_fhir(dag_run: Any, server: str) -> dict[str, int]:
     from orchestration import pipeline
 
-    counts = pipeline.land_fhir_api(pipeline_run_id(dag_run))
+    counts = pipeline.land_fhir_server(pipeline_run_id(dag_run), server)
     if not counts.get("received"):
-        raise AirflowSkipException(f"nothing new from the FHIR API: {counts}")
+        raise AirflowSkipException(f"nothing new from FHIR server {server}: {counts}")
     return counts
 
 

@@ -54,34 +54,55 @@ def land_files(source_name: str, run_id: str) -> dict[str, int]:
     return counts
 
 
-def land_fhir_api(run_id: str) -> dict[str, int]:
-    """Pull the FHIR API at FHIR_BASE_URL (client FHIR_CLIENT_ID, secret FHIR_CLIENT_SECRET)."""
-    from ingestion.api_landing import land_fhir
+def fhir_servers() -> list[str]:
+    """The keys of the FHIR servers configured (ingestion/fhir_servers.yml), in its order."""
+    from ingestion.fhir_servers import configured_servers
 
     settings.load_env()
-    base_url = os.environ.get("FHIR_BASE_URL")
-    if not base_url:
-        log.warning("FHIR_BASE_URL is not set: no FHIR API to pull")
-        return {}
+    return [server.key for server in configured_servers()]
+
+
+def land_fhir_server(run_id: str, key: str) -> dict[str, int]:
+    """Pull the configured FHIR server `key` (its client secret from `.env`)."""
+    from ingestion.api_landing import land_fhir
+    from ingestion.fhir_servers import configured_servers
+
+    settings.load_env()
+    servers = configured_servers()
+    server = next((each for each in servers if each.key == key), None)
+    if server is None:
+        raise ValueError(f"FHIR server {key} is not configured (ingestion/fhir_servers.yml)")
     warehouse = from_environment()
     start_run(warehouse, run_id)
     pulls = land_fhir(
         warehouse,
         run_id,
-        base_url,
-        os.environ.get("FHIR_CLIENT_ID", "healthcare-warehouse"),
-        settings.require("FHIR_CLIENT_SECRET"),
-        token_url=os.environ.get("FHIR_TOKEN_URL"),
-        # the server's key: its base URL's, unless FHIR_SERVER_KEY names it (make run's demo
-        # server, on a new port each run); it owns what was pulled before servers were keyed
-        server=os.environ.get("FHIR_SERVER_KEY") or None,
-        owns_unkeyed_pulls=True,
+        server.base_url,
+        server.client_id,
+        server.client_secret(),
+        token_url=server.token_url,
+        server=server.key,
+        # what was pulled before servers were keyed is the first server's
+        owns_unkeyed_pulls=server is servers[0],
     )
     return {
         "received": sum(p.received for p in pulls.values()),
         "loaded": sum(len(p.landed) for p in pulls.values()),
         "quarantined": sum(len(p.quarantined) for p in pulls.values()),
     }
+
+
+def land_fhir_api(run_id: str) -> dict[str, int]:
+    """Pull every configured FHIR server, one after the other; what they received together."""
+    keys = fhir_servers()
+    if not keys:
+        log.warning("no FHIR server configured (ingestion/fhir_servers.yml, FHIR_BASE_URL)")
+        return {}
+    counts: dict[str, int] = {}
+    for key in keys:
+        for name, count in land_fhir_server(run_id, key).items():
+            counts[name] = counts.get(name, 0) + count
+    return counts
 
 
 def land_research_db(run_id: str) -> dict[str, int]:

@@ -1,0 +1,89 @@
+"""The FHIR R4 servers to pull, from configuration (ingestion/fhir_servers.yml, or the file
+FHIR_SERVERS_FILE names): each with its base URL, token URL, client id, the name of its client
+secret's variable in `.env`, and its key (fhir_api.server_key of its base URL unless given).
+
+A mistake names the file, the server's position and the rule, never a secret.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from ingestion.sources.fhir_api import server_key
+
+CONFIG = Path(__file__).with_name("fhir_servers.yml")
+FIELDS = {"base_url", "token_url", "client_id", "client_secret", "key"}
+_VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+class ServerConfigError(ValueError):
+    """A FHIR server's configuration breaks a rule."""
+
+
+@dataclass(frozen=True)
+class FhirServer:
+    key: str
+    base_url: str
+    client_id: str
+    client_secret_variable: str
+    token_url: str | None = None
+
+    def client_secret(self, environ: Mapping[str, str] = os.environ) -> str:
+        secret = environ.get(self.client_secret_variable)
+        if not secret:
+            raise ServerConfigError(
+                f"FHIR server {self.key}: {self.client_secret_variable} is not set (.env)"
+            )
+        return secret
+
+
+def _expanded(text: object, environ: Mapping[str, str]) -> str:
+    return _VARIABLE.sub(
+        lambda found: environ.get(found.group(1)) or (found.group(2) or ""), str(text or "")
+    ).strip()
+
+
+def configured_servers(
+    path: Path | None = None, environ: Mapping[str, str] = os.environ
+) -> list[FhirServer]:
+    """The servers of the configuration, in its order, those with an empty base URL left out."""
+    path = path or Path(environ.get("FHIR_SERVERS_FILE") or CONFIG)
+    entries = (yaml.safe_load(path.read_text()) or {}).get("servers") or []
+    servers: list[FhirServer] = []
+    for position, entry in enumerate(entries, start=1):
+        where = f"{path.name}: server {position}"
+        if not isinstance(entry, dict) or set(entry) - FIELDS:
+            raise ServerConfigError(f"{where}: an entry has only {', '.join(sorted(FIELDS))}")
+        values = {name: _expanded(entry.get(name), environ) for name in FIELDS}
+        if not values["base_url"]:
+            continue
+        try:
+            key = values["key"] or server_key(values["base_url"])
+        except ValueError as error:
+            raise ServerConfigError(f"{where}: base_url: {error}") from error
+        if not _NAME.match(values["client_secret"]):
+            raise ServerConfigError(
+                f"{where}: client_secret is the name of a variable in .env, not a secret"
+            )
+        if not values["client_id"]:
+            raise ServerConfigError(f"{where}: client_id is missing")
+        same = next((s for s in servers if s.key == key), None)
+        if same is not None:
+            raise ServerConfigError(f"{where}: the same server as an earlier one ({key})")
+        servers.append(
+            FhirServer(
+                key=key,
+                base_url=values["base_url"],
+                client_id=values["client_id"],
+                client_secret_variable=values["client_secret"],
+                token_url=values["token_url"] or None,
+            )
+        )
+    return servers
