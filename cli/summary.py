@@ -3,7 +3,7 @@ the warehouse build's), read back from the audit tables."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 import psycopg
@@ -26,6 +26,8 @@ class RunSummary:
     published_schema: str | None
     published_relations: list[str]
     published_rows: int  # of analytics.fct_encounters
+    # what a pull found wrong with its source (a FHIR server that changed): "<server> <type>: ..."
+    warnings: list[str] = field(default_factory=list)
 
 
 def runs_since(warehouse: Warehouse, since: datetime) -> list[str]:
@@ -52,6 +54,13 @@ def summarize(warehouse: Warehouse, run_ids: list[str]) -> RunSummary:
             select source, 0, sum(rows_received), sum(rows_loaded), sum(rows_quarantined),
                    sum(rows_superseded)
             from audit.api_pulls where run_id = any(%s) group by source order by source
+            """,
+            (run_ids,),
+        ).fetchall()
+        warnings = conn.execute(
+            """
+            select server || ' ' || resource_type || ': ' || warning from audit.api_pulls
+            where run_id = any(%s) and warning is not null order by recorded_at
             """,
             (run_ids,),
         ).fetchall()
@@ -109,6 +118,7 @@ def summarize(warehouse: Warehouse, run_ids: list[str]) -> RunSummary:
         published_schema=publication[0] if publication else None,
         published_relations=publication[1] if publication else [],
         published_rows=published_rows,
+        warnings=[warning for (warning,) in warnings],
     )
 
 
@@ -126,6 +136,7 @@ def render(summary: RunSummary, warehouse: Warehouse) -> str:
             for source, (received, loaded, quarantined, superseded) in s.rows_by_source.items()
         ),
         *([] if s.rows_by_source else [f"  {'rows:':<{width}}none new"]),
+        *(f"  {'WARNING:':<{width}}{warning}" for warning in s.warnings),
         f"  {'dbt:':<{width}}{s.models_built} models built, {s.tests_passed} tests passed,"
         + f" {s.tests_failed} failed",
         f"  {'quality gate:':<{width}}{s.gate}",

@@ -5,7 +5,8 @@
 - OAuth2 client credentials: `POST /oauth2/token` (HTTP Basic or form fields) returns a bearer
   token that expires after `token_ttl_seconds`; an expired or missing token gets 401.
 - Search: `GET /<Type>?_lastUpdated=gt<instant>&_count=<n>` returns a searchset Bundle sorted by
-  `meta.lastUpdated`, with a `link[next]` while more remain.
+  `meta.lastUpdated`, with a `link[next]` while more remain, and its `total`;
+  `_sort=-_lastUpdated` the newest first (one page).
 - Faults on demand: every n-th request answered 429 (with Retry-After) or 503; `stop()` for good.
 
 The loader must not depend on anything here: it speaks plain FHIR R4 and OAuth2 to any server.
@@ -235,12 +236,15 @@ class _Handler(BaseHTTPRequestHandler):
             after = _instant(value[2:])
         count = min(int(query.get("_count", self.server.state.page_size)), 1000)
         matches = self.server.state.store.search(resource_type, after)
+        newest_first = query.get("_sort") == "-_lastUpdated"  # one page only: no next link
+        if newest_first:
+            matches = matches[::-1]
         page = matches[:count]
         with self.server.state.lock:
             self.server.state.served.extend((resource_type, r.get("id")) for r in page)
         base = f"http://{self.headers.get('Host')}"
         links = [{"relation": "self", "url": f"{base}{self.path}"}]
-        if len(matches) > count:
+        if len(matches) > count and not newest_first:
             following = {**query, "_lastUpdated": "gt" + page[-1]["meta"]["lastUpdated"]}
             links.append(
                 {"relation": "next", "url": f"{base}/{resource_type}?{urlencode(following)}"}

@@ -157,6 +157,17 @@ def _reconciliation(conn: psycopg.Connection) -> list[tuple]:
     ).fetchall()
 
 
+def _source_warnings(conn: psycopg.Connection) -> list[tuple]:
+    """The API pulls of the last 30 days that found their source changed, the newest first."""
+    return conn.execute(
+        """
+        select recorded_at, server, resource_type, warning from audit.api_pulls
+        where warning is not null and recorded_at > now() - interval '30 days'
+        order by recorded_at desc limit 50
+        """
+    ).fetchall()
+
+
 def build_report(warehouse: Warehouse, folder: Path | None = None) -> Path:
     """Write the quality report's page; return its path."""
     folder = folder or report_dir()
@@ -167,6 +178,7 @@ def build_report(warehouse: Warehouse, folder: Path | None = None) -> Path:
         score_svgs, latest = _score_charts(conn, runs, labels)
         quarantine_rows, by_reason = _quarantine(conn)
         reconciliation = _reconciliation(conn)
+        source_warnings = _source_warnings(conn)
     processor = read_health(warehouse)
     environment = jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True, undefined=jinja2.StrictUndefined
@@ -181,6 +193,7 @@ def build_report(warehouse: Warehouse, folder: Path | None = None) -> Path:
             charts.bar_chart("quarantined records by rule", by_reason)
         ),
         reconciliation=reconciliation,
+        source_warnings=source_warnings,
         processor=processor,
         data_docs=Path("..", "..", "gx", "uncommitted", "data_docs", "local_site", "index.html"),
     )

@@ -180,6 +180,41 @@ def _key_unkeyed_resources(warehouse: Warehouse, owner: str | None) -> int:
         return named
 
 
+def _server_changed(
+    conn: psycopg.Connection,
+    client: ApiClient,
+    base_url: str,
+    server: str,
+    resource_type: str,
+    cursor: str | None,
+) -> str | None:
+    """What says the server behind this address is not the one pulled before, if anything: it
+    holds none of the type as new as the cursor, or fewer than were landed from it (a changed or
+    restored server: an incremental pull would silently miss what it holds)."""
+    newest, total = fhir_api.newest_and_total(client, base_url, resource_type)
+    held = conn.execute(
+        "select count(*) from raw_fhir.resources where server = %s and resource_type = %s",
+        (server, resource_type),
+    ).fetchone()[0]
+    found = []
+    if cursor and (
+        newest is None or datetime.fromisoformat(newest) < datetime.fromisoformat(cursor)
+    ):
+        found.append(
+            f"the cursor {cursor} is newer than any {resource_type} the server holds"
+            f" (its newest: {newest or 'none'})"
+        )
+    if total is not None and total < held:
+        found.append(
+            f"the server holds {total} {resource_type}, fewer than the {held} landed from it"
+        )
+    if not found:
+        return None
+    warning = "; ".join(found) + ": a changed or restored server? (docs/runbook.md, FHIR servers)"
+    log.warning("FHIR server %s: %s", server, warning)
+    return warning
+
+
 def _instant_or_none(text: object) -> bool:
     try:
         datetime.fromisoformat(str(text))
@@ -230,12 +265,18 @@ def _record(
                     f" + quarantined {len(pull.quarantined)} + superseded {pull.superseded}"
                 )
             cursor_from, cursor_to = cursors.get(resource_type, (None, None))
+            warning = (
+                _server_changed(conn, client, base_url, server, resource_type, cursor_to)
+                if cursor_from
+                else None
+            )
             conn.execute(
                 """
                 insert into audit.api_pulls
                     (run_id, source, server, resource_type, cursor_from, cursor_to, pages,
-                     requests, rows_received, rows_loaded, rows_quarantined, rows_superseded)
-                values (%s, 'fhir', %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+                     requests, rows_received, rows_loaded, rows_quarantined, rows_superseded,
+                     warning)
+                values (%s, 'fhir', %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
                 """,
                 (
                     run_id,
@@ -249,6 +290,7 @@ def _record(
                     loaded,
                     len(pull.quarantined),
                     pull.superseded,
+                    warning,
                 ),
             )
             log.info(

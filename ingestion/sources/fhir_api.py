@@ -152,6 +152,25 @@ def pull_type(
     yield from pull.landed.values()
 
 
+def newest_and_total(
+    client: ApiClient, base_url: str, resource_type: str
+) -> tuple[str | None, int | None]:
+    """What the server holds of a type: its newest `meta.lastUpdated` (None: it holds none) and
+    how many (None: the server does not say). One search, the newest first."""
+    bundle = client.get_json(
+        f"{base_url.rstrip('/')}/{resource_type}",
+        params={"_sort": "-_lastUpdated", "_count": 1, "_total": "accurate"},
+    )
+    entries = bundle.get("entry") or []
+    newest = (
+        ((entries[0].get("resource") or {}).get("meta") or {}).get("lastUpdated")
+        if entries
+        else None
+    )
+    total = bundle.get("total")
+    return newest, total if isinstance(total, int) else None
+
+
 def content_key(record: dict) -> str:
     """A stable hash of a quarantined resource, so pulling it again does not quarantine it twice."""
     return hashlib.sha256(json.dumps(record, sort_keys=True, default=str).encode()).hexdigest()

@@ -146,3 +146,60 @@ def test_a_servers_key_is_its_base_url_normalised(url, key):
 def test_a_base_url_that_is_no_http_url_is_refused(url):
     with pytest.raises(ValueError, match="http"):
         server_key(url)
+
+
+@pytest.fixture(scope="module")
+def changed_server(test_warehouse, servers, pulled):
+    """Server A's address now answered by another server, holding one Patient from 2019 and
+    nothing else (a server swapped or restored from an old backup): pulled as A."""
+    a, _ = servers
+    other = DemoFhirServer(FhirStore(older_resources()[:1]), CLIENT_ID, CLIENT_SECRET)
+    url = other.start()
+    try:
+        land_fhir(
+            test_warehouse.warehouse,
+            "a_changed",
+            url,
+            CLIENT_ID,
+            CLIENT_SECRET,
+            policy=FAST,
+            server=server_key(a),
+        )
+    finally:
+        other.stop()
+    return server_key(a)
+
+
+def test_a_changed_server_is_a_warning_in_the_audit_the_summary_and_the_report(
+    test_warehouse, changed_server, tmp_path
+):
+    from cli.summary import render, summarize
+    from expectations.report import build_report
+
+    warnings = dict(
+        _rows(
+            test_warehouse,
+            "select resource_type, warning from audit.api_pulls where run_id = 'a_changed'",
+        )
+    )
+    # it holds one Patient, older than the cursor, of the 5 landed; of the other types, none
+    assert "fewer than the 5 landed from it" in warnings["Patient"]
+    assert (
+        "is newer than any Patient the server holds (its newest: 2019-06-01" in warnings["Patient"]
+    )
+    assert all(
+        "newer than any" in warnings[t] for t in ("Practitioner", "Encounter", "Observation")
+    )
+    # the same server again, nothing new: no warning
+    assert _rows(
+        test_warehouse,
+        "select count(*) from audit.api_pulls where run_id in ('a_2', 'b_2') and warning is not null",
+    ) == [(0,)]
+    summary = render(summarize(test_warehouse.warehouse, ["a_changed"]), test_warehouse.warehouse)
+    assert any(
+        line.split()[0] == "WARNING:" and f"{changed_server} Patient: the cursor" in line
+        for line in summary.splitlines()
+        if line.strip()
+    )
+    page = build_report(test_warehouse.warehouse, tmp_path).read_text()
+    assert "Sources that changed" in page and changed_server in page
