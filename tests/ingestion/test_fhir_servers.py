@@ -203,3 +203,23 @@ def test_a_changed_server_is_a_warning_in_the_audit_the_summary_and_the_report(
     )
     page = build_report(test_warehouse.warehouse, tmp_path).read_text()
     assert "Sources that changed" in page and changed_server in page
+
+
+def test_staging_keeps_both_and_the_build_stops_there_until_identities_key_by_server(
+    test_warehouse, servers, pulled
+):
+    """Staging carries each server's Patient of the shared id; beyond staging, identities and the
+    crosswalk still tell FHIR records apart by id alone, so staging's unique test on the id
+    fails and stops the build (docs/landing.md), rather than merge two facilities' patients."""
+    a, b = servers
+    built = test_warehouse.dbt(
+        "build", "--select", "stg_fhir__patients", build_schema="build_blue", run_id="servers"
+    )
+    assert built.returncode == 1
+    assert "unique_stg_fhir__patients_fhir_patient_id" in built.stdout
+    with psycopg.connect(**test_warehouse.warehouse.connect_kwargs("transformer")) as conn:
+        kept = conn.execute(
+            "select fhir_server from staging.stg_fhir__patients where fhir_patient_id = %s",
+            (SHARED_ID,),
+        ).fetchall()
+    assert sorted(server for (server,) in kept) == sorted([server_key(a), server_key(b)])
