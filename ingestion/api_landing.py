@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import datetime
 
 import psycopg
@@ -180,39 +181,65 @@ def _key_unkeyed_resources(warehouse: Warehouse, owner: str | None) -> int:
         return named
 
 
-def _server_changed(
+@dataclass
+class ServerSeen:
+    """What a pull saw of its server for one resource type, and what it found wrong, if anything."""
+
+    total: int | None  # how many it holds, if it says
+    newest: str | None  # its newest meta.lastUpdated
+    warning: str | None = None
+
+
+def _server_seen(
     conn: psycopg.Connection,
     client: ApiClient,
     base_url: str,
     server: str,
     resource_type: str,
-    cursor: str | None,
-) -> str | None:
-    """What says the server behind this address is not the one pulled before, if anything: it
-    holds none of the type as new as the cursor, or fewer than were landed from it (a changed or
-    restored server: an incremental pull would silently miss what it holds)."""
-    newest, total = fhir_api.newest_and_total(client, base_url, resource_type)
-    held = conn.execute(
-        "select count(*) from raw_fhir.resources where server = %s and resource_type = %s",
+    pull: TypePull,
+    cursor_from: str | None,
+    cursor_to: str | None,
+) -> ServerSeen:
+    """What the server holds of the type, and whether it says the server behind this address is
+    not the one pulled before: it holds fewer than at its last pull, or its newest is older than
+    the cursor and not what it was then (a server swapped or restored from a backup, whose
+    resources an incremental pull would miss). A full pull saw it whole: no request. A check that
+    cannot be made is a warning too, never a failure: the pull has landed."""
+    if cursor_from is None:
+        return ServerSeen(len(pull.landed) + len(pull.quarantined), cursor_to)
+    last_total, last_newest = conn.execute(
+        """
+        select server_total, server_newest from audit.api_pulls
+        where source = 'fhir' and server = %s and resource_type = %s
+          and (server_total is not null or server_newest is not null)
+        order by recorded_at desc limit 1
+        """,
         (server, resource_type),
-    ).fetchone()[0]
+    ).fetchone() or (None, None)
+    try:
+        newest, total = fhir_api.newest_and_total(client, base_url, resource_type)
+        newer_than_newest = cursor_to is not None and (
+            newest is None or datetime.fromisoformat(newest) < datetime.fromisoformat(cursor_to)
+        )
+    except Exception as error:  # noqa: BLE001 (named in the warning; the pull stands)
+        warning = f"its newest {resource_type} and total could not be read ({type(error).__name__})"
+        log.warning("FHIR server %s: %s", server, warning)
+        return ServerSeen(None, None, warning)
     found = []
-    if cursor and (
-        newest is None or datetime.fromisoformat(newest) < datetime.fromisoformat(cursor)
-    ):
+    if newer_than_newest and newest != last_newest:
         found.append(
-            f"the cursor {cursor} is newer than any {resource_type} the server holds"
+            f"the cursor {cursor_to} is newer than any {resource_type} the server holds"
             f" (its newest: {newest or 'none'})"
         )
-    if total is not None and total < held:
+    if total is not None and last_total is not None and total < last_total:
         found.append(
-            f"the server holds {total} {resource_type}, fewer than the {held} landed from it"
+            f"the server holds {total} {resource_type}, fewer than the {last_total} at its last pull"
         )
-    if not found:
-        return None
-    warning = "; ".join(found) + ": a changed or restored server? (docs/runbook.md, FHIR servers)"
-    log.warning("FHIR server %s: %s", server, warning)
-    return warning
+    warning = None
+    if found:
+        warning = "; ".join(found) + ": a changed or restored server? (docs/runbook.md)"
+        log.warning("FHIR server %s: %s", server, warning)
+    return ServerSeen(total, newest, warning)
 
 
 def _instant_or_none(text: object) -> bool:
@@ -265,18 +292,16 @@ def _record(
                     f" + quarantined {len(pull.quarantined)} + superseded {pull.superseded}"
                 )
             cursor_from, cursor_to = cursors.get(resource_type, (None, None))
-            warning = (
-                _server_changed(conn, client, base_url, server, resource_type, cursor_to)
-                if cursor_from
-                else None
+            seen = _server_seen(
+                conn, client, base_url, server, resource_type, pull, cursor_from, cursor_to
             )
             conn.execute(
                 """
                 insert into audit.api_pulls
                     (run_id, source, server, resource_type, cursor_from, cursor_to, pages,
                      requests, rows_received, rows_loaded, rows_quarantined, rows_superseded,
-                     warning)
-                values (%s, 'fhir', %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+                     server_total, server_newest, warning)
+                values (%s, 'fhir', %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
                 """,
                 (
                     run_id,
@@ -290,7 +315,9 @@ def _record(
                     loaded,
                     len(pull.quarantined),
                     pull.superseded,
-                    warning,
+                    seen.total,
+                    seen.newest,
+                    seen.warning,
                 ),
             )
             log.info(

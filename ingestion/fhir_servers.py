@@ -34,12 +34,17 @@ class FhirServer:
     client_id: str
     client_secret_variable: str
     token_url: str | None = None
+    position: int = (
+        1  # in the configuration: the first owns what was pulled before servers were keyed
+    )
 
     def client_secret(self, environ: Mapping[str, str] = os.environ) -> str:
         secret = environ.get(self.client_secret_variable)
         if not secret:
+            # the variable is not named: were a secret written in its place, it would be shown
             raise ServerConfigError(
-                f"FHIR server {self.key}: {self.client_secret_variable} is not set (.env)"
+                f"FHIR server {self.key} (server {self.position} of its configuration): the"
+                " .env variable its client_secret names is not set"
             )
         return secret
 
@@ -55,35 +60,49 @@ def configured_servers(
 ) -> list[FhirServer]:
     """The servers of the configuration, in its order, those with an empty base URL left out."""
     path = path or Path(environ.get("FHIR_SERVERS_FILE") or CONFIG)
-    entries = (yaml.safe_load(path.read_text()) or {}).get("servers") or []
+    document = yaml.safe_load(path.read_text()) or {}
+    entries = document.get("servers") if isinstance(document, dict) else "not a mapping"
+    if not isinstance(entries, list | None):
+        raise ServerConfigError(f"{path.name}: `servers` is a list of servers, at the top")
     servers: list[FhirServer] = []
-    for position, entry in enumerate(entries, start=1):
+    for position, entry in enumerate(entries or [], start=1):
         where = f"{path.name}: server {position}"
         if not isinstance(entry, dict) or set(entry) - FIELDS:
             raise ServerConfigError(f"{where}: an entry has only {', '.join(sorted(FIELDS))}")
-        values = {name: _expanded(entry.get(name), environ) for name in FIELDS}
+        secret_name = str(entry.get("client_secret") or "")
+        # never expanded: `${...}` here would put the secret itself where its name goes
+        if not _NAME.match(secret_name):
+            raise ServerConfigError(
+                f"{where}: client_secret is the name of a variable in .env (as FHIR_CLIENT_SECRET),"
+                " not ${...} nor a secret"
+            )
+        values = {name: _expanded(entry.get(name), environ) for name in FIELDS - {"client_secret"}}
         if not values["base_url"]:
             continue
         try:
-            key = values["key"] or server_key(values["base_url"])
+            address = server_key(values["base_url"])
         except ValueError as error:
             raise ServerConfigError(f"{where}: base_url: {error}") from error
-        if not _NAME.match(values["client_secret"]):
-            raise ServerConfigError(
-                f"{where}: client_secret is the name of a variable in .env, not a secret"
-            )
+        key = values["key"] or address
         if not values["client_id"]:
             raise ServerConfigError(f"{where}: client_id is missing")
-        same = next((s for s in servers if s.key == key), None)
+        # the same server twice: by its key, or by its address under another key
+        same = next(
+            (each for each in servers if {key, address} & {each.key, server_key(each.base_url)}),
+            None,
+        )
         if same is not None:
-            raise ServerConfigError(f"{where}: the same server as an earlier one ({key})")
+            raise ServerConfigError(
+                f"{where}: the same server as server {same.position} ({same.key})"
+            )
         servers.append(
             FhirServer(
                 key=key,
                 base_url=values["base_url"],
                 client_id=values["client_id"],
-                client_secret_variable=values["client_secret"],
+                client_secret_variable=secret_name,
                 token_url=values["token_url"] or None,
+                position=position,
             )
         )
     return servers

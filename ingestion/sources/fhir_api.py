@@ -161,12 +161,14 @@ def newest_and_total(
         f"{base_url.rstrip('/')}/{resource_type}",
         params={"_sort": "-_lastUpdated", "_count": 1, "_total": "accurate"},
     )
-    entries = bundle.get("entry") or []
-    newest = (
-        ((entries[0].get("resource") or {}).get("meta") or {}).get("lastUpdated")
-        if entries
-        else None
-    )
+    # a search's own messages (an OperationOutcome, search mode "outcome") are no resource of it
+    matches = [
+        entry.get("resource") or {}
+        for entry in bundle.get("entry") or []
+        if (entry.get("search") or {}).get("mode", "match") == "match"
+    ]
+    newest = (matches[0].get("meta") or {}).get("lastUpdated") if matches else None
+
     total = bundle.get("total")
     return newest, total if isinstance(total, int) else None
 

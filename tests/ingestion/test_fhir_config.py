@@ -65,7 +65,7 @@ def test_the_shipped_configuration_is_the_environments_one_server(tmp_path):
         ("- {base_url: 'fhir.example.org', client_id: c, client_secret: S}", "base_url"),
         (
             "- {base_url: 'https://a.example.org', client_id: c, client_secret: 's3cr3t!'}",
-            "not a secret",
+            "not ${...} nor a secret",
         ),
         ("- {base_url: 'https://a.example.org', client_secret: S}", "client_id is missing"),
         (
@@ -77,7 +77,7 @@ def test_the_shipped_configuration_is_the_environments_one_server(tmp_path):
                 "- {base_url: 'https://a.example.org/r4', client_id: c, client_secret: S}\n"
                 "  - {base_url: 'HTTPS://A.example.org:443/r4/', client_id: d, client_secret: T}"
             ),
-            "server 2: the same server as an earlier one (https://a.example.org/r4)",
+            "server 2: the same server as server 1 (https://a.example.org/r4)",
         ),
     ],
 )
@@ -89,7 +89,44 @@ def test_a_mistake_names_the_file_the_server_and_the_rule_never_the_secret(tmp_p
     assert "s3cr3t" not in str(refused.value)
 
 
-def test_a_missing_secret_names_its_variable_not_a_value(tmp_path):
+def test_a_missing_secret_names_its_server_never_a_value(tmp_path):
     [north, _] = _servers(tmp_path, TWO_SERVERS, NORTH_FHIR_URL="https://north.example.org")
-    with pytest.raises(ServerConfigError, match="NORTH_FHIR_SECRET is not set"):
+    with pytest.raises(ServerConfigError, match="server 1 of its configuration") as refused:
         north.client_secret({})
+    # nor the variable's name: were a secret written in its place, it would show
+    assert "NORTH_FHIR_SECRET" not in str(refused.value)
+
+
+def test_a_secret_given_as_a_variable_is_refused_and_never_shown(tmp_path):
+    secret = "AlphanumericSecret24chars"  # as env_file generates them, a valid name too
+    with pytest.raises(ServerConfigError, match=r"not \$\{\.\.\.\} nor a secret") as refused:
+        _servers(
+            tmp_path,
+            "servers:\n  - {base_url: 'https://a.example.org', client_id: c,"
+            " client_secret: '${FHIR_CLIENT_SECRET}'}\n",
+            FHIR_CLIENT_SECRET=secret,
+        )
+    assert secret not in str(refused.value)
+
+
+def test_one_server_under_a_key_and_again_at_its_address_is_refused(tmp_path):
+    with pytest.raises(ServerConfigError, match="server 2: the same server as server 1 \\(demo\\)"):
+        _servers(
+            tmp_path,
+            "servers:\n"
+            "  - {base_url: 'http://127.0.0.1:8090', key: demo, client_id: c, client_secret: S}\n"
+            "  - {base_url: 'http://127.0.0.1:8090/', client_id: c, client_secret: S}\n",
+        )
+
+
+def test_servers_that_are_no_list_are_refused_naming_the_file(tmp_path):
+    with pytest.raises(ServerConfigError, match="fhir_servers.yml: `servers` is a list"):
+        _servers(tmp_path, "servers: {base_url: 'https://a.example.org'}\n")
+    with pytest.raises(ServerConfigError, match="fhir_servers.yml: `servers` is a list"):
+        _servers(tmp_path, "- {base_url: 'https://a.example.org'}\n")
+
+
+def test_only_the_files_first_server_owns_what_was_pulled_before_keys(tmp_path):
+    # its first entry left empty: the second is not the first server
+    [south] = _servers(tmp_path, TWO_SERVERS.replace("${NORTH_FHIR_URL}", "${UNSET:-}"))
+    assert south.position == 2

@@ -156,15 +156,16 @@ def changed_server(test_warehouse, servers, pulled):
     other = DemoFhirServer(FhirStore(older_resources()[:1]), CLIENT_ID, CLIENT_SECRET)
     url = other.start()
     try:
-        land_fhir(
-            test_warehouse.warehouse,
-            "a_changed",
-            url,
-            CLIENT_ID,
-            CLIENT_SECRET,
-            policy=FAST,
-            server=server_key(a),
-        )
+        for run_id in ("a_changed", "a_changed_again"):
+            land_fhir(
+                test_warehouse.warehouse,
+                run_id,
+                url,
+                CLIENT_ID,
+                CLIENT_SECRET,
+                policy=FAST,
+                server=server_key(a),
+            )
     finally:
         other.stop()
     return server_key(a)
@@ -182,18 +183,19 @@ def test_a_changed_server_is_a_warning_in_the_audit_the_summary_and_the_report(
             "select resource_type, warning from audit.api_pulls where run_id = 'a_changed'",
         )
     )
-    # it holds one Patient, older than the cursor, of the 5 landed; of the other types, none
-    assert "fewer than the 5 landed from it" in warnings["Patient"]
+    # it holds one Patient, older than the cursor, where A held 5; of the other types, none
+    assert "the server holds 1 Patient, fewer than the 5 at its last pull" in warnings["Patient"]
     assert (
         "is newer than any Patient the server holds (its newest: 2019-06-01" in warnings["Patient"]
     )
     assert all(
         "newer than any" in warnings[t] for t in ("Practitioner", "Encounter", "Observation")
     )
-    # the same server again, nothing new: no warning
+    # the same server again, nothing new: no warning; nor the changed one again, unchanged since
     assert _rows(
         test_warehouse,
-        "select count(*) from audit.api_pulls where run_id in ('a_2', 'b_2') and warning is not null",
+        "select count(*) from audit.api_pulls where warning is not null"
+        " and run_id in ('a_2', 'b_2', 'a_changed_again')",
     ) == [(0,)]
     summary = render(summarize(test_warehouse.warehouse, ["a_changed"]), test_warehouse.warehouse)
     assert any(
@@ -223,3 +225,27 @@ def test_staging_keeps_both_and_the_build_stops_there_until_identities_key_by_se
             (SHARED_ID,),
         ).fetchall()
     assert sorted(server for (server,) in kept) == sorted([server_key(a), server_key(b)])
+
+
+def test_a_check_that_cannot_be_made_is_a_warning_and_the_pull_stands(
+    test_warehouse, servers, pulled, monkeypatch
+):
+    from ingestion.http_client import CircuitOpen
+    from ingestion.sources import fhir_api
+
+    def unreachable(*_):
+        raise CircuitOpen("FHIR API: circuit open after 6 consecutive failed requests")
+
+    monkeypatch.setattr(fhir_api, "newest_and_total", unreachable)
+    a, _ = servers
+    assert _pull(test_warehouse, a, "a_unchecked") == 0
+    warnings = {
+        warning
+        for (warning,) in _rows(
+            test_warehouse, "select warning from audit.api_pulls where run_id = 'a_unchecked'"
+        )
+    }
+    assert warnings == {
+        f"its newest {t} and total could not be read (CircuitOpen)"
+        for t in ("Patient", "Practitioner", "Encounter", "Observation")
+    }

@@ -82,8 +82,9 @@ def land_fhir_server(run_id: str, key: str) -> dict[str, int]:
         server.client_secret(),
         token_url=server.token_url,
         server=server.key,
-        # what was pulled before servers were keyed is the first server's
-        owns_unkeyed_pulls=server is servers[0],
+        # what was pulled before servers were keyed is the first configured server's (the file's
+        # first entry: were it left out, empty, no other server would take it)
+        owns_unkeyed_pulls=server.position == 1,
     )
     return {
         "received": sum(p.received for p in pulls.values()),
