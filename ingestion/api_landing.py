@@ -115,6 +115,15 @@ def land_fhir(
         )
 
     pipeline = dlt_pipeline.pipeline("fhir_api", fhir_api.DATASET, warehouse)
+    if pipeline.has_pending_data:
+        # dlt would load it first and pull nothing: the rows of an earlier pull (of any server:
+        # all share this pipeline), with no record of that pull. Aborted instead, dlt's state
+        # goes back to the last committed cursors, and what it held is pulled again.
+        log.warning(
+            "FHIR: an earlier pull's load did not finish: aborted (dlt abort_packages);"
+            " its resources are pulled again from the last committed cursors"
+        )
+        pipeline.abort_packages()
     try:
         pipeline.run([resource_for(t) for t in fhir_api.RESOURCE_TYPES])
     except PipelineStepFailed as failure:

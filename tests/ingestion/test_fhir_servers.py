@@ -119,7 +119,8 @@ def test_each_pull_is_reconciled_in_the_audit_with_its_server_named(
     audited = _rows(
         test_warehouse,
         "select run_id, server, sum(rows_received), sum(rows_loaded) from audit.api_pulls"
-        " where source = 'fhir' group by 1, 2 order by 1",
+        " where source = 'fhir' and run_id in ('a_1', 'a_2', 'b_1', 'b_2')"
+        " group by 1, 2 order by 1",
     )
     assert audited == [
         ("a_1", server_key(a), pulled["a_1"], pulled["a_1"]),
@@ -249,3 +250,38 @@ def test_a_check_that_cannot_be_made_is_a_warning_and_the_pull_stands(
         f"its newest {t} and total could not be read (CircuitOpen)"
         for t in ("Patient", "Practitioner", "Encounter", "Observation")
     }
+
+
+def test_a_pull_whose_load_never_finished_is_aborted_and_pulled_again(
+    test_warehouse, pulled, monkeypatch
+):
+    """A pull that dlt extracted but never loaded (the warehouse went away mid-pull) leaves a
+    pending package; the next pull must not load it unrecorded and pull nothing."""
+    from dlt.pipeline.pipeline import Pipeline
+
+    resources = demo_resources(patients=1, practitioners=1, seed=11)
+    server = DemoFhirServer(FhirStore(resources), CLIENT_ID, CLIENT_SECRET)
+    url = server.start()
+    try:
+        with monkeypatch.context() as crash:
+
+            def load_that_never_finishes(*_, **__):
+                raise ConnectionError("the warehouse went away")
+
+            crash.setattr(Pipeline, "load", load_that_never_finishes)
+            with pytest.raises(ConnectionError):
+                _pull(test_warehouse, url, "d_crashed")
+        received = _pull(test_warehouse, url, "d_again")
+    finally:
+        server.stop()
+    assert received == len(resources)
+    assert _rows(
+        test_warehouse,
+        "select _pulled_in, count(*) from raw_fhir.resources where server = %s group by 1",
+        server_key(url),
+    ) == [("d_again", len(resources))]
+    assert _rows(
+        test_warehouse,
+        "select sum(rows_received), sum(rows_loaded) from audit.api_pulls where server = %s",
+        server_key(url),
+    ) == [(len(resources), len(resources))]
