@@ -11,6 +11,7 @@ from demo.fhir_resources import demo_resources
 from demo.fhir_server import DemoFhirServer, FhirStore
 from ingestion.sources.fhir_api import server_key
 from tests.dags.airflow_cli import run_dag
+from tests.ingestion.fhir_pulls import rows
 from warehouse.connection import AIRFLOW_DATABASE
 
 pytestmark = pytest.mark.e2e
@@ -41,11 +42,6 @@ def two_servers(airflow_env, tmp_path_factory):
     south.stop()
 
 
-def _steward(test_warehouse, query: str, *params) -> list[tuple]:
-    with psycopg.connect(**test_warehouse.warehouse.connect_kwargs("steward")) as conn:
-        return conn.execute(query, params).fetchall()
-
-
 def _mapped_tasks(test_warehouse) -> list[tuple]:
     warehouse = test_warehouse.warehouse
     with psycopg.connect(
@@ -70,7 +66,7 @@ def test_each_configured_server_is_pulled_in_a_task_of_its_own(test_warehouse, t
         (1, server_key(south), "success"),
     ]
     pulled = dict(
-        _steward(
+        rows(
             test_warehouse,
             "select server, sum(rows_loaded) from audit.api_pulls where source = 'fhir' group by 1",
         )

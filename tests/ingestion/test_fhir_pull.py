@@ -6,16 +6,13 @@ from __future__ import annotations
 
 import time
 
-import psycopg
 import pytest
 
 from demo.fhir_resources import demo_resources
 from demo.fhir_server import DemoFhirServer, Faults, FhirStore
 from ingestion.api_landing import land_fhir
-from ingestion.http_client import CircuitOpen, RetryPolicy
-
-CLIENT_ID, CLIENT_SECRET = "warehouse-test", "fhir-test-secret"
-FAST = RetryPolicy(base_delay=0.02, max_delay=0.2, failures_to_open=6, timeout=2)
+from ingestion.http_client import CircuitOpen
+from tests.ingestion.fhir_pulls import CLIENT_ID, CLIENT_SECRET, FAST, rows
 
 pytestmark = pytest.mark.e2e
 
@@ -52,11 +49,6 @@ def _pull(test_warehouse, base_url: str, run_id: str):
     )
 
 
-def _rows(test_warehouse, query: str, *params) -> list[tuple]:
-    with psycopg.connect(**test_warehouse.warehouse.connect_kwargs("steward")) as conn:
-        return conn.execute(query, params).fetchall()
-
-
 @pytest.fixture(scope="module")
 def first_pull(test_warehouse, fhir) -> tuple[dict, dict[int, int]]:
     """The first pull of every resource: its pulls by resource type, and what the server answered
@@ -73,14 +65,14 @@ def test_every_resource_lands_exactly_once_through_faults_and_expiring_tokens(
     pulls, answered = first_pull
     # 429s, 503s, and tokens that died mid-pull (401) were all met on the way
     assert answered.get(429, 0) > 0 and answered.get(503, 0) > 0 and answered.get(401, 0) > 0
-    total, distinct = _rows(
+    total, distinct = rows(
         test_warehouse,
         "select count(*), count(distinct (resource_type, id)) from raw_fhir.resources",
     )[0]
     assert total == distinct == len(resources)
     assert sum(p.received for p in pulls.values()) == len(resources)
     by_type = dict(
-        _rows(test_warehouse, "select resource_type, count(*) from raw_fhir.resources group by 1")
+        rows(test_warehouse, "select resource_type, count(*) from raw_fhir.resources group by 1")
     )
     assert by_type == {"Patient": 40, "Practitioner": 10, "Encounter": 80, "Observation": 320}
 
@@ -89,7 +81,7 @@ def test_a_second_pull_with_nothing_new_loads_nothing(test_warehouse, fhir, firs
     _, base_url, _ = fhir
     pulls = _pull(test_warehouse, base_url, "fhir_2")
     assert sum(p.received for p in pulls.values()) == 0
-    assert _rows(
+    assert rows(
         test_warehouse, "select count(*) from raw_fhir.resources where _pulled_in = 'fhir_2'"
     ) == [(0,)]
 
@@ -100,7 +92,7 @@ def test_updated_resources_are_merged_and_nothing_else_loads(test_warehouse, fhi
     server.state.store.update("Encounter", "enc-10005-1", {"status": "cancelled"})
     pulls = _pull(test_warehouse, base_url, "fhir_3")
     assert sum(p.received for p in pulls.values()) == 2
-    changed = _rows(
+    changed = rows(
         test_warehouse,
         "select resource_type, id, resource->>'gender', resource->>'status' from raw_fhir.resources"
         " where _pulled_in = 'fhir_3' order by 1",
@@ -109,7 +101,7 @@ def test_updated_resources_are_merged_and_nothing_else_loads(test_warehouse, fhi
         ("Encounter", "enc-10005-1", None, "cancelled"),
         ("Patient", "pat-10002", "other", None),
     ]
-    assert _rows(test_warehouse, "select count(*) from raw_fhir.resources") == [(len(resources),)]
+    assert rows(test_warehouse, "select count(*) from raw_fhir.resources") == [(len(resources),)]
 
 
 def test_invalid_resources_go_to_the_shared_quarantine(test_warehouse, fhir, first_pull):
@@ -119,17 +111,15 @@ def test_invalid_resources_go_to_the_shared_quarantine(test_warehouse, fhir, fir
     store.add({"resourceType": "Patient", "id": "pat-bad-date", "birthDate": "1980-13-45"})
     pulls = _pull(test_warehouse, base_url, "fhir_4")
     assert len(pulls["Patient"].quarantined) == 2
-    rules = _rows(
+    rules = rows(
         test_warehouse,
         "select rule from quarantine.rejected_records where source = 'fhir' order by rule",
     )
     assert rules == [("resource_has_id",), ("resource_is_valid_r4",)]
-    assert _rows(test_warehouse, "select count(*) from raw_fhir.resources") == [(len(resources),)]
+    assert rows(test_warehouse, "select count(*) from raw_fhir.resources") == [(len(resources),)]
     _pull(test_warehouse, base_url, "fhir_5")  # nothing new: nothing quarantined twice
     assert (
-        len(
-            _rows(test_warehouse, "select 1 from quarantine.rejected_records where source = 'fhir'")
-        )
+        len(rows(test_warehouse, "select 1 from quarantine.rejected_records where source = 'fhir'"))
         == 2
     )
 

@@ -12,11 +12,9 @@ import pytest
 from demo.fhir_resources import demo_resources
 from demo.fhir_server import DemoFhirServer, FhirStore
 from ingestion.api_landing import land_fhir
-from ingestion.http_client import RetryPolicy
 from ingestion.sources.fhir_api import server_key
+from tests.ingestion.fhir_pulls import CLIENT_ID, CLIENT_SECRET, FAST, rows
 
-CLIENT_ID, CLIENT_SECRET = "warehouse-test", "fhir-test-secret"
-FAST = RetryPolicy(base_delay=0.02, max_delay=0.2, failures_to_open=6, timeout=2)
 SHARED_ID = "pat-10001"  # a Patient on both servers: two facilities' patients, not one
 
 pytestmark = pytest.mark.e2e
@@ -53,11 +51,6 @@ def _pull(test_warehouse, base_url: str, run_id: str) -> int:
     return sum(pull.received for pull in pulls.values())
 
 
-def _rows(test_warehouse, query: str, *params) -> list[tuple]:
-    with psycopg.connect(**test_warehouse.warehouse.connect_kwargs("steward")) as conn:
-        return conn.execute(query, params).fetchall()
-
-
 @pytest.fixture(scope="module")
 def pulled(test_warehouse, servers) -> dict[str, int]:
     """A, then B, then both again: what each pull received."""
@@ -74,7 +67,7 @@ def test_a_server_never_pulled_lands_every_resource_though_older_than_anothers_c
     _, b = servers
     assert pulled["a_1"] == len(demo_resources(patients=5))
     assert pulled["b_1"] == len(older_resources())
-    landed = _rows(
+    landed = rows(
         test_warehouse,
         "select id from raw_fhir.resources where server = %s order by id",
         server_key(b),
@@ -82,7 +75,7 @@ def test_a_server_never_pulled_lands_every_resource_though_older_than_anothers_c
     assert [row[0] for row in landed] == sorted(r["id"] for r in older_resources())
     # B's pull started with no cursor, A's stayed where it was
     cursors = dict(
-        _rows(
+        rows(
             test_warehouse,
             "select server, cursor_from from audit.api_pulls"
             " where run_id = 'b_1' and resource_type = 'Patient'",
@@ -93,7 +86,7 @@ def test_a_server_never_pulled_lands_every_resource_though_older_than_anothers_c
 
 def test_pulling_both_again_lands_nothing_new(test_warehouse, pulled):
     assert pulled["a_2"] == pulled["b_2"] == 0
-    assert _rows(
+    assert rows(
         test_warehouse,
         "select count(*) from raw_fhir.resources where _pulled_in in ('a_2', 'b_2')",
     ) == [(0,)]
@@ -101,7 +94,7 @@ def test_pulling_both_again_lands_nothing_new(test_warehouse, pulled):
 
 def test_the_same_id_on_two_servers_lands_twice_once_per_server(test_warehouse, servers, pulled):
     a, b = servers
-    shared = _rows(
+    shared = rows(
         test_warehouse,
         "select server, resource->>'birthDate' from raw_fhir.resources"
         " where resource_type = 'Patient' and id = %s order by server",
@@ -116,7 +109,7 @@ def test_each_pull_is_reconciled_in_the_audit_with_its_server_named(
     test_warehouse, servers, pulled
 ):
     a, b = servers
-    audited = _rows(
+    audited = rows(
         test_warehouse,
         "select run_id, server, sum(rows_received), sum(rows_loaded) from audit.api_pulls"
         " where source = 'fhir' and run_id in ('a_1', 'a_2', 'b_1', 'b_2')"
@@ -179,7 +172,7 @@ def test_a_changed_server_is_a_warning_in_the_audit_the_summary_and_the_report(
     from expectations.report import build_report
 
     warnings = dict(
-        _rows(
+        rows(
             test_warehouse,
             "select resource_type, warning from audit.api_pulls where run_id = 'a_changed'",
         )
@@ -193,7 +186,7 @@ def test_a_changed_server_is_a_warning_in_the_audit_the_summary_and_the_report(
         "newer than any" in warnings[t] for t in ("Practitioner", "Encounter", "Observation")
     )
     # the same server again, nothing new: no warning; nor the changed one again, unchanged since
-    assert _rows(
+    assert rows(
         test_warehouse,
         "select count(*) from audit.api_pulls where warning is not null"
         " and run_id in ('a_2', 'b_2', 'a_changed_again')",
@@ -242,7 +235,7 @@ def test_a_check_that_cannot_be_made_is_a_warning_and_the_pull_stands(
     assert _pull(test_warehouse, a, "a_unchecked") == 0
     warnings = {
         warning
-        for (warning,) in _rows(
+        for (warning,) in rows(
             test_warehouse, "select warning from audit.api_pulls where run_id = 'a_unchecked'"
         )
     }
@@ -275,12 +268,12 @@ def test_a_pull_whose_load_never_finished_is_aborted_and_pulled_again(
     finally:
         server.stop()
     assert received == len(resources)
-    assert _rows(
+    assert rows(
         test_warehouse,
         "select _pulled_in, count(*) from raw_fhir.resources where server = %s group by 1",
         server_key(url),
     ) == [("d_again", len(resources))]
-    assert _rows(
+    assert rows(
         test_warehouse,
         "select sum(rows_received), sum(rows_loaded) from audit.api_pulls where server = %s",
         server_key(url),

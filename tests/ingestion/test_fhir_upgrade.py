@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-import psycopg
 import pytest
 
 from demo.fhir_resources import demo_resources
@@ -17,11 +16,9 @@ from demo.fhir_server import DemoFhirServer, FhirStore
 from ingestion import dlt_pipeline
 from ingestion.api_landing import land_fhir
 from ingestion.file_source import ReconciliationError
-from ingestion.http_client import ApiClient, RetryPolicy
+from ingestion.http_client import ApiClient
 from ingestion.sources import fhir_api
-
-CLIENT_ID, CLIENT_SECRET = "warehouse-test", "fhir-test-secret"
-FAST = RetryPolicy(base_delay=0.02, max_delay=0.2, failures_to_open=6, timeout=2)
+from tests.ingestion.fhir_pulls import CLIENT_ID, CLIENT_SECRET, FAST, rows
 
 OLDER = datetime(2020, 1, 1, tzinfo=UTC)  # server B's resources: all before A's cursor
 
@@ -75,7 +72,7 @@ def upgraded(test_warehouse):
     urls = a.start(), b.start()
     warehouse = test_warehouse.warehouse
     pull_before_servers_were_keyed(warehouse, urls[0])
-    before = _rows(test_warehouse, "select resource_type, id, _dlt_id from raw_fhir.resources")
+    before = rows(test_warehouse, "select resource_type, id, _dlt_id from raw_fhir.resources")
 
     def pull(url: str, run_id: str, owner: bool):
         pulls = land_fhir(
@@ -97,11 +94,6 @@ def upgraded(test_warehouse):
     b.stop()
 
 
-def _rows(test_warehouse, query: str, *params) -> list[tuple]:
-    with psycopg.connect(**test_warehouse.warehouse.connect_kwargs("steward")) as conn:
-        return conn.execute(query, params).fetchall()
-
-
 def test_the_first_servers_resources_and_cursors_are_kept_and_named_its_own(
     test_warehouse, upgraded
 ):
@@ -109,13 +101,13 @@ def test_the_first_servers_resources_and_cursors_are_kept_and_named_its_own(
     assert len(before) == len(demo_resources(patients=4))
     # its cursors carried over: nothing pulled again
     assert received["a_1"] == 0
-    kept = _rows(
+    kept = rows(
         test_warehouse,
         "select resource_type, id, _dlt_id from raw_fhir.resources where server = %s",
         fhir_api.server_key(a),
     )
     assert sorted(kept) == sorted(before)
-    cursor_from = _rows(
+    cursor_from = rows(
         test_warehouse,
         "select distinct cursor_from is not null from audit.api_pulls where run_id = 'a_1'",
     )
@@ -125,7 +117,7 @@ def test_the_first_servers_resources_and_cursors_are_kept_and_named_its_own(
 def test_a_new_server_gets_a_full_pull(test_warehouse, upgraded):
     (_, b), _, _, received = upgraded
     assert received["b_1"] == len(demo_resources(patients=2, seed=7, updated_at=OLDER))
-    assert _rows(
+    assert rows(
         test_warehouse,
         "select count(*) from raw_fhir.resources where server = %s",
         fhir_api.server_key(b),
@@ -135,6 +127,6 @@ def test_a_new_server_gets_a_full_pull(test_warehouse, upgraded):
 def test_another_servers_pull_refuses_to_land_beside_unnamed_resources(test_warehouse, upgraded):
     _, before, refused, _ = upgraded
     assert f"holds {len(before)} resources pulled before FHIR servers were keyed" in refused
-    assert _rows(
+    assert rows(
         test_warehouse, "select count(*) from audit.api_pulls where run_id = 'b_first'"
     ) == [(0,)]
