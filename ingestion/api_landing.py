@@ -186,6 +186,22 @@ def _key_unkeyed_resources(warehouse: Warehouse, owner: str | None) -> int:
                 f"update {schema}.{fhir_api.TABLE} set server = %s where server is null", (owner,)
             ).rowcount
             named += updated if schema == fhir_api.DATASET else 0
+        if named:
+            # dbt makes the locked crosswalk's bare FHIR ids this server's references by it
+            # (dbt_project/macros/fhir_reference.sql): they can be one server's only
+            recorded = conn.execute(
+                "insert into audit.fhir_unkeyed_owner (server, resources) values (%s, %s)"
+                " on conflict (only_row) do nothing returning server",
+                (owner, named),
+            ).fetchone()
+            if recorded is None:
+                (earlier,) = conn.execute("select server from audit.fhir_unkeyed_owner").fetchone()
+                if earlier != owner:
+                    raise ReconciliationError(
+                        f"{table} holds {named} resources pulled before FHIR servers were keyed,"
+                        f" but {earlier} named such resources its own already: restore that"
+                        " server as the first configured one (docs/runbook.md)"
+                    )
         conn.commit()
         return named
 

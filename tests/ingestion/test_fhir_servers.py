@@ -201,24 +201,39 @@ def test_a_changed_server_is_a_warning_in_the_audit_the_summary_and_the_report(
     assert "Sources that changed" in page and changed_server in page
 
 
-def test_staging_keeps_both_and_the_build_stops_there_until_identities_key_by_server(
-    test_warehouse, servers, pulled
-):
-    """Staging carries each server's Patient of the shared id; beyond staging, identities and the
-    crosswalk still tell FHIR records apart by id alone, so staging's unique test on the id
-    fails and stops the build (docs/landing.md), rather than merge two facilities' patients."""
+def test_staging_keeps_both_and_each_is_a_patient_of_its_own(test_warehouse, servers, pulled):
+    """Staging carries each server's Patient of the shared id, referenced by its server; identity
+    resolution and the locked crosswalk tell them apart: two patients, two surrogate keys."""
     a, b = servers
     built = test_warehouse.dbt(
-        "build", "--select", "stg_fhir__patients", build_schema="build_blue", run_id="servers"
+        "build",
+        "--select",
+        "+int_patients_keyed",
+        "+identifier_crosswalk",
+        "--indirect-selection=cautious",  # no test of a model left out
+        build_schema="build_blue",
+        run_id="servers",
     )
-    assert built.returncode == 1
-    assert "unique_stg_fhir__patients_fhir_patient_id" in built.stdout
+    assert built.returncode == 0, built.stdout[-3000:]
     with psycopg.connect(**test_warehouse.warehouse.connect_kwargs("transformer")) as conn:
         kept = conn.execute(
-            "select fhir_server from staging.stg_fhir__patients where fhir_patient_id = %s",
+            "select fhir_server, fhir_patient_reference from staging.stg_fhir__patients"
+            " where fhir_patient_id = %s",
             (SHARED_ID,),
         ).fetchall()
-    assert sorted(server for (server,) in kept) == sorted([server_key(a), server_key(b)])
+        keys = conn.execute(
+            "select identities.source_patient_reference, crosswalk.patient_key"
+            " from intermediate.int_patient_identities_resolved as identities"
+            " join crosswalk.patient_crosswalk as crosswalk using (patient_id)"
+            " where identities.source_name = 'fhir' and identities.source_patient_reference"
+            " like %s",
+            (f"%/Patient/{SHARED_ID}",),
+        ).fetchall()
+    assert sorted(kept) == sorted(
+        (server_key(url), f"{server_key(url)}/Patient/{SHARED_ID}") for url in (a, b)
+    )
+    assert sorted(reference for reference, _ in keys) == sorted(reference for _, reference in kept)
+    assert len({key for _, key in keys}) == 2
 
 
 def test_a_check_that_cannot_be_made_is_a_warning_and_the_pull_stands(

@@ -149,6 +149,14 @@ def schema_of(warehouse: Warehouse) -> dict[str, list[tuple]]:
 
 
 # every migration, by name, in order
+# The locked crosswalk's keys of FHIR records: (kind, the id or reference, its key)
+FHIR_CROSSWALK_KEYS = """
+select identifier_type, identifier, surrogate_key from crosswalk.identifier_crosswalk
+where identifier_type in ('fhir_encounter', 'fhir_observation')
+union all
+select 'patient', substr(patient_id, 6), patient_key from crosswalk.patient_crosswalk
+where patient_id like 'FHIR:%'
+"""
 MIGRATIONS = sorted(path.stem for path in MIGRATIONS_DIR.glob("[0-9]*.sql"))
 
 
@@ -211,7 +219,12 @@ def test_a_warehouse_built_before_migrations_is_upgraded_with_nothing_lost(upgra
     assert upgraded.schema_after_baseline == upgraded.schema_before
     # then the later migrations, in order, once each, losing no row
     assert upgraded.later.applied == MIGRATIONS[1:] and not upgraded.later.baseline
-    assert upgraded.counts_after == upgraded.counts_before
+    after, before = upgraded.counts_after, upgraded.counts_before
+    assert {table: after.get(table) for table in before} == before
+    # and a table of their own, empty: the first FHIR server's pull names its owner
+    assert {table: rows for table, rows in after.items() if table not in before} == {
+        "audit.fhir_unkeyed_owner": 0
+    }
     assert applied_migrations(upgraded.warehouse) == MIGRATIONS
     assert migrate(upgraded.warehouse).applied == []  # applied once
 
@@ -283,6 +296,8 @@ def test_make_run_passes_on_the_upgraded_warehouse(upgraded, test_warehouse, tmp
     }
     env.pop("FHIR_BASE_URL", None)
     env.pop("RESEARCH_DB_HOST", None)
+    with _connect(before) as conn:
+        fhir_keys_before = conn.execute(FHIR_CROSSWALK_KEYS).fetchall()
     run = subprocess.run(
         [sys.executable, "-m", "cli", "run"],
         cwd=settings.PROJECT_ROOT,
@@ -312,3 +327,53 @@ def test_make_run_passes_on_the_upgraded_warehouse(upgraded, test_warehouse, tmp
     assert servers == [DEMO_SERVER_KEY] and rows == distinct == after["raw_fhir.resources"]
     assert rows == counts_before["raw_fhir.resources"]
     assert cursors_from == [True]
+    # the locked crosswalk's FHIR ids are the demo server's references, each with its key of before
+    with _connect(before) as conn:
+        fhir_keys_after = set(conn.execute(FHIR_CROSSWALK_KEYS).fetchall())
+    kinds = {"fhir_encounter": "Encounter", "fhir_observation": "Observation", "patient": "Patient"}
+    assert fhir_keys_before and all("/" not in identifier for _, identifier, _ in fhir_keys_before)
+    assert {
+        (kind, f"{DEMO_SERVER_KEY}/{kinds[kind]}/{identifier}", key)
+        for kind, identifier, key in fhir_keys_before
+    } <= fhir_keys_after
+
+
+def test_0005_records_the_server_that_named_the_unkeyed_fhir_resources_before_it(
+    test_warehouse, tmp_path
+):
+    """A warehouse upgraded to FHIR servers before 0005 kept no record of whose its unkeyed FHIR
+    resources became: the first keyed pull after them (another server's pull is refused until
+    then); a warehouse that never had unkeyed pulls records no one."""
+    fresh = test_warehouse.warehouse
+    before_0005 = tmp_path / "before_0005"
+    before_0005.mkdir()
+    for path in MIGRATIONS_DIR.glob("000[1-4]_*.sql"):
+        (before_0005 / path.name).write_text(path.read_text())
+    owners = {}
+    for database, pulls in {
+        "fhir_unkeyed_then_keyed": [(None, 1), ("https://a.example/fhir", 2), ("https://b", 3)],
+        "fhir_keyed_only": [("https://b", 1), ("https://a.example/fhir", 2)],
+    }.items():
+        with _connect(fresh, "postgres") as conn:
+            conn.autocommit = True
+            conn.execute(sql.SQL("create database {}").format(sql.Identifier(database)))
+        warehouse = dataclasses.replace(fresh, database=database)
+        migrate(warehouse, before_0005)
+        with _connect(warehouse) as conn:
+            for server, hour in pulls:
+                conn.execute(
+                    "insert into audit.api_pulls (run_id, source, server, resource_type, pages,"
+                    " requests, rows_received, rows_loaded, rows_quarantined, rows_superseded,"
+                    " recorded_at) values ('r', 'fhir', %s, 'Patient', 1, 1, 1, 1, 0, 0,"
+                    " timestamptz '2026-01-01 00:00:00+00' + %s * interval '1 hour')",
+                    (server, hour),
+                )
+        assert migrate(warehouse).applied == [m for m in MIGRATIONS if m >= "0005"]
+        with _connect(warehouse) as conn:
+            owners[database] = conn.execute(
+                "select server, resources from audit.fhir_unkeyed_owner"
+            ).fetchall()
+    assert owners == {
+        "fhir_unkeyed_then_keyed": [("https://a.example/fhir", None)],
+        "fhir_keyed_only": [],
+    }

@@ -39,11 +39,11 @@ deidentified as (
         {{ limited_data_set_only('encounters.ended_at', 'timestamptz') }} as ended_at
     from encounters
     inner join identities
-        on encounters.fhir_patient_id = identities.source_patient_reference
+        on encounters.fhir_patient_reference = identities.source_patient_reference
     inner join patients
         on identities.patient_id = patients.patient_id
     inner join keys
-        on encounters.fhir_encounter_id = keys.identifier
+        on encounters.fhir_encounter_reference = keys.identifier
 )
 
 select * from deidentified

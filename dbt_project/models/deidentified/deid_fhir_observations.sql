@@ -39,15 +39,15 @@ deidentified as (
         {{ limited_data_set_only('observations.observed_at', 'timestamptz') }} as observed_at
     from observations
     inner join identities
-        on observations.fhir_patient_id = identities.source_patient_reference
+        on observations.fhir_patient_reference = identities.source_patient_reference
     inner join patients
         on identities.patient_id = patients.patient_id
     inner join keys as observation_keys
         on observation_keys.identifier_type = 'fhir_observation'
-        and observations.fhir_observation_id = observation_keys.identifier
+        and observations.fhir_observation_reference = observation_keys.identifier
     left join keys as encounter_keys
         on encounter_keys.identifier_type = 'fhir_encounter'
-        and observations.fhir_encounter_id = encounter_keys.identifier
+        and observations.fhir_encounter_reference = encounter_keys.identifier
 )
 
 select * from deidentified

@@ -1,7 +1,7 @@
 {#-
     Random surrogate keys for every other identifier the de-identified layer must replace: source
-    record ids (a claim number is an account number, a FHIR id or an EHR row position points back
-    at the source record). Devices have their own crosswalk (device_crosswalk), so that the
+    record ids (a claim number is an account number, a FHIR reference (server/type/id: an id is
+    unique only within its server) or an EHR row position points back at the source record). Devices have their own crosswalk (device_crosswalk), so that the
     device feed rebuilds nothing else. Assigned once, kept for ever, never derived from the
     identifier; readable by `transformer` only.
 -#}
@@ -42,9 +42,9 @@ identifiers as (
     union
     select 'trial_participation', trial_participation_id from trials
     union
-    select 'fhir_encounter', fhir_encounter_id from fhir_encounters
+    select 'fhir_encounter', fhir_encounter_reference from fhir_encounters
     union
-    select 'fhir_observation', fhir_observation_id from fhir_observations
+    select 'fhir_observation', fhir_observation_reference from fhir_observations
 ),
 
 new_identifiers as (

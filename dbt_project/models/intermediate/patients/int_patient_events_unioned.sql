@@ -36,8 +36,8 @@ fhir_observations as (
     select * from {{ ref('stg_fhir__observations') }}
 ),
 
-fhir_patient_ids as (
-    select source_patient_reference as fhir_patient_id, patient_id
+fhir_patients as (
+    select source_patient_reference as fhir_patient_reference, patient_id
     from identities
     where source_name = 'fhir'
 ),
@@ -59,17 +59,17 @@ events as (
     from trials
     group by patient_id
     union all
-    select fhir_patient_ids.patient_id, min(fhir_encounters.started_at), 'fhir_encounters'
+    select fhir_patients.patient_id, min(fhir_encounters.started_at), 'fhir_encounters'
     from fhir_encounters
-    inner join fhir_patient_ids
-        on fhir_encounters.fhir_patient_id = fhir_patient_ids.fhir_patient_id
-    group by fhir_patient_ids.patient_id
+    inner join fhir_patients
+        on fhir_encounters.fhir_patient_reference = fhir_patients.fhir_patient_reference
+    group by fhir_patients.patient_id
     union all
-    select fhir_patient_ids.patient_id, min(fhir_observations.observed_at), 'fhir_observations'
+    select fhir_patients.patient_id, min(fhir_observations.observed_at), 'fhir_observations'
     from fhir_observations
-    inner join fhir_patient_ids
-        on fhir_observations.fhir_patient_id = fhir_patient_ids.fhir_patient_id
-    group by fhir_patient_ids.patient_id
+    inner join fhir_patients
+        on fhir_observations.fhir_patient_reference = fhir_patients.fhir_patient_reference
+    group by fhir_patients.patient_id
 )
 
 select

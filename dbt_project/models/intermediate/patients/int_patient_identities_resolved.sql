@@ -8,7 +8,8 @@
       2. fhir_mrn_identifier: a FHIR Patient is the patient whose MRN its identifier with system
          urn:healthcare-warehouse:mrn carries.
       3. fhir_logical_id: a FHIR Patient with no MRN identifier is a patient of its own,
-         'FHIR:' || its logical id, until the server sends its MRN.
+         'FHIR:' || its reference (its server's key, /Patient/, its logical id: two servers'
+         Patients of one id are two patients), until the server sends its MRN.
     No rule looks at names, birth dates or addresses, so no two people are merged by a guess.
     Device readings register no one: a monitor is attached to a patient the hospital has already
     registered, so a reading waits in staging until its patient is known (deid_vital_readings).
@@ -60,8 +61,8 @@ resolved_by_mrn as (
 resolved_from_fhir as (
     select
         'fhir' as source_name,
-        fhir_patient_id as source_patient_reference,
-        coalesce(mrn, 'FHIR:' || fhir_patient_id) as patient_id,
+        fhir_patient_reference as source_patient_reference,
+        coalesce(mrn, 'FHIR:' || fhir_patient_reference) as patient_id,
         case
             when mrn is not null then 'fhir_mrn_identifier'
             else 'fhir_logical_id'

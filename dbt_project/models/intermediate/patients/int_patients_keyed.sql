@@ -55,7 +55,7 @@ demographics as (
     from fhir_patients
     inner join identities
         on identities.source_name = 'fhir'
-        and fhir_patients.fhir_patient_id = identities.source_patient_reference
+        and fhir_patients.fhir_patient_reference = identities.source_patient_reference
 ),
 
 preferred_demographics as (

@@ -9,8 +9,13 @@ claims as (
     select * from {{ ref('deid_claims') }}
 ),
 
+-- One Practitioner per NPI: several FHIR servers (facilities) may each hold the clinician; the
+-- latest updated speaks for them.
 practitioners as (
-    select * from {{ ref('stg_fhir__practitioners') }}
+    select distinct on (npi) *
+    from {{ ref('stg_fhir__practitioners') }}
+    where npi is not null
+    order by npi, source_updated_at desc, fhir_server
 ),
 
 claim_npis as (

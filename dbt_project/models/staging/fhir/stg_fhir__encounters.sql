@@ -19,6 +19,16 @@ renamed as (
         (resource -> 'period' ->> 'end')::timestamptz as ended_at,
         last_updated as source_updated_at
     from resources
+),
+
+-- a logical id is unique only within its server: each reference qualified by it
+referenced as (
+    select
+        renamed.*,
+        {{ fhir_reference('fhir_server', 'Encounter', 'fhir_encounter_id') }}
+            as fhir_encounter_reference,
+        {{ fhir_reference('fhir_server', 'Patient', 'fhir_patient_id') }} as fhir_patient_reference
+    from renamed
 )
 
-select * from renamed
+select * from referenced

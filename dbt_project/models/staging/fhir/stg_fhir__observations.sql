@@ -31,6 +31,18 @@ normalised as (
         end as value,
         case when ucum_unit_as_sent = '[degF]' then 'Cel' else ucum_unit_as_sent end as ucum_unit
     from renamed
+),
+
+-- a logical id is unique only within its server: each reference qualified by it
+referenced as (
+    select
+        normalised.*,
+        {{ fhir_reference('fhir_server', 'Observation', 'fhir_observation_id') }}
+            as fhir_observation_reference,
+        {{ fhir_reference('fhir_server', 'Patient', 'fhir_patient_id') }} as fhir_patient_reference,
+        {{ fhir_reference('fhir_server', 'Encounter', 'fhir_encounter_id') }}
+            as fhir_encounter_reference
+    from normalised
 )
 
-select * from normalised
+select * from referenced

@@ -9,6 +9,7 @@ renamed as (
     select
         id::text as fhir_patient_id,
         server as fhir_server,
+        {{ fhir_reference('server', 'Patient', 'id::text') }} as fhir_patient_reference,
         {{ normalise_patient_id(
             fhir_element_value('resource', 'identifier', 'system', 'urn:healthcare-warehouse:mrn')
         ) }} as mrn,

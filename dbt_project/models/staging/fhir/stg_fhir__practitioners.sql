@@ -9,6 +9,7 @@ renamed as (
     select
         id::text as fhir_practitioner_id,
         server as fhir_server,
+        {{ fhir_reference('server', 'Practitioner', 'id::text') }} as fhir_practitioner_reference,
         {{ fhir_element_value('resource', 'identifier', 'system', 'http://hl7.org/fhir/sid/us-npi') }} as npi,
         resource -> 'name' -> 0 ->> 'family' as family_name,
         resource -> 'name' -> 0 -> 'given' ->> 0 as given_name,
