@@ -175,7 +175,7 @@ def test_a_failing_test_fails_its_models_task_and_blocks_its_dependents(failing_
     states, results = failing_run.states, failing_run.results
     # the model was built, its unique test failed: its task fails, on its retry too
     assert "success" in results[TEST_FAILS]
-    assert "fail" in results[f"unique_{TEST_FAILS}_fhir_practitioner_id"]
+    assert "fail" in results[f"unique_{TEST_FAILS}_fhir_practitioner_reference"]
     assert states[f"dbt.{TEST_FAILS}_run"] == ("failed", 2)
     assert (
         f"model.healthcare_warehouse.{TEST_FAILS} was built but its tests failed"
