@@ -232,6 +232,11 @@ def _changes(
         return None, frozenset(), f"{build_schema} has no complete build"
     if state[0] != measured.fingerprint:
         return None, frozenset(), "dbt's version, dbt_project.yml or the build's arguments changed"
+    listed = conn.execute(
+        "select 1 from audit.published_columns where build_schema = %s limit 1", (build_schema,)
+    ).fetchone()
+    if listed is None:  # built before migration 0006: a build records it (publish needs it)
+        return None, frozenset(), f"{build_schema} has no allow-list of published relations"
     nodes, unique_ids = _changed_nodes(env, state, measured, dbt_args, state[1] != today)
     return nodes, unique_ids, f"what changed since {build_schema}'s last complete build"
 

@@ -105,6 +105,7 @@ QUARANTINED_FROM = {
 JSON_TYPES = ("json", "jsonb")
 TEXT_TYPES = ("character varying", "text")
 NUMBER_TYPES = ("smallint", "integer", "bigint", "numeric", "real", "double precision")
+UNCOMPARED_TYPES = ("uuid", "boolean")
 # An identifier of at most this many digits and nothing else is not looked for in number columns.
 CHANCE_DIGITS = 6
 TEXT_FILES = (".html", ".htm", ".json", ".log", ".txt", ".csv", ".md", ".xml", ".svg")
@@ -207,15 +208,20 @@ def _quarantined_rows(conn: psycopg.Connection, table: str) -> sql.Composable:
     ).format(sql.SQL(", ").join(selected), sql.SQL(record), sql.Literal(source))
 
 
-def raw_identifiers(warehouse: Warehouse) -> dict[str, set[str]]:
-    """Every identifier value in the raw schemas and in quarantine, by class, read as
-    `steward`."""
+def raw_identifiers(
+    warehouse: Warehouse, role: str = "steward", quarantined: bool = True
+) -> dict[str, set[str]]:
+    """Every identifier value in the raw schemas and (unless not `quarantined`: `transformer`
+    may not read quarantine, whose records no build reads either) in quarantine, by class, read
+    as `role`."""
     identifiers: dict[str, set[str]] = defaultdict(set)
-    with psycopg.connect(**warehouse.connect_kwargs("steward")) as conn:
+    with psycopg.connect(**warehouse.connect_kwargs(role)) as conn:
         for identifier_class, table, expression, *rows_wanted in IDENTIFIER_COLUMNS:
             if conn.execute("select to_regclass(%s)", (table,)).fetchone()[0] is None:
                 continue
-            relations = [sql.Identifier(*table.split(".")), _quarantined_rows(conn, table)]
+            relations = [sql.Identifier(*table.split("."))]
+            if quarantined:
+                relations.append(_quarantined_rows(conn, table))
             for relation in relations:
                 rows = conn.execute(
                     sql.SQL("select distinct ({}) from {} where ({}) <> '' and ({})").format(
@@ -249,28 +255,49 @@ def scan_relations(
     schema: str,
     index: IdentifierIndex,
     dates_allowed: bool = False,
+    only: dict[str, list[str]] | None = None,
 ) -> list[Finding]:
-    """Every value of every column `role` can select in `schema`, against `index`. Unless
+    """Every distinct value of every column `role` can select in `schema`, against `index` (a
+    finding counts the distinct values that hold the identifier class). Unless
     `dates_allowed` (a limited data set), a patient's date, or a filled date or timestamp column
-    in a relation tied to patients, is a finding too."""
+    in a relation tied to patients, is a finding too.
+
+    `only`: those relations, those columns of each (what a build schema publishes); of one built
+    incrementally (it has `_built_at`), the rows its newest build wrote."""
     findings: list[Finding] = []
     with psycopg.connect(**warehouse.connect_kwargs(role)) as conn:
-        for table, columns in _relations(conn, schema).items():
+        for table, every_column in _relations(conn, schema).items():
+            if only is not None and table not in only:
+                continue
+            columns = [c for c in every_column if only is None or c[0] in only[table]]
             names = [column for column, _ in columns]
-            numbers = [data_type in NUMBER_TYPES for _, data_type in columns]
             tied_to_patients = "patient_key" in names
+            # a uuid or a flag holds none: its values are never compared
+            scanned = [(c, t) for c, t in columns if t not in UNCOMPARED_TYPES]
             counts: Counter[tuple[str, str]] = Counter()
             relation = sql.Identifier(schema, table)
-            query = sql.SQL("select {} from {}").format(
-                sql.SQL(", ").join(map(sql.Identifier, names)), relation
+            rows = sql.SQL("true")
+            if only is not None and "_built_at" in (column for column, _ in every_column):
+                rows = sql.SQL("_built_at = (select max(_built_at) from {})").format(relation)
+            # each column's distinct values, in one query: (its position, the value as text)
+            query = sql.SQL(" union all ").join(
+                sql.SQL(
+                    "select {}, {}::text from {} where {} and {} is not null group by 2"
+                ).format(
+                    sql.Literal(position),
+                    sql.Identifier(column),
+                    relation,
+                    rows,
+                    sql.Identifier(column),
+                )
+                for position, (column, _) in enumerate(scanned)
             )
-            with conn.cursor(name=f"scan_{table}") as cursor:
-                cursor.itersize = 10_000
-                for row in cursor.execute(query):
-                    for column, number, value in zip(names, numbers, row, strict=True):
-                        if value is None:
-                            continue
-                        for identifier_class in index.classes_in(str(value), number):
+            if scanned:
+                with conn.cursor(name=f"scan_{table}") as cursor:
+                    cursor.itersize = 10_000
+                    for position, value in cursor.execute(query):
+                        column, data_type = scanned[position]
+                        for identifier_class in index.classes_in(value, data_type in NUMBER_TYPES):
                             if identifier_class != "dates" or tied_to_patients:
                                 counts[column, identifier_class] += 1
             for (column, identifier_class), values in sorted(counts.items()):

@@ -1,8 +1,11 @@
 """Write, audit, publish: blue/green build schemas behind analysts' views.
 
 dbt builds the marts into whichever of `build_blue` and `build_green` is not published; the gate
-validates it; publishing then points every view in `analytics` at it, in one transaction, and
-grants `analyst` select on those views. Nothing is copied or rebuilt: incremental marts stay
+validates it; publishing then points a view in `analytics` at each relation of the allow-list the
+build recorded (audit.published_columns: the models that say `meta: {published: true}`, with their
+documented columns only), in one transaction, and grants `analyst` select on those views. A
+column the SQL adds without documenting it stays unpublished; a relation named like a published
+one (fct_, dim_, mart_, deid_) but not listed refuses the publication. Nothing is copied or rebuilt: incremental marts stay
 incremental in each build schema, and a build that fails the gate is never seen by analysts.
 """
 
@@ -22,7 +25,8 @@ PUBLISHED_SCHEMA = "analytics"
 
 
 class PublishRefused(Exception):
-    """The build schema has no passing gate verdict for this run."""
+    """The build schema has no passing gate verdict for this run, or holds what the allow-list
+    of published relations does not declare."""
 
 
 def published_schema(conn: psycopg.Connection) -> str | None:
@@ -52,6 +56,8 @@ def _gate_passed(conn: psycopg.Connection, build_schema: str, run_id: str) -> bo
 
 
 def _mart_tables(conn: psycopg.Connection, build_schema: str) -> list[str]:
+    """The tables of the build schema named as published relations are (fct_, dim_, mart_,
+    deid_): each must be on the allow-list."""
     rows = conn.execute(
         """
         select table_name from information_schema.tables
@@ -65,17 +71,29 @@ def _mart_tables(conn: psycopg.Connection, build_schema: str) -> list[str]:
     return [row[0] for row in rows]
 
 
-def _published_columns(conn: psycopg.Connection, build_schema: str, table: str) -> list[str]:
-    """Every column but the internal ones (named with a leading underscore)."""
+def allow_list(conn: psycopg.Connection, build_schema: str) -> dict[str, list[str]]:
+    """What analysts may select of `build_schema`: each published relation and its columns, as
+    its last dbt build recorded them (dbt_project/macros/record_published_columns.sql)."""
     rows = conn.execute(
-        """
-        select column_name from information_schema.columns
-        where table_schema = %s and table_name = %s and column_name not like '\\_%%'
-        order by ordinal_position
-        """,
+        "select relation, columns from audit.published_columns where build_schema = %s",
+        (build_schema,),
+    ).fetchall()
+    return dict(rows)
+
+
+def unlisted_relations(conn: psycopg.Connection, build_schema: str) -> list[str]:
+    """Tables of the build schema named like published relations that the allow-list lacks."""
+    listed = allow_list(conn, build_schema)
+    return [table for table in _mart_tables(conn, build_schema) if table not in listed]
+
+
+def _table_columns(conn: psycopg.Connection, build_schema: str, table: str) -> set[str]:
+    rows = conn.execute(
+        "select column_name from information_schema.columns"
+        " where table_schema = %s and table_name = %s",
         (build_schema, table),
     ).fetchall()
-    return [row[0] for row in rows]
+    return {row[0] for row in rows}
 
 
 def publish(warehouse: Warehouse, build_schema: str, run_id: str) -> list[str]:
@@ -85,15 +103,27 @@ def publish(warehouse: Warehouse, build_schema: str, run_id: str) -> list[str]:
     with psycopg.connect(**warehouse.connect_kwargs("transformer")) as conn:
         if not _gate_passed(conn, build_schema, run_id):
             raise PublishRefused(f"{build_schema}: the quality gate did not pass in run {run_id}")
-        tables = _mart_tables(conn, build_schema)
+        unlisted = unlisted_relations(conn, build_schema)
+        if unlisted:
+            raise PublishRefused(
+                f"{build_schema}: not on the allow-list of published relations: "
+                + ", ".join(unlisted)
+            )
+        built = set(_mart_tables(conn, build_schema))
+        listed = allow_list(conn, build_schema)
+        tables = sorted(table for table in listed if table in built)
         for table in tables:
+            missing = set(listed[table]) - _table_columns(conn, build_schema, table)
+            if missing:
+                raise PublishRefused(
+                    f"{build_schema}.{table}: published columns it lacks: {', '.join(sorted(missing))}"
+                )
             view = sql.Identifier(PUBLISHED_SCHEMA, table)
             conn.execute(sql.SQL("drop view if exists {}").format(view))
-            columns = _published_columns(conn, build_schema, table)
             conn.execute(
                 sql.SQL("create view {} as select {} from {}").format(
                     view,
-                    sql.SQL(", ").join(map(sql.Identifier, columns)),
+                    sql.SQL(", ").join(map(sql.Identifier, listed[table])),
                     sql.Identifier(build_schema, table),
                 )
             )

@@ -262,3 +262,100 @@ def test_a_held_claim_takes_its_lines_and_a_repeat_is_held_after_the_valid_copy(
     assert ledger == [(10, 9, 1), (10, 8, 2)]
     raw = query(tw, "steward", "select count(*) from raw_claims.claims")
     assert raw == [(9 + 8,)]
+
+
+def test_analysts_see_only_the_allow_listed_relations_and_columns(test_warehouse, runs):
+    """Each published view holds its model's documented columns, never an internal one; a column
+    added to a built table without being documented is not published."""
+    warned = runs["warned"]
+    listed = dict(
+        query(
+            test_warehouse,
+            "transformer",
+            "select relation, columns from audit.published_columns where build_schema = %s",
+            (warned.build_schema,),
+        )
+    )
+    views = query(
+        test_warehouse,
+        "analyst",
+        "select table_name, array_agg(column_name::text order by ordinal_position)"
+        " from information_schema.columns where table_schema = 'analytics' group by 1",
+    )
+    assert len(listed) >= 26 and {"deid_patients", "fct_encounters"} <= set(listed)
+    assert dict(views) == {view: listed[view] for view, _ in views}
+    assert not any(column.startswith("_") for _, columns in views for column in columns)
+    with psycopg.connect(**test_warehouse.warehouse.connect_kwargs("transformer")) as conn:
+        conn.execute(f"alter table {warned.build_schema}.fct_encounters add column note text")
+    try:
+        pipeline.publish(warned.build_schema, warned.run_id)  # its gate passed in that run
+        published = query(
+            test_warehouse,
+            "analyst",
+            "select column_name from information_schema.columns"
+            " where table_schema = 'analytics' and table_name = 'fct_encounters'",
+        )
+        assert ("note",) not in published and len(published) == len(listed["fct_encounters"])
+    finally:
+        with psycopg.connect(**test_warehouse.warehouse.connect_kwargs("transformer")) as conn:
+            conn.execute(f"alter table {warned.build_schema}.fct_encounters drop column note")
+
+
+def test_the_gate_blocks_a_relation_outside_the_allow_list(test_warehouse, runs):
+    from expectations.gate import run_gate
+
+    warned = runs["warned"]
+    planted = f"{warned.build_schema}.deid_planted"
+    with psycopg.connect(**test_warehouse.warehouse.connect_kwargs("transformer")) as conn:
+        conn.execute(
+            f"create table {planted} as select patient_key from {warned.build_schema}.deid_patients"
+        )
+    try:
+        verdict = run_gate(test_warehouse.warehouse, warned.build_schema, "run_planted")
+        with pytest.raises(PublishRefused, match="deid_planted"):
+            pipeline.publish(warned.build_schema, warned.run_id)
+    finally:
+        with psycopg.connect(**test_warehouse.warehouse.connect_kwargs("transformer")) as conn:
+            conn.execute(f"drop table {planted}")
+    assert not verdict.passed
+    assert [(f.table, f.rule) for f in verdict.blocking] == [(planted, "published_allow_list")]
+    assert query(
+        test_warehouse,
+        "analyst",
+        "select count(*) from information_schema.tables where table_name = 'deid_planted'",
+    ) == [(0,)]
+
+
+def test_the_gate_blocks_a_raw_identifier_planted_in_a_published_column(test_warehouse, runs):
+    """The gate's PHI scan reads what analysts would select of the relations the run rebuilt:
+    an MRN written into a published column blocks, named by column and class, not by value."""
+    from expectations.gate import run_gate
+
+    warned = runs["warned"]
+    table = f"{warned.build_schema}.deid_encounters"
+    with psycopg.connect(**test_warehouse.warehouse.connect_kwargs("transformer")) as conn:
+        (mrn,) = conn.execute("select patient_id from raw_ehr.encounters limit 1").fetchone()
+        (kept,) = conn.execute(
+            f"select diagnosis_description from {table} where encounter_key ="
+            f" (select min(encounter_key::text)::uuid from {table})"
+        ).fetchone()
+        conn.execute(
+            f"update {table} set diagnosis_description = %s where encounter_key ="
+            f" (select min(encounter_key::text)::uuid from {table})",
+            (f"follow-up for {mrn}",),
+        )
+    try:
+        verdict = run_gate(test_warehouse.warehouse, warned.build_schema, warned.run_id)
+    finally:
+        with psycopg.connect(**test_warehouse.warehouse.connect_kwargs("transformer")) as conn:
+            conn.execute(
+                f"update {table} set diagnosis_description = %s where encounter_key ="
+                f" (select min(encounter_key::text)::uuid from {table})",
+                (kept,),
+            )
+    assert not verdict.passed
+    blocked = [(f.table, f.columns, f.rule) for f in verdict.blocking]
+    assert blocked == [(table, ["diagnosis_description"], "phi_scan: medical_record_number")]
+    assert mrn not in "\n".join(f.describe() for f in verdict.blocking)
+    # the same build, as it was built: the scan finds nothing
+    assert run_gate(test_warehouse.warehouse, warned.build_schema, warned.run_id).passed

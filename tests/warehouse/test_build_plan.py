@@ -169,6 +169,29 @@ def test_other_build_arguments_build_everything(test_warehouse, first_build):
     assert "arguments changed" in planned.reason
 
 
+def test_a_schema_without_an_allow_list_of_published_relations_builds_everything(
+    test_warehouse, first_build
+):
+    """A schema built before migration 0006 has none, and publishing needs it: built whole."""
+    with psycopg.connect(**test_warehouse.warehouse.connect_kwargs("transformer")) as conn:
+        kept = conn.execute(
+            "delete from audit.published_columns where build_schema = %s returning *", (SCHEMA,)
+        ).fetchall()
+    try:
+        assert kept
+        planned = plan(test_warehouse, "plan_10")
+    finally:
+        with (
+            psycopg.connect(**test_warehouse.warehouse.connect_kwargs("transformer")) as conn,
+            conn.cursor() as cursor,
+        ):
+            cursor.executemany(
+                "insert into audit.published_columns values (%s, %s, %s, %s, %s, %s)", kept
+            )
+    assert planned.builds_everything
+    assert "no allow-list of published relations" in planned.reason
+
+
 def test_a_reading_waits_for_its_patient_then_is_published(test_warehouse, first_build):
     land_readings_of_an_unregistered_patient(test_warehouse, "plan_10")
     published = count(test_warehouse, f"{SCHEMA}.fct_vital_signs")
