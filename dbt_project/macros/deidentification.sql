@@ -70,3 +70,41 @@
         else left({{ zip_code }}, 3)
     end
 {%- endmacro %}
+
+
+{#-
+    Pre-hooks that make the reading keys of a warehouse built before they were random random
+    (deid_vital_readings, then fct_vital_signs): a hash of keys and a seconds offset gave the
+    reading's time to the second. Each old key becomes the reading's _reading_ref (the same hash,
+    never published) and the reading takes a random key; fct_vital_signs takes the same new key.
+    Once, when the table still lacks _reading_ref or holds a hash (32 characters; a uuid has 36).
+-#}
+{% macro randomise_hashed_reading_keys() -%}
+    do $$
+    begin
+        if to_regclass('{{ this }}') is null then  -- its first build
+            return;
+        end if;
+        {% if this.name == 'deid_vital_readings' %}
+        if exists (
+            select 1 from information_schema.columns
+            where table_schema = '{{ this.schema }}' and table_name = '{{ this.identifier }}'
+                and column_name = '_reading_ref'
+        ) then
+            return;
+        end if;
+        alter table {{ this }} add column _reading_ref text;
+        update {{ this }} set _reading_ref = reading_key, reading_key = gen_random_uuid()::text;
+        create unique index on {{ this }} (_reading_ref);
+        {% else %}
+        if not exists (select 1 from {{ this }} where length(reading_key) = 32) then
+            return;
+        end if;
+        update {{ this }} as fact
+        set reading_key = readings.reading_key
+        from {{ ref('deid_vital_readings') }} as readings
+        where readings._reading_ref = fact.reading_key;
+        {% endif %}
+    end
+    $$
+{%- endmacro %}

@@ -192,6 +192,33 @@ def test_a_schema_without_an_allow_list_of_published_relations_builds_everything
     assert "no allow-list of published relations" in planned.reason
 
 
+def test_reading_keys_hashed_from_times_become_random_once_each_in_both_tables(
+    test_warehouse, first_build
+):
+    """A build schema whose reading keys were hashes of keys and a seconds offset (before issue
+    20): its next build gives each reading a random key, the same in fct_vital_signs, and keeps
+    the hash unpublished to merge a repeat on."""
+    deid, fact = f"{SCHEMA}.deid_vital_readings", f"{SCHEMA}.fct_vital_signs"
+    with psycopg.connect(**test_warehouse.warehouse.connect_kwargs("transformer")) as conn:
+        conn.execute(
+            f"update {fact} as fact set reading_key = readings._reading_ref"
+            f" from {deid} as readings where readings.reading_key = fact.reading_key"
+        )
+        conn.execute(f"update {deid} set reading_key = _reading_ref")
+        conn.execute(f"alter table {deid} drop column _reading_ref")
+        hashed = {key for (key,) in conn.execute(f"select reading_key from {deid}")}
+    write_vitals(test_warehouse.landing_dir / "vitals", files=1, readings=30, start=hours_later(5))
+    pipeline.land_files("vitals", "plan_11")
+    build(test_warehouse, plan(test_warehouse, "plan_11"))
+    with psycopg.connect(**test_warehouse.warehouse.connect_kwargs("transformer")) as conn:
+        readings = conn.execute(f"select reading_key, _reading_ref from {deid}").fetchall()
+        facts = {key for (key,) in conn.execute(f"select reading_key from {fact}")}
+    assert len(hashed) > 0 and all(len(key) == 32 for key in hashed)
+    assert hashed <= {reference for _, reference in readings}  # each hash kept, unpublished
+    assert all(len(key) == 36 for key, _ in readings)  # a uuid: random
+    assert facts == {key for key, _ in readings} and len(readings) > len(hashed)
+
+
 def test_a_reading_waits_for_its_patient_then_is_published(test_warehouse, first_build):
     land_readings_of_an_unregistered_patient(test_warehouse, "plan_10")
     published = count(test_warehouse, f"{SCHEMA}.fct_vital_signs")

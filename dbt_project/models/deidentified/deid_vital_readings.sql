@@ -1,8 +1,12 @@
 {#-
     Device readings without their patient or device: surrogate patient and device keys, the
     reading's year and whole hours from the patient's anchor, the ward but not the room. The
-    reading key is a hash of those surrogates and the offset in seconds: unique per reading, and
-    derived from nothing but codes and offsets the layer already publishes.
+    reading key is random (gen_random_uuid(), 45 CFR 164.514(c): derived from nothing), assigned
+    when the reading is first written and kept when it is merged again. A reading that arrives
+    twice is merged on _reading_ref, a hash of the patient's and device's keys and the offset in
+    seconds: never published, as it would give the reading's time to the second to anyone who
+    hashes the 3,600 seconds of its published hour (tests/privacy/test_adversary.py). Never
+    rebuilt, not even by --full-refresh, so that a published key stays the reading's.
 
     A reading is published once its patient has a key and an anchor (from the registry, an
     encounter, a claim, a trial or FHIR: readings register no one). Incremental: each build takes
@@ -13,11 +17,14 @@
 {{
     config(
         materialized='incremental',
-        unique_key='reading_key',
+        unique_key='_reading_ref',
         incremental_strategy='merge',
+        merge_exclude_columns=['reading_key'],
+        full_refresh=false,
         on_schema_change='append_new_columns',
         indexes=[
             {'columns': ['reading_key'], 'unique': True},
+            {'columns': ['_reading_ref'], 'unique': True},
             {'columns': ['_landed_at']},
             {'columns': ['_built_at']},
         ],
@@ -77,10 +84,7 @@ devices as (
 
 deidentified as (
     select
-        md5(
-            patients.patient_key::text || '/' || devices.device_key::text || '/'
-            || extract(epoch from readings.measured_at - patients.anchor_at)::text
-        ) as reading_key,
+        gen_random_uuid()::text as reading_key,
         patients.patient_key,
         devices.device_key,
         extract(year from readings.measured_at at time zone 'UTC')::integer as measured_year,
@@ -96,6 +100,10 @@ deidentified as (
         readings.device_status,
         readings.hospital_name,
         readings.ward_name,
+        md5(
+            patients.patient_key::text || '/' || devices.device_key::text || '/'
+            || extract(epoch from readings.measured_at - patients.anchor_at)::text
+        ) as _reading_ref,
         readings.landed_at as _landed_at,
         now() as _built_at
     from readings
