@@ -146,20 +146,12 @@ def _key_unkeyed_resources(warehouse: Warehouse, owner: str | None) -> int:
 
         def keyed(schema: str) -> bool | None:
             """Whether the schema's table has its server column; None: no such table."""
-            if (
-                conn.execute("select to_regclass(%s)", (f"{schema}.{fhir_api.TABLE}",)).fetchone()[
-                    0
-                ]
-                is None
-            ):
-                return None
-            return bool(
-                conn.execute(
-                    "select 1 from information_schema.columns"
-                    " where table_schema = %s and table_name = %s and column_name = 'server'",
-                    (schema, fhir_api.TABLE),
-                ).fetchone()
-            )
+            return conn.execute(
+                "select case when to_regclass(%s) is not null then exists ("
+                " select 1 from information_schema.columns"
+                " where table_schema = %s and table_name = %s and column_name = 'server') end",
+                (f"{schema}.{fhir_api.TABLE}", schema, fhir_api.TABLE),
+            ).fetchone()[0]
 
         has_server = keyed(fhir_api.DATASET)
         if has_server is None:

@@ -5,8 +5,9 @@ validates it; publishing then points a view in `analytics` at each relation of t
 build recorded (audit.published_columns: the models that say `meta: {published: true}`, with their
 documented columns only), in one transaction, and grants `analyst` select on those views. A
 column the SQL adds without documenting it stays unpublished; a relation named like a published
-one (fct_, dim_, mart_, deid_) but not listed refuses the publication. Nothing is copied or rebuilt: incremental marts stay
-incremental in each build schema, and a build that fails the gate is never seen by analysts.
+one (fct_, dim_, mart_, deid_) but not listed refuses the publication. Nothing is copied or
+rebuilt: incremental marts stay incremental in each build schema, and a build that fails the gate
+is never seen by analysts.
 """
 
 from __future__ import annotations
@@ -81,9 +82,12 @@ def allow_list(conn: psycopg.Connection, build_schema: str) -> dict[str, list[st
     return dict(rows)
 
 
-def unlisted_relations(conn: psycopg.Connection, build_schema: str) -> list[str]:
-    """Tables of the build schema named like published relations that the allow-list lacks."""
-    listed = allow_list(conn, build_schema)
+def unlisted_relations(
+    conn: psycopg.Connection, build_schema: str, listed: dict[str, list[str]] | None = None
+) -> list[str]:
+    """Tables of the build schema named like published relations that the allow-list (`listed`,
+    else read) lacks."""
+    listed = allow_list(conn, build_schema) if listed is None else listed
     return [table for table in _mart_tables(conn, build_schema) if table not in listed]
 
 
@@ -103,14 +107,14 @@ def publish(warehouse: Warehouse, build_schema: str, run_id: str) -> list[str]:
     with psycopg.connect(**warehouse.connect_kwargs("transformer")) as conn:
         if not _gate_passed(conn, build_schema, run_id):
             raise PublishRefused(f"{build_schema}: the quality gate did not pass in run {run_id}")
-        unlisted = unlisted_relations(conn, build_schema)
+        listed = allow_list(conn, build_schema)
+        unlisted = unlisted_relations(conn, build_schema, listed)
         if unlisted:
             raise PublishRefused(
                 f"{build_schema}: not on the allow-list of published relations: "
                 + ", ".join(unlisted)
             )
         built = set(_mart_tables(conn, build_schema))
-        listed = allow_list(conn, build_schema)
         tables = sorted(table for table in listed if table in built)
         for table in tables:
             missing = set(listed[table]) - _table_columns(conn, build_schema, table)

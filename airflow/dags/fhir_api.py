@@ -23,9 +23,7 @@ def fhir_api():
 
         keys = pipeline.fhir_servers()
         if not keys:
-            raise AirflowSkipException(
-                "no FHIR server configured (ingestion/fhir_servers.yml, FHIR_BASE_URL)"
-            )
+            raise AirflowSkipException(pipeline.NO_FHIR_SERVER)
         return keys
 
     @task(

@@ -54,6 +54,9 @@ def land_files(source_name: str, run_id: str) -> dict[str, int]:
     return counts
 
 
+NO_FHIR_SERVER = "no FHIR server configured (ingestion/fhir_servers.yml, FHIR_BASE_URL)"
+
+
 def fhir_servers() -> list[str]:
     """The keys of the FHIR servers configured (ingestion/fhir_servers.yml), in its order."""
     from ingestion.fhir_servers import configured_servers
@@ -97,7 +100,7 @@ def land_fhir_api(run_id: str) -> dict[str, int]:
     """Pull every configured FHIR server, one after the other; what they received together."""
     keys = fhir_servers()
     if not keys:
-        log.warning("no FHIR server configured (ingestion/fhir_servers.yml, FHIR_BASE_URL)")
+        log.warning(NO_FHIR_SERVER)
         return {}
     counts: dict[str, int] = {}
     for key in keys:
