@@ -143,7 +143,7 @@ def build(env: dict, targets: Path, build_schema: str, run_id: str, full: bool =
         dbt_elapsed = run_results["elapsed_time"]
         results = run_results["results"]
         models = {
-            r["unique_id"].split(".")[-1]: r["execution_time"]
+            r["unique_id"].split(".")[2]: r["execution_time"]
             for r in results
             if r["unique_id"].startswith("model.")
         }

@@ -129,6 +129,46 @@ def write_extracts(
     return written
 
 
+def write_visit_history(
+    folder: Path,
+    patients: int = 50,
+    visits: int = 8,
+    years: int = 10,
+    last_day: date = date(2024, 3, 13),
+    seed: int = 11,
+) -> Path:
+    """One extract of the visits of demo patients 0 .. `patients` - 1 over the `years` before
+    `last_day` (never before their birth): `visits` each at random, and for a patient who turned
+    90 in that span one visit in the 100 days before their 90th birthday and one in the 100 after,
+    as a long-standing EHR's history would hold them."""
+    rng = random.Random(seed)
+    catalogue = _catalogue()
+    folder.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for number in range(patients):
+        someone = person(number)
+        first_day = max(last_day - timedelta(days=years * 365), someone.birth_date)
+        days = [
+            first_day + timedelta(days=rng.randrange((last_day - first_day).days + 1))
+            for _ in range(visits)
+        ]
+        ninetieth = someone.birth_date.replace(year=someone.birth_date.year + 90)
+        if first_day + timedelta(days=100) <= ninetieth <= last_day - timedelta(days=100):
+            days += [
+                ninetieth - timedelta(days=rng.randrange(1, 100)),
+                ninetieth + timedelta(days=rng.randrange(1, 100)),
+            ]
+        for day in days:
+            row = _visit(rng, catalogue, 1, day)
+            rows.append({**row, "patient_id": someone.patient_id, "visit_date": day.isoformat()})
+    path = folder / f"ehr_{last_day.isoformat()}_history.csv"
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=COLUMNS)
+        writer.writeheader()
+        writer.writerows(rows)
+    return path
+
+
 def write_patient_extract(
     folder: Path, patients: int = PATIENTS, day: date = date(2024, 3, 14), first: int = 0
 ) -> list[Path]:

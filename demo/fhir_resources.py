@@ -56,7 +56,12 @@ def demo_resources(
     encounters_per_patient: int = 2,
     updated_at: datetime = datetime(2024, 3, 15, 12, 0, tzinfo=UTC),
     seed: int = 29,
+    history_years: int = 0,
 ) -> list[dict]:
+    """Resources for demo patients 0 .. `patients` - 1. Their encounters fall in the 90 days before
+    `updated_at`; with `history_years`, anywhere in that many years before it (never before the
+    patient's birth), as a record pulled from a server with decades of history (Synthea's, say)
+    would."""
     rng = random.Random(seed)
     fake = Faker("en_US")
     fake.seed_instance(seed)
@@ -113,7 +118,14 @@ def demo_resources(
         resources.append(patient)
         for visit in range(encounters_per_patient):
             encounter_id = f"enc-{FIRST_PATIENT + number}-{visit + 1}"
-            start = updated_at - timedelta(days=rng.randrange(1, 90), hours=rng.randrange(24))
+            if history_years:
+                born = datetime.combine(someone.birth_date, datetime.min.time(), tzinfo=UTC)
+                span = min(history_years * 365, (updated_at - born).days - 1)
+                start = updated_at - timedelta(
+                    days=rng.randrange(1, max(span, 2)), hours=rng.randrange(24)
+                )
+            else:
+                start = updated_at - timedelta(days=rng.randrange(1, 90), hours=rng.randrange(24))
             resources.append(
                 {
                     "resourceType": "Encounter",

@@ -314,10 +314,16 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, default=8090)
+    parser.add_argument(
+        "--history-years",
+        type=int,
+        default=0,
+        help="spread each patient's encounters over this many years (default: the last 90 days)",
+    )
     args = parser.parse_args()
     settings.load_env()
     server = DemoFhirServer(
-        FhirStore(demo_resources()),
+        FhirStore(demo_resources(history_years=args.history_years)),
         client_id=os.environ.get("FHIR_CLIENT_ID", "healthcare-warehouse"),
         client_secret=settings.require("FHIR_CLIENT_SECRET"),
     )

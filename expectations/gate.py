@@ -99,7 +99,7 @@ def _rebuilt_and_published(
             and exists (
                 select 1 from audit.dbt_node_results as results
                 where results.run_id = %s and results.build_schema = published.build_schema
-                    and results.unique_id like 'model.%%.' || published.relation
+                    and results.unique_id = published.unique_id
                     and results.status = 'success'
             )
         """,

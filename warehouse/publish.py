@@ -7,7 +7,9 @@ documented columns only), in one transaction, and grants `analyst` select on tho
 column the SQL adds without documenting it stays unpublished; a relation named like a published
 one (fct_, dim_, mart_, deid_) but not listed refuses the publication. Nothing is copied or
 rebuilt: incremental marts stay incremental in each build schema, and a build that fails the gate
-is never seen by analysts.
+is never seen by analysts. A relation's latest version is selected by its model's name and by
+`<name>_v<N>`, an older one kept for its deprecation window by `<name>_v<N>`; a view no
+publication names any more (a withdrawn version) is dropped (docs/published_versions.md).
 """
 
 from __future__ import annotations
@@ -82,6 +84,27 @@ def allow_list(conn: psycopg.Connection, build_schema: str) -> dict[str, list[st
     return dict(rows)
 
 
+def published_names(conn: psycopg.Connection, build_schema: str) -> dict[str, list[str]]:
+    """The names analysts select each relation of the allow-list by (docs/published_versions.md):
+    a model's latest version by the model's name and `<name>_v<N>`, an older version kept for its
+    deprecation window by `<name>_v<N>`."""
+    rows = conn.execute(
+        "select relation, published_as from audit.published_columns where build_schema = %s",
+        (build_schema,),
+    ).fetchall()
+    return dict(rows)
+
+
+def _views_named_by_no_one(conn: psycopg.Connection, names: set[str]) -> list[str]:
+    """The views of analytics that this publication does not name: a relation's withdrawn
+    version, or a relation no longer published."""
+    rows = conn.execute(
+        "select table_name from information_schema.views where table_schema = %s",
+        (PUBLISHED_SCHEMA,),
+    ).fetchall()
+    return sorted(row[0] for row in rows if row[0] not in names)
+
+
 def unlisted_relations(
     conn: psycopg.Connection, build_schema: str, listed: dict[str, list[str]] | None = None
 ) -> list[str]:
@@ -116,22 +139,27 @@ def publish(warehouse: Warehouse, build_schema: str, run_id: str) -> list[str]:
             )
         built = set(_mart_tables(conn, build_schema))
         tables = sorted(table for table in listed if table in built)
+        names = published_names(conn, build_schema)
         for table in tables:
             missing = set(listed[table]) - _table_columns(conn, build_schema, table)
             if missing:
                 raise PublishRefused(
                     f"{build_schema}.{table}: published columns it lacks: {', '.join(sorted(missing))}"
                 )
-            view = sql.Identifier(PUBLISHED_SCHEMA, table)
-            conn.execute(sql.SQL("drop view if exists {}").format(view))
-            conn.execute(
-                sql.SQL("create view {} as select {} from {}").format(
-                    view,
-                    sql.SQL(", ").join(map(sql.Identifier, listed[table])),
-                    sql.Identifier(build_schema, table),
+            for name in names[table]:
+                view = sql.Identifier(PUBLISHED_SCHEMA, name)
+                conn.execute(sql.SQL("drop view if exists {}").format(view))
+                conn.execute(
+                    sql.SQL("create view {} as select {} from {}").format(
+                        view,
+                        sql.SQL(", ").join(map(sql.Identifier, listed[table])),
+                        sql.Identifier(build_schema, table),
+                    )
                 )
-            )
-            conn.execute(sql.SQL("grant select on {} to analyst").format(view))
+                conn.execute(sql.SQL("grant select on {} to analyst").format(view))
+        for name in _views_named_by_no_one(conn, {n for table in tables for n in names[table]}):
+            conn.execute(sql.SQL("drop view {}").format(sql.Identifier(PUBLISHED_SCHEMA, name)))
+            log.info("withdrawn from analysts: %s.%s", PUBLISHED_SCHEMA, name)
         conn.execute(
             "insert into audit.publications (run_id, build_schema, relations) values (%s, %s, %s)",
             (run_id, build_schema, tables),

@@ -31,9 +31,14 @@
     ({{ date_expression }}::date - ({{ anchor_at }} at time zone 'UTC')::date)
 {%- endmacro %}
 
-{#- Whole hours from the patient's anchor to a moment, rounded down: 0 within the first hour. -#}
-{% macro hours_since_anchor(timestamp_expression, anchor_at) -%}
-    floor(extract(epoch from ({{ timestamp_expression }} - {{ anchor_at }})) / 3600)::integer
+{#-
+    Whole hours from the patient's hour anchor to a moment, rounded down. The hour anchor is the
+    anchor less a random part of a day (crosswalk patient_anchors.hour_anchor_at): an anchor set
+    from a visit date falls at midnight, and hours from it, taken modulo 24, would be the time of
+    day.
+-#}
+{% macro hours_since_anchor(timestamp_expression, hour_anchor_at) -%}
+    floor(extract(epoch from ({{ timestamp_expression }} - {{ hour_anchor_at }})) / 3600)::integer
 {%- endmacro %}
 
 {#- The day ages are reckoned on when there is no event: var deid_as_of, else the build's day. -#}
@@ -50,11 +55,25 @@
     extract(year from age({{ on_date }}::date, {{ birth_date }}::date))::integer
 {%- endmacro %}
 
-{#- An age as published: the whole years up to 89, then one category, '90+' (164.514(b)(2)(i)(C)). -#}
+{#-
+    Whether a patient counts as 90 or over on every row (164.514(b)(2)(i)(C): ages over 89 and
+    the elements of dates indicative of such an age): born in or before the year that is 90 years
+    before deid_as_of's. Reckoned on years, so a patient becomes one on January 1 of the year they
+    turn 90, a day that says nothing of their birthday, and from then on no row of theirs carries
+    an age: not even an earlier event's, from which the present one would follow.
+-#}
+{% macro is_aged_90_or_over(birth_date) -%}
+    (extract(year from {{ birth_date }}) <= extract(year from {{ deid_as_of() }}) - 90)
+{%- endmacro %}
+
+{#-
+    An age as published: the whole years on a day, or '90+' on every row of a patient who is 90 or
+    over (is_aged_90_or_over).
+-#}
 {% macro age_category(birth_date, on_date) -%}
     case
         when {{ birth_date }} is null or {{ on_date }} is null then null
-        when {{ age_in_years(birth_date, on_date) }} >= 90 then '90+'
+        when {{ is_aged_90_or_over(birth_date) }} then '90+'
         else {{ age_in_years(birth_date, on_date) }}::text
     end
 {%- endmacro %}
@@ -73,38 +92,24 @@
 
 
 {#-
-    Pre-hooks that make the reading keys of a warehouse built before they were random random
-    (deid_vital_readings, then fct_vital_signs): a hash of keys and a seconds offset gave the
-    reading's time to the second. Each old key becomes the reading's _reading_ref (the same hash,
-    never published) and the reading takes a random key; fct_vital_signs takes the same new key.
-    Once, when the table still lacks _reading_ref or holds a hash (32 characters; a uuid has 36).
+    Pre-hook of patient_anchors: anchors set before hours counted from an hour anchor get one, a
+    random part of a day before the anchor, drawn once (the column's first build adds it).
 -#}
-{% macro randomise_hashed_reading_keys() -%}
+{% macro add_hour_anchors() -%}
     do $$
     begin
         if to_regclass('{{ this }}') is null then  -- its first build
             return;
         end if;
-        {% if this.name == 'deid_vital_readings' %}
-        if exists (
+        if not exists (
             select 1 from information_schema.columns
             where table_schema = '{{ this.schema }}' and table_name = '{{ this.identifier }}'
-                and column_name = '_reading_ref'
+                and column_name = 'hour_anchor_at'
         ) then
-            return;
+            alter table {{ this }} add column hour_anchor_at timestamptz;
         end if;
-        alter table {{ this }} add column _reading_ref text;
-        update {{ this }} set _reading_ref = reading_key, reading_key = gen_random_uuid()::text;
-        create unique index on {{ this }} (_reading_ref);
-        {% else %}
-        if not exists (select 1 from {{ this }} where length(reading_key) = 32) then
-            return;
-        end if;
-        update {{ this }} as fact
-        set reading_key = readings.reading_key
-        from {{ ref('deid_vital_readings') }} as readings
-        where readings._reading_ref = fact.reading_key;
-        {% endif %}
+        update {{ this }} set hour_anchor_at = anchor_at - random() * interval '1 day'
+        where hour_anchor_at is null;
     end
     $$
 {%- endmacro %}

@@ -5,7 +5,9 @@
     internal one (a leading `_`) or one marked `meta: {published: false}`. A column the SQL adds
     without documenting it is not published. warehouse/publish.py exposes these only. Whether it
     reads a source, however far up (else it holds code sets only, and the gate's PHI scan, which
-    looks for the raw sources' identifiers, skips it).
+    looks for the raw sources' identifiers, skips it). The names analysts select it by
+    (docs/published_versions.md): a model's latest version by the model's name and, when
+    versioned, `<name>_v<N>`; an older version kept for its deprecation window by `<name>_v<N>`.
 -#}
 {% macro record_published_columns() %}
     {%- if execute and flags.WHICH in ('build', 'run') -%}
@@ -31,15 +33,23 @@
                 and column.meta.get('published', true) -%}
                 {%- do columns.append("'" ~ column.name ~ "'") -%}
             {%- endfor -%}
+            {%- set names = [] -%}
+            {%- if node.version is none or node.version | string == node.latest_version | string -%}
+                {%- do names.append("'" ~ node.name ~ "'") -%}
+            {%- endif -%}
+            {%- if node.version is not none -%}
+                {%- do names.append("'" ~ node.name ~ "_v" ~ (node.version | replace('.', '_')) ~ "'") -%}
+            {%- endif -%}
             {%- do listed.append(
-                "('" ~ build_schema ~ "', '" ~ node.name ~ "', array[" ~ columns | join(', ')
+                "('" ~ build_schema ~ "', '" ~ node.alias ~ "', '" ~ node.unique_id ~ "', array["
+                ~ names | join(', ') ~ "]::text[], array[" ~ columns | join(', ')
                 ~ "]::text[], " ~ (node.unique_id in reads_sources) ~ ", '" ~ run_id ~ "')"
             ) -%}
         {%- endfor -%}
         delete from audit.published_columns where build_schema = '{{ build_schema }}';
         {% if listed %}
         insert into audit.published_columns
-            (build_schema, relation, columns, reads_sources, recorded_in)
+            (build_schema, relation, unique_id, published_as, columns, reads_sources, recorded_in)
         values {{ listed | join(',\n            ') }};
         {% endif %}
     {%- else -%}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
@@ -9,6 +10,7 @@ import psycopg
 
 from common import settings
 from orchestration import dag_runner
+from orchestration.dbt_manifest import MANIFEST
 from warehouse.connection import AIRFLOW_DATABASE, Warehouse
 
 
@@ -102,3 +104,23 @@ def task_states(warehouse: Warehouse, dag_id: str) -> dict[str, tuple[str, int]]
             {"dag": dag_id},
         ).fetchall()
     return {task_id: (state, try_number) for task_id, state, try_number in rows}
+
+
+def model_version(model: str) -> int | None:
+    """The latest version of `model` (dbt's manifest), None when it has no versions."""
+    nodes = json.loads(MANIFEST.read_text())["nodes"].values()
+    node = next(
+        node
+        for node in nodes
+        if node["resource_type"] == "model"
+        and node["name"] == model
+        and str(node.get("version")) == str(node.get("latest_version"))
+    )
+    return node.get("version")
+
+
+def model_task(model: str) -> str:
+    """The Cosmos task of `model` in the warehouse build: `dbt.<name>_run`, or for a versioned
+    model its latest version's, `dbt.<name>_v<N>_run`."""
+    version = model_version(model)
+    return f"dbt.{model}{'' if version is None else f'_v{version}'}_run"

@@ -22,7 +22,7 @@ from playwright.sync_api import sync_playwright
 from demo.claims_files import write_claims
 from demo.ward_vitals import drop, micro_batches
 from orchestration import airflow_services
-from tests.dags.airflow_cli import run_airflow
+from tests.dags.airflow_cli import model_task, run_airflow
 from tests.dags.conftest import orchestration_config
 from tests.dags.smtp_sink import body_of
 from warehouse.connection import AIRFLOW_DATABASE
@@ -216,7 +216,7 @@ def test_the_ui_takes_the_generated_password_and_shows_cosmos_tasks(services, tm
     names = {node[0]: node[1:] for node in nodes if node}
     assert names["dbt_producer_watcher"][0] == "DbtProducerWatcherOperator"
     for model in ("stg_ehr__encounters", "patient_crosswalk", "deid_encounters", "fct_encounters"):
-        assert names[f"{model}_run"][0] == "DbtRunWatcherOperator", model
+        assert names[model_task(model).removeprefix("dbt.")][0] == "DbtRunWatcherOperator", model
     operators = [node[1] for node in nodes if len(node) > 1]
     assert operators.count("DbtRunWatcherOperator") >= 40
     assert "DbtTestWatcherOperator" not in operators

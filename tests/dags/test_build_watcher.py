@@ -20,7 +20,7 @@ import pytest
 from demo.claims_files import write_claims
 from demo.ehr_extracts import write_extracts, write_patient_extract
 from orchestration import pipeline
-from tests.dags.airflow_cli import run_airflow, task_states
+from tests.dags.airflow_cli import model_task, model_version, run_airflow, task_states
 from tests.dags.conftest import orchestration_config
 from warehouse.build_plan import record_built
 
@@ -43,9 +43,16 @@ def _admin(test_warehouse):
 
 
 def _break(test_warehouse, model: str) -> None:
-    """A table named as the model in the build schema, owned by the admin: dbt cannot replace it."""
+    """A table named as the model in the build schema, owned by the admin: dbt cannot replace it.
+    It says it is the model's version (macros/published_versions.sql), or the build would drop it
+    as another version's (the schema's owner may)."""
     with _admin(test_warehouse) as conn:
         conn.execute(f"create table {BUILD_SCHEMA}.{model} (placeholder int)")
+        version = model_version(model)
+        if version is not None:
+            conn.execute(
+                f"comment on table {BUILD_SCHEMA}.{model} is 'published version {version}'"
+            )
 
 
 def _mend(test_warehouse, model: str) -> None:
@@ -55,7 +62,7 @@ def _mend(test_warehouse, model: str) -> None:
 
 def _mend_once_waiting_for_retry(test_warehouse, model: str) -> threading.Thread:
     """Mend `model` as soon as its task failed its first try and waits for its retry."""
-    task_id = f"dbt.{model}_run"
+    task_id = model_task(model)
 
     def mend() -> None:
         deadline = time.monotonic() + 600
@@ -156,13 +163,13 @@ def test_a_failing_model_fails_the_run_and_blocks_its_dependents(failing_run):
     states = failing_run.states
     assert failing_run.exit_code != 0, failing_run.output[-3000:]
     assert states[PRODUCER][0] == "failed"  # its dbt build reported the failures
-    assert states[f"dbt.{STAYS_BROKEN}_run"] == ("failed", 2)  # retried once, still broken
-    assert states["dbt.mart_claims_by_provider_run"][0] == "upstream_failed"
+    assert states[model_task(STAYS_BROKEN)] == ("failed", 2)  # retried once, still broken
+    assert states[model_task("mart_claims_by_provider")][0] == "upstream_failed"
     assert not failing_run.built["mart_claims_by_provider"]
     # models that do not read it were built and tested (dim_patient: its relationships test
     # with the broken model counts for that model, on which it is defined)
-    for built in ("dbt.fct_encounters_run", "dbt.dim_patient_run"):
-        assert states[built] == ("success", 1), built
+    for built in ("fct_encounters", "dim_patient"):
+        assert states[model_task(built)] == ("success", 1), built
     # a failed build is not recorded, gated or published
     for step in ("record_build", "quality_gate", "publish"):
         assert states[step][0] == "upstream_failed", step
@@ -176,25 +183,25 @@ def test_a_failing_test_fails_its_models_task_and_blocks_its_dependents(failing_
     # the model was built, its unique test failed: its task fails, on its retry too
     assert "success" in results[TEST_FAILS]
     assert "fail" in results[f"unique_{TEST_FAILS}_fhir_practitioner_reference"]
-    assert states[f"dbt.{TEST_FAILS}_run"] == ("failed", 2)
+    assert states[model_task(TEST_FAILS)] == ("failed", 2)
     assert (
         f"model.healthcare_warehouse.{TEST_FAILS} was built but its tests failed"
         in failing_run.output
     )
-    assert states["dbt.dim_provider_run"][0] == "upstream_failed"
+    assert states[model_task("dim_provider")][0] == "upstream_failed"
     assert not failing_run.built["dim_provider"]
 
 
 def test_a_retry_of_the_failed_model_succeeds_once_it_is_mended(failing_run):
     states, results = failing_run.states, failing_run.results
-    assert states[f"dbt.{MENDED_ON_RETRY}_run"] == ("success", 2)
+    assert states[model_task(MENDED_ON_RETRY)] == ("success", 2)
     # its dependent, which the producer's build skipped, was built on its own retry too
-    assert states["dbt.fct_trial_enrollments_run"] == ("success", 2)
+    assert states[model_task("fct_trial_enrollments")] == ("success", 2)
     assert failing_run.built["fct_trial_enrollments"]
     # the producer's try failed it; the retry built it and its tests (`dbt build --select`)
     assert results[MENDED_ON_RETRY] == {"error", "success"}
     # ... and the dependent's retry its test across two models, which the producer's build skipped
-    across = "relationships_fct_trial_enrollments_patient_key__patient_key__ref_dim_patient_"
+    across = "relationships_fct_trial_enrollments_v2_patient_key__patient_key__ref_dim_patient_"
     assert results[across] == {"skipped", "pass"}
 
 

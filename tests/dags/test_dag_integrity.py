@@ -10,6 +10,7 @@ from pathlib import Path
 
 from common import settings
 from orchestration.dag_settings import dag_config
+from tests.dags.airflow_cli import model_task
 from warehouse.throwaway import free_port
 
 DAG_FILES = sorted(settings.DAGS_DIR.glob("*.py"))
@@ -70,7 +71,7 @@ def watcher(dag):
         "all_done": sorted(t.task_id for t in dag.tasks if t.trigger_rule == "all_done"),
         "downstream": sorted(producer.downstream_task_ids),
         "flags": producer.dbt_cmd_flags,
-        "retry_command": dag.task_dict["dbt.fct_encounters_run"].base_cmd,
+        "retry_command": dag.task_dict["RETRIED_TASK"].base_cmd,
         "emit_assets": sorted(t.task_id for t in dag.tasks if getattr(t, "emit_datasets", False)),
         "event_parser": producer._make_parse_callable.__qualname__,
         "dbt_runs": sorted({producer.run_dbt_runner.__qualname__, producer.run_subprocess.__qualname__}),
@@ -115,7 +116,7 @@ def _python(script: str, env: dict, *args: str) -> dict:
 
 
 def _describe(airflow_env: dict) -> dict:
-    return _python(DESCRIBE_DAGS, airflow_env)
+    return _python(DESCRIBE_DAGS.replace("RETRIED_TASK", model_task("fct_encounters")), airflow_env)
 
 
 def test_every_dag_file_parses_in_under_2_seconds_without_touching_the_database(airflow_env):
@@ -189,13 +190,13 @@ def test_cosmos_renders_one_build_and_a_task_per_model_and_its_tests(airflow_env
     # the producer runs one `dbt build`; each model's task reports on the model and its tests
     assert "dbt.dbt_producer_watcher" in tasks
     for model in ("stg_ehr__encounters", "patient_crosswalk", "deid_encounters", "fct_encounters"):
-        assert f"dbt.{model}_run" in tasks
+        assert model_task(model) in tasks
     assert "dbt.icd10cm_codes_seed" in tasks and "dbt.patient_snapshot_snapshot" in tasks
     # no task of a test's own: a test across two models is reported with the model it is defined on
     assert not [task for task in tasks if "test" in task.removeprefix("dbt.")]
     watcher = _describe(airflow_env)["dags"]["warehouse_build"]["watcher"]
-    tests_of = {model.split(".")[-1]: tests for model, tests in watcher["tests_per_model"].items()}
-    across = "relationships_fct_claims_patient_key__patient_key__ref_dim_patient_"
+    tests_of = {model.split(".")[2]: tests for model, tests in watcher["tests_per_model"].items()}
+    across = "relationships_fct_claims_v2_patient_key__patient_key__ref_dim_patient_"
     assert any(test.split(".")[-2] == across for test in tests_of["fct_claims"])
     assert not any(test.split(".")[-2] == across for test in tests_of["dim_patient"])
     # it builds what the plan selects, once what the plan leaves out is skipped; the node tasks

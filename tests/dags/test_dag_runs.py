@@ -27,6 +27,7 @@ from orchestration import pipeline
 from orchestration.dag_settings import NON_IDENTIFIERS
 from tests.dags.airflow_cli import (
     asset_events,
+    model_task,
     process_vitals,
     run_airflow,
     run_dag,
@@ -174,7 +175,7 @@ def vitals_only_build(test_warehouse, airflow_env, first_build) -> VitalsOnlyBui
             "select run_id, build_schema from audit.publications order by published_at desc limit 1"
         ).fetchone()
         built = {
-            unique_id.split(".")[-1]
+            unique_id.split(".")[2]
             for (unique_id,) in conn.execute(
                 "select distinct unique_id from audit.dbt_node_results"
                 " where run_id = %s and resource_type = 'model'",
@@ -204,8 +205,8 @@ def test_a_run_with_only_new_readings_runs_only_the_vitals_models(vitals_only_bu
     assert run.built_models == VITALS_MODELS
     # the producer built the plan's selection; a model it left out was skipped, with no result
     assert run.task_states["dbt.dbt_producer_watcher"][0] == "success"
-    assert run.task_states["dbt.fct_vital_signs_run"][0] == "success"
-    assert run.task_states["dbt.fct_encounters_run"][0] == "skipped"
+    assert run.task_states[model_task("fct_vital_signs")][0] == "success"
+    assert run.task_states[model_task("fct_encounters")][0] == "skipped"
     assert run.unplanned_results == 0
     assert run.readings_after > run.readings_before
     assert run.measured_sources.exists()

@@ -248,9 +248,13 @@ def test_analyst_sees_no_identifier_value_and_no_full_date(
         "select distinct table_name from information_schema.columns"
         " where table_schema = 'analytics'",
     )
-    # every mart and every de-identified table is published, so every one is scanned
-    models = {n["name"] for n in manifest["nodes"].values() if n["resource_type"] == "model"}
-    expected = {m for m in models if m.startswith(("dim_", "fct_", "mart_", "deid_"))}
+    # every mart and every de-identified table is published (a versioned one's latest version
+    # also as <name>_v<N>), so every one is scanned
+    models = [n for n in manifest["nodes"].values() if n["resource_type"] == "model"]
+    expected = {
+        m["name"] for m in models if m["name"].startswith(("dim_", "fct_", "mart_", "deid_"))
+    }
+    expected |= {f"{m['name']}_v{m['version']}" for m in models if m.get("version") is not None}
     assert len(expected) >= 25
     assert expected == {name for (name,) in published}
     findings = scan_relations(test_warehouse.warehouse, "analyst", "analytics", identifiers)
@@ -296,10 +300,20 @@ def test_safe_harbor_publishes_ages_over_89_as_one_category(test_warehouse, stag
     ages = _query(
         test_warehouse,
         "analyst",
-        "select age_at_first_event, birth_year from analytics.deid_patients"
+        "select age_at_first_event from analytics.deid_patients"
         " where age_at_first_event = '90+' or age_at_first_event::int > 89",
     )
-    assert ages and all(age == "90+" and year is None for age, year in ages)
+    assert ages and all(age == "90+" for (age,) in ages)
+    # no year of any kind on a patient's row (docs/deidentification.md, "Dates")
+    years = _query(
+        test_warehouse,
+        "analyst",
+        "select table_name, column_name from information_schema.columns"
+        " where table_schema = 'analytics' and column_name like '%%\\_year'"
+        " and table_name in (select table_name from information_schema.columns"
+        " where table_schema = 'analytics' and column_name = 'patient_key')",
+    )
+    assert years == []
     restricted = _query(
         test_warehouse, "analyst", "select count(*) from analytics.deid_patients where zip3 = '000'"
     )[0][0]

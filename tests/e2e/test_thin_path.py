@@ -132,10 +132,20 @@ def test_published_fact_holds_no_patient_identifier_and_no_full_date(test_wareho
     published = query(test_warehouse, "analyst", "select * from analytics.fct_encounters")
     values = {str(value) for row in published for value in row}
     assert raw_patient_ids and not values & raw_patient_ids
-    years = query(
-        test_warehouse, "analyst", "select distinct visit_year from analytics.fct_encounters"
+    # no calendar year beside a patient's offsets (docs/deidentification.md, "Dates")
+    offsets = query(
+        test_warehouse, "analyst", "select count(visit_day_offset) from analytics.fct_encounters"
     )
-    assert {year for (year,) in years} <= {2024}
+    assert offsets[0][0] == len(published)
+    assert "visit_year" not in {
+        column
+        for (column,) in query(
+            test_warehouse,
+            "analyst",
+            "select column_name from information_schema.columns"
+            " where table_schema = 'analytics' and table_name = 'fct_encounters'",
+        )
+    }
 
 
 def test_second_run_with_the_same_files_loads_nothing_twice(test_warehouse, first_run):

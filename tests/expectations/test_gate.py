@@ -268,14 +268,15 @@ def test_analysts_see_only_the_allow_listed_relations_and_columns(test_warehouse
     """Each published view holds its model's documented columns, never an internal one; a column
     added to a built table without being documented is not published."""
     warned = runs["warned"]
-    listed = dict(
-        query(
-            test_warehouse,
-            "transformer",
-            "select relation, columns from audit.published_columns where build_schema = %s",
-            (warned.build_schema,),
-        )
+    recorded = query(
+        test_warehouse,
+        "transformer",
+        "select relation, columns, published_as from audit.published_columns"
+        " where build_schema = %s",
+        (warned.build_schema,),
     )
+    listed = {relation: columns for relation, columns, _ in recorded}
+    named = {name: relation for relation, _, names in recorded for name in names}
     views = query(
         test_warehouse,
         "analyst",
@@ -283,7 +284,10 @@ def test_analysts_see_only_the_allow_listed_relations_and_columns(test_warehouse
         " from information_schema.columns where table_schema = 'analytics' group by 1",
     )
     assert len(listed) >= 26 and {"deid_patients", "fct_encounters"} <= set(listed)
-    assert dict(views) == {view: listed[view] for view, _ in views}
+    # a versioned relation's latest version by its name and by <name>_v<N>
+    assert named["fct_encounters"] == named["fct_encounters_v2"] == "fct_encounters"
+    assert dict(views) == {view: listed[named[view]] for view, _ in views}
+    assert set(dict(views)) == set(named)
     assert not any(column.startswith("_") for _, columns in views for column in columns)
     with psycopg.connect(**test_warehouse.warehouse.connect_kwargs("transformer")) as conn:
         conn.execute(f"alter table {warned.build_schema}.fct_encounters add column note text")
@@ -299,6 +303,60 @@ def test_analysts_see_only_the_allow_listed_relations_and_columns(test_warehouse
     finally:
         with psycopg.connect(**test_warehouse.warehouse.connect_kwargs("transformer")) as conn:
             conn.execute(f"alter table {warned.build_schema}.fct_encounters drop column note")
+
+
+def test_an_older_version_is_published_by_its_versioned_name_and_its_view_goes_with_it(
+    test_warehouse, runs
+):
+    """A version kept for its deprecation window builds as <name>_v<N> and is published by that
+    name only; when it is withdrawn (no longer on the allow-list), the next publication drops its
+    view (docs/published_versions.md)."""
+    warned = runs["warned"]
+    older = f"{warned.build_schema}.fct_encounters_v1"
+    columns = ["encounter_key", "patient_key", "visit_day_offset"]
+    with psycopg.connect(**test_warehouse.warehouse.connect_kwargs("transformer")) as conn:
+        conn.execute(
+            f"create table {older} as select {', '.join(columns)}, 2024 as visit_year"
+            f" from {warned.build_schema}.fct_encounters"
+        )
+        conn.execute(
+            "insert into audit.published_columns (build_schema, relation, unique_id, published_as,"
+            " columns, reads_sources, recorded_in) values (%s, 'fct_encounters_v1',"
+            " 'model.healthcare_warehouse.fct_encounters.v1', array['fct_encounters_v1'], %s,"
+            " true, %s)",
+            (warned.build_schema, [*columns, "visit_year"], warned.run_id),
+        )
+    withdraw = (
+        "delete from audit.published_columns"
+        " where build_schema = %s and relation = 'fct_encounters_v1'"
+    )
+    versions = (
+        "select table_name, count(*) from information_schema.columns"
+        " where table_schema = 'analytics' and table_name like 'fct\\_encounters%%'"
+        " group by 1 order by 1"
+    )
+    try:
+        pipeline.publish(warned.build_schema, warned.run_id)
+        kept = query(test_warehouse, "analyst", versions)
+        # version 1 withdrawn: off the allow-list, and its table gone from the next build schema
+        # (that build drops it: test_build_plan); here renamed, so that its view still reads it
+        with psycopg.connect(**test_warehouse.warehouse.connect_kwargs("transformer")) as conn:
+            conn.execute(withdraw, (warned.build_schema,))
+            conn.execute(f"alter table {older} rename to withdrawn_encounters")
+        older = f"{warned.build_schema}.withdrawn_encounters"
+        pipeline.publish(warned.build_schema, warned.run_id)
+        after = query(test_warehouse, "analyst", versions)
+    finally:
+        with psycopg.connect(**test_warehouse.warehouse.connect_kwargs("transformer")) as conn:
+            conn.execute(withdraw, (warned.build_schema,))
+            conn.execute(f"drop table {older} cascade")
+    assert [name for name, _ in kept] == [
+        "fct_encounters",
+        "fct_encounters_v1",
+        "fct_encounters_v2",
+    ]
+    assert dict(kept)["fct_encounters_v1"] == len(columns) + 1  # its own columns
+    assert [name for name, _ in after] == ["fct_encounters", "fct_encounters_v2"]
 
 
 def test_the_gate_blocks_a_relation_outside_the_allow_list(test_warehouse, runs):

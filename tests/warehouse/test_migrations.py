@@ -10,6 +10,7 @@ import os
 import re
 import subprocess
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 import psycopg
@@ -300,6 +301,9 @@ def test_make_run_passes_on_the_upgraded_warehouse(upgraded, test_warehouse, tmp
     env.pop("RESEARCH_DB_HOST", None)
     with _connect(before) as conn:
         fhir_keys_before = conn.execute(FHIR_CROSSWALK_KEYS).fetchall()
+        anchors_before = conn.execute(
+            "select patient_id, anchor_at from crosswalk.patient_anchors"
+        ).fetchall()
     run = subprocess.run(
         [sys.executable, "-m", "cli", "run"],
         cwd=settings.PROJECT_ROOT,
@@ -338,6 +342,26 @@ def test_make_run_passes_on_the_upgraded_warehouse(upgraded, test_warehouse, tmp
         (kind, f"{DEMO_SERVER_KEY}/{kinds[kind]}/{identifier}", key)
         for kind, identifier, key in fhir_keys_before
     } <= fhir_keys_after
+    # every anchor kept, each with an hour anchor a random part of a day before it (issue 20), and
+    # version 1's published relations replaced: no year beside a patient key reaches analysts
+    with _connect(before) as conn:
+        anchors_after = conn.execute(
+            "select patient_id, anchor_at, hour_anchor_at from crosswalk.patient_anchors"
+        ).fetchall()
+        years = conn.execute(
+            "select count(*) from information_schema.columns as years"
+            " where years.table_schema = 'analytics' and years.column_name like '%\\_year'"
+            " and exists (select 1 from information_schema.columns as keyed"
+            " where keyed.table_schema = 'analytics' and keyed.table_name = years.table_name"
+            " and keyed.column_name = 'patient_key')"
+        ).fetchone()[0]
+    assert anchors_before
+    assert set(anchors_before) <= {(patient, anchor) for patient, anchor, _ in anchors_after}
+    assert all(
+        anchor - timedelta(days=1) < hour_anchor <= anchor
+        for _, anchor, hour_anchor in anchors_after
+    )
+    assert years == 0
 
 
 def test_0005_records_the_server_that_named_the_unkeyed_fhir_resources_before_it(

@@ -1,6 +1,7 @@
 {#-
-    Claims without their patient: surrogate claim and patient keys, the service date as a year and
-    whole days from the patient's anchor; the policy and group numbers dropped.
+    Claims without their patient: surrogate claim and patient keys, the service date as whole days
+    from the patient's anchor (no calendar year: deid_encounters says why); the policy and group
+    numbers dropped.
 -#}
 
 with
@@ -22,7 +23,6 @@ deidentified as (
     select
         keys.surrogate_key as claim_key,
         patients.patient_key,
-        extract(year from claims.service_date)::integer as service_year,
         {{ days_since_anchor('claims.service_date', 'patients.anchor_at') }} as service_day_offset,
         {{ limited_data_set_only('claims.service_date', 'date') }} as service_date,
         claims.provider_id,

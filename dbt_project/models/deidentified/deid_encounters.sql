@@ -1,8 +1,11 @@
 {#-
-    EHR encounters without their patient: a surrogate encounter and patient key, the visit's year
-    and its whole days from the patient's anchor, the age at the visit ('90+' above 89), the
-    readmission flags computed on the dates (intervals survive); the visit date itself only under
-    a limited data set.
+    EHR encounters without their patient: a surrogate encounter and patient key, the visit as
+    whole days from the patient's anchor, the age at the visit ('90+' on every row of a patient of
+    90 or over), the readmission flags computed on the dates (intervals survive); the visit date
+    itself only under a limited data set. No calendar year: one event's year beside the offsets
+    of the patient's others would place them all (an event after New Year at 2 days from one
+    before it was on January 1 or 2); calendar time is published in aggregates only
+    (docs/deidentification.md).
 -#}
 
 with
@@ -28,7 +31,6 @@ deidentified as (
     select
         keys.surrogate_key as encounter_key,
         patients.patient_key,
-        extract(year from encounters.visit_date)::integer as visit_year,
         {{ days_since_anchor('encounters.visit_date', 'patients.anchor_at') }} as visit_day_offset,
         {{ age_category('patients.birth_date', 'encounters.visit_date') }} as age_at_visit,
         {{ limited_data_set_only('encounters.visit_date', 'date') }} as visit_date,

@@ -1,6 +1,6 @@
 {#-
-    FHIR Encounters without their patient: surrogate keys, the start as a year and whole hours
-    from the patient's anchor, the length in minutes.
+    FHIR Encounters without their patient: surrogate keys, the start as whole hours from the
+    patient's hour anchor (no calendar year: deid_encounters says why), the length in minutes.
 -#}
 
 with
@@ -30,8 +30,7 @@ deidentified as (
         encounters.fhir_practitioner_id,
         encounters.encounter_status,
         encounters.encounter_class,
-        extract(year from encounters.started_at at time zone 'UTC')::integer as started_year,
-        {{ hours_since_anchor('encounters.started_at', 'patients.anchor_at') }}
+        {{ hours_since_anchor('encounters.started_at', 'patients.hour_anchor_at') }}
             as started_hour_offset,
         (extract(epoch from encounters.ended_at - encounters.started_at) / 60)::integer
             as duration_minutes,

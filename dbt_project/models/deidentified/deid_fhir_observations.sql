@@ -1,6 +1,7 @@
 {#-
     FHIR vital-sign Observations without their patient: surrogate keys, the value in its
-    normalised unit, the time as a year and whole hours from the patient's anchor.
+    normalised unit, the time as whole hours from the patient's hour anchor (no calendar year:
+    deid_encounters says why).
 -#}
 
 with
@@ -33,8 +34,7 @@ deidentified as (
         observations.value,
         observations.ucum_unit,
         observations.observation_status,
-        extract(year from observations.observed_at at time zone 'UTC')::integer as observed_year,
-        {{ hours_since_anchor('observations.observed_at', 'patients.anchor_at') }}
+        {{ hours_since_anchor('observations.observed_at', 'patients.hour_anchor_at') }}
             as observed_hour_offset,
         {{ limited_data_set_only('observations.observed_at', 'timestamptz') }} as observed_at
     from observations

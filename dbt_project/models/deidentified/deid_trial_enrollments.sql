@@ -1,6 +1,7 @@
 {#-
-    Trial participations without their patient: surrogate keys, the enrolment as a year and whole
-    days from the patient's anchor, adverse events counted (their free-text JSON is not carried).
+    Trial participations without their patient: surrogate keys, the enrolment as whole days from
+    the patient's anchor (no calendar year: deid_encounters says why), adverse events counted
+    (their free-text JSON is not carried).
 -#}
 
 with
@@ -22,7 +23,6 @@ deidentified as (
     select
         keys.surrogate_key as trial_enrollment_key,
         patients.patient_key,
-        extract(year from trials.enrollment_date)::integer as enrollment_year,
         {{ days_since_anchor('trials.enrollment_date', 'patients.anchor_at') }}
             as enrollment_day_offset,
         {{ limited_data_set_only('trials.enrollment_date', 'date') }} as enrollment_date,

@@ -1,6 +1,7 @@
 {#-
     Device readings without their patient or device: surrogate patient and device keys, the
-    reading's year and whole hours from the patient's anchor, the ward but not the room. The
+    reading as whole hours from the patient's hour anchor (no calendar year: deid_encounters says
+    why), the ward but not the room. The
     reading key is random (gen_random_uuid(), 45 CFR 164.514(c): derived from nothing), assigned
     when the reading is first written and kept when it is merged again. A reading that arrives
     twice is merged on _reading_ref, a hash of the patient's and device's keys and the offset in
@@ -87,8 +88,7 @@ deidentified as (
         gen_random_uuid()::text as reading_key,
         patients.patient_key,
         devices.device_key,
-        extract(year from readings.measured_at at time zone 'UTC')::integer as measured_year,
-        {{ hours_since_anchor('readings.measured_at', 'patients.anchor_at') }}
+        {{ hours_since_anchor('readings.measured_at', 'patients.hour_anchor_at') }}
             as measured_hour_offset,
         {{ limited_data_set_only('readings.measured_at', 'timestamptz') }} as measured_at,
         readings.heart_rate_bpm,

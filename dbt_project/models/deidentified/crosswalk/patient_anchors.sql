@@ -48,6 +48,15 @@ new_anchors as (
         where known.patient_id = first_seen.patient_id
     )
     {% endif %}
+),
+
+hour_anchored as (
+    select
+        patient_id,
+        anchor_at,
+        anchored_at,
+        anchor_at - random() * interval '1 day' as hour_anchor_at
+    from new_anchors
 )
 
-select * from new_anchors
+select * from hour_anchored

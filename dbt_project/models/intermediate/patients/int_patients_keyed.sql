@@ -69,6 +69,7 @@ keyed as (
         crosswalk.patient_id,
         crosswalk.patient_key,
         anchors.anchor_at,
+        anchors.hour_anchor_at,
         preferred_demographics.demographics_source,
         preferred_demographics.sex,
         preferred_demographics.birth_date,

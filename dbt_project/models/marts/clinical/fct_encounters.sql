@@ -1,7 +1,9 @@
 {#-
     Incremental: each build adds the files landed since its own last build, so publishing (a view
-    swap) never copies or rebuilds it. Columns starting with an underscore are internal: the
-    publish step leaves them out of analysts' views (a landing time would hint at a visit date).
+    swap) never copies or rebuilds it, and re-states the encounters whose published age changed
+    (a patient who became 90 or over carries '90+' on every row: deid_encounters). Columns
+    starting with an underscore are internal: the publish step leaves them out of analysts' views
+    (a landing time would hint at a visit date).
 -#}
 {{
     config(
@@ -17,6 +19,9 @@ encounters as (
     select * from {{ ref('deid_encounters') }}
     {% if is_incremental() %}
     where _landed_at > (select coalesce(max(_landed_at), '-infinity') from {{ this }})
+        or age_at_visit = '90+' and encounter_key in (
+            select encounter_key from {{ this }} where age_at_visit <> '90+'
+        )
     {% endif %}
 ),
 
@@ -24,7 +29,6 @@ final as (
     select
         encounter_key,
         patient_key,
-        visit_year,
         visit_day_offset,
         age_at_visit,
         visit_date,

@@ -31,7 +31,6 @@ final as (
         reading_key,
         patient_key,
         device_key,
-        measured_year,
         measured_hour_offset,
         measured_at,
         heart_rate_bpm,

@@ -50,7 +50,6 @@ new_hours as (
     select
         patient_key,
         measured_hour_offset,
-        min(measured_year) as measured_year,
         count(*) as reading_count,
         {%- for sign in means %}
         count({{ sign }}) as _{{ sign }}_count,
@@ -79,7 +78,6 @@ hours as (
     select
         new_hours.patient_key,
         new_hours.measured_hour_offset,
-        least(new_hours.measured_year, stored_hours.measured_year) as measured_year,
         new_hours.reading_count + coalesce(stored_hours.reading_count, 0) as reading_count,
         {%- for sign in means %}
         new_hours._{{ sign }}_count + coalesce(stored_hours._{{ sign }}_count, 0)

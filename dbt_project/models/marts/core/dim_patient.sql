@@ -11,9 +11,7 @@ final as (
         patient_key,
         sex,
         age_at_first_event,
-        birth_year,
         is_deceased,
-        death_year,
         death_day_offset,
         state,
         zip3

@@ -20,7 +20,6 @@ final as (
     select
         claims.claim_key,
         claims.patient_key,
-        claims.service_year,
         claims.service_day_offset,
         claims.service_date,
         claims.provider_id,

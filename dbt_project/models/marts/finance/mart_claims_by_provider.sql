@@ -1,6 +1,9 @@
 {#-
-    Claims by billing provider and year: claims, patients, billed total. Counts from 1 to 10 are
+    Claims by billing provider: claims, patients, billed total. Counts from 1 to 10 are
     suppressed (CMS cell-size policy), and with them the total they would let one work back to.
+    Version 2 has no service year: a provider's yearly totals are sums of the claim amounts
+    analysts see, and the claims that add up to one year's total would be dated by it, with their
+    patients' other events (their offsets).
 -#}
 
 with
@@ -16,12 +19,11 @@ providers as (
 by_provider as (
     select
         billing_provider_npi,
-        service_year,
         count(*) as claim_count,
         count(distinct patient_key) as patient_count,
         sum(total_amount) as total_billed
     from claims
-    group by billing_provider_npi, service_year
+    group by billing_provider_npi
 ),
 
 final as (
@@ -29,7 +31,6 @@ final as (
         by_provider.billing_provider_npi,
         providers.provider_name,
         providers.has_valid_npi,
-        by_provider.service_year,
         {{ suppressed_count('by_provider.claim_count') }} as claim_count,
         {{ suppressed_count('by_provider.patient_count') }} as patient_count,
         case

@@ -19,7 +19,6 @@ index_stays as (
     select
         encounters.encounter_key,
         encounters.patient_key,
-        encounters.visit_year,
         encounters.visit_day_offset,
         encounters.age_at_visit,
         encounters.department_name,

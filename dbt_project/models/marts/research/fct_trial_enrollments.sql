@@ -10,7 +10,6 @@ final as (
     select
         trial_enrollment_key,
         patient_key,
-        enrollment_year,
         enrollment_day_offset,
         enrollment_date,
         treatment_arm,
