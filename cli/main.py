@@ -35,9 +35,13 @@ def _warehouse():
 @click.option("-v", "--verbose", is_flag=True, help="log debug lines too")
 def hcw(verbose: bool) -> None:
     """The healthcare warehouse: land, build, gate, publish, monitor (README.md)."""
+    from common.private_files import make_var_private, restrict_new_files
+
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO, format="%(asctime)s %(message)s"
     )
+    restrict_new_files()  # what it writes holds PHI: its owner's only, and its children's too
+    make_var_private()
 
 
 # -- setting up and running -------------------------------------------------------------------

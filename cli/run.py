@@ -21,6 +21,7 @@ import psycopg
 
 from cli.summary import render, runs_since, summarize
 from common import settings
+from common.private_files import make_var_private
 from demo.claims_files import write_claims
 from demo.ehr_extracts import write_extracts, write_patient_extract
 from demo.fhir_resources import demo_resources
@@ -177,6 +178,8 @@ def run_demo() -> bool:
     finally:
         if fhir_server is not None:
             fhir_server.stop()
+        # a tool that copies a file keeps its mode (Cosmos's cached dbt manifest): owner-only again
+        make_var_private()
 
     run_ids = runs_since(warehouse, started)
     if not any(workflow_of(run_id) == BUILD_DAG for run_id in run_ids):

@@ -134,6 +134,7 @@ def land_fhir(
             raise CircuitOpen(str(cause)) from failure
         raise
     _record(warehouse, run_id, base_url, server, client, pulls, cursors)
+    dlt_pipeline.forget_loaded_packages(pipeline)
     return pulls
 
 

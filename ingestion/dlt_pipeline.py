@@ -1,16 +1,21 @@
 """The one way loaders get a dlt pipeline: into the warehouse as `loader`, state under
 `var/dlt`, settings from `ingestion/.dlt/config.toml`; made once per process, so a long-lived
-loader stays warm.
+loader stays warm. A completed load's package (its files are the rows loaded: PHI) is deleted
+once the load is reconciled (`forget_loaded_packages`).
 """
 
 from __future__ import annotations
 
+import logging
 import os
+import shutil
 from pathlib import Path
 from typing import Any
 
 from common import settings
 from warehouse.connection import Warehouse
+
+log = logging.getLogger(__name__)
 
 DLT_PROJECT_DIR = Path(__file__).parent  # where .dlt/config.toml lives
 
@@ -33,3 +38,16 @@ def pipeline(name: str, dataset: str, warehouse: Warehouse):
             dataset_name=dataset,
         )
     return _pipelines[key]
+
+
+def forget_loaded_packages(pipeline) -> int:
+    """Delete the packages dlt keeps of its completed loads: their job files are the rows loaded,
+    PHI, which the warehouse holds once the load is reconciled (dlt keeps them for ever otherwise).
+    Call it after reconciling. A package with a failed job is not complete, and stays for the
+    retention of `var/dlt` (common/retention.yml). How many were deleted."""
+    completed = list(pipeline.list_completed_load_packages())
+    for load_id in completed:
+        shutil.rmtree(pipeline.get_load_package_info(load_id).package_path)
+    if completed:
+        log.info("%s: deleted %d reconciled load packages", pipeline.pipeline_name, len(completed))
+    return len(completed)

@@ -561,4 +561,5 @@ def land(
 
         for landing in landings:
             outcomes.append(_reconcile_and_record(conn, source, landing, run_id))
+        dlt_pipeline.forget_loaded_packages(pipeline)
     return outcomes

@@ -82,7 +82,7 @@ def move_aside(path: Path, folder: Path, file_hash: str, reason: str | None = No
     if target.exists():
         target = folder / f"{file_hash[:12]}_{path.name}"
     shutil.move(str(path), target)
-    os.utime(target)  # archived now: retention counts from here (ingestion/archive_retention.py)
+    os.utime(target)  # archived now: retention counts from here (common/retention.py)
     if reason:
         target.with_name(target.name + ".reason.txt").write_text(reason + "\n")
     return target

@@ -1,4 +1,5 @@
-"""Airflow DAG `maintenance`: daily, delete archived landed files past their retention period and
+"""Airflow DAG `maintenance`: daily, delete what is kept on disk only for a while (archived and
+quarantined files, unfinished dlt packages, logs, validation results) past its retention, and
 back up the warehouse with pg_dump, keeping the newest backups (airflow/orchestration.yml).
 """
 
@@ -14,10 +15,10 @@ MAINTENANCE = dag_config("maintenance")
 @dag(**dag_arguments("maintenance", __doc__))
 def maintenance():
     @task
-    def apply_archive_retention() -> dict:
+    def apply_retention() -> dict:
         from orchestration import maintenance
 
-        return maintenance.apply_archive_retention(MAINTENANCE["archive_retention_days"])
+        return maintenance.apply_retention(MAINTENANCE["retention_days"])
 
     @task
     def back_up_warehouse() -> str:
@@ -25,7 +26,7 @@ def maintenance():
 
         return maintenance.back_up_warehouse(MAINTENANCE["backups_kept"])
 
-    apply_archive_retention()
+    apply_retention()
     back_up_warehouse()
 
 

@@ -119,4 +119,5 @@ def land_research(warehouse: Warehouse, run_id: str) -> dict[str, int]:
             ),
         )
     log.info("research %s: received %d = loaded %d", TABLE, received, loaded)
+    dlt_pipeline.forget_loaded_packages(pipeline)
     return {"received": received, "loaded": loaded}

@@ -372,6 +372,8 @@ def test_the_weekly_report_emails_the_week_with_the_report_and_no_identifier(
 class Maintenance:
     expired: Path
     kept: Path
+    expired_elsewhere: list[Path]  # a quarantined file, an unfinished dlt package, a log
+    kept_elsewhere: list[Path]
     older_backups: list[Path]
     backups_dir: Path
     published_when_backed_up: dict[str, int]
@@ -384,6 +386,22 @@ def maintenance(test_warehouse, airflow_env, first_build) -> Maintenance:
     expired, kept = archived[0], archived[-1]
     forty_days_ago = datetime.now(UTC).timestamp() - 40 * 86400
     os.utime(expired, (forty_days_ago, forty_days_ago))
+    # past their retention (airflow/orchestration.yml: quarantine 90, dlt_packages 7, logs 30)
+    var = test_warehouse.var_dir
+    a_year_ago = datetime.now(UTC).timestamp() - 365 * 86400
+    package = var / "dlt" / "pipelines" / "ehr_files" / "load" / "normalized" / "1700000000.1"
+    expired_elsewhere = [
+        var / "quarantine" / "ehr" / "ehr_2023-01-01_001.csv",
+        package / "new_jobs" / "encounters.1.parquet",
+        var / "logs" / "vitals_processor.2023-01-01.log",
+    ]
+    kept_elsewhere = [var / "quarantine" / "ehr" / "ehr_2024-12-01_001.csv", var / "logs" / "x.log"]
+    for path in [*expired_elsewhere, *kept_elsewhere]:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("held\n")
+    for path in expired_elsewhere:
+        os.utime(path, (a_year_ago, a_year_ago))
+    expired_elsewhere[1] = package  # a package goes whole
     backups_dir = test_warehouse.var_dir / "backups"
     backups_dir.mkdir()
     older = [backups_dir / f"warehouse_2020010{day}T000000000000Z.dump" for day in (1, 2)]
@@ -391,12 +409,21 @@ def maintenance(test_warehouse, airflow_env, first_build) -> Maintenance:
         path.write_bytes(b"an older backup")
     run_dag(airflow_env, "maintenance")
     return Maintenance(
-        expired, kept, older, backups_dir, _published_counts(test_warehouse.warehouse)
+        expired,
+        kept,
+        expired_elsewhere,
+        kept_elsewhere,
+        older,
+        backups_dir,
+        _published_counts(test_warehouse.warehouse),
     )
 
 
 def test_maintenance_deletes_expired_archives_and_keeps_the_newest_backups(maintenance):
     assert not maintenance.expired.exists() and maintenance.kept.exists()
+    # and what else is kept for a while, each past its own retention
+    assert not [path for path in maintenance.expired_elsewhere if path.exists()]
+    assert all(path.exists() for path in maintenance.kept_elsewhere)
     backups = backup.backups(maintenance.backups_dir)
     assert len(backups) == 2 and backups[0] == maintenance.older_backups[1]  # backups_kept: 2
     assert oct(maintenance.backups_dir.stat().st_mode & 0o777) == "0o700"

@@ -10,7 +10,7 @@ import os
 import re
 import subprocess
 import sys
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
 
 import psycopg
@@ -18,10 +18,19 @@ import pytest
 from psycopg import sql
 
 from common import settings
+from demo.claims_files import write_claims
+from demo.ehr_extracts import write_extracts
 from demo.fhir_server import DEMO_SERVER_KEY
+from orchestration.dag_settings import NON_IDENTIFIERS
 from warehouse.backup import CLIENT_BIN
 from warehouse.connection import Warehouse
 from warehouse.migrate import MIGRATIONS_DIR, MigrationFailed, applied_migrations, migrate
+from warehouse.phi_scan import (
+    IdentifierIndex,
+    known_non_identifiers,
+    raw_identifiers,
+    scan_files,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -285,9 +294,19 @@ def test_migrations_apply_once_in_order_and_a_failing_one_changes_nothing(test_w
     assert applied_migrations(warehouse) == MIGRATIONS
 
 
-def test_make_run_passes_on_the_upgraded_warehouse(upgraded, test_warehouse, tmp_path):
-    before, counts_before = upgraded.warehouse, upgraded.counts_before
-    var = tmp_path / "var"
+@dataclasses.dataclass
+class MadeRun:
+    run: subprocess.CompletedProcess
+    var: Path  # its HEALTHCARE_VAR_DIR
+    fhir_keys_before: list[tuple]
+    anchors_before: list[tuple]
+
+
+@pytest.fixture(scope="module")
+def made_run(upgraded, tmp_path_factory) -> MadeRun:
+    """`make run` (hcw run) on the upgraded warehouse, with a var folder of its own."""
+    before = upgraded.warehouse
+    var = tmp_path_factory.mktemp("made_run") / "var"
     env = {
         **os.environ,
         "WAREHOUSE_URL": before.admin_url(),
@@ -299,6 +318,10 @@ def test_make_run_passes_on_the_upgraded_warehouse(upgraded, test_warehouse, tmp
     }
     env.pop("FHIR_BASE_URL", None)
     env.pop("RESEARCH_DB_HOST", None)
+    # new extracts waiting, as a hospital's next day sends them (the dump's were landed before)
+    new_day = {"files": 1, "defects_per_file": 0, "first_day": date(2024, 6, 1), "seed": 41}
+    write_extracts(var / "landing" / "ehr", rows=30, **new_day)
+    write_claims(var / "landing" / "claims", claims=20, **new_day)
     with _connect(before) as conn:
         fhir_keys_before = conn.execute(FHIR_CROSSWALK_KEYS).fetchall()
         anchors_before = conn.execute(
@@ -312,6 +335,16 @@ def test_make_run_passes_on_the_upgraded_warehouse(upgraded, test_warehouse, tmp
         text=True,
         check=False,
         timeout=1200,
+    )
+    return MadeRun(run, var, fhir_keys_before, anchors_before)
+
+
+def test_make_run_passes_on_the_upgraded_warehouse(upgraded, made_run):
+    before, counts_before = upgraded.warehouse, upgraded.counts_before
+    run, fhir_keys_before, anchors_before = (
+        made_run.run,
+        made_run.fhir_keys_before,
+        made_run.anchors_before,
     )
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     assert re.search(r"quality gate: +PASS", run.stdout), run.stdout[-3000:]
@@ -362,6 +395,46 @@ def test_make_run_passes_on_the_upgraded_warehouse(upgraded, test_warehouse, tmp
         for _, anchor, hour_anchor in anchors_after
     )
     assert years == 0
+
+
+def test_make_run_leaves_no_phi_readable_by_others_or_kept_past_its_load(upgraded, made_run):
+    """After `make run`: nothing under var/ is readable by another user (var/ 0711, folders
+    0700, files 0600), dlt keeps no completed load package, and the PHI scan finds no raw
+    identifier in any text file under var/ but the landing, archive and quarantine folders (which
+    hold the files received, owner-only). docs/deidentification.md, "PHI at rest"."""
+    assert made_run.run.returncode == 0, made_run.run.stdout[-3000:]
+    var = made_run.var
+    assert oct(var.stat().st_mode & 0o777) == "0o711"
+    readable = [
+        str(path.relative_to(var))
+        for path in var.rglob("*")
+        if not path.is_symlink() and path.stat().st_mode & 0o077
+    ]
+    assert readable == [], readable[:20]
+    pipelines = sorted((var / "dlt" / "pipelines").iterdir())
+    assert {p.name for p in pipelines} >= {"ehr_files", "claims_files", "fhir_api", "research_db"}
+    kept = [
+        str(package.relative_to(var))
+        for pipeline in pipelines
+        for folder in ("load/loaded", "load/normalized", "load/new", "normalize/extracted")
+        if (pipeline / folder).exists()
+        for package in (pipeline / folder).iterdir()
+    ]
+    assert kept == []
+    index = IdentifierIndex(raw_identifiers(upgraded.warehouse))
+    assert index.count > 500
+    received = {"landing", "archive", "quarantine"}
+    scanned = [folder for folder in sorted(var.iterdir()) if folder.name not in received]
+    assert {folder.name for folder in scanned} >= {"dlt", "logs", "airflow", "gx"}
+    non_identifiers = known_non_identifiers(upgraded.warehouse, NON_IDENTIFIERS)
+    found = [
+        (str(Path(f.relation).relative_to(var)), f.identifier_class)
+        for f in scan_files(scanned, index, non_identifiers)
+        # dbt's manifest is the project's code, copied (Cosmos's, the build plan's): its unit
+        # tests' fixtures write ids and dates of the demo's shape (PAT_10001), not data
+        if Path(f.relation).name != "manifest.json"
+    ]
+    assert found == [], "\n".join(map(str, found))
 
 
 def test_0005_records_the_server_that_named_the_unkeyed_fhir_resources_before_it(

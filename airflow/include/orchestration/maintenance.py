@@ -4,10 +4,15 @@
 from __future__ import annotations
 
 
-def apply_archive_retention(retention_days: float) -> dict[str, int]:
-    from ingestion.archive_retention import apply_retention
+def apply_retention(retention_days: dict[str, float]) -> dict[str, int]:
+    """What is past its retention is deleted; what stays under var/ is made owner-only again (a
+    tool that copies a file keeps its mode)."""
+    from common.private_files import make_var_private
+    from common.retention import apply_retention
 
-    return apply_retention(retention_days)
+    deleted = apply_retention(retention_days)
+    make_var_private()
+    return deleted
 
 
 def back_up_warehouse(keep: int) -> str:
