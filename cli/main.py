@@ -160,6 +160,35 @@ def dbt(args: tuple[str, ...]) -> None:
     exec_dbt(list(args), _warehouse())
 
 
+@hcw.group("limited-data-set")
+def limited_data_set() -> None:
+    """A limited data set (45 CFR 164.514(e)) for one data use agreement's recipients, in a schema
+    of its own (docs/deidentification.md)."""
+
+
+@limited_data_set.command("create")
+@click.argument("agreement")
+def limited_data_set_create(agreement: str) -> None:
+    """The agreement's schema lds_AGREEMENT and its recipients' login role; prints the role's
+    password once (run again: a new password)."""
+    from warehouse import limited_data_set as lds
+
+    password = lds.create(_warehouse(), agreement)
+    click.echo(f"schema and role {lds.schema_of(agreement)}; its password (shown once): {password}")
+
+
+@limited_data_set.command("build")
+@click.argument("agreement")
+def limited_data_set_build(agreement: str) -> None:
+    """Build the de-identified models and the marts into lds_AGREEMENT, dates and ZIP codes
+    kept (the limited_data_set policy)."""
+    from warehouse import limited_data_set as lds
+
+    built = lds.build(_warehouse(), agreement, f"lds_{_utc(datetime.now(UTC)):%Y%m%dT%H%M%S}")
+    click.echo(built.stdout[-3000:])
+    sys.exit(built.returncode)
+
+
 @hcw.command(context_settings=PASS_THROUGH)
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
 def airflow(args: tuple[str, ...]) -> None:

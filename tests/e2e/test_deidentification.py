@@ -28,6 +28,7 @@ from demo.fhir_server import DemoFhirServer, FhirStore
 from demo.research_db import ensure_database, fill
 from orchestration import pipeline
 from tests.dbt.lineage import Lineage
+from warehouse import limited_data_set
 from warehouse.phi_scan import IdentifierIndex, raw_identifiers, scan_relations
 
 pytestmark = pytest.mark.e2e
@@ -36,6 +37,7 @@ DBT_PROJECT = yaml.safe_load((settings.DBT_PROJECT_DIR / "dbt_project.yml").read
 IDENTIFIER_CLASSES = DBT_PROJECT["vars"]["hipaa_identifier_classes"]
 DIRECT_CLASSES = {name for name, kind in IDENTIFIER_CLASSES.items() if kind == "direct"}
 TREATMENTS = {"dropped", "generalised", "replaced", "kept"}
+AGREEMENT = "irb_2026_17"  # a data use agreement, for its limited data set
 
 # The columns of each source that hold an identifier: each must be classified as one.
 KNOWN_IDENTIFIERS = {
@@ -72,6 +74,7 @@ class Stages:
     keys_after_full_refresh: dict[tuple[str, str], str]
     published_schema: str
     limited_data_set_schema: str
+    limited_data_set_password: str  # its recipients' role's
 
 
 def _query(tw, role: str, statement: str, params: tuple = ()) -> list[tuple]:
@@ -123,15 +126,17 @@ def stages(test_warehouse) -> Stages:
     _dbt(tw, "build", "--full-refresh", build_schema=other, run_id="run_3")
     after_full_refresh = _crosswalk(tw)
 
-    # in a target folder of its own: dbt_target keeps the Safe Harbor build's compiled SQL
-    limited = ("--vars", "{deid_policy: limited_data_set}")
+    # a data use agreement's limited data set, in its schema (hcw limited-data-set create,
+    # build), its compiled SQL in a target folder of its own: dbt_target keeps the Safe Harbor
+    # build's
+    password = limited_data_set.create(tw.warehouse, AGREEMENT)
+    lds_schema = limited_data_set.schema_of(AGREEMENT)
     target = "dbt_target_limited_data_set"
-    _dbt(
-        tw, "build", "--select", "deidentified", *limited,
-        build_schema=other, run_id="run_4", target=target,
-    )  # fmt: skip
-    _dbt(tw, "compile", *limited, build_schema=other, run_id="run_4", target=target)
-    return Stages(after_api, after_files, after_full_refresh, published, other)
+    built = limited_data_set.build(tw.warehouse, AGREEMENT, "run_4", tw.var_dir / target)
+    assert built.returncode == 0, built.stdout[-3000:]
+    limited = ("--vars", "{deid_policy: limited_data_set}")
+    _dbt(tw, "compile", *limited, build_schema=lds_schema, run_id="run_4", target=target)
+    return Stages(after_api, after_files, after_full_refresh, published, lds_schema, password)
 
 
 @pytest.fixture(scope="module")
@@ -294,6 +299,40 @@ def test_a_limited_data_set_keeps_dates_and_zip_codes_but_no_direct_identifier(
         f"select count(visit_date), count(*) from {stages.limited_data_set_schema}.deid_encounters",
     )[0]
     assert filled[0] == filled[1] > 0
+
+
+def test_a_limited_data_set_is_refused_anywhere_but_its_own_schema(test_warehouse, stages):
+    """dbt refuses the limited_data_set policy in a build schema; publish refuses to expose any
+    schema but a build schema to analyst."""
+    refused = test_warehouse.dbt(
+        "build", "--select", "deid_patients", "--vars", "{deid_policy: limited_data_set}",
+        build_schema=stages.published_schema, run_id="run_lds_refused",
+    )  # fmt: skip
+    assert refused.returncode != 0
+    assert "a limited data set builds into a schema of its own" in refused.stdout
+    with pytest.raises(ValueError, match="is not a build schema"):
+        pipeline.publish(stages.limited_data_set_schema, "run_4")
+
+
+def test_only_the_agreements_recipients_read_its_limited_data_set(test_warehouse, stages):
+    schema = stages.limited_data_set_schema
+    warehouse = test_warehouse.warehouse
+    with psycopg.connect(
+        host=warehouse.host,
+        port=warehouse.port,
+        dbname=warehouse.database,
+        user=schema,
+        password=stages.limited_data_set_password,
+    ) as conn:
+        dated, visits = conn.execute(
+            f"select count(visit_date), count(*) from {schema}.fct_encounters"
+        ).fetchone()
+        assert dated == visits > 0  # dates kept: a limited data set
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            conn.execute("select count(*) from analytics.fct_encounters")
+    for role in ("analyst", "steward"):
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            _query(test_warehouse, role, f"select count(*) from {schema}.fct_encounters")
 
 
 def test_safe_harbor_publishes_ages_over_89_as_one_category(test_warehouse, stages):
