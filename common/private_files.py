@@ -29,8 +29,9 @@ def make_var_private(var_dir: Path | None = None) -> int:
     if not var_dir.exists():
         return 0
     changed = 0
-    if var_dir.stat().st_mode & 0o777 != VAR_MODE:
-        var_dir.chmod(VAR_MODE)
+    mode = var_dir.stat().st_mode & 0o777
+    if mode & ~VAR_MODE:  # wider than 0711 (a stricter one stays)
+        var_dir.chmod(mode & VAR_MODE)
         changed += 1
     managed = var_dir / settings.EMBEDDED_PGDATA.name
     for folder, folders, files in os.walk(var_dir):
@@ -42,8 +43,11 @@ def make_var_private(var_dir: Path | None = None) -> int:
             path = here / name
             if path == managed or path.is_symlink():
                 continue
-            mode = path.stat().st_mode & 0o777
-            if mode & OWNER_ONLY:
-                path.chmod(mode & ~OWNER_ONLY)
-                changed += 1
+            try:
+                mode = path.stat().st_mode & 0o777
+                if mode & OWNER_ONLY:
+                    path.chmod(mode & ~OWNER_ONLY)
+                    changed += 1
+            except FileNotFoundError:  # deleted meanwhile by its writer (dlt, dbt)
+                continue
     return changed

@@ -4,9 +4,13 @@ its own number of days, all configured in one place: airflow/orchestration.yml's
 
   archive             landed files, counted from their archiving (ingestion.ledger.move_aside)
   quarantine          files held whole for a steward, who must act within this many days
-  dlt_packages        dlt load packages that never completed (a completed one is deleted once its
-                      load is reconciled: ingestion.dlt_pipeline.forget_loaded_packages); a
-                      package goes whole, so dlt never finds half of one
+  dlt_packages        dlt load packages kept among the loaded ones past their load (a completed
+                      one is deleted as soon as its load is reconciled:
+                      ingestion.dlt_pipeline.forget_loaded_packages); a package goes whole. A
+                      package still pending is never touched here: dlt's state moved its
+                      cursors when it was extracted, and only dlt's abort rolls them back (each
+                      loader aborts a pending package at its next run, which completes it into
+                      the loaded ones)
   logs                Airflow's and the services' logs
   validation_results  Great Expectations' validation results
 """
@@ -23,8 +27,8 @@ from common import settings
 
 log = logging.getLogger(__name__)
 
-# dlt's package folders under each pipeline's working folder (dlt.common.storages)
-DLT_PACKAGE_FOLDERS = ("load/new", "load/normalized", "load/loaded", "normalize/extracted")
+# dlt's completed packages under each pipeline's working folder (dlt.common.storages.LoadStorage)
+DLT_PACKAGE_FOLDERS = ("load/loaded",)
 
 
 def kept_folders() -> dict[str, list[Path]]:

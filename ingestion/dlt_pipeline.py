@@ -41,10 +41,10 @@ def pipeline(name: str, dataset: str, warehouse: Warehouse):
 
 
 def forget_loaded_packages(pipeline) -> int:
-    """Delete the packages dlt keeps of its completed loads: their job files are the rows loaded,
-    PHI, which the warehouse holds once the load is reconciled (dlt keeps them for ever otherwise).
-    Call it after reconciling. A package with a failed job is not complete, and stays for the
-    retention of `var/dlt` (common/retention.yml). How many were deleted."""
+    """Delete the packages dlt keeps of its completed loads (an aborted one among them): their
+    job files are the rows loaded, PHI, which the warehouse holds once the load is reconciled (dlt
+    keeps them for ever otherwise). Call it after reconciling. A package still pending is not
+    touched (aborting it is dlt's, at the loader's next run). How many were deleted."""
     completed = list(pipeline.list_completed_load_packages())
     for load_id in completed:
         shutil.rmtree(pipeline.get_load_package_info(load_id).package_path)

@@ -138,7 +138,12 @@ def publish(warehouse: Warehouse, build_schema: str, run_id: str) -> list[str]:
                 + ", ".join(unlisted)
             )
         built = set(_mart_tables(conn, build_schema))
-        tables = sorted(table for table in listed if table in built)
+        missing_relations = sorted(table for table in listed if table not in built)
+        if missing_relations:
+            raise PublishRefused(
+                f"{build_schema}: on the allow-list but not built: {', '.join(missing_relations)}"
+            )
+        tables = sorted(listed)
         names = published_names(conn, build_schema)
         for table in tables:
             missing = set(listed[table]) - _table_columns(conn, build_schema, table)

@@ -56,24 +56,19 @@
 {%- endmacro %}
 
 {#-
-    Whether a patient counts as 90 or over on every row (164.514(b)(2)(i)(C): ages over 89 and
-    the elements of dates indicative of such an age): born in or before the year that is 90 years
-    before deid_as_of's. Reckoned on years, so a patient becomes one on January 1 of the year they
-    turn 90, a day that says nothing of their birthday, and from then on no row of theirs carries
-    an age: not even an earlier event's, from which the present one would follow.
+    An age as published: the whole years on a day, or '90+' on every row of a patient who was 90
+    or over at any of their events (164.514(b)(2)(i)(C): ages over 89 and the elements of dates
+    indicative of such an age), so that neither an earlier age nor the flip from 89 to 90+
+    between two events gives their age or birthday. `age_at_last_event`: the patient's age at
+    their last dated event (int_patients_keyed). The rule reads nothing but the patient's own
+    dates: a rule on the build's year (born 90 or more years before it) would make every numeric
+    age a calendar fact, an age of 89 placing the event in the build's year and, by the offsets,
+    every other event of the patient (tests/privacy/test_adversary.py).
 -#}
-{% macro is_aged_90_or_over(birth_date) -%}
-    (extract(year from {{ birth_date }}) <= extract(year from {{ deid_as_of() }}) - 90)
-{%- endmacro %}
-
-{#-
-    An age as published: the whole years on a day, or '90+' on every row of a patient who is 90 or
-    over (is_aged_90_or_over).
--#}
-{% macro age_category(birth_date, on_date) -%}
+{% macro age_category(birth_date, on_date, age_at_last_event) -%}
     case
         when {{ birth_date }} is null or {{ on_date }} is null then null
-        when {{ is_aged_90_or_over(birth_date) }} then '90+'
+        when {{ age_at_last_event }} >= 90 then '90+'
         else {{ age_in_years(birth_date, on_date) }}::text
     end
 {%- endmacro %}

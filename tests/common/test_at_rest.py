@@ -65,17 +65,21 @@ def test_retention_deletes_each_kind_past_its_own_days_and_needs_one_for_every_k
         os.utime(path, (now - age_days * 86400, now - age_days * 86400))
         return path
 
-    package = tmp_path / "dlt" / "pipelines" / "ehr_files" / "load" / "normalized" / "17.1"
+    package = tmp_path / "dlt" / "pipelines" / "ehr_files" / "load" / "loaded" / "17.1"
+    pending = tmp_path / "dlt" / "pipelines" / "ehr_files" / "load" / "normalized" / "18.1"
     old = [
         kept_for(tmp_path / "archive" / "ehr" / "a.csv", 31),
         kept_for(tmp_path / "quarantine" / "ehr" / "q.csv", 91),
-        kept_for(package / "new_jobs" / "e.parquet", 8),
+        kept_for(package / "completed_jobs" / "e.parquet", 8),
         kept_for(tmp_path / "airflow" / "logs" / "t.log", 31),
     ]
     young = [
         kept_for(tmp_path / "archive" / "ehr" / "b.csv", 29),
         kept_for(tmp_path / "quarantine" / "ehr" / "r.csv", 89),  # older than the archive's 30
         kept_for(tmp_path / "logs" / "p.log", 1),
+        # a pending package, however old, is dlt's to abort (its state moved the cursors)
+        kept_for(pending / "new_jobs" / "e.parquet", 30),
+        kept_for(tmp_path / "dlt" / "pipelines" / "ehr_files" / "state.json", 30),
     ]
     with pytest.raises(ValueError, match="no retention configured for: validation_results"):
         retention.apply_retention(days, now)

@@ -389,10 +389,10 @@ def maintenance(test_warehouse, airflow_env, first_build) -> Maintenance:
     # past their retention (airflow/orchestration.yml: quarantine 90, dlt_packages 7, logs 30)
     var = test_warehouse.var_dir
     a_year_ago = datetime.now(UTC).timestamp() - 365 * 86400
-    package = var / "dlt" / "pipelines" / "ehr_files" / "load" / "normalized" / "1700000000.1"
+    package = var / "dlt" / "pipelines" / "ehr_files" / "load" / "loaded" / "1700000000.1"
     expired_elsewhere = [
         var / "quarantine" / "ehr" / "ehr_2023-01-01_001.csv",
-        package / "new_jobs" / "encounters.1.parquet",
+        package / "completed_jobs" / "encounters.1.parquet",
         var / "logs" / "vitals_processor.2023-01-01.log",
     ]
     kept_elsewhere = [var / "quarantine" / "ehr" / "ehr_2024-12-01_001.csv", var / "logs" / "x.log"]

@@ -20,11 +20,15 @@ Attacks (docs/deidentification.md cites each):
     hour offset modulo 24 is then the time of day.
   * ages of the 90-or-over: an earlier event's age beside its year, and the age flipping to 90+
     between two events, give the birth year the layout withholds.
+  * ages against the build's year: were `90+` decided by the build's year (born 90 or more years
+    before it), every numeric age would say the patient was born since, and an age of 89 would put
+    the visit in the build's year, and every other event of the patient with it.
   * time from a key: a key hashed from keys and a seconds offset gives the reading's second.
 """
 
 from __future__ import annotations
 
+import csv
 import os
 from collections import defaultdict
 from datetime import UTC, date, datetime, timedelta
@@ -33,7 +37,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from demo.ehr_extracts import write_patient_extract, write_visit_history
+from demo.ehr_extracts import COLUMNS, write_patient_extract, write_visit_history
 from demo.fhir_resources import demo_resources
 from demo.fhir_server import DemoFhirServer, FhirStore
 from demo.vitals_files import write_vitals
@@ -133,6 +137,26 @@ inner join crosswalk.device_crosswalk as devices
     on readings.device_id = devices.device_id;
 """
 
+# The rule a version of issue 20 had: '90+' for a patient born 90 or more years before the build's
+# year (here a build on BUILD_DAY), else the age at the visit
+BUILD_DAY = date(2025, 6, 30)
+WEAKENED_AGES = f"""
+create table weakened.deid_encounters_aged_by_build_year as
+select
+    patients.patient_key,
+    encounters.visit_date - (patients.anchor_at at time zone 'UTC')::date as visit_day_offset,
+    case
+        when extract(year from patients.birth_date) <= {BUILD_DAY.year} - 90 then '90+'
+        else extract(year from age(encounters.visit_date, patients.birth_date))::text
+    end as age_at_visit
+from staging.stg_ehr__encounters as encounters
+inner join intermediate.int_patients_keyed as patients
+    on encounters.patient_id = patients.patient_id
+where encounters.visit_date <= '{BUILD_DAY}'
+"""
+# Demo patient 15, born 1936-01-17, seen at 89 in the weakened build's year
+RECENT_VISIT = ("PAT_10015", "2025-03-01")
+
 # Hash each second of the reading's published hour, as the key's documented recipe did
 TIME_FROM_A_KEY = """
 select count(*) filter (where recovered), count(*)
@@ -157,6 +181,7 @@ def builds(test_warehouse) -> dict[str, str]:
     tw = test_warehouse
     write_patient_extract(tw.landing_dir / "ehr_patients")  # every monitored patient registered
     write_visit_history(tw.landing_dir / "ehr", patients=100, visits=8, years=40)
+    _write_visit(tw.landing_dir / "ehr", *RECENT_VISIT)
     write_vitals(tw.landing_dir / "vitals", files=2, readings=150)
     for source in ("ehr_patients", "ehr", "vitals"):
         pipeline.land_files(source, "adversary")
@@ -186,8 +211,26 @@ def builds(test_warehouse) -> dict[str, str]:
         conn.execute(f"grant usage on schema {WEAKENED} to analyst")
     with psycopg.connect(**tw.warehouse.connect_kwargs("transformer")) as conn:
         conn.execute(WEAKENED_LAYOUT)
+        conn.execute(WEAKENED_AGES)
         conn.execute(f"grant select on all tables in schema {WEAKENED} to analyst")
     return {"safe_harbor": "analytics", "weakened": WEAKENED}
+
+
+def _write_visit(folder, patient_id: str, day: str) -> None:
+    """One more EHR extract: a visit of `patient_id` on `day`."""
+    row = {
+        "patient_id": patient_id,
+        "visit_date": day,
+        "diagnosis_code": "I10",
+        "diagnosis_description": "Essential (primary) hypertension",
+        "treatment_code": "MED001",
+        "physician_id": "DOC_001",
+        "department": "Cardiology",
+    }
+    with (folder / f"ehr_{day}_recent.csv").open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=COLUMNS)
+        writer.writeheader()
+        writer.writerow(row)
 
 
 def _as_analyst(tw, query: str | sql.Composable, params: tuple = ()) -> list[tuple]:
@@ -471,6 +514,83 @@ def test_the_birth_year_of_a_patient_of_90_or_over_cannot_be_recovered(test_ware
     assert outcome["weakened"]["birth_year_recovered"] >= 2, outcome
     assert outcome["safe_harbor"]["ages_published"] >= 100, outcome
     assert outcome["safe_harbor"]["birth_year_recovered"] == 0, outcome
+
+
+def _windows_from_the_build_year(
+    tw, schema: str, table: str, build_day: date
+) -> dict[str, tuple[date, date]]:
+    """Ages against the build's year: if '90+' means born 90 or more years before the build's
+    year, a numeric age A at an event means born since January 1 of the year 89 years before
+    it, so the event was on or after January 1 of that year plus A, and before the build: a
+    window for the patient's anchor day, through the event's day offset."""
+    rows = _as_analyst(
+        tw,
+        sql.SQL("select patient_key::text, visit_day_offset, age_at_visit from {}").format(
+            sql.Identifier(schema, table)
+        ),
+    )
+    lows: dict[str, date] = {}
+    highs: dict[str, date] = {}
+    for patient, offset, age in rows:
+        highs[patient] = min(highs.get(patient, build_day), build_day - timedelta(days=offset))
+        if age is not None and age != "90+":
+            earliest = date(build_day.year - 89 + int(age), 1, 1) - timedelta(days=offset)
+            lows[patient] = max(lows.get(patient, earliest), earliest)
+    return {patient: (low, highs[patient]) for patient, low in lows.items()}
+
+
+def test_an_age_is_no_calendar_fact(test_warehouse, builds):
+    """The adversary reads the build's rule for '90+' as one on the build's year and dates the
+    events of every patient it can. Against that rule it narrows a visit of a patient seen at 89
+    to the build's year, soundly; against the published rule (90 or over at any of the
+    patient's events) its premise, that a numeric age means born within 89 years of the build's
+    year, is false for patients the published build gives numeric ages: its windows are guesses."""
+    tw = test_warehouse
+    truth = dict(
+        _as_transformer(
+            tw,
+            "select patient_key::text, extract(year from birth_date)::integer"
+            " from intermediate.int_patients_keyed where birth_date is not null",
+        )
+    )
+    anchors = dict(
+        _as_transformer(
+            tw,
+            "select crosswalk.patient_key::text, (anchors.anchor_at at time zone 'UTC')::date"
+            " from crosswalk.patient_crosswalk as crosswalk"
+            " inner join crosswalk.patient_anchors as anchors using (patient_id)",
+        )
+    )
+    outcome = {}
+    for build, schema, table, build_day in (
+        ("weakened", WEAKENED, "deid_encounters_aged_by_build_year", BUILD_DAY),
+        ("safe_harbor", "analytics", "deid_encounters", date.today()),
+    ):
+        windows = _windows_from_the_build_year(tw, schema, table, build_day)
+        narrowed = {p: w for p, w in windows.items() if (w[1] - w[0]).days < 365}
+        numeric = {
+            patient
+            for (patient,) in _as_analyst(
+                tw,
+                sql.SQL(
+                    "select distinct patient_key::text from {} where age_at_visit <> '90+'"
+                ).format(sql.Identifier(schema, table)),
+            )
+        }
+        premise_false = [p for p in numeric if truth[p] < build_day.year - 89]
+        outcome[build] = {
+            "narrowed_below_a_year": len(narrowed),
+            "right": sum(low <= anchors[p] <= high for p, (low, high) in narrowed.items()),
+            "patients_with_numeric_ages": len(numeric),
+            "premise_false_for": len(premise_false),
+        }
+    print(f"ages against the build's year: {outcome}")
+    weakened = outcome["weakened"]
+    assert weakened["narrowed_below_a_year"] >= 1, outcome
+    assert weakened["right"] == weakened["narrowed_below_a_year"], outcome
+    assert weakened["premise_false_for"] == 0, outcome  # sound: every window holds
+    assert outcome["safe_harbor"]["patients_with_numeric_ages"] >= 50, outcome
+    assert outcome["safe_harbor"]["premise_false_for"] >= 1, outcome  # unsound: guesses
 
 
 def test_a_readings_time_cannot_be_recovered_from_its_key(test_warehouse, builds):

@@ -32,7 +32,8 @@ deidentified as (
         keys.surrogate_key as encounter_key,
         patients.patient_key,
         {{ days_since_anchor('encounters.visit_date', 'patients.anchor_at') }} as visit_day_offset,
-        {{ age_category('patients.birth_date', 'encounters.visit_date') }} as age_at_visit,
+        {{ age_category('patients.birth_date', 'encounters.visit_date', 'patients.age_at_last_event') }}
+            as age_at_visit,
         {{ limited_data_set_only('encounters.visit_date', 'date') }} as visit_date,
         encounters.diagnosis_code,
         encounters.diagnosis_description,

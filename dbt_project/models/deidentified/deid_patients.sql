@@ -2,10 +2,14 @@
     One row per patient, nothing that names or locates them (policy: var deid_policy).
     Safe Harbor: no calendar year (a birth or death year beside ages and offsets would place the
     patient's events: docs/deidentification.md); death in whole days from the patient's anchor;
-    the age at the first event, '90+' for a patient of 90 or over; the ZIP code keeps three digits
+    the age at the first event, '90+' for a patient 90 or over at any event; the ZIP code keeps three digits
     ('000' in restricted areas) and the town is dropped. A limited data set adds the dates, the
     town and the five-digit ZIP.
 -#}
+
+{#- a patient with no event yet: their age on January 1 of the build's year, which changes on a
+    day that says nothing of their birthday -#}
+{%- set january_first = "date_trunc('year', " ~ deid_as_of() ~ ")::date" %}
 
 with
 
@@ -17,8 +21,11 @@ deidentified as (
     select
         patient_key,
         sex,
-        {{ age_category('birth_date', 'coalesce((anchor_at at time zone \'UTC\')::date, date_trunc(\'year\', ' ~ deid_as_of() ~ ')::date)') }}
-            as age_at_first_event,
+        {{ age_category(
+            'birth_date',
+            'coalesce((anchor_at at time zone \'UTC\')::date, ' ~ january_first ~ ')',
+            'coalesce(age_at_last_event, ' ~ age_in_years('birth_date', january_first) ~ ')'
+        ) }} as age_at_first_event,
         death_date is not null as is_deceased,
         {{ days_since_anchor('death_date', 'anchor_at') }} as death_day_offset,
         state,

@@ -1,7 +1,8 @@
 {#-
-    Each patient's first dated event in each source, as a moment in UTC (a date counts from its
-    midnight in UTC). The earliest of them anchors the patient's offsets in the de-identified
-    layer (crosswalk patient_anchors). The registry carries no event: its event is when the
+    Each patient's first and last dated event in each source, as moments in UTC (a date counts
+    from its midnight in UTC). The earliest of them anchors the patient's offsets in the
+    de-identified layer (crosswalk patient_anchors); the latest gives their age at their last
+    event, which decides whether they are 90 or over on every row (int_patients_keyed). The registry carries no event: its event is when the
     warehouse received the registration. Device readings are not events here: they arrive every
     few seconds and anchor no one (a monitored patient is registered).
 -#}
@@ -43,29 +44,41 @@ fhir_patients as (
 ),
 
 events as (
-    select patient_id, min(landed_at) as event_at, 'ehr_patients' as source_name
+    select patient_id, min(landed_at) as event_at, null::timestamptz as last_event_at,
+        'ehr_patients' as source_name
     from registry
     group by patient_id
     union all
-    select patient_id, min(visit_date)::timestamp at time zone 'UTC', 'ehr'
+    select patient_id, min(visit_date)::timestamp at time zone 'UTC',
+        max(visit_date)::timestamp at time zone 'UTC', 'ehr'
     from encounters
     group by patient_id
     union all
-    select patient_id, min(service_date)::timestamp at time zone 'UTC', 'claims'
+    select patient_id, min(service_date)::timestamp at time zone 'UTC',
+        max(service_date)::timestamp at time zone 'UTC', 'claims'
     from claims
     group by patient_id
     union all
-    select patient_id, min(enrollment_date)::timestamp at time zone 'UTC', 'research'
+    select patient_id, min(enrollment_date)::timestamp at time zone 'UTC',
+        max(enrollment_date)::timestamp at time zone 'UTC', 'research'
     from trials
     group by patient_id
     union all
-    select fhir_patients.patient_id, min(fhir_encounters.started_at), 'fhir_encounters'
+    select
+        fhir_patients.patient_id,
+        min(fhir_encounters.started_at),
+        max(fhir_encounters.started_at),
+        'fhir_encounters'
     from fhir_encounters
     inner join fhir_patients
         on fhir_encounters.fhir_patient_reference = fhir_patients.fhir_patient_reference
     group by fhir_patients.patient_id
     union all
-    select fhir_patients.patient_id, min(fhir_observations.observed_at), 'fhir_observations'
+    select
+        fhir_patients.patient_id,
+        min(fhir_observations.observed_at),
+        max(fhir_observations.observed_at),
+        'fhir_observations'
     from fhir_observations
     inner join fhir_patients
         on fhir_observations.fhir_patient_reference = fhir_patients.fhir_patient_reference
@@ -75,7 +88,8 @@ events as (
 select
     patient_id,
     source_name,
-    event_at as first_event_at
+    event_at as first_event_at,
+    last_event_at
 from events
 where patient_id is not null
     and event_at is not null

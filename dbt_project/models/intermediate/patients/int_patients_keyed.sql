@@ -1,6 +1,7 @@
 {#-
-    One row per resolved patient: their surrogate key, their anchor and the demographics the
-    de-identified layer generalises. The registry is the source of truth; a patient the registry
+    One row per resolved patient: their surrogate key, their anchor, the demographics the
+    de-identified layer generalises and their age at their last dated event (not a reading),
+    which decides whether they are 90 or over on every row. The registry is the source of truth; a patient the registry
     does not know takes their demographics from their latest FHIR Patient.
 -#}
 
@@ -12,6 +13,16 @@ crosswalk as (
 
 anchors as (
     select * from {{ ref('patient_anchors') }}
+),
+
+events as (
+    select * from {{ ref('int_patient_events_unioned') }}
+),
+
+last_events as (
+    select patient_id, max(last_event_at) as last_event_at
+    from events
+    group by patient_id
 ),
 
 identities as (
@@ -70,6 +81,8 @@ keyed as (
         crosswalk.patient_key,
         anchors.anchor_at,
         anchors.hour_anchor_at,
+        {{ age_in_years('preferred_demographics.birth_date',
+            "(last_events.last_event_at at time zone 'UTC')") }} as age_at_last_event,
         preferred_demographics.demographics_source,
         preferred_demographics.sex,
         preferred_demographics.birth_date,
@@ -82,6 +95,8 @@ keyed as (
         on crosswalk.patient_id = anchors.patient_id
     left join preferred_demographics
         on crosswalk.patient_id = preferred_demographics.patient_id
+    left join last_events
+        on crosswalk.patient_id = last_events.patient_id
 )
 
 select * from keyed

@@ -1,7 +1,7 @@
 {#-
     Incremental: each build adds the files landed since its own last build, so publishing (a view
     swap) never copies or rebuilds it, and re-states the encounters whose published age changed
-    (a patient who became 90 or over carries '90+' on every row: deid_encounters). Columns
+    (a patient with a later event at 90 or over carries '90+' on every row: deid_encounters). Columns
     starting with an underscore are internal: the publish step leaves them out of analysts' views
     (a landing time would hint at a visit date).
 -#}
@@ -19,8 +19,12 @@ encounters as (
     select * from {{ ref('deid_encounters') }}
     {% if is_incremental() %}
     where _landed_at > (select coalesce(max(_landed_at), '-infinity') from {{ this }})
-        or age_at_visit = '90+' and encounter_key in (
-            select encounter_key from {{ this }} where age_at_visit <> '90+'
+        or encounter_key in (
+            select stored.encounter_key
+            from {{ this }} as stored
+            inner join {{ ref('deid_encounters') }} as fresh
+                on stored.encounter_key = fresh.encounter_key
+            where stored.age_at_visit is distinct from fresh.age_at_visit
         )
     {% endif %}
 ),
