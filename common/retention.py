@@ -69,12 +69,6 @@ def _expired(kind: str, folder: Path, cutoff: float) -> Iterator[Path]:
         )
 
 
-def expired_files(folder: Path, retention_days: float, now: float | None = None) -> list[Path]:
-    """Files under `folder` last changed more than `retention_days` ago."""
-    cutoff = (now or time.time()) - retention_days * 86400
-    return list(_expired("files", folder, cutoff))
-
-
 def apply_retention(retention_days: dict[str, float], now: float | None = None) -> dict[str, int]:
     """Delete, of each kind, what is older than its retention; how many of each. A kind without a
     retention is refused: nothing holding PHI may be kept for ever by omission."""

@@ -39,7 +39,7 @@
                     {%- do adapter.drop_relation(relation) -%}
                 {%- endif -%}
             {%- endif -%}
-            {%- if node.version | string == node.latest_version | string -%}
+            {%- if node.alias == node.name -%}  {#- the latest version (generate_alias_name) -#}
                 {%- set current = versioned | selectattr('name', 'equalto', node.name)
                     | map(attribute='alias') | list -%}
                 {%- set tables = run_query(

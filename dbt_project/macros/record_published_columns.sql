@@ -33,12 +33,12 @@
                 and column.meta.get('published', true) -%}
                 {%- do columns.append("'" ~ column.name ~ "'") -%}
             {%- endfor -%}
-            {%- set names = [] -%}
-            {%- if node.version is none or node.version | string == node.latest_version | string -%}
-                {%- do names.append("'" ~ node.name ~ "'") -%}
-            {%- endif -%}
-            {%- if node.version is not none -%}
-                {%- do names.append("'" ~ node.name ~ "_v" ~ (node.version | replace('.', '_')) ~ "'") -%}
+            {#- its relation's name (generate_alias_name: the latest version's is the model's),
+                and a versioned one's <name>_v<N> too -#}
+            {%- set names = ["'" ~ node.alias ~ "'"] -%}
+            {%- set versioned = node.name ~ "_v" ~ (node.version | replace('.', '_')) -%}
+            {%- if node.version is not none and versioned != node.alias -%}
+                {%- do names.append("'" ~ versioned ~ "'") -%}
             {%- endif -%}
             {%- do listed.append(
                 "('" ~ build_schema ~ "', '" ~ node.alias ~ "', '" ~ node.unique_id ~ "', array["

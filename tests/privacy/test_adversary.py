@@ -453,6 +453,17 @@ def test_hour_offsets_do_not_give_the_time_of_day(test_warehouse, builds):
     assert outcome["safe_harbor"]["time_of_day_recovered"] <= 9, outcome
 
 
+def _birth_years(tw, where: str) -> dict[str, int]:
+    """The true birth year of each patient `where` says (for the test, never the adversary)."""
+    return dict(
+        _as_transformer(
+            tw,
+            "select patient_key::text, extract(year from birth_date)::integer"
+            f" from intermediate.int_patients_keyed where {where}",
+        )
+    )
+
+
 def _birth_year_candidates(tw, schema: str) -> dict[str, set[int]]:
     """Each patient's possible birth years from every age published beside a year: age a in year
     y means born in y - a - 1 or y - a; '90+' in year y means born in y - 90 or before; a
@@ -487,14 +498,7 @@ def _birth_year_candidates(tw, schema: str) -> dict[str, set[int]]:
 
 
 def test_the_birth_year_of_a_patient_of_90_or_over_cannot_be_recovered(test_warehouse, builds):
-    truth = dict(
-        _as_transformer(
-            test_warehouse,
-            "select patient_key::text, extract(year from birth_date)::integer"
-            " from intermediate.int_patients_keyed"
-            " where extract(year from age(current_date, birth_date)) >= 90",
-        )
-    )
+    truth = _birth_years(test_warehouse, "extract(year from age(current_date, birth_date)) >= 90")
     outcome = {}
     for build, schema in builds.items():
         candidates = _birth_year_candidates(test_warehouse, schema)
@@ -546,13 +550,7 @@ def test_an_age_is_no_calendar_fact(test_warehouse, builds):
     patient's events) its premise, that a numeric age means born within 89 years of the build's
     year, is false for patients the published build gives numeric ages: its windows are guesses."""
     tw = test_warehouse
-    truth = dict(
-        _as_transformer(
-            tw,
-            "select patient_key::text, extract(year from birth_date)::integer"
-            " from intermediate.int_patients_keyed where birth_date is not null",
-        )
-    )
+    truth = _birth_years(tw, "birth_date is not null")
     anchors = dict(
         _as_transformer(
             tw,
