@@ -81,8 +81,11 @@ keyed as (
         crosswalk.patient_key,
         anchors.anchor_at,
         anchors.hour_anchor_at,
+        -- the anchor counts as an event: the age at it is published (age_at_first_event), and an
+        -- anchor set from a registration can come after every dated event
         {{ age_in_years('preferred_demographics.birth_date',
-            "(last_events.last_event_at at time zone 'UTC')") }} as age_at_last_event,
+            "(greatest(last_events.last_event_at, anchors.anchor_at) at time zone 'UTC')") }}
+            as age_at_last_event,
         preferred_demographics.demographics_source,
         preferred_demographics.sex,
         preferred_demographics.birth_date,
