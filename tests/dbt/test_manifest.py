@@ -11,6 +11,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+import yaml
 
 from common import settings
 
@@ -103,3 +104,51 @@ def test_every_crosswalk_model_is_locked_and_never_rebuilt(manifest):
         assert (model["schema"], config["materialized"]) == ("crosswalk", "incremental")
         assert config["full_refresh"] is False
         assert any("revoke all" in hook["sql"] for hook in config["post-hook"])
+
+
+# Where the landing rules of each raw table are (ingestion/rules/<file>.yml, a child table's under
+# `children`), and the checks that bound what a text column may hold.
+RULES_OF = {
+    ("ehr", "encounters"): ("ehr_encounters", None),
+    ("ehr", "patients"): ("ehr_patients", None),
+    ("claims", "claims"): ("claims", None),
+    ("claims", "claim_service_lines"): ("claims", "services"),
+    ("vitals", "readings"): ("vitals", None),
+}
+BOUNDING_CHECKS = {"pattern", "npi", "icd10cm"}
+NON_TEXT_TYPES = {"number", "money", "integer", "date", "timestamp"}
+BOUNDED_ELSEWHERE = {
+    # the loader files each resource under the type its R4 validation read
+    ("fhir", "resources", "resource_type"),
+}
+
+
+def test_text_a_source_writes_freely_is_never_published_as_sent(manifest):
+    """A raw text column published as sent (`kept`) is bounded by a landing rule (a pattern, an
+    NPI's check digit, the ICD-10-CM code set); any other is titled from a code set, listed or
+    formatted (macros/free_text.sql), or not published (docs/deidentification.md, Free text)."""
+    rules = {}
+    for path in (settings.PROJECT_ROOT / "ingestion" / "rules").glob("*.yml"):
+        rules[path.stem] = yaml.safe_load(path.read_text())
+    unbounded = []
+    for source in manifest["sources"].values():
+        for name, column in source["columns"].items():
+            if (column.get("meta") or {}).get("deid_treatment") != "kept":
+                continue
+            key = (source["source_name"], source["name"])
+            if (*key, name) in BOUNDED_ELSEWHERE or (column.get("data_type") or "text") != "text":
+                continue
+            if key not in RULES_OF:
+                unbounded.append(".".join((*key, name)))
+                continue
+            rule_file, child = RULES_OF[key]
+            declared = rules[rule_file]["children"][child] if child else rules[rule_file]["columns"]
+            typed = {c["name"] for c in declared if c.get("type") in NON_TEXT_TYPES}
+            checked = {
+                rule["column"]
+                for rule in rules[rule_file]["rules"]
+                if rule["check"] in BOUNDING_CHECKS and rule.get("table") == child
+            }
+            if name not in typed | checked:
+                unbounded.append(".".join((*key, name)))
+    assert unbounded == []

@@ -36,7 +36,7 @@ pytestmark = pytest.mark.e2e
 DBT_PROJECT = yaml.safe_load((settings.DBT_PROJECT_DIR / "dbt_project.yml").read_text())
 IDENTIFIER_CLASSES = DBT_PROJECT["vars"]["hipaa_identifier_classes"]
 DIRECT_CLASSES = {name for name, kind in IDENTIFIER_CLASSES.items() if kind == "direct"}
-TREATMENTS = {"dropped", "generalised", "replaced", "kept"}
+TREATMENTS = {"dropped", "generalised", "replaced", "kept", "titled", "listed", "formatted"}
 AGREEMENT = "irb_2026_17"  # a data use agreement, for its limited data set
 
 # The columns of each source that hold an identifier: each must be classified as one.

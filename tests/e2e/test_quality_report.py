@@ -5,7 +5,9 @@ browser, and the PHI scan over both.
 
 Beside the demo data, one EHR extract carries two visits dated 1850: landing takes them (real
 dates), the landed checkpoint moves them to quarantine (a few rows: under the threshold, so the
-run still publishes); and the FHIR API sends one Patient that is not valid R4.
+run still publishes); and the FHIR API sends one Patient that is not valid R4. A few records of
+every source carry their patient's full name and MRN in every free-text field
+(tests/privacy/planted_text.py): none reaches analysts, the report, Data Docs or the email.
 """
 
 from __future__ import annotations
@@ -31,16 +33,19 @@ from demo.fhir_server import DemoFhirServer, FhirStore
 from demo.research_db import DATABASE as RESEARCH_DATABASE
 from demo.research_db import ensure_database, fill
 from expectations import report
+from expectations.weekly_summary import summarize_week
 from ingestion import resubmit
 from ingestion.sources import BATCH_FILE_SOURCE_NAMES
 from monitoring.processor import Processor, load_config
 from orchestration import pipeline
 from tests.pipeline_steps import build_and_publish
+from tests.privacy import planted_text
 from warehouse.phi_scan import (
     IdentifierIndex,
     known_non_identifiers,
     raw_identifiers,
     scan_files,
+    scan_relations,
 )
 
 pytestmark = pytest.mark.e2e
@@ -61,6 +66,7 @@ class Demo:
     research_rows: int
     held_file: str
     quarantined: list[tuple]  # (source, stage, rule, status) of each record held, after the run
+    planted: set[tuple[str, str]]  # (staging relation, column) of each free-text field planted
 
 
 def query(tw, role: str, statement: str, params: tuple = ()) -> list[tuple]:
@@ -86,12 +92,17 @@ def demo(test_warehouse) -> Demo:
     tw = test_warehouse
     ensure_database(tw.warehouse)
     fill(tw.warehouse)
-    store = FhirStore(demo_resources())
+    for source, write in DEMO_WRITERS.items():
+        write(tw.landing_dir / source)
+    names = planted_text.registry_names(tw.landing_dir)
+    planted = planted_text.plant_in_files(tw.landing_dir)
+    planted |= planted_text.plant_in_research_db(tw.warehouse, names)
+    resources = demo_resources()
+    planted |= planted_text.plant_in_fhir(resources)
+    store = FhirStore(resources)
     store.add({"resourceType": "Patient", "id": "pat-invalid", "birthDate": "31/02/1990"})  # not R4
     server = DemoFhirServer(store, "healthcare-warehouse", os.environ["FHIR_CLIENT_SECRET"])
     os.environ["FHIR_BASE_URL"] = server.start()
-    for source, write in DEMO_WRITERS.items():
-        write(tw.landing_dir / source)
     [held] = write_extracts(
         tw.landing_dir / "ehr", files=1, rows=30, defects_per_file=0, seed=3,
         first_day=date(2024, 7, 1),
@@ -112,7 +123,7 @@ def demo(test_warehouse) -> Demo:
     quarantined = query(
         tw, "steward", "select source, stage, rule, status from quarantine.quarantined_records"
     )
-    return Demo(list(server.state.served), research_rows, held.name, quarantined)
+    return Demo(list(server.state.served), research_rows, held.name, quarantined, planted)
 
 
 def records_in(path: Path) -> int:
@@ -298,3 +309,34 @@ def test_the_report_and_data_docs_hold_no_raw_identifier(test_warehouse, built_r
         leak.unlink()
     assert {f.relation for f in found} == {str(leak)}
     assert {"medical_record_number", "dates"} <= {f.identifier_class for f in found}
+
+
+# --- free text ------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def index(test_warehouse, demo) -> IdentifierIndex:
+    return IdentifierIndex(raw_identifiers(test_warehouse.warehouse))
+
+
+def test_planted_identifiers_reach_the_phi_zone_and_no_analyst(test_warehouse, demo, index):
+    """Every free-text field of every source, planted with its patient's name and MRN, landed
+    (the PHI zone holds them: the scan finds them there) and reaches no published relation."""
+    held = scan_relations(test_warehouse.warehouse, "transformer", "staging", index)
+    found = {
+        (finding.relation.removeprefix("staging."), finding.column)
+        for finding in held
+        if finding.identifier_class in ("names", "medical_record_number")
+    }
+    assert len(demo.planted) == 17  # EHR 4, claims 3, vitals 3, research 2, FHIR 5
+    assert demo.planted <= found, demo.planted - found
+    leaked = scan_relations(test_warehouse.warehouse, "analyst", "analytics", index)
+    assert leaked == [], "\n".join(map(str, leaked))
+
+
+def test_the_weekly_email_holds_no_raw_identifier(test_warehouse, demo, index):
+    email = summarize_week(test_warehouse.warehouse).render()
+    assert "received = loaded + quarantined" in email
+    assert index.classes_in(email) == set(), email
+    [(mrn,)] = query(test_warehouse, "steward", "select patient_id from raw_ehr.patients limit 1")
+    assert "medical_record_number" in index.classes_in(email + f"\nabout {mrn}")

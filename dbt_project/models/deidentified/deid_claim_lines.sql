@@ -1,4 +1,8 @@
-{#- The service lines of the de-identified claims: nothing in them identifies a patient. -#}
+{#-
+    The service lines of the de-identified claims. The payer's description of a service is free
+    text and is not published: dim_procedure describes a code by its section (v1 published the
+    text: docs/published_versions.md).
+-#}
 
 with
 
@@ -16,7 +20,6 @@ deidentified as (
         keys.surrogate_key as claim_key,
         lines.line_number,
         lines.procedure_code,
-        lines.procedure_description,
         lines.amount,
         lines.units
     from lines

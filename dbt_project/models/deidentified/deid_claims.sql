@@ -25,11 +25,11 @@ deidentified as (
         patients.patient_key,
         {{ days_since_anchor('claims.service_date', 'patients.anchor_at') }} as service_day_offset,
         {{ limited_data_set_only('claims.service_date', 'date') }} as service_date,
-        claims.provider_id,
+        {{ formatted_identifier('claims.provider_id', 'provider_id') }} as provider_id,
         claims.billing_provider_npi,
         claims.rendering_provider_npi,
         claims.total_amount,
-        claims.coverage_type,
+        {{ listed_value('claims.coverage_type', 'coverage_type') }} as coverage_type,
         claims.landed_at as _landed_at
     from claims
     inner join patients

@@ -27,9 +27,12 @@ deidentified as (
     select
         keys.surrogate_key as fhir_encounter_key,
         patients.patient_key,
-        encounters.fhir_practitioner_id,
-        encounters.encounter_status,
-        encounters.encounter_class,
+        {{ formatted_identifier('encounters.fhir_practitioner_id', 'fhir_practitioner_id') }}
+            as fhir_practitioner_id,
+        {{ listed_value('encounters.encounter_status', 'fhir_encounter_status') }}
+            as encounter_status,
+        {{ listed_value('encounters.encounter_class', 'fhir_encounter_class') }}
+            as encounter_class,
         {{ hours_since_anchor('encounters.started_at', 'patients.hour_anchor_at') }}
             as started_hour_offset,
         (extract(epoch from encounters.ended_at - encounters.started_at) / 60)::integer

@@ -1,7 +1,8 @@
 {#-
     FHIR vital-sign Observations without their patient: surrogate keys, the value in its
-    normalised unit, the time as whole hours from the patient's hour anchor (no calendar year:
-    deid_encounters says why).
+    normalised unit, the code's LOINC name (seed loinc_vital_signs; never the display the server
+    sent), statuses and units only when listed (macros/free_text.sql), the time as whole hours
+    from the patient's hour anchor (no calendar year: deid_encounters says why).
 -#}
 
 with
@@ -19,6 +20,10 @@ patients as (
     select * from {{ ref('int_patients_keyed') }}
 ),
 
+loinc as (
+    select * from {{ ref('loinc_vital_signs') }}
+),
+
 keys as (
     select * from {{ ref('identifier_crosswalk') }}
     where identifier_type in ('fhir_observation', 'fhir_encounter')
@@ -29,11 +34,12 @@ deidentified as (
         observation_keys.surrogate_key as fhir_observation_key,
         encounter_keys.surrogate_key as fhir_encounter_key,
         patients.patient_key,
-        observations.loinc_code,
-        observations.loinc_display,
+        {{ formatted_identifier('observations.loinc_code', 'loinc_code') }} as loinc_code,
+        loinc.loinc_display,
         observations.value,
-        observations.ucum_unit,
-        observations.observation_status,
+        {{ listed_value('observations.ucum_unit', 'ucum_unit') }} as ucum_unit,
+        {{ listed_value('observations.observation_status', 'fhir_observation_status') }}
+            as observation_status,
         {{ hours_since_anchor('observations.observed_at', 'patients.hour_anchor_at') }}
             as observed_hour_offset,
         {{ limited_data_set_only('observations.observed_at', 'timestamptz') }} as observed_at
@@ -48,6 +54,8 @@ deidentified as (
     left join keys as encounter_keys
         on encounter_keys.identifier_type = 'fhir_encounter'
         and observations.fhir_encounter_reference = encounter_keys.identifier
+    left join loinc
+        on observations.loinc_code = loinc.loinc_code
 )
 
 select * from deidentified

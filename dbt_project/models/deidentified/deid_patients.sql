@@ -20,7 +20,7 @@ patients as (
 deidentified as (
     select
         patient_key,
-        sex,
+        {{ listed_value('sex', 'administrative_gender') }} as sex,
         {{ age_category(
             'birth_date',
             'coalesce((anchor_at at time zone \'UTC\')::date, ' ~ january_first ~ ')',
@@ -28,7 +28,7 @@ deidentified as (
         ) }} as age_at_first_event,
         death_date is not null as is_deceased,
         {{ days_since_anchor('death_date', 'anchor_at') }} as death_day_offset,
-        state,
+        {{ listed_value('state', 'us_state') }} as state,
         {{ zip3('zip_code') }} as zip3,
         {{ limited_data_set_only('birth_date', 'date') }} as birth_date,
         {{ limited_data_set_only('death_date', 'date') }} as death_date,

@@ -26,10 +26,11 @@ deidentified as (
         {{ days_since_anchor('trials.enrollment_date', 'patients.anchor_at') }}
             as enrollment_day_offset,
         {{ limited_data_set_only('trials.enrollment_date', 'date') }} as enrollment_date,
-        trials.treatment_arm,
+        {{ listed_value('trials.treatment_arm', 'trial_arm') }} as treatment_arm,
         trials.primary_endpoint_value,
         trials.adverse_event_count,
-        trials.completion_status
+        {{ listed_value('trials.completion_status', 'trial_completion_status') }}
+            as completion_status
     from trials
     inner join patients
         on trials.patient_id = patients.patient_id

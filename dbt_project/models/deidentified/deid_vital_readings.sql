@@ -1,7 +1,9 @@
 {#-
     Device readings without their patient or device: surrogate patient and device keys, the
     reading as whole hours from the patient's hour anchor (no calendar year: deid_encounters says
-    why), the ward but not the room. The
+    why), the ward but not the room, and the device's status, hospital and ward only when listed
+    (macros/free_text.sql: a post-hook withholds them from rows written before, as does
+    fct_vital_signs's from its own). The
     reading key is random (gen_random_uuid(), 45 CFR 164.514(c): derived from nothing), assigned
     when the reading is first written and kept when it is merged again. A reading that arrives
     twice is merged on _reading_ref, a hash of the patient's and device's keys and the offset in
@@ -23,6 +25,10 @@
         merge_exclude_columns=['reading_key'],
         full_refresh=false,
         on_schema_change='append_new_columns',
+        post_hook=[
+            "{{ withhold_unlisted(this, {'device_status': 'device_status',"
+            " 'hospital_name': 'hospital', 'ward_name': 'ward'}) }}",
+        ],
         indexes=[
             {'columns': ['reading_key'], 'unique': True},
             {'columns': ['_reading_ref'], 'unique': True},
@@ -97,9 +103,9 @@ deidentified as (
         readings.temperature_c,
         readings.oxygen_saturation_pct,
         readings.respiratory_rate_per_min,
-        readings.device_status,
-        readings.hospital_name,
-        readings.ward_name,
+        {{ listed_value('readings.device_status', 'device_status') }} as device_status,
+        {{ listed_value('readings.hospital_name', 'hospital') }} as hospital_name,
+        {{ listed_value('readings.ward_name', 'ward') }} as ward_name,
         md5(
             patients.patient_key::text || '/' || devices.device_key::text || '/'
             || extract(epoch from readings.measured_at - patients.anchor_at)::text

@@ -1,7 +1,8 @@
 {#-
     Incremental: each build adds the files landed since its own last build, so publishing (a view
     swap) never copies or rebuilds it, and re-states the encounters whose published age changed
-    (a patient with a later event at 90 or over carries '90+' on every row: deid_encounters). Columns
+    (a patient with a later event at 90 or over carries '90+' on every row: deid_encounters) or
+    whose published text changed (a value listed or unlisted: macros/free_text.sql). Columns
     starting with an underscore are internal: the publish step leaves them out of analysts' views
     (a landing time would hint at a visit date).
 -#}
@@ -24,7 +25,13 @@ encounters as (
             from {{ this }} as stored
             inner join {{ ref('deid_encounters') }} as fresh
                 on stored.encounter_key = fresh.encounter_key
-            where stored.age_at_visit is distinct from fresh.age_at_visit
+            where (
+                stored.age_at_visit, stored.diagnosis_description, stored.department_name,
+                stored.physician_id, stored.treatment_code
+            ) is distinct from (
+                fresh.age_at_visit, fresh.diagnosis_description, fresh.department_name,
+                fresh.physician_id, fresh.treatment_code
+            )
         )
     {% endif %}
 ),

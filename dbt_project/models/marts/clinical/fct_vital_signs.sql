@@ -9,6 +9,10 @@
         unique_key='reading_key',
         incremental_strategy='merge',
         on_schema_change='append_new_columns',
+        post_hook=[
+            "{{ withhold_unlisted(this, {'device_status': 'device_status',"
+            " 'hospital_name': 'hospital', 'ward_name': 'ward'}) }}",
+        ],
         indexes=[
             {'columns': ['reading_key'], 'unique': True},
             {'columns': ['_built_at']},

@@ -1,7 +1,8 @@
 {#-
     The hospital units seen in the data: wards monitoring devices report, EHR departments.
     Incremental: a build looks for new wards only in the readings deid_vital_readings wrote since
-    its last one (their _built_at).
+    its last one (their _built_at). A unit no longer listed (seed published_vocabularies) is
+    deleted after each build: the de-identified layer withholds it (macros/free_text.sql).
 -#}
 {{
     config(
@@ -9,6 +10,12 @@
         unique_key='facility_key',
         incremental_strategy='merge',
         on_schema_change='append_new_columns',
+        post_hook=[
+            "delete from {{ this }} where case unit_type"
+            " when 'ward' then {{ listed_value('unit_name', 'ward') }}"
+            " when 'department' then {{ listed_value('unit_name', 'ehr_department') }} end is null"
+            " or hospital_name is distinct from {{ listed_value('hospital_name', 'hospital') }}",
+        ],
     )
 }}
 

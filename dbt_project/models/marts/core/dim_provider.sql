@@ -1,6 +1,8 @@
 {#-
     One row per provider NPI seen on a claim or in the FHIR directory, with whether its check
-    digit is right. Providers are not patients: their identifiers and names are kept.
+    digit is right. Providers are not patients: their NPIs and names are kept; an NPI of another
+    shape than ten digits is no NPI and is left out, and a FHIR practitioner id is published only
+    in its configured shape (macros/free_text.sql).
 -#}
 
 with
@@ -14,7 +16,7 @@ claims as (
 practitioners as (
     select distinct on (npi) *
     from {{ ref('stg_fhir__practitioners') }}
-    where npi is not null
+    where npi ~ '^[0-9]{10}$'
     order by npi, source_updated_at desc, fhir_server
 ),
 
@@ -51,7 +53,8 @@ final as (
         {{ npi_has_valid_check_digit('providers.npi') }} as has_valid_npi,
         providers.is_billing_provider,
         providers.is_rendering_provider,
-        practitioners.fhir_practitioner_id,
+        {{ formatted_identifier('practitioners.fhir_practitioner_id', 'fhir_practitioner_id') }}
+            as fhir_practitioner_id,
         nullif(concat_ws(' ', practitioners.given_name, practitioners.family_name), '')
             as provider_name
     from providers

@@ -13,7 +13,8 @@ final as (
         has_valid_npi,
         is_billing_provider,
         is_rendering_provider,
-        fhir_practitioner_id,
+        {{ formatted_identifier('fhir_practitioner_id', 'fhir_practitioner_id') }}
+            as fhir_practitioner_id,
         provider_name,
         dbt_valid_from as valid_from,
         dbt_valid_to as valid_to,

@@ -1,4 +1,4 @@
-{#- One row per service line of the claims in fct_claims. -#}
+{#- One row per service line of the claims in fct_claims; the code's section is in dim_procedure. -#}
 
 with
 
@@ -11,7 +11,6 @@ final as (
         claim_key,
         line_number,
         procedure_code,
-        procedure_description,
         units,
         amount
     from lines
