@@ -65,23 +65,23 @@ def line_chart(
     return "".join(parts)
 
 
-def bar_chart(title: str, bars: list[tuple[str, int]]) -> str:
-    """Horizontal bars, one a label, with its count."""
+def bar_chart(title: str, bars: list[tuple[str, int | None]], hidden: str = "hidden") -> str:
+    """Horizontal bars, one a label, with its count; no bar, and `hidden`, for a count hidden."""
     row, left, width = 22, 260, 560
     height = 30 + row * max(len(bars), 1)
-    most = max((count for _, count in bars), default=1) or 1
+    most = max((count for _, count in bars if count is not None), default=1) or 1
     parts = [
         _svg_open(title, width, height),
         f'<text x="4" y="14" class="chart-title">{escape(title)}</text>',
     ]
     for index, (label, count) in enumerate(bars):
         top = 24 + index * row
-        length = (width - left - 60) * count / most
+        length = (width - left - 60) * (count or 0) / most
         parts.append(
             f'<text x="{left - 6}" y="{top + 13}" text-anchor="end" class="legend">'
             f'{escape(label)}</text><rect x="{left}" y="{top + 2}" width="{length:.1f}"'
             f' height="{row - 6}" fill="{COLOURS[0]}"/><text x="{left + length + 6:.1f}"'
-            f' y="{top + 13}" class="legend">{count}</text>'
+            f' y="{top + 13}" class="legend">{hidden if count is None else count}</text>'
         )
     parts.append("</svg>")
     return "".join(parts)

@@ -8,7 +8,11 @@ Builds two static sites from what the gate recorded:
   throughput, last checkpoint).
 
 Both hold counts, rules, file positions and surrogate keys only, never a value of a record (the
-landed checkpoint's results carry no values; marts hold no PHI). Read as `steward`.
+landed checkpoint's results carry no values; marts hold no PHI). Read as `steward`. The report's
+figures about records of patients (received, loaded and quarantined rows, quarantined records by
+rule and status, a score's share of rows) follow the small-cell rule (common/small_cells.py): a
+count of 1 to 10, a figure that would give one away through the sums that tie them, and a score
+whose failing or passing rows are 1 to 10 are shown as "hidden".
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ import jinja2
 import psycopg
 
 from common import settings
+from common.small_cells import LEGEND, Figures, display, rate_hidden
 from expectations import charts, data_docs_assets
 from expectations import context as gx_context
 from monitoring.health import read_health
@@ -92,10 +97,15 @@ def _score_charts(
     rows = conn.execute(
         """
         select run_id, coalesce(table_name, 'landings of ' || source) as subject, dimension,
-               score, passed, observed
+               score, passed, observed, rows_checked
         from audit.quality_scores order by recorded_at
         """
     ).fetchall()
+    # a share of rows gives the rows failing beside those checked: hidden where either is small
+    rows = [
+        (*row[:3], None if _share_hidden(conn, row[3], row[6]) else row[3], *row[4:6])
+        for row in rows
+    ]
     by_subject: dict[str, dict[str, dict[str, float]]] = defaultdict(lambda: defaultdict(dict))
     latest: dict[tuple[str, str], dict] = {}
     for run_id, subject, dimension, score, passed, observed in rows:
@@ -130,7 +140,16 @@ def _score_charts(
     return svgs, ordered
 
 
-def _quarantine(conn: psycopg.Connection) -> tuple[list[tuple], list[tuple[str, int]]]:
+def _share_hidden(conn: psycopg.Connection, share: float, rows_checked: int | None) -> bool:
+    if rows_checked is None:  # freshness: a landing on time or not, no rows
+        return False
+    meeting = round(share * rows_checked)
+    return rate_hidden(conn, meeting, rows_checked)
+
+
+def _counts(conn: psycopg.Connection) -> tuple[list[tuple], list[tuple], list[tuple]]:
+    """Quarantined records by source, stage, rule and status, and by rule; received = loaded +
+    quarantined (+ superseded, in an API pull) by source: as they may be shown."""
     by_status = conn.execute(
         """
         select source, stage, rule, status, count(*)
@@ -140,7 +159,32 @@ def _quarantine(conn: psycopg.Connection) -> tuple[list[tuple], list[tuple[str, 
     by_reason: dict[str, int] = defaultdict(int)
     for _, _, rule, _, count in by_status:
         by_reason[rule] += count
-    return by_status, sorted(by_reason.items(), key=lambda item: -item[1])
+    reconciliation = _reconciliation(conn)
+    figures = Figures()
+    for source, stage, rule, status, count in by_status:
+        figures.count(("held", source, stage, rule, status), count)
+    for rule, count in by_reason.items():
+        figures.count(("rule", rule), count)
+        figures.sum([("rule", rule)], [("held", *row[:4]) for row in by_status if row[2] == rule])
+    kinds = ("received", "loaded", "quarantined", "superseded")
+    for source, *counts in reconciliation:
+        for kind, count in zip(kinds, counts, strict=True):
+            figures.count((source, kind), count)
+        figures.sum([(source, "received")], [(source, kind) for kind in kinds[1:]])
+    # every record quarantined is one of some source's quarantined rows
+    figures.sum(
+        [(source, "quarantined") for source, *_ in reconciliation],
+        [("rule", rule) for rule in by_reason],
+    )
+    shown = figures.shown(conn)
+    return (
+        [(*row[:4], shown[("held", *row[:4])]) for row in by_status],
+        sorted(
+            ((rule, shown[("rule", rule)]) for rule in by_reason),
+            key=lambda item: -(item[1] or 0),
+        ),
+        [(source, *(shown[(source, kind)] for kind in kinds)) for source, *_ in reconciliation],
+    )
 
 
 def _reconciliation(conn: psycopg.Connection) -> list[tuple]:
@@ -176,8 +220,7 @@ def build_report(warehouse: Warehouse, folder: Path | None = None) -> Path:
         runs = [d.run_id for d in decisions]
         labels = [d.started_at.strftime("%m-%d %H:%M") for d in decisions]
         score_svgs, latest = _score_charts(conn, runs, labels)
-        quarantine_rows, by_reason = _quarantine(conn)
-        reconciliation = _reconciliation(conn)
+        quarantine_rows, by_reason, reconciliation = _counts(conn)
         source_warnings = _source_warnings(conn)
     processor = read_health(warehouse)
     environment = jinja2.Environment(
@@ -195,6 +238,8 @@ def build_report(warehouse: Warehouse, folder: Path | None = None) -> Path:
         reconciliation=reconciliation,
         source_warnings=source_warnings,
         processor=processor,
+        shown=display,
+        legend=LEGEND,
         data_docs=Path("..", "..", "gx", "uncommitted", "data_docs", "local_site", "index.html"),
     )
     folder.mkdir(parents=True, exist_ok=True)

@@ -1,7 +1,11 @@
 """The week in numbers, for the Monday email: what each source received, loaded and quarantined,
 what the quarantine holds by rule, the gate's decisions, and the published 30-day readmission rate.
 
-Counts and rates only: no record, no identifier (the email goes to everyone on the list).
+Counts and rates only: no record, no identifier (the email goes to everyone on the list), and
+no small cell: a count of 1 to 10, a figure that would give one away (a source's received rows
+are its loaded and quarantined ones; the week's quarantined records by rule add up to those of
+every source) and a rate whose numerator, denominator or difference is small are shown as
+"hidden" (common/small_cells.py).
 
 hcw weekly-summary   # print this week's summary
 """
@@ -13,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 
 import psycopg
 
+from common.small_cells import LEGEND, Figures, display, rate_hidden
 from warehouse.connection import Warehouse
 
 
@@ -20,13 +25,14 @@ from warehouse.connection import Warehouse
 class WeekSummary:
     since: datetime
     until: datetime
-    volumes: list[tuple[str, int, int, int]]  # source, received, loaded, quarantined
-    quarantined_by_rule: list[tuple[str, int]]
+    # counts as they may be shown: None where hidden (small, or giving a small one away)
+    volumes: list[tuple[str, int | None, int | None, int | None]]  # received, loaded, quarantined
+    quarantined_by_rule: list[tuple[str, int | None]]
     builds: int
     builds_passed: int
     publications: int
-    index_stays: int
-    readmission_rate: float | None
+    index_stays: int | None
+    readmission_rate: float | None  # None where there are no stays or the rate is hidden
 
     def render(self) -> str:
         lines = [
@@ -34,13 +40,13 @@ class WeekSummary:
             "",
             "Rows by source (received = loaded + quarantined):",
             *(
-                f"  {source:<14}{received:>9} = {loaded} + {quarantined}"
+                f"  {source:<14}{display(received):>9} = {display(loaded)} + {display(quarantined)}"
                 for source, received, loaded, quarantined in self.volumes
             ),
             *([] if self.volumes else ["  nothing landed"]),
             "",
             "Quarantined this week, by rule:",
-            *(f"  {rule:<40}{count:>7}" for rule, count in self.quarantined_by_rule),
+            *(f"  {rule:<40}{display(count):>7}" for rule, count in self.quarantined_by_rule),
             *([] if self.quarantined_by_rule else ["  none"]),
             "",
             (
@@ -49,10 +55,13 @@ class WeekSummary:
             ),
             "30-day readmission rate (published build): "
             + (
-                f"{self.readmission_rate:.1%} of {self.index_stays} index stays"
-                if self.readmission_rate is not None
-                else "no published stays"
+                "no published stays"
+                if self.index_stays == 0
+                else f"{display(self.readmission_rate, '{:.1%}')} of"
+                f" {display(self.index_stays)} index stays"
             ),
+            "",
+            LEGEND,
             "",
             "The quality report is attached (make report builds it too).",
         ]
@@ -101,17 +110,43 @@ def summarize_week(warehouse: Warehouse, until: datetime | None = None) -> WeekS
             " where published_at >= %(since)s and published_at < %(until)s",
             window,
         ).fetchone()[0]
-    index_stays, rate = _readmissions(warehouse)
+        stays, readmitted = _readmissions(warehouse)
+        figures = Figures()
+        for source, received, loaded, quarantined in volumes:
+            figures.count((source, "received"), received)
+            figures.count((source, "loaded"), loaded)
+            figures.count((source, "quarantined"), quarantined)
+            figures.sum([(source, "received")], [(source, "loaded"), (source, "quarantined")])
+        for rule, count in quarantined_by_rule:
+            figures.count(("rule", rule), count)
+        figures.sum(
+            [(source, "quarantined") for source, *_ in volumes],
+            [("rule", rule) for rule, _ in quarantined_by_rule],
+        )
+        figures.count("index stays", stays)
+        shown = figures.shown(conn)
+        rate = None if stays == 0 or rate_hidden(conn, readmitted, stays) else readmitted / stays
     return WeekSummary(
-        since, until, volumes, quarantined_by_rule, builds, passed, publications, index_stays, rate
+        since,
+        until,
+        [
+            (source, *(shown[(source, kind)] for kind in ("received", "loaded", "quarantined")))
+            for source, *_ in volumes
+        ],
+        [(rule, shown[("rule", rule)]) for rule, _ in quarantined_by_rule],
+        builds,
+        passed,
+        publications,
+        shown["index stays"],
+        rate,
     )
 
 
-def _readmissions(warehouse: Warehouse) -> tuple[int, float | None]:
-    """Index stays and their 30-day readmission rate, as the analysts' published mart has them."""
+def _readmissions(warehouse: Warehouse) -> tuple[int, int]:
+    """Index stays and those readmitted within 30 days, as the analysts' published mart has them."""
     with psycopg.connect(**warehouse.connect_kwargs("analyst")) as conn:
-        stays, rate = conn.execute(
-            "select count(*)::int, avg(is_readmitted_within_30_days::int)::float"
+        stays, readmitted = conn.execute(
+            "select count(*)::int, count(*) filter (where is_readmitted_within_30_days)::int"
             " from analytics.mart_readmissions_30d"
         ).fetchone()
-    return stays, rate
+    return stays, readmitted

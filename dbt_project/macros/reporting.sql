@@ -1,20 +1,34 @@
 {#- Rules the reporting marts share. -#}
 
 {#-
-    A count as it may be published: CMS's cell-size suppression policy forbids reporting a cell of
-    1 to 10 (patients, encounters, claims...), so those become null; 0 and 11 or more are shown.
-    var min_cell_size (11) is the smallest count shown.
+    The small-cell rule (CMS cell-size policy: no count of 1 to 10 of patients, encounters,
+    claims... is published, nor a figure one could be derived from) is the warehouse's, in SQL
+    (schema disclosure, warehouse/migrations/0008_small_cells.sql), shared with what Python
+    renders (common/small_cells.py). var min_cell_size (11) is the smallest count shown.
 -#}
+
+{#- A count as it may be published: null when small; 0 and min_cell_size or more are shown. -#}
 {% macro suppressed_count(count_expression) -%}
-    case
-        when {{ count_expression }} between 1 and {{ var('min_cell_size', 11) - 1 }} then null
-        else {{ count_expression }}
-    end
+    case when {{ is_suppressed(count_expression) }} then null else {{ count_expression }} end
 {%- endmacro %}
 
-{#- Whether a count is hidden by suppressed_count. -#}
+{#- Whether a count is small: hidden by suppressed_count. -#}
 {% macro is_suppressed(count_expression) -%}
-    ({{ count_expression }} between 1 and {{ var('min_cell_size', 11) - 1 }})
+    disclosure.is_small({{ count_expression }}, {{ var('min_cell_size') }})
+{%- endmacro %}
+
+{#-
+    Whether each of the group's counts is hidden, as a boolean[] in the order of `order_by`: the
+    small ones, and, as the group's total can be known (`total_known`), one more beside them where
+    they would give themselves away (complementary suppression). An aggregate over the group.
+-#}
+{% macro hidden_cells(count_expression, order_by, total_known=true) -%}
+    disclosure.hidden_cells(
+        array_agg({{ count_expression }} order by {{ order_by }}),
+        null,
+        {{ total_known }},
+        {{ var('min_cell_size') }}
+    )
 {%- endmacro %}
 
 {#-

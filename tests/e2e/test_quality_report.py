@@ -5,7 +5,8 @@ browser, and the PHI scan over both.
 
 Beside the demo data, one EHR extract carries two visits dated 1850: landing takes them (real
 dates), the landed checkpoint moves them to quarantine (a few rows: under the threshold, so the
-run still publishes); and the FHIR API sends one Patient that is not valid R4. A few records of
+run still publishes); another holds three visits of the fourth quarter of 2023, a small cell of the
+regulatory summary; and the FHIR API sends one Patient that is not valid R4. A few records of
 every source carry their patient's full name and MRN in every free-text field
 (tests/privacy/planted_text.py): none reaches analysts, the report, Data Docs or the email.
 """
@@ -15,6 +16,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 import shutil
 from collections import Counter
 from dataclasses import dataclass
@@ -26,13 +28,13 @@ import pytest
 from playwright.sync_api import sync_playwright
 
 from cli.run import DEMO_WRITERS
-from common import settings
+from common import settings, small_cells
 from demo.ehr_extracts import write_extracts
 from demo.fhir_resources import demo_resources
 from demo.fhir_server import DemoFhirServer, FhirStore
 from demo.research_db import DATABASE as RESEARCH_DATABASE
 from demo.research_db import ensure_database, fill
-from expectations import report
+from expectations import report, weekly_summary
 from expectations.weekly_summary import summarize_week
 from ingestion import resubmit
 from ingestion.sources import BATCH_FILE_SOURCE_NAMES
@@ -40,6 +42,7 @@ from monitoring.processor import Processor, load_config
 from orchestration import pipeline
 from tests.pipeline_steps import build_and_publish
 from tests.privacy import planted_text
+from tests.privacy.derivation import given_away
 from warehouse.phi_scan import (
     IdentifierIndex,
     known_non_identifiers,
@@ -113,6 +116,10 @@ def demo(test_warehouse) -> Demo:
         fields[1] = "1850-01-0" + str(line)
         rows[line - 1] = ",".join(fields)
     held.write_text("\n".join(rows) + "\n")
+    write_extracts(
+        tw.landing_dir / "ehr", files=1, rows=3, defects_per_file=0, seed=5,
+        first_day=date(2023, 11, 1),
+    )  # fmt: skip
     try:
         run_pipeline(tw, "run_demo")
     finally:
@@ -275,12 +282,15 @@ def test_the_report_and_data_docs_in_a_browser(test_warehouse, built_report, tmp
     scored = query(
         test_warehouse,
         "steward",
-        "select run_id, score from audit.quality_scores"
+        "select run_id, score, rows_checked from audit.quality_scores"
         " where table_name = 'raw_ehr.encounters' and dimension = 'validity' order by recorded_at",
     )
     assert scored[0][0] == "run_demo" and scored[0][1] < 1  # the two visits of 1850
-    run_id, latest = scored[-1]
-    assert f"raw_ehr.encounters\tvalidity\t{latest:.3f}\t\t{run_id}" in scores
+    # a share of rows is hidden where its failing or passing rows are 1 to 10 (small cells)
+    run_id, latest, rows_checked = scored[-1]
+    failing = round((1 - latest) * rows_checked)
+    score = "hidden" if 0 < failing < 11 or 0 < rows_checked - failing < 11 else f"{latest:.3f}"
+    assert f"raw_ehr.encounters\tvalidity\t{score}\t\t{run_id}" in scores
     assert any(row.startswith("fct_encounters\tvalidity\t1.000") for row in scores), scores[:5]
     plausible = [row for row in held if "visit_date_is_plausible" in row]
     assert {row.split("\t")[3] for row in plausible} == {"waiting", "reconciled"}, held
@@ -340,3 +350,219 @@ def test_the_weekly_email_holds_no_raw_identifier(test_warehouse, demo, index):
     assert index.classes_in(email) == set(), email
     [(mrn,)] = query(test_warehouse, "steward", "select patient_id from raw_ehr.patients limit 1")
     assert "medical_record_number" in index.classes_in(email + f"\nabout {mrn}")
+
+
+# --- small cells --------------------------------------------------------------------------
+
+
+def _primary_only(self, conn):
+    """The rule weakened to hiding small counts alone, as before issue 21."""
+    return {key: None if 1 <= value < 11 else value for key, value in self.counts.items()}
+
+
+def _email_figures(summary) -> tuple[dict, list]:
+    shown, sums = {}, []
+    for source, received, loaded, quarantined in summary.volumes:
+        shown |= {(source, "received"): received, (source, "loaded"): loaded}
+        shown[(source, "quarantined")] = quarantined
+        sums.append(([(source, "received")], [(source, "loaded"), (source, "quarantined")]))
+    shown |= {("rule", rule): count for rule, count in summary.quarantined_by_rule}
+    sums.append(
+        (
+            [(source, "quarantined") for source, *_ in summary.volumes],
+            [("rule", rule) for rule, _ in summary.quarantined_by_rule],
+        )
+    )
+    return shown, sums
+
+
+@pytest.fixture
+def three_readmissions(test_warehouse, demo):
+    """The published readmissions, 3 of them readmitted: a rate with a numerator of 3."""
+    [(schema,)] = query(
+        test_warehouse,
+        "transformer",
+        "select table_schema from information_schema.view_table_usage"
+        " where view_schema = 'analytics' and view_name = 'mart_readmissions_30d'",
+    )
+    table = f"{schema}.mart_readmissions_30d"
+    with psycopg.connect(**test_warehouse.warehouse.connect_kwargs("transformer")) as conn:
+        before = conn.execute(f"select encounter_key, is_readmitted_within_30_days from {table}")
+        before = before.fetchall()
+        conn.execute(
+            f"update {table} set is_readmitted_within_30_days = encounter_key in"
+            f" (select encounter_key from {table} order by encounter_key limit 3)"
+        )
+    yield len(before)
+    kwargs = test_warehouse.warehouse.connect_kwargs("transformer")
+    with psycopg.connect(**kwargs) as conn, conn.cursor() as cursor:
+        cursor.executemany(
+            f"update {table} set is_readmitted_within_30_days = %s where encounter_key = %s",
+            [(flag, key) for key, flag in before],
+        )
+
+
+def test_no_hidden_figure_of_the_email_can_be_worked_out(
+    test_warehouse, demo, three_readmissions, monkeypatch
+):
+    summary = summarize_week(test_warehouse.warehouse)
+    shown, sums = _email_figures(summary)
+    hidden = [key for key, value in shown.items() if value is None]
+    assert len(hidden) >= 3, summary.render()  # the demo's few quarantined records, and theirs
+    assert given_away(shown, sums) == {}, summary.render()
+    # the rate of 3 readmissions is hidden; its stays are not small
+    assert summary.index_stays == three_readmissions > 10
+    assert summary.readmission_rate is None
+    assert f"hidden of {three_readmissions} index stays" in summary.render()
+
+    # the reader wins against the rule weakened to small counts alone
+    monkeypatch.setattr(small_cells.Figures, "shown", _primary_only)
+    monkeypatch.setattr(weekly_summary, "rate_hidden", lambda conn, numerator, denominator: False)
+    weakened = summarize_week(test_warehouse.warehouse)
+    assert given_away(*_email_figures(weakened)) != {}
+    assert round(weakened.readmission_rate * weakened.index_stays) == 3
+
+
+def _report_figures(page: Path) -> dict:
+    """The figures of the report's quarantine and reconciliation, as a reader parses them."""
+    text = page.read_text()
+
+    def cells(kind: str) -> list[list[str]]:
+        rows = re.findall(rf'<tr class="{kind}">(.*?)</tr>', text, re.DOTALL)
+        return [
+            [
+                re.sub(r"<[^>]+>|\s+", "", c)
+                for c in re.findall(r"<td[^>]*>(.*?)</td>", row, re.DOTALL)
+            ]
+            for row in rows
+        ]
+
+    def number(value: str) -> int | None:
+        return None if value == small_cells.HIDDEN else int(value)
+
+    chart = text[text.index("<title>quarantined records by rule</title>") :]
+    chart = chart[: chart.index("</svg>")]
+    bars = re.findall(r'class="legend">([^<]*)</text><rect[^>]*/><text[^>]*>([^<]*)</text>', chart)
+    shown = {("held", *row[:4]): number(row[4]) for row in cells("quarantine")}
+    shown |= {("rule", rule): number(count) for rule, count in bars}
+    for source, *counts in cells("reconciliation"):
+        for kind, count in zip(
+            ("received", "loaded", "quarantined", "superseded"), counts, strict=True
+        ):
+            shown[(source, kind)] = number(count)
+    return shown
+
+
+def _report_sums(test_warehouse, shown: dict) -> list:
+    """Every sum a reader could try that holds on the records: the rules' records by status and
+    source, the sources' received rows, and the quarantined records against the rows."""
+    held = query(
+        test_warehouse, "steward",
+        "select source, stage, rule, status, count(*) from quarantine.quarantined_records"
+        " group by 1, 2, 3, 4",
+    )  # fmt: skip
+    truth = {("held", *row[:4]): row[4] for row in held}
+    rules = {key[1] for key in shown if key[0] == "rule"} | {key[3] for key in truth}
+    sources = {key[0] for key in shown if key[1:] == ("received",)}
+    candidates = [
+        ([("rule", rule)], [key for key in truth if key[3] == rule]) for rule in rules
+    ] + [
+        ([(source, "received")], [(source, k) for k in ("loaded", "quarantined", "superseded")])
+        for source in sources
+    ] + [
+        ([(source, "quarantined")], [key for key in truth if key[1] == source])
+        for source in sources
+    ] + [
+        ([(source, "quarantined") for source in sources], [("rule", rule) for rule in rules])
+    ]  # fmt: skip
+    by_rule = {rule: sum(v for k, v in truth.items() if k[3] == rule) for rule in rules}
+    truth |= {("rule", rule): count for rule, count in by_rule.items()}
+    for source, *counts in query(
+        test_warehouse, "steward",
+        "select source, sum(rows_received), sum(rows_loaded), sum(rows_quarantined), 0"
+        " from audit.file_ledger group by source union all select source, sum(rows_received),"
+        " sum(rows_loaded), sum(rows_quarantined), sum(rows_superseded) from audit.api_pulls"
+        " group by source",
+    ):  # fmt: skip
+        for kind, count in zip(("received", "loaded", "quarantined", "superseded"), counts):
+            truth[(source, kind)] = count
+    return [
+        (totals, members)
+        for totals, members in candidates
+        if sum(truth.get(k, 0) for k in totals) == sum(truth.get(k, 0) for k in members)
+    ]
+
+
+def test_no_hidden_figure_of_the_report_can_be_worked_out(
+    test_warehouse, built_report, tmp_path, monkeypatch
+):
+    _, page = built_report
+    shown = _report_figures(page)
+    sums = _report_sums(test_warehouse, shown)
+    assert len(sums) >= 8
+    assert sum(value is None for value in shown.values()) >= 3
+    assert given_away(shown, sums) == {}
+
+    monkeypatch.setattr(small_cells.Figures, "shown", _primary_only)
+    weakened = report.build_report(test_warehouse.warehouse, tmp_path)
+    assert given_away(_report_figures(weakened), sums) != {}
+
+
+def test_no_hidden_cell_of_a_reporting_mart_can_be_worked_out(test_warehouse, demo):
+    """Each reporting mart's counts against the total a reader of the published tables counts:
+    the quarters' encounters, the providers' claims, the condition groups' encounters (a reader
+    has the public seed of categories by group)."""
+    categories = [
+        row["icd10cm_category"]
+        for row in csv.DictReader(
+            (settings.PROJECT_ROOT / "seeds" / "chronic_condition_groups.csv").open()
+        )
+    ]
+    marts = {
+        "mart_regulatory_summary": (
+            "select year_quarter, encounter_count from analytics.mart_regulatory_summary",
+            "select count(*) from analytics.fct_encounters",
+        ),
+        "mart_claims_by_provider": (
+            "select billing_provider_npi, claim_count from analytics.mart_claims_by_provider",
+            "select count(*) from analytics.fct_claims",
+        ),
+        "mart_chronic_conditions": (
+            "select condition_group, encounter_count from analytics.mart_chronic_conditions",
+            (
+                "select count(*) from analytics.fct_encounters"
+                f" where left(diagnosis_code, 3) = any(array{categories})"
+            ),
+        ),
+    }
+    hidden = {}
+    for mart, (cells_sql, total_sql) in marts.items():
+        cells = query(test_warehouse, "analyst", cells_sql)
+        [(total,)] = query(test_warehouse, "analyst", total_sql)
+        assert sum(count or 0 for _, count in cells) <= total, mart
+        shown = dict(cells) | {"all": total}
+        hidden[mart] = [key for key, count in cells if count is None]
+        assert given_away(shown, [(["all"], [key for key, _ in cells])]) == {}, mart
+    # the three visits planted in the fourth quarter of 2023, and the quarter hidden beside them
+    assert "2023-Q4" in hidden["mart_regulatory_summary"]
+    assert len(hidden["mart_regulatory_summary"]) >= 2
+
+
+def test_the_analyst_guides_example_follows_the_rule(test_warehouse, demo):
+    """The guide's example, run as `analyst`: no stays or readmissions of a cell it hides can be
+    worked out from what it shows and the mart's totals."""
+    guide = (settings.PROJECT_ROOT / "docs" / "analyst_guide.md").read_text()
+    start = guide.index("```sql", guide.index("## Example")) + len("```sql")
+    cells = query(test_warehouse, "analyst", guide[start : guide.index("```", start)])
+    [(stays, readmitted)] = query(
+        test_warehouse, "analyst",
+        "select count(*), count(*) filter (where is_readmitted_within_30_days)"
+        " from analytics.mart_readmissions_30d",
+    )  # fmt: skip
+    assert len(cells) >= 4 and stays > 0
+    shown_stays = {"all": stays} | {cell[:2]: cell[2] for cell in cells}
+    shown_readmitted = {"all": readmitted} | {
+        cell[:2]: None if cell[3] is None else round(cell[3] * cell[2]) for cell in cells
+    }
+    for shown in (shown_stays, shown_readmitted):
+        assert given_away(shown, [(["all"], [cell[:2] for cell in cells])]) == {}

@@ -2,7 +2,9 @@
     Encounters and patients by calendar quarter: the only calendar time of EHR encounters that
     reaches analysts. A quarter is finer than Safe Harbor lets a patient's record carry, so it is
     counted here, from the dates, and leaves this layer only as totals, suppressed from 1 to 10
-    (CMS cell size, var min_cell_size). Totals only, by nothing a published row also carries:
+    (CMS cell size, var min_cell_size), and, as the quarters add up to the count of the published
+    encounters, a quarter hidden alone is hidden with the smallest other one (complementary
+    suppression, macros/reporting.sql). Totals only, by nothing a published row also carries:
     counts by diagnosis chapter and quarter would place every encounter of a chapter whose counts
     fall in a single quarter there, and the patient's other events with it (their offsets), so
     version 1's chapter breakdown is withdrawn (docs/deidentification.md).
@@ -30,15 +32,32 @@ counted as (
     group by 1, 2
 ),
 
+-- the quarters' encounter counts add up to the number of encounters analysts count in
+-- fct_encounters; patients do not add up (one patient, several quarters)
+ordered as (
+    select
+        counted.*,
+        row_number() over (order by counted.visit_year, counted.visit_quarter) as place
+    from counted
+),
+
+decided as (
+    select {{ hidden_cells('encounter_count', 'place') }} as encounters_hidden
+    from ordered
+),
+
 suppressed as (
     select
-        visit_year,
-        visit_quarter,
-        {{ suppressed_count('encounter_count') }} as encounter_count,
-        {{ suppressed_count('patient_count') }} as patient_count,
-        {{ is_suppressed('encounter_count') }} or {{ is_suppressed('patient_count') }}
+        ordered.visit_year,
+        ordered.visit_quarter,
+        case
+            when decided.encounters_hidden[ordered.place] then null else ordered.encounter_count
+        end as encounter_count,
+        {{ suppressed_count('ordered.patient_count') }} as patient_count,
+        decided.encounters_hidden[ordered.place] or {{ is_suppressed('ordered.patient_count') }}
             as is_suppressed
-    from counted
+    from ordered
+    cross join decided
 )
 
 select * from suppressed

@@ -26,23 +26,40 @@ by_provider as (
     group by billing_provider_npi
 ),
 
+-- the providers' claim counts add up to the claims anyone counts in fct_claims: a provider's
+-- count hidden alone is hidden with the smallest other (complementary suppression); patients do
+-- not add up (one patient, several providers)
+ordered as (
+    select
+        by_provider.*,
+        row_number() over (order by by_provider.billing_provider_npi) as place
+    from by_provider
+),
+
+decided as (
+    select {{ hidden_cells('claim_count', 'place') }} as claims_hidden
+    from ordered
+),
+
 final as (
     select
-        by_provider.billing_provider_npi,
+        ordered.billing_provider_npi,
         providers.provider_name,
         providers.has_valid_npi,
-        {{ suppressed_count('by_provider.claim_count') }} as claim_count,
-        {{ suppressed_count('by_provider.patient_count') }} as patient_count,
+        case when decided.claims_hidden[ordered.place] then null else ordered.claim_count end
+            as claim_count,
+        {{ suppressed_count('ordered.patient_count') }} as patient_count,
         case
-            when not ({{ is_suppressed('by_provider.claim_count') }}
-                or {{ is_suppressed('by_provider.patient_count') }})
-                then by_provider.total_billed
+            when not (decided.claims_hidden[ordered.place]
+                or {{ is_suppressed('ordered.patient_count') }})
+                then ordered.total_billed
         end as total_billed,
-        {{ is_suppressed('by_provider.claim_count') }}
-            or {{ is_suppressed('by_provider.patient_count') }} as is_suppressed
-    from by_provider
+        decided.claims_hidden[ordered.place] or {{ is_suppressed('ordered.patient_count') }}
+            as is_suppressed
+    from ordered
+    cross join decided
     left join providers
-        on by_provider.billing_provider_npi = providers.npi
+        on ordered.billing_provider_npi = providers.npi
 )
 
 select * from final

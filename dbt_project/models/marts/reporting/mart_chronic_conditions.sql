@@ -26,14 +26,32 @@ patients_with_condition as (
     group by groups.condition_group
 ),
 
+-- each category is in one group, so the groups' encounters add up to those of the categories
+-- (a reader who has the seed counts them in fct_encounters): complementary suppression; patients
+-- do not add up (one patient, several conditions)
+ordered as (
+    select
+        patients_with_condition.*,
+        row_number() over (order by patients_with_condition.condition_group) as place
+    from patients_with_condition
+),
+
+decided as (
+    select {{ hidden_cells('encounter_count', 'place') }} as encounters_hidden
+    from ordered
+),
+
 final as (
     select
-        condition_group,
-        {{ suppressed_count('patient_count') }} as patient_count,
-        {{ suppressed_count('encounter_count') }} as encounter_count,
-        {{ is_suppressed('patient_count') }} or {{ is_suppressed('encounter_count') }}
+        ordered.condition_group,
+        {{ suppressed_count('ordered.patient_count') }} as patient_count,
+        case
+            when decided.encounters_hidden[ordered.place] then null else ordered.encounter_count
+        end as encounter_count,
+        {{ is_suppressed('ordered.patient_count') }} or decided.encounters_hidden[ordered.place]
             as is_suppressed
-    from patients_with_condition
+    from ordered
+    cross join decided
 )
 
 select * from final
