@@ -7,7 +7,8 @@ call too, so it is written once. CMS's cell-size policy: no count of 1 to 10 is 
 figure one could be derived from. This module gathers a page's figures and the sums that tie them
 (a source's received rows are its loaded and quarantined ones; a rule's quarantined records are
 its records by status), and asks the rule again until no sum gives a hidden figure away: a sum
-whose hidden members the rule cannot cover with another hides its total too.
+whose hidden members the rule cannot cover with another hides its total too, and a hidden total
+whose members are all shown (their sum would give it back) hides one of them.
 
     figures = Figures()
     figures.count(("ehr", "received"), 120)
@@ -81,6 +82,11 @@ class Figures:
                 if total_known and group.total and self._gives_away(conn, group, hidden, min_cell):
                     hidden |= set(group.total)  # no member left to hide beside them
                     changed = True
+                if not total_known and not any(m in hidden for m in group.members):
+                    complement = self._complement(conn, group.members, hidden)
+                    if complement is not None:  # the members would add up to the hidden total
+                        hidden.add(complement)
+                        changed = True
         return {key: None if key in hidden else value for key, value in self.counts.items()}
 
     def _hidden(
@@ -102,6 +108,15 @@ class Figures:
             ),
         ).fetchone()
         return {member for member, flag in zip(members, flags, strict=True) if flag}
+
+    def _complement(
+        self, conn: psycopg.Connection, members: tuple[Hashable, ...], hidden: set[Hashable]
+    ) -> Hashable | None:
+        [place] = conn.execute(
+            "select disclosure.complement(%s::bigint[], %s::boolean[])",
+            ([self.counts[m] for m in members], [m in hidden for m in members]),
+        ).fetchone()
+        return None if place is None else members[place - 1]
 
     def _gives_away(
         self, conn: psycopg.Connection, group: Sum, hidden: set[Hashable], min_cell: int

@@ -17,7 +17,8 @@ def _svg_open(title: str, width: int, height: int) -> str:
 def line_chart(
     title: str, labels: list[str], series: dict[str, list[float | None]], low: float = 0.0
 ) -> str:
-    """One line a series over `labels` (runs), y from `low` to 1; a gap where a value is None."""
+    """One line a series over `labels` (runs), y from `low` to 1; no point where a value is None
+    (hidden, or not measured in that run), the line joining the points either side."""
     width, height, left, bottom, top = 560, 200, 44, 28, 24
     plot_w, plot_h = width - left - 150, height - top - bottom
     step = plot_w / max(len(labels) - 1, 1)

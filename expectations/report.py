@@ -1,8 +1,9 @@
 """The data quality report, for everyone: `make report` (hcw report).
 
 Builds two static sites from what the gate recorded:
-- Great Expectations' Data Docs (every suite and validation result, under var/gx/);
-- the project's own quality report (var/reports/quality/index.html): the gate's decision for each
+- Great Expectations' Data Docs (every suite and validation result, under var/gx/): exact counts
+  of failing rows, for stewards only (the report does not link them);
+- the project's own quality report, for everyone (var/reports/quality/index.html): the gate's decision for each
   run, quality scores over time per source and table, quarantined records by reason and status,
   received = loaded + quarantined per source, and the vitals processor's health (heartbeat, lag,
   throughput, last checkpoint).
@@ -171,7 +172,11 @@ def _counts(conn: psycopg.Connection) -> tuple[list[tuple], list[tuple], list[tu
         for kind, count in zip(kinds, counts, strict=True):
             figures.count((source, kind), count)
         figures.sum([(source, "received")], [(source, kind) for kind in kinds[1:]])
-    # every record quarantined is one of some source's quarantined rows
+    # a source's quarantined rows are its records held; every record held is some source's
+    for source, *_ in reconciliation:
+        figures.sum(
+            [(source, "quarantined")], [("held", *row[:4]) for row in by_status if row[0] == source]
+        )
     figures.sum(
         [(source, "quarantined") for source, *_ in reconciliation],
         [("rule", rule) for rule in by_reason],
@@ -240,7 +245,6 @@ def build_report(warehouse: Warehouse, folder: Path | None = None) -> Path:
         processor=processor,
         shown=display,
         legend=LEGEND,
-        data_docs=Path("..", "..", "gx", "uncommitted", "data_docs", "local_site", "index.html"),
     )
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / "index.html"

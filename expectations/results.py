@@ -166,7 +166,8 @@ def scores_of(
                 "passed": True,
             },
         )
-        score["score"] = min(score["score"], share)
+        if share < score["score"]:  # the worst check speaks for the dimension, its rows with it
+            score["score"], score["rows_checked"] = share, checked
         score["passed"] = score["passed"] and bool(outcome.success)
     return list(worst.values())
 

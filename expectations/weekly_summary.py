@@ -93,7 +93,7 @@ def summarize_week(warehouse: Warehouse, until: datetime | None = None) -> WeekS
             """
             select rule, count(*)::int from quarantine.quarantined_records
             where quarantined_at >= %(since)s and quarantined_at < %(until)s
-            group by rule order by 2 desc, 1
+            group by rule order by rule
             """,
             window,
         ).fetchall()

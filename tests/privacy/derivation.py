@@ -2,7 +2,8 @@
 
 A reader knows the figures shown and the sums that tie them (a received count is its loaded and
 quarantined rows; quarters add up to the encounters one can count). Each hidden figure is an
-unknown of at least 0; each sum bounds it by the others, again and again until nothing moves
+unknown of at least 1 (0 is always shown, so a hidden figure is none), any other unknown of at
+least 0; each sum bounds it by the others, again and again until nothing moves
 (interval propagation over the linear sums). A hidden figure is given away when its bounds pin
 one value, or show it to be 10 or less: a count of 1 to 10 is what the small-cell rule hides, and
 a hidden figure known to be at most 10 is known to be one, or none.
@@ -23,7 +24,9 @@ def bounds(
     totals adding up to what the members add up to; a key in no `shown` is an unknown too."""
     sums = [(list(totals), list(members)) for totals, members in sums]
     keys = set(shown) | {key for totals, members in sums for key in totals + members}
-    low = {key: shown[key] if shown.get(key) is not None else 0 for key in keys}
+    low = {
+        key: shown[key] if shown.get(key) is not None else 1 if key in shown else 0 for key in keys
+    }
     high = {key: shown[key] if shown.get(key) is not None else UNBOUNDED for key in keys}
     moved = True
     while moved:

@@ -15,8 +15,9 @@ language sql immutable parallel safe
 return count between 1 and min_cell - 1;
 
 -- Whether the hidden cells of a group whose total is known give themselves away: their sum is the
--- total less the cells shown, so one hidden cell alone is known, and hidden cells adding up to a
--- small count are each known to be small.
+-- total less the cells shown, so one hidden cell alone is known; and as a hidden cell is never 0
+-- (0 is shown), each of k hidden cells adding up to s is at most s - (k - 1): at most min_cell - 1,
+-- a small count, unless s is min_cell + k - 1 or more.
 create function disclosure.gives_away(counts bigint[], hidden boolean[], min_cell integer)
 returns boolean
 language sql immutable parallel safe
@@ -24,9 +25,23 @@ return (
     select count(*) filter (where cells.is_hidden) = 1
         or (
             count(*) filter (where cells.is_hidden) > 1
-            and sum(cells.cell) filter (where cells.is_hidden) < min_cell
+            and sum(cells.cell) filter (where cells.is_hidden)
+                < min_cell + count(*) filter (where cells.is_hidden) - 1
         )
     from unnest(counts, hidden) as cells (cell, is_hidden)
+);
+
+-- The cell to hide beside hidden ones: the smallest neither hidden nor 0 (a 0 hidden would be
+-- known: no hidden cell is 0), the first of equals; null when there is none.
+create function disclosure.complement(counts bigint[], hidden boolean[])
+returns integer
+language sql immutable parallel safe
+return (
+    select cells.place
+    from unnest(counts, hidden) with ordinality as cells (cell, is_hidden, place)
+    where not coalesce(cells.is_hidden, false) and cells.cell > 0
+    order by cells.cell, cells.place
+    limit 1
 );
 
 -- Which cells of a group to hide. `counts` are the cells of one group; `hidden` those hidden
@@ -35,8 +50,8 @@ return (
 -- count). Hidden: each small cell (primary suppression); then, when the total is known and the
 -- hidden cells give themselves away, its smallest cell neither hidden nor 0 as well
 -- (complementary suppression: that cell is min_cell or more, so the hidden ones then number two
--- or more and add up to min_cell or more). When no such cell is left the total must not be shown
--- either: common/small_cells.py hides it.
+-- or more and add up to more than min_cell + their number - 1). When no such cell is left the
+-- total must not be shown either: common/small_cells.py hides it.
 create function disclosure.hidden_cells(
     counts bigint[], hidden boolean[], total_known boolean, min_cell integer
 )
@@ -53,11 +68,7 @@ begin
         );
     end loop;
     if total_known and disclosure.gives_away(counts, decided, min_cell) then
-        select cells.place into complement
-        from unnest(counts) with ordinality as cells (cell, place)
-        where not decided[cells.place] and cells.cell > 0
-        order by cells.cell, cells.place
-        limit 1;
+        complement := disclosure.complement(counts, decided);
         if complement is not null then
             decided[complement] := true;
         end if;

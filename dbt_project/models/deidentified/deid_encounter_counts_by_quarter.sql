@@ -53,7 +53,13 @@ suppressed as (
         case
             when decided.encounters_hidden[ordered.place] then null else ordered.encounter_count
         end as encounter_count,
-        {{ suppressed_count('ordered.patient_count') }} as patient_count,
+        -- a quarter's patients are at most its encounters: hidden with them
+        case
+            when decided.encounters_hidden[ordered.place]
+                or {{ is_suppressed('ordered.patient_count') }}
+                then null
+            else ordered.patient_count
+        end as patient_count,
         decided.encounters_hidden[ordered.place] or {{ is_suppressed('ordered.patient_count') }}
             as is_suppressed
     from ordered

@@ -48,7 +48,13 @@ final as (
         providers.has_valid_npi,
         case when decided.claims_hidden[ordered.place] then null else ordered.claim_count end
             as claim_count,
-        {{ suppressed_count('ordered.patient_count') }} as patient_count,
+        -- a provider's patients are at most its claims: hidden with them
+        case
+            when decided.claims_hidden[ordered.place]
+                or {{ is_suppressed('ordered.patient_count') }}
+                then null
+            else ordered.patient_count
+        end as patient_count,
         case
             when not (decided.claims_hidden[ordered.place]
                 or {{ is_suppressed('ordered.patient_count') }})

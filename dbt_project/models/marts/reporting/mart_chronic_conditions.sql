@@ -44,7 +44,13 @@ decided as (
 final as (
     select
         ordered.condition_group,
-        {{ suppressed_count('ordered.patient_count') }} as patient_count,
+        -- a group's patients are at most its encounters: hidden with them
+        case
+            when decided.encounters_hidden[ordered.place]
+                or {{ is_suppressed('ordered.patient_count') }}
+                then null
+            else ordered.patient_count
+        end as patient_count,
         case
             when decided.encounters_hidden[ordered.place] then null else ordered.encounter_count
         end as encounter_count,
