@@ -7,9 +7,16 @@
     renders (common/small_cells.py). var min_cell_size (11) is the smallest count shown.
 -#}
 
-{#- A count as it may be published: null when small; 0 and min_cell_size or more are shown. -#}
-{% macro suppressed_count(count_expression) -%}
-    case when {{ is_suppressed(count_expression) }} then null else {{ count_expression }} end
+{#-
+    A count as it may be published: null when small, or when `hidden_with` (a boolean: the count it
+    is at most is hidden, as a cell's patients are at most its encounters); 0 and min_cell_size or
+    more are shown.
+-#}
+{% macro suppressed_count(count_expression, hidden_with='false') -%}
+    case
+        when {{ hidden_with }} or {{ is_suppressed(count_expression) }} then null
+        else {{ count_expression }}
+    end
 {%- endmacro %}
 
 {#- Whether a count is small: hidden by suppressed_count. -#}
@@ -18,17 +25,20 @@
 {%- endmacro %}
 
 {#-
-    Whether each of the group's counts is hidden, as a boolean[] in the order of `order_by`: the
-    small ones, and, as the group's total can be known (`total_known`), one more beside them where
-    they would give themselves away (complementary suppression). An aggregate over the group.
+    Whether a row's count is hidden among the rows of a query whose counts add up to a total a
+    reader can know: the small ones, and one more beside them where they would give themselves
+    away (complementary suppression). `order_by` orders the rows uniquely (their grain). A window
+    expression: the rule sees every row's count in that order, and each row reads its own place.
 -#}
-{% macro hidden_cells(count_expression, order_by, total_known=true) -%}
-    disclosure.hidden_cells(
-        array_agg({{ count_expression }} order by {{ order_by }}),
+{% macro hidden_in_group(count_expression, order_by) -%}
+    (disclosure.hidden_cells(
+        array_agg({{ count_expression }}) over (
+            order by {{ order_by }} rows between unbounded preceding and unbounded following
+        ),
         null,
-        {{ total_known }},
+        true,
         {{ var('min_cell_size') }}
-    )
+    ))[row_number() over (order by {{ order_by }})]
 {%- endmacro %}
 
 {#-

@@ -34,36 +34,23 @@ counted as (
 
 -- the quarters' encounter counts add up to the number of encounters analysts count in
 -- fct_encounters; patients do not add up (one patient, several quarters)
-ordered as (
+decided as (
     select
         counted.*,
-        row_number() over (order by counted.visit_year, counted.visit_quarter) as place
+        {{ hidden_in_group('counted.encounter_count', 'counted.visit_year, counted.visit_quarter') }}
+            as encounter_count_hidden
     from counted
-),
-
-decided as (
-    select {{ hidden_cells('encounter_count', 'place') }} as encounters_hidden
-    from ordered
 ),
 
 suppressed as (
     select
-        ordered.visit_year,
-        ordered.visit_quarter,
-        case
-            when decided.encounters_hidden[ordered.place] then null else ordered.encounter_count
-        end as encounter_count,
+        visit_year,
+        visit_quarter,
+        case when encounter_count_hidden then null else encounter_count end as encounter_count,
         -- a quarter's patients are at most its encounters: hidden with them
-        case
-            when decided.encounters_hidden[ordered.place]
-                or {{ is_suppressed('ordered.patient_count') }}
-                then null
-            else ordered.patient_count
-        end as patient_count,
-        decided.encounters_hidden[ordered.place] or {{ is_suppressed('ordered.patient_count') }}
-            as is_suppressed
-    from ordered
-    cross join decided
+        {{ suppressed_count('patient_count', 'encounter_count_hidden') }} as patient_count,
+        encounter_count_hidden or {{ is_suppressed('patient_count') }} as is_suppressed
+    from decided
 )
 
 select * from suppressed

@@ -29,43 +29,33 @@ by_provider as (
 -- the providers' claim counts add up to the claims anyone counts in fct_claims: a provider's
 -- count hidden alone is hidden with the smallest other (complementary suppression); patients do
 -- not add up (one patient, several providers)
-ordered as (
+decided as (
     select
         by_provider.*,
-        row_number() over (order by by_provider.billing_provider_npi) as place
+        {{ hidden_in_group('by_provider.claim_count', 'by_provider.billing_provider_npi') }}
+            as claim_count_hidden
     from by_provider
-),
-
-decided as (
-    select {{ hidden_cells('claim_count', 'place') }} as claims_hidden
-    from ordered
 ),
 
 final as (
     select
-        ordered.billing_provider_npi,
+        decided.billing_provider_npi,
         providers.provider_name,
         providers.has_valid_npi,
-        case when decided.claims_hidden[ordered.place] then null else ordered.claim_count end
+        case when decided.claim_count_hidden then null else decided.claim_count end
             as claim_count,
         -- a provider's patients are at most its claims: hidden with them
+        {{ suppressed_count('decided.patient_count', 'decided.claim_count_hidden') }}
+            as patient_count,
         case
-            when decided.claims_hidden[ordered.place]
-                or {{ is_suppressed('ordered.patient_count') }}
-                then null
-            else ordered.patient_count
-        end as patient_count,
-        case
-            when not (decided.claims_hidden[ordered.place]
-                or {{ is_suppressed('ordered.patient_count') }})
-                then ordered.total_billed
+            when not (decided.claim_count_hidden or {{ is_suppressed('decided.patient_count') }})
+                then decided.total_billed
         end as total_billed,
-        decided.claims_hidden[ordered.place] or {{ is_suppressed('ordered.patient_count') }}
+        decided.claim_count_hidden or {{ is_suppressed('decided.patient_count') }}
             as is_suppressed
-    from ordered
-    cross join decided
+    from decided
     left join providers
-        on ordered.billing_provider_npi = providers.npi
+        on decided.billing_provider_npi = providers.npi
 )
 
 select * from final

@@ -29,35 +29,23 @@ patients_with_condition as (
 -- each category is in one group, so the groups' encounters add up to those of the categories
 -- (a reader who has the seed counts them in fct_encounters): complementary suppression; patients
 -- do not add up (one patient, several conditions)
-ordered as (
+decided as (
     select
         patients_with_condition.*,
-        row_number() over (order by patients_with_condition.condition_group) as place
+        {{ hidden_in_group(
+            'patients_with_condition.encounter_count', 'patients_with_condition.condition_group'
+        ) }} as encounter_count_hidden
     from patients_with_condition
-),
-
-decided as (
-    select {{ hidden_cells('encounter_count', 'place') }} as encounters_hidden
-    from ordered
 ),
 
 final as (
     select
-        ordered.condition_group,
+        condition_group,
         -- a group's patients are at most its encounters: hidden with them
-        case
-            when decided.encounters_hidden[ordered.place]
-                or {{ is_suppressed('ordered.patient_count') }}
-                then null
-            else ordered.patient_count
-        end as patient_count,
-        case
-            when decided.encounters_hidden[ordered.place] then null else ordered.encounter_count
-        end as encounter_count,
-        {{ is_suppressed('ordered.patient_count') }} or decided.encounters_hidden[ordered.place]
-            as is_suppressed
-    from ordered
-    cross join decided
+        {{ suppressed_count('patient_count', 'encounter_count_hidden') }} as patient_count,
+        case when encounter_count_hidden then null else encounter_count end as encounter_count,
+        {{ is_suppressed('patient_count') }} or encounter_count_hidden as is_suppressed
+    from decided
 )
 
 select * from final
