@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -38,6 +39,34 @@ def run_dbt(args: list[str], env: Mapping[str, str]) -> subprocess.CompletedProc
         text=True,
         check=False,
     )
+
+
+def _module_calling_a_behaviour_flag() -> str:
+    """What dbt_common's `BehaviorFlagRendered._default_source` returns (the module that called
+    for the flag: the first frame up the stack outside dbt_common.behavior_flags), read from the
+    frames' globals rather than from `inspect.stack()`."""
+    frame = sys._getframe(1)
+    while frame is not None:
+        module = frame.f_globals.get("__name__")
+        if module and module != "dbt_common.behavior_flags":
+            return module
+        frame = frame.f_back
+    return "Unknown"
+
+
+def without_stack_inspection_per_adapter() -> None:
+    """Every dbt command in a process builds its adapter's behaviour flags, and each flag names its
+    source with `inspect.stack()` (dbt_common 1.39), which reads the source of every frame and,
+    for a frame of code in no module (pytest's, Airflow's runners), searches all of sys.modules:
+    under a test or an Airflow task, milliseconds to tens of them a flag (a test module of builds,
+    tests/warehouse/test_build_plan.py, took 128 s with it, 112 s without). The same name, read
+    from the frames' globals instead (tests/warehouse/test_dbt_runner.py compares the two). Once
+    per process; dbt run as a command is left as it is."""
+    from dbt_common.behavior_flags import BehaviorFlagRendered
+
+    if not hasattr(BehaviorFlagRendered, "inspecting_the_stack"):
+        BehaviorFlagRendered.inspecting_the_stack = BehaviorFlagRendered.__dict__["_default_source"]
+        BehaviorFlagRendered._default_source = staticmethod(_module_calling_a_behaviour_flag)
 
 
 @dataclass(frozen=True)
@@ -87,6 +116,7 @@ def invoke_dbt(
     events (its EventMsg), as dbt's own callbacks are."""
     from dbt.cli.main import dbtRunner
 
+    without_stack_inspection_per_adapter()
     messages: list[str] = []
 
     def keep(event: Any) -> None:

@@ -10,7 +10,7 @@ import os
 import pytest
 
 from warehouse.build_plan import PlanFailed, plan_build
-from warehouse.dbt_runner import invoke_dbt
+from warehouse.dbt_runner import invoke_dbt, without_stack_inspection_per_adapter
 
 
 def _env(test_warehouse, **overrides: str) -> dict[str, str]:
@@ -52,3 +52,27 @@ def test_a_plan_dbt_cannot_make_fails_naming_why_and_no_password(test_warehouse)
     assert "password authentication failed" in message
     assert wrong not in message
     assert test_warehouse.warehouse.password("transformer") not in message
+
+
+def _flag_source() -> str:
+    """The source dbt gives a behaviour flag that this module asks for."""
+    from dbt_common.behavior_flags import Behavior
+
+    flags = Behavior([{"name": "a_flag", "default": False, "description": "a flag"}], {})
+    return flags.a_flag._behavior_change_event.flag_source
+
+
+def test_a_behaviour_flag_names_the_module_asking_for_it_as_dbt_s_stack_inspection_does(
+    monkeypatch,
+):
+    from dbt_common.behavior_flags import BehaviorFlagRendered
+
+    without_stack_inspection_per_adapter()
+    read_from_the_frames = _flag_source()
+    assert read_from_the_frames == __name__
+    monkeypatch.setattr(
+        BehaviorFlagRendered,
+        "_default_source",
+        BehaviorFlagRendered.__dict__["inspecting_the_stack"],
+    )
+    assert _flag_source() == read_from_the_frames

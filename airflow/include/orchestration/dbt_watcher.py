@@ -156,6 +156,9 @@ def finishing_its_pushes(run: Callable[..., Any], pushes: PushesInOrder) -> Call
     first error after the run."""
 
     def run_then_finish(*args: Any, **kwargs: Any) -> Any:
+        from warehouse.dbt_runner import without_stack_inspection_per_adapter
+
+        without_stack_inspection_per_adapter()
         try:
             return run(*args, **kwargs)
         finally:
