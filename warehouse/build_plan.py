@@ -193,6 +193,7 @@ def _changed_nodes(
         listed = invoke_dbt(
             [
                 "ls",
+                "--no-write-json",  # the manifest the plan reads is the freshness run's
                 *dbt_args,
                 "--resource-type",
                 *LISTED_RESOURCES,
