@@ -4,11 +4,20 @@ Each server is a real embedded PostgreSQL 18 on a free port, with a var folder o
 test touches the project's own warehouse, `.env` or `var/`. Each is a copy of one stopped
 template warehouse, prepared once per test session (shared by pytest-xdist's workers): roles,
 migrations and seeds in place, role passwords made for this session.
+
+A worker's servers, one module after another, listen on one port of the worker's, and each module
+starts with dbt's saved parses of the modules before it (partial_parse.msgpack, by their place in
+the var folder): dbt's partial parsing, which a parse saved for another connection port would not
+pass, carries over from module to module as it does from run to run in the product's var folder.
+dbt checks a saved parse against the project's files, variables and profile before using it and
+parses the project whole when anything differs.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
+import socket
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -74,12 +83,49 @@ def warehouse_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
+# below the ports the system hands out (ip_local_port_range starts at 32768 by default)
+WORKER_PORTS = 27400
+SAVED_PARSE = "partial_parse.msgpack"
+
+
+def _worker_port() -> int | None:
+    """This worker's port for its servers, if no other process holds it (else a free one)."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw99")
+    port = WORKER_PORTS + int(worker.removeprefix("gw"))
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return None
+    return port
+
+
+def _copy_saved_parses(source: Path, destination: Path) -> None:
+    for saved in source.rglob(SAVED_PARSE):
+        if "pgdata" not in saved.parts:
+            copy = destination / saved.relative_to(source)
+            copy.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(saved, copy)
+
+
+@pytest.fixture(scope="session")
+def saved_parses(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """dbt's saved parses of this worker's modules, by their place in a var folder."""
+    folder = tmp_path_factory.getbasetemp() / "saved_parses"
+    folder.mkdir(exist_ok=True)
+    return folder
+
+
 @pytest.fixture(scope="module")
 def test_warehouse(
-    tmp_path_factory: pytest.TempPathFactory, warehouse_template: Path
+    tmp_path_factory: pytest.TempPathFactory, warehouse_template: Path, saved_parses: Path
 ) -> Iterator[TestWarehouse]:
     """A fresh server (a copy of the template) and var folder for one test module, set as the
     project's warehouse."""
     var_dir = tmp_path_factory.mktemp("var")
-    with throwaway_warehouse(var_dir, template=warehouse_template) as warehouse:
+    _copy_saved_parses(saved_parses, var_dir)
+    with throwaway_warehouse(
+        var_dir, template=warehouse_template, port=_worker_port()
+    ) as warehouse:
         yield TestWarehouse(warehouse, var_dir)
+    _copy_saved_parses(var_dir, saved_parses)

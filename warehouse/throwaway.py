@@ -78,11 +78,14 @@ def _copy_template(template: Path, var_dir: Path) -> dict[str, str]:
 
 
 @contextmanager
-def throwaway_warehouse(var_dir: Path, template: Path | None = None) -> Iterator[Warehouse]:
+def throwaway_warehouse(
+    var_dir: Path, template: Path | None = None, port: int | None = None
+) -> Iterator[Warehouse]:
     """Start a server under `var_dir`, point the environment and `settings` at it, then undo.
 
     With a `template` (prepare_template's folder; by default the one THROWAWAY_TEMPLATE_VARIABLE
     names, if any), the server is a copy of the template's, with its roles, migrations and seeds.
+    It listens on `port`, else on a free one.
     """
     template = template or (
         Path(os.environ[THROWAWAY_TEMPLATE_VARIABLE])
@@ -91,21 +94,24 @@ def throwaway_warehouse(var_dir: Path, template: Path | None = None) -> Iterator
     )
     var_dir.mkdir(parents=True, exist_ok=True)
     if template:
-        with _warehouse_in(var_dir, _copy_template(template, var_dir), fresh=False) as warehouse:
+        values = _copy_template(template, var_dir)
+        with _warehouse_in(var_dir, values, fresh=False, port=port) as warehouse:
             yield warehouse
     else:
-        with _warehouse_in(var_dir, _fresh_secrets(), fresh=True) as warehouse:
+        with _warehouse_in(var_dir, _fresh_secrets(), fresh=True, port=port) as warehouse:
             yield warehouse
 
 
 @contextmanager
-def _warehouse_in(var_dir: Path, values: dict[str, str], fresh: bool) -> Iterator[Warehouse]:
+def _warehouse_in(
+    var_dir: Path, values: dict[str, str], fresh: bool, port: int | None = None
+) -> Iterator[Warehouse]:
     """The server of `var_dir/pgdata` (initdb'd and bootstrapped when `fresh`) started with the
     secrets `values`, and the environment and `settings` pointed at it until the context ends."""
     saved_env = dict(os.environ)
     saved_settings = {name: getattr(settings, name) for name in VAR_FOLDERS}
     pgdata = var_dir / "pgdata"
-    port = free_port()
+    port = port or free_port()
     embedded.ensure_running(pgdata, port, values["WAREHOUSE_ADMIN_PASSWORD"])
     try:
         os.environ.update(values)
