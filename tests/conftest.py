@@ -1,7 +1,7 @@
 """Shared fixtures: a throwaway PostgreSQL per test module, wired in as the warehouse.
 
-Each server is a real embedded PostgreSQL 18 on a free port, with a var folder of its own, so no
-test touches the project's own warehouse, `.env` or `var/`. Each is a copy of one stopped
+Each server is a real embedded PostgreSQL 18 on its worker's port, with a var folder of its own,
+so no test touches the project's own warehouse, `.env` or `var/`. Each is a copy of one stopped
 template warehouse, prepared once per test session (shared by pytest-xdist's workers): roles,
 migrations and seeds in place, role passwords made for this session.
 

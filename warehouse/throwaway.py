@@ -1,5 +1,5 @@
-"""A throwaway warehouse: a fresh embedded PostgreSQL on a free port, set up as the project's
-warehouse for as long as the context lasts. For tests and benchmarks, never for real data.
+"""A throwaway warehouse: a fresh embedded PostgreSQL on a given or free port, set up as the
+project's warehouse for as long as the context lasts. For tests and benchmarks, never for real data.
 
 Setting one up from nothing (initdb, roles, migrations) takes seconds, and the first dbt build
 on it also parses the project and loads the seeds (the 98k-row ICD-10-CM code set: about 3 s,
@@ -39,8 +39,9 @@ VAR_FOLDERS = {
 }
 
 # Where a template keeps its stopped server and its secrets. dbt's parsed project is not kept:
-# dbt parses again whenever the profile's connection (its port, its schema) differs, and every
-# copy runs on a port of its own.
+# dbt parses again whenever the profile's connection (its port, its schema) differs, and no copy
+# runs on the template's port (the tests carry dbt's saved parses from module to module on a
+# worker's port instead: tests/conftest.py).
 TEMPLATE_PGDATA = "pgdata"
 TEMPLATE_SECRETS = "secrets.json"
 # A template for the throwaway warehouses of a process that is given none (the benchmarks the
