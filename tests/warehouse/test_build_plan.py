@@ -77,12 +77,15 @@ def count(tw, relation: str) -> int:
         return conn.execute(f"select count(*) from {relation}").fetchone()[0]
 
 
-def land_readings_of_an_unregistered_patient(tw, run_id: str) -> None:
+def land_readings(
+    tw, run_id: str, patient_id: str, at: datetime, device_id: str, ward: str = "ICU"
+) -> None:
+    """Three readings a minute apart of one patient from one device, landed."""
     lines = [
         {
-            "device_id": "DEV_0900",
-            "patient_id": UNREGISTERED.patient_id,
-            "timestamp": f"2024-03-20T08:0{minute}:00Z",
+            "device_id": device_id,
+            "patient_id": patient_id,
+            "timestamp": (at + timedelta(minutes=minute)).strftime("%Y-%m-%dT%H:%M:%SZ"),
             "measurements": {
                 "heart_rate": 80,
                 "blood_pressure": {"systolic": 120, "diastolic": 80},
@@ -91,15 +94,21 @@ def land_readings_of_an_unregistered_patient(tw, run_id: str) -> None:
                 "respiratory_rate": 16,
             },
             "device_status": "OK",
-            "location": {"hospital": "General Hospital", "ward": "ICU", "room": "101"},
+            "location": {"hospital": "General Hospital", "ward": ward, "room": "101"},
         }
         for minute in range(3)
     ]
     folder = tw.landing_dir / "vitals"
     folder.mkdir(parents=True, exist_ok=True)
-    path = folder / "vitals_20240320T080000_0001.ndjson"
+    path = folder / f"vitals_{at:%Y%m%dT%H%M%S}_0001.ndjson"
     path.write_text("".join(json.dumps(line) + "\n" for line in lines))
     assert pipeline.land_files("vitals", run_id)["loaded"] == 3
+
+
+def land_readings_of_an_unregistered_patient(tw, run_id: str) -> None:
+    land_readings(
+        tw, run_id, UNREGISTERED.patient_id, datetime(2024, 3, 20, 8, 0, tzinfo=UTC), "DEV_0900"
+    )
 
 
 @pytest.fixture(scope="module")
@@ -275,6 +284,85 @@ def test_a_reading_waits_for_its_patient_then_is_published(test_warehouse, first
         build_schema=SCHEMA, run_id="plan_11",
     )  # fmt: skip
     assert waiting.returncode == 0 and " WARN=0 ERROR=0 " in waiting.stdout, waiting.stdout
+
+
+TEST_WARD = "Ward 7 (a test's)"
+VOCABULARIES = "reference.published_vocabularies"
+
+
+def _with_test_ward(tw) -> int:
+    """Rows of the vitals tables that publish the test's ward."""
+    with psycopg.connect(**tw.warehouse.connect_kwargs("transformer")) as conn:
+        return sum(
+            conn.execute(
+                f"select count(*) from {SCHEMA}.{table} where ward_name = %s", (TEST_WARD,)
+            ).fetchone()[0]
+            for table in ("deid_vital_readings", "fct_vital_signs")
+        )
+
+
+def _withheld_against(tw) -> set[tuple]:
+    with psycopg.connect(**tw.warehouse.connect_kwargs(tw.warehouse.admin_user)) as conn:
+        return set(
+            conn.execute(
+                "select relation, vocabularies_loaded, withheld_at from audit.withheld_vocabularies"
+                " where relation in (%s, %s)",
+                (f"{SCHEMA}.deid_vital_readings", f"{SCHEMA}.fct_vital_signs"),
+            ).fetchall()
+        )
+
+
+def _set_vocabularies(tw, statement: str, comment: str) -> None:
+    """Seed published_vocabularies changed as a load of another file would change it: its
+    rows, and its table's comment (the loaded file's checksum: macros/seed_when_changed.sql)."""
+    with psycopg.connect(**tw.warehouse.connect_kwargs(tw.warehouse.admin_user)) as conn:
+        conn.execute(statement, (TEST_WARD,))
+        conn.execute(f"comment on table {VOCABULARIES} is '{comment}'")
+
+
+def test_a_value_withdrawn_from_the_published_vocabularies_is_withheld_from_earlier_rows(
+    test_warehouse, first_build
+):
+    """A ward listed when its readings were published, then withdrawn (a steward finds that it
+    names someone): the next build of the incremental vitals tables nulls it in the rows written
+    before (macros/free_text.sql, withhold_unlisted). While the list stays as it is, a build scans
+    no earlier row for it: the tables' record of the list they withheld against is not rewritten."""
+    tw = test_warehouse
+    with psycopg.connect(**tw.warehouse.connect_kwargs(tw.warehouse.admin_user)) as conn:
+        loaded = conn.execute(
+            f"select obj_description('{VOCABULARIES}'::regclass, 'pg_class')"
+        ).fetchone()[0]
+    assert loaded.startswith("seed checksum ")
+    _set_vocabularies(
+        tw,
+        f"insert into {VOCABULARIES} (vocabulary, value, source) values ('ward', %s, 'a test')",
+        f"{loaded} and a test ward",
+    )
+    try:
+        at = datetime(2024, 3, 22, 9, 0, tzinfo=UTC)
+        land_readings(tw, "plan_20", person(1).patient_id, at, "DEV_0901", ward=TEST_WARD)
+        build(tw, plan(tw, "plan_20"))
+        assert _with_test_ward(tw) == 6  # 3 readings, in each table
+        assert {loaded for _, loaded, _ in _withheld_against(tw)} == {f"{loaded} and a test ward"}
+    finally:
+        _set_vocabularies(
+            tw, f"delete from {VOCABULARIES} where vocabulary = 'ward' and value = %s", loaded
+        )
+
+    def build_vitals_tables(run_id: str) -> None:
+        built = tw.dbt(
+            "build", "--select", "deid_vital_readings", "fct_vital_signs",
+            "--indirect-selection=cautious", build_schema=SCHEMA, run_id=run_id,
+        )  # fmt: skip
+        assert built.returncode == 0, built.stdout[-3000:]
+
+    build_vitals_tables("plan_21")
+    assert _with_test_ward(tw) == 0
+    withheld = _withheld_against(tw)
+    assert {loaded for _, loaded, _ in withheld} == {loaded}
+
+    build_vitals_tables("plan_22")  # the list as it was: nothing to withhold, no scan
+    assert _withheld_against(tw) == withheld
 
 
 def _has_column(tw, table: str, column: str) -> bool:
