@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import json
+import queue
 import subprocess
 import sys
+import threading
+import time
+from typing import Self
 
 import psycopg
 
 from common import settings
 from orchestration import dag_runner
 from orchestration.dbt_manifest import MANIFEST
+from tests.dags.dag_server import DONE
 from warehouse.connection import AIRFLOW_DATABASE, Warehouse
 
 
@@ -47,17 +52,81 @@ def run_dags(env: dict, *dag_ids: str, check: bool = True) -> tuple[int, dict[st
         check=False,
         timeout=900,
     )
+    if check:
+        assert run.returncode == 0, f"{dag_ids}:\n{run.stdout[-5000:]}"
+    return run.returncode, _outputs_by_command(run.stdout)
+
+
+def _outputs_by_command(output: str) -> dict[str, str]:
+    """Each command's output (orchestration.dag_runner's `== <command>` lines), by its last word."""
     outputs: dict[str, str] = {}
     command = None
-    for line in run.stdout.splitlines(keepends=True):
+    for line in output.splitlines(keepends=True):
         if line.startswith(dag_runner.MARKER):
             command = line.removeprefix(dag_runner.MARKER).split()[-1]
             outputs[command] = ""
         elif command is not None:
             outputs[command] += line
-    if check:
-        assert run.returncode == 0, f"{dag_ids}:\n{run.stdout[-5000:]}"
-    return run.returncode, outputs
+    return outputs
+
+
+class DagRunner:
+    """A module's one Airflow process (tests.dags.dag_server) running its DAGs request after
+    request, each as `run_dags` would run it in a process of its own: for the DAG runs of a
+    module with one Airflow environment. Its output reaches the tests as it is written."""
+
+    def __init__(self, env: dict):
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "tests.dags.dag_server"],
+            env=env,
+            cwd=settings.PROJECT_ROOT,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        self.lines: queue.Queue[str | None] = queue.Queue()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        for line in self.process.stdout:
+            self.lines.put(line)
+        self.lines.put(None)  # the process ended
+
+    def run_dags(self, *dag_ids: str, check: bool = True) -> tuple[int, dict[str, str]]:
+        """As `run_dags`: the exit code and each DAG's output."""
+        self.process.stdin.write(" ".join(dag_ids) + "\n")
+        self.process.stdin.flush()
+        output, deadline = [], time.monotonic() + 900
+        while True:
+            line = self.lines.get(timeout=max(deadline - time.monotonic(), 0.1))
+            if line is None:
+                raise AssertionError(f"the DAG runner ended during {dag_ids}:\n{''.join(output)}")
+            if line.startswith(DONE):
+                code = int(line.removeprefix(DONE))
+                break
+            output.append(line)
+        text = "".join(output)
+        if check:
+            assert code == 0, f"{dag_ids}:\n{text[-5000:]}"
+        return code, _outputs_by_command(text)
+
+    def run_dag(self, dag_id: str) -> str:
+        """As `run_dag`: `airflow dags test dag_id`, which must succeed; its output."""
+        return self.run_dags(dag_id)[1][dag_id]
+
+    def close(self) -> None:
+        """Ends the process, idle between requests (Airflow's own exit would wait 5 s for the
+        thread of its in-process API to join)."""
+        self.process.stdin.close()
+        self.process.kill()
+        self.process.wait(timeout=60)
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
 
 
 def process_vitals(env: dict) -> str:

@@ -15,7 +15,7 @@ from demo.fhir_server import DemoFhirServer, FhirStore
 from demo.research_db import ensure_database, fill
 from orchestration import dag_settings
 from orchestration.airflow_env import airflow_environment
-from tests.dags.airflow_cli import run_airflow
+from tests.dags.airflow_cli import DagRunner, run_airflow
 from tests.dags.smtp_sink import SmtpSink
 
 # The product's settings, but a failed task retried once after a second, not three times over
@@ -61,3 +61,11 @@ def airflow_env(test_warehouse, smtp_sink):
     assert migrate.returncode == 0, migrate.stdout[-3000:] + migrate.stderr[-3000:]
     yield env
     server.stop()
+
+
+@pytest.fixture(scope="module")
+def dag_runner(airflow_env):
+    """One Airflow process for the module's DAG runs in `airflow_env` (tests.dags.dag_server)."""
+    runner = DagRunner(airflow_env)
+    yield runner
+    runner.close()

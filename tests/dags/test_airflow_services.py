@@ -51,9 +51,14 @@ def services_set_up(test_warehouse, airflow_env, smtp_sink):
     }
     os.environ.update(settings_for_up)
     env = airflow_services.services_environment(test_warehouse.warehouse)
-    for command in (["dags", "reserialize"], *(["dags", "pause", dag] for dag in PAUSED)):
+    paused = f"^({'|'.join(PAUSED)})$"  # one command for all (each command is an Airflow start)
+    for command in (
+        ["dags", "reserialize"],
+        ["dags", "pause", "-y", "--treat-dag-id-as-regex", paused],
+    ):
         done = run_airflow(env, *command)
         assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    assert _paused(test_warehouse.warehouse) == set(PAUSED)
     airflow_services.up()
     yield
     airflow_services.down()
@@ -67,6 +72,13 @@ def services(services_set_up) -> int:
     if airflow_services.running() is None:
         airflow_services.up()
     return airflow_services.running()
+
+
+def _paused(warehouse) -> set[str]:
+    with psycopg.connect(
+        **warehouse.connect_kwargs(warehouse.admin_user, AIRFLOW_DATABASE)
+    ) as conn:
+        return {dag_id for (dag_id,) in conn.execute("select dag_id from dag where is_paused")}
 
 
 def _dag_runs(warehouse, dag_id: str) -> list[tuple[str, str]]:

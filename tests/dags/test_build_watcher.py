@@ -20,7 +20,7 @@ import pytest
 from demo.claims_files import write_claims
 from demo.ehr_extracts import write_extracts, write_patient_extract
 from orchestration import pipeline
-from tests.dags.airflow_cli import model_task, model_version, run_airflow, task_states
+from tests.dags.airflow_cli import DagRunner, model_task, model_version, task_states
 from tests.dags.conftest import orchestration_config
 from warehouse.build_plan import record_built
 
@@ -118,6 +118,13 @@ def build_env(test_warehouse, airflow_env):
     return {**airflow_env, "ORCHESTRATION_CONFIG": config}
 
 
+@pytest.fixture(scope="module")
+def build_runner(build_env):
+    """The module's one Airflow process for its runs of the warehouse build."""
+    with DagRunner(build_env) as runner:
+        yield runner
+
+
 @dataclass
 class FailingRun:
     output: str
@@ -129,7 +136,7 @@ class FailingRun:
 
 
 @pytest.fixture(scope="module")
-def failing_run(test_warehouse, build_env) -> FailingRun:
+def failing_run(test_warehouse, build_runner) -> FailingRun:
     """The first build, with one model broken for good and one mended before its retry."""
     _break(test_warehouse, STAYS_BROKEN)
     _break(test_warehouse, MENDED_ON_RETRY)
@@ -142,13 +149,13 @@ def failing_run(test_warehouse, build_env) -> FailingRun:
             (TWICE,),
         )
     mender = _mend_once_waiting_for_retry(test_warehouse, MENDED_ON_RETRY)
-    run = run_airflow(build_env, "dags", "test", DAG_ID)
+    exit_code, outputs = build_runner.run_dags(DAG_ID, check=False)
     mender.join(timeout=5)
     with psycopg.connect(**test_warehouse.warehouse.connect_kwargs("steward")) as conn:
         publications = conn.execute("select count(*) from audit.publications").fetchone()[0]
     return FailingRun(
-        output=run.stdout + run.stderr,
-        exit_code=run.returncode,
+        output=outputs[DAG_ID],
+        exit_code=exit_code,
         states=task_states(test_warehouse.warehouse, DAG_ID),
         results=_results(test_warehouse, "warehouse_build__%"),
         built={
@@ -206,7 +213,7 @@ def test_a_retry_of_the_failed_model_succeeds_once_it_is_mended(failing_run):
 
 
 @pytest.fixture(scope="module")
-def nothing_planned_run(test_warehouse, build_env, failing_run):
+def nothing_planned_run(test_warehouse, build_runner, failing_run):
     """A run after a complete build of the schema it builds, with nothing new since."""
     with _admin(test_warehouse) as conn:
         conn.execute(f"drop table {BUILD_SCHEMA}.{STAYS_BROKEN}")
@@ -217,9 +224,8 @@ def nothing_planned_run(test_warehouse, build_env, failing_run):
     assert built.returncode == 0, built.stdout[-3000:]
     record_built(test_warehouse.warehouse, BUILD_SCHEMA, "by_hand")
     before = _results(test_warehouse, "%")
-    run = run_airflow(build_env, "dags", "test", DAG_ID)
-    assert run.returncode == 0, (run.stdout + run.stderr)[-5000:]
-    return before, run.stdout + run.stderr, task_states(test_warehouse.warehouse, DAG_ID)
+    output = build_runner.run_dag(DAG_ID)
+    return before, output, task_states(test_warehouse.warehouse, DAG_ID)
 
 
 def test_a_plan_that_selects_nothing_starts_no_dbt(test_warehouse, nothing_planned_run):

@@ -30,8 +30,6 @@ from tests.dags.airflow_cli import (
     model_task,
     process_vitals,
     run_airflow,
-    run_dag,
-    run_dags,
     task_states,
 )
 from tests.dags.smtp_sink import body_of
@@ -74,7 +72,7 @@ class FirstBuild:
 
 
 @pytest.fixture(scope="module")
-def first_build(test_warehouse, airflow_env) -> FirstBuild:
+def first_build(test_warehouse, airflow_env, dag_runner) -> FirstBuild:
     """The demo data landed by each source's DAG, then the warehouse build: one process."""
     warehouse = test_warehouse.warehouse
     write_patient_extract(test_warehouse.landing_dir / "ehr_patients")
@@ -83,7 +81,7 @@ def first_build(test_warehouse, airflow_env) -> FirstBuild:
     write_vitals(test_warehouse.landing_dir / "vitals", files=2, readings=30)
     process_vitals(airflow_env)  # the processor lands them; vitals_feed checks it, announces them
     before = asset_events(warehouse)
-    _, outputs = run_dags(airflow_env, *SOURCE_DAGS, "warehouse_build")
+    _, outputs = dag_runner.run_dags(*SOURCE_DAGS, "warehouse_build")
     with psycopg.connect(**warehouse.connect_kwargs("steward")) as conn:
         run_id, states = conn.execute(
             """
@@ -128,9 +126,9 @@ def test_each_source_dag_lands_and_the_warehouse_build_publishes(first_build):
     assert "quality_gate" in first_build.outputs["warehouse_build"]
 
 
-def test_a_source_dag_with_nothing_new_is_skipped_and_starts_no_build(test_warehouse, airflow_env):
+def test_a_source_dag_with_nothing_new_is_skipped_and_starts_no_build(test_warehouse, dag_runner):
     before = asset_events(test_warehouse.warehouse)
-    output = run_dag(airflow_env, "claims_batch")
+    output = dag_runner.run_dag("claims_batch")
     assert "no new claims files" in output
     assert asset_events(test_warehouse.warehouse) == before
 
@@ -154,7 +152,7 @@ class VitalsOnlyBuild:
 
 
 @pytest.fixture(scope="module")
-def vitals_only_build(test_warehouse, airflow_env, first_build) -> VitalsOnlyBuild:
+def vitals_only_build(test_warehouse, airflow_env, dag_runner, first_build) -> VitalsOnlyBuild:
     """After the first build, the other build schema catches up outside Airflow (so that both
     have a complete build); then only new readings land, and the warehouse build runs."""
     other = pipeline.choose_build_schema()
@@ -168,7 +166,7 @@ def vitals_only_build(test_warehouse, airflow_env, first_build) -> VitalsOnlyBui
     an_hour_later = datetime(2024, 3, 15, 15, 0, tzinfo=UTC)  # the first run's start, plus one
     write_vitals(test_warehouse.landing_dir / "vitals", files=1, readings=30, start=an_hour_later)
     process_vitals(airflow_env)
-    run_dags(airflow_env, "vitals_feed", "warehouse_build")
+    dag_runner.run_dags("vitals_feed", "warehouse_build")
 
     with psycopg.connect(**test_warehouse.warehouse.connect_kwargs("steward")) as conn:
         run_id, build_schema = conn.execute(
@@ -227,7 +225,7 @@ class BlockedBuild:
 
 
 @pytest.fixture(scope="module")
-def blocked_build(test_warehouse, airflow_env, vitals_only_build, tmp_path_factory) -> BlockedBuild:
+def blocked_build(test_warehouse, dag_runner, vitals_only_build) -> BlockedBuild:
     """An extract in which 3 of 20 visits are dated 1850 lands, and the warehouse build runs
     (after the first two: the last build of this module); the report is built after it."""
     warehouse = test_warehouse.warehouse
@@ -243,7 +241,7 @@ def blocked_build(test_warehouse, airflow_env, vitals_only_build, tmp_path_facto
         lines[record] = ",".join(fields)
     extract.write_text("\n".join(lines) + "\n")
 
-    code, outputs = run_dags(airflow_env, "ehr_batch", "warehouse_build", check=False)
+    code, outputs = dag_runner.run_dags("ehr_batch", "warehouse_build", check=False)
     assert set(outputs) == {"migrate", "ehr_batch", "warehouse_build"}, outputs.keys()
     with psycopg.connect(**warehouse.connect_kwargs("steward")) as conn:
         run_id = conn.execute(
@@ -328,9 +326,9 @@ class WeeklyReport:
 
 
 @pytest.fixture(scope="module")
-def weekly_report(test_warehouse, airflow_env, smtp_sink, blocked_build) -> WeeklyReport:
+def weekly_report(test_warehouse, dag_runner, smtp_sink, blocked_build) -> WeeklyReport:
     """The weekly report's DAG, after the module's three builds (the last one blocked)."""
-    run_dag(airflow_env, "weekly_report")
+    dag_runner.run_dag("weekly_report")
     message = smtp_sink.wait_for("Weekly report", timeout=10)
     with psycopg.connect(**test_warehouse.warehouse.connect_kwargs("steward")) as conn:
         builds, passed = conn.execute(
@@ -380,7 +378,7 @@ class Maintenance:
 
 
 @pytest.fixture(scope="module")
-def maintenance(test_warehouse, airflow_env, first_build) -> Maintenance:
+def maintenance(test_warehouse, dag_runner, first_build) -> Maintenance:
     """Maintenance's DAG, with an archived extract 40 days old and two older backups waiting."""
     archived = sorted((test_warehouse.var_dir / "archive" / "ehr").iterdir())
     expired, kept = archived[0], archived[-1]
@@ -407,7 +405,7 @@ def maintenance(test_warehouse, airflow_env, first_build) -> Maintenance:
     older = [backups_dir / f"warehouse_2020010{day}T000000000000Z.dump" for day in (1, 2)]
     for path in older:
         path.write_bytes(b"an older backup")
-    run_dag(airflow_env, "maintenance")
+    dag_runner.run_dag("maintenance")
     return Maintenance(
         expired,
         kept,
@@ -440,7 +438,7 @@ def test_the_newest_backup_restores_into_a_fresh_database_with_the_published_mar
 
 
 def test_the_landing_watch_starts_the_dag_of_a_source_with_a_new_file(
-    test_warehouse, airflow_env, blocked_build
+    test_warehouse, dag_runner, blocked_build
 ):
     # blocked_build: the module's builds are over, so that this landing is in none of their plans
     [new_file] = write_claims(
@@ -452,7 +450,7 @@ def test_the_landing_watch_starts_the_dag_of_a_source_with_a_new_file(
     before = asset_events(test_warehouse.warehouse)
 
     # the landing watch, then claims_batch as the scheduler runs it on that asset
-    _, outputs = run_dags(airflow_env, "landing_watch", "claims_batch")
+    _, outputs = dag_runner.run_dags("landing_watch", "claims_batch")
     assert "no new ehr files" in outputs["landing_watch"]  # other sources' announcements skipped
     announced = asset_events(test_warehouse.warehouse)[len(before) :]
     assert announced == ["landing_claims", "raw_claims"]
@@ -465,7 +463,7 @@ def test_the_landing_watch_starts_the_dag_of_a_source_with_a_new_file(
 
 
 def test_a_failed_task_emails_its_dag_task_try_and_log_and_its_recovery_too(
-    test_warehouse, airflow_env, smtp_sink, first_build
+    test_warehouse, airflow_env, dag_runner, smtp_sink, first_build
 ):
     # first_build: the research database is pulled already, so the recovery pulls nothing new
     unreachable = {**airflow_env, "RESEARCH_DB_PORT": "1"}  # nothing listens on port 1
@@ -485,6 +483,6 @@ def test_a_failed_task_emails_its_dag_task_try_and_log_and_its_recovery_too(
     assert "Error:   OperationalError" in body
     assert "port 1" not in body and "127.0.0.1" not in body.split("Log:")[0]
 
-    run_dag(airflow_env, "research_db")
+    dag_runner.run_dag("research_db")
     recovered = smtp_sink.wait_for("RECOVERED research_db.land_research_db", timeout=30)
     assert "after failing in manual__" in body_of(recovered)

@@ -10,7 +10,7 @@ import pytest
 from demo.fhir_resources import demo_resources
 from demo.fhir_server import DemoFhirServer, FhirStore
 from ingestion.sources.fhir_api import server_key
-from tests.dags.airflow_cli import run_dag
+from tests.dags.airflow_cli import DagRunner
 from tests.ingestion.fhir_pulls import rows
 from warehouse.connection import AIRFLOW_DATABASE
 
@@ -60,8 +60,12 @@ def _mapped_tasks(test_warehouse) -> list[tuple]:
 
 def test_each_configured_server_is_pulled_in_a_task_of_its_own(test_warehouse, two_servers):
     env, (north, south) = two_servers
-    run_dag(env, "fhir_api")
-    assert _mapped_tasks(test_warehouse) == [
+    with DagRunner(env) as airflow:
+        airflow.run_dag("fhir_api")
+        first = _mapped_tasks(test_warehouse)
+        airflow.run_dag("fhir_api")  # again: nothing new on either
+        again = _mapped_tasks(test_warehouse)
+    assert first == [
         (0, server_key(north), "success"),
         (1, server_key(south), "success"),
     ]
@@ -76,5 +80,4 @@ def test_each_configured_server_is_pulled_in_a_task_of_its_own(test_warehouse, t
         server_key(south): len(demo_resources(patients=2, practitioners=2, seed=5)),
     }
     # again: nothing new on either, both skipped
-    run_dag(env, "fhir_api")
-    assert [state for _, _, state in _mapped_tasks(test_warehouse)] == ["skipped", "skipped"]
+    assert [state for _, _, state in again] == ["skipped", "skipped"]
