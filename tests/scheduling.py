@@ -13,28 +13,27 @@ SPREAD_OVER_WORKERS = {"tests/benchmarks/test_benchmarks_run.py"}
 BENCHMARK = "tests/benchmarks/test_benchmarks_run.py::test_benchmark_runs_small_and_reports_json"
 
 # The longest units of work (a file, or a test of SPREAD_OVER_WORKERS), in seconds on one worker
-# as measured on 2026-12-06 (2 workers on 2 cores): handed out first, longest first, so that no
-# long one starts when the other worker is nearly done (the suite's wall time is then close to
-# half its work); every other unit follows in the session's random order. A weight only orders
-# the work: a unit missing here, or slower than written, still runs.
+# as measured on 2026-12-06 (2 workers on 2 cores, `--durations=0`): handed out first, longest
+# first, so that no long one starts when the other worker is nearly done (the suite's wall time
+# is then close to half its work); every other unit follows in the session's random order. A
+# weight only orders the work: a unit missing here, or slower than written, still runs.
 SECONDS_PER_UNIT = {
-    "tests/dags/test_dag_runs.py": 350,
-    BENCHMARK + "[dag_run.py]": 155,
-    "tests/dags/test_build_watcher.py": 150,
-    "tests/monitoring/test_backpressure.py": 90,
-    "tests/warehouse/test_build_plan.py": 180,
-    "tests/dags/test_airflow_services.py": 140,
-    "tests/e2e/test_deidentification.py": 120,
-    BENCHMARK + "[incremental.py]": 110,
-    "tests/warehouse/test_migrations.py": 100,
-    "tests/expectations/test_gate.py": 100,
-    "tests/privacy/test_adversary.py": 70,
-    "tests/monitoring/test_recovery.py": 60,
-    "tests/e2e/test_thin_path.py": 50,
+    "tests/dags/test_dag_runs.py": 170,
+    BENCHMARK + "[dag_run.py]": 120,
+    "tests/dags/test_airflow_services.py": 120,
+    "tests/warehouse/test_build_plan.py": 100,
+    "tests/e2e/test_deidentification.py": 90,
+    "tests/dags/test_build_watcher.py": 85,
+    BENCHMARK + "[incremental.py]": 80,
+    "tests/warehouse/test_migrations.py": 80,
+    "tests/monitoring/test_backpressure.py": 55,
+    "tests/monitoring/test_recovery.py": 50,
+    "tests/expectations/test_gate.py": 45,
     BENCHMARK + "[gate.py]": 40,
-    "tests/docs/test_docs_site.py": 35,
-    "tests/e2e/test_quality_report.py": 35,
-    BENCHMARK + "[landing.py]": 35,
+    "tests/e2e/test_thin_path.py": 35,
+    BENCHMARK + "[landing.py]": 30,
+    "tests/docs/test_docs_site.py": 30,
+    "tests/e2e/test_quality_report.py": 30,
 }
 
 
