@@ -1,5 +1,5 @@
 """`python -m cli ...`: the `hcw` command line, where the venv's scripts are not on PATH."""
 
-from cli.main import hcw
+from cli.main import main
 
-hcw(prog_name="hcw")
+main()

@@ -31,6 +31,17 @@ def _warehouse():
     return from_environment()
 
 
+def main() -> None:
+    """The `hcw` script and `python -m cli`: the command line, whose process then ends without
+    the interpreter's last garbage collections (common.process_exit)."""
+    from common.process_exit import exit_without_collecting
+
+    try:
+        hcw(prog_name="hcw")
+    finally:
+        exit_without_collecting()
+
+
 @click.group(context_settings=CONTEXT)
 @click.option("-v", "--verbose", is_flag=True, help="log debug lines too")
 def hcw(verbose: bool) -> None:

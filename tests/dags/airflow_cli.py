@@ -30,14 +30,6 @@ def run_airflow(env: dict, *args: str) -> subprocess.CompletedProcess:
     )
 
 
-def run_dag(env: dict, dag_id: str) -> str:
-    """`airflow dags test dag_id`, which must succeed; its output (the task logs)."""
-    run = run_airflow(env, "dags", "test", dag_id)
-    output = run.stdout + run.stderr
-    assert run.returncode == 0, f"{dag_id}:\n{output[-5000:]}"
-    return output
-
-
 def run_dags(env: dict, *dag_ids: str, check: bool = True) -> tuple[int, dict[str, str]]:
     """`airflow dags test` of each of `dag_ids` in turn, in one process, as `make run` runs them
     (orchestration.dag_runner: Airflow starts once); its exit code and each DAG's output. The first
@@ -112,7 +104,7 @@ class DagRunner:
         return code, _outputs_by_command(text)
 
     def run_dag(self, dag_id: str) -> str:
-        """As `run_dag`: `airflow dags test dag_id`, which must succeed; its output."""
+        """`airflow dags test dag_id`, which must succeed; its output."""
         return self.run_dags(dag_id)[1][dag_id]
 
     def close(self) -> None:
