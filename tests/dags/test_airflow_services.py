@@ -244,6 +244,7 @@ def _alive(process: psutil.Process) -> bool:
         return False
 
 
+@pytest.mark.last_in_module
 def test_make_down_stops_every_process_it_started(services):
     # supervisord, the five services and what they started: task processes (each in a process
     # group of its own) and the dbt or pg_dump those run
