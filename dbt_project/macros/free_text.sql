@@ -71,16 +71,16 @@ where {{ column_name }} !~ '{{ published_format(identifier) }}'
 {% macro withhold_unlisted(relation, vocabularies) -%}
     {%- set table = relation.schema ~ '.' ~ relation.identifier -%}
     {%- set listed = ref('published_vocabularies') -%}
-    {%- set state = {'withheld': false} -%}
-    {%- if execute -%}
+    {%- set withheld = false -%}
+    {%- if execute -%}  {#- an `if` opens no scope in Jinja: `withheld` is set for what follows -#}
         {%- set found = run_query(
             "select obj_description('" ~ listed ~ "'::regclass, 'pg_class'),"
             ~ " (select vocabularies_loaded from audit.withheld_vocabularies"
             ~ " where relation = '" ~ table ~ "')"
         ).rows[0] -%}
-        {%- do state.update({'withheld': found[0] is not none and found[0] == found[1]}) -%}
+        {%- set withheld = found[0] is not none and found[0] == found[1] -%}
     {%- endif -%}
-    {%- if state.withheld -%}
+    {%- if withheld -%}
     select 1  -- {{ table }} withheld its rows against this list already
     {%- else -%}
     update {{ relation }}

@@ -108,8 +108,8 @@ class DagRunner:
         return self.run_dags(dag_id)[1][dag_id]
 
     def close(self) -> None:
-        """Ends the process, idle between requests (Airflow's own exit would wait 5 s for the
-        thread of its in-process API to join)."""
+        """Ends the process, idle between requests: killed, as its exit would spend seconds
+        collecting what Airflow left (common/process_exit.py)."""
         self.process.stdin.close()
         self.process.kill()
         self.process.wait(timeout=60)
