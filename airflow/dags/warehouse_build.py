@@ -25,17 +25,16 @@ from common import settings
 from orchestration import assets, dbt_manifest, runs
 from orchestration.dag_settings import dag_arguments
 from orchestration.dbt_profile import DBT_PROFILE
-from orchestration.dbt_watcher import (
-    fail_when_its_tests_failed,
-    producer_task_id,
-    watch_the_planned_build,
-)
-from orchestration.planned_nodes import (
-    PLAN_TASK_ID,
-    PLANNED_SCHEMA,
-    skip_unless_anything_planned,
-    skip_unless_planned,
-)
+from orchestration.dbt_watcher import producer_task_id, watch_the_planned_build
+from orchestration.planned_nodes import PLAN_TASK_ID, PLANNED_SCHEMA, skip_unless_anything_planned
+
+# every dbt task's environment
+DBT_ENV = {
+    "PIPELINE_RUN_ID": runs.TEMPLATE,
+    # dbt's debug log file would go to the task's copy of the project, deleted as the task ends;
+    # its lock held dbt's threads up (docs/architecture.md). The task's log keeps dbt's messages.
+    "DBT_LOG_LEVEL_FILE": "none",
+}
 
 
 @dag(**dag_arguments("warehouse_build", __doc__, assets=assets.any_raw_data()))
@@ -98,6 +97,9 @@ def warehouse_build():
             # (a retry of a model's task runs that model); no dbt at all when nothing is planned
             setup_operator_args={
                 "pre_execute": skip_unless_anything_planned,
+                # the plan's build schema (a node task's first try reads the producer's report of
+                # its node; one building its node itself takes the schema from the plan then)
+                "env": {**DBT_ENV, "DBT_BUILD_SCHEMA": PLANNED_SCHEMA},
                 "retries": 0,
                 # no Airflow asset per model it built (render_config below: nor from a model's task)
                 "emit_datasets": False,
@@ -115,18 +117,9 @@ def warehouse_build():
             emit_datasets=False,
         ),
         operator_args={
-            "pre_execute": skip_unless_planned,
-            "post_execute": fail_when_its_tests_failed,
             "trigger_rule": "none_failed",
             "append_env": True,
-            "env": {
-                "DBT_BUILD_SCHEMA": PLANNED_SCHEMA,
-                "PIPELINE_RUN_ID": runs.TEMPLATE,
-                # dbt's debug log file would go to the task's copy of the project, deleted as the
-                # task ends; its lock held dbt's threads up (docs/architecture.md). The task's log
-                # keeps dbt's messages.
-                "DBT_LOG_LEVEL_FILE": "none",
-            },
+            "env": DBT_ENV,
         },
     )
     plan = plan_build()

@@ -23,6 +23,7 @@ from orchestration import pipeline
 from tests.dags.airflow_cli import DagRunner, model_task, model_version, task_states
 from tests.dags.conftest import orchestration_config
 from warehouse.build_plan import record_built
+from warehouse.connection import AIRFLOW_DATABASE
 
 pytestmark = pytest.mark.e2e
 
@@ -125,11 +126,30 @@ def build_runner(build_env):
         yield runner
 
 
+def _compiled_sql(test_warehouse, task_ids: list[str]) -> dict[str, str]:
+    """Each task's compiled SQL as the UI shows it (its rendered fields), in the newest run."""
+    warehouse = test_warehouse.warehouse
+    with psycopg.connect(
+        **warehouse.connect_kwargs(warehouse.admin_user, AIRFLOW_DATABASE)
+    ) as conn:
+        rows = conn.execute(
+            """
+            select task_id, rendered_fields ->> 'compiled_sql' from rendered_task_instance_fields
+            where dag_id = %(dag)s and task_id = any(%(tasks)s) and run_id = (
+                select run_id from dag_run where dag_id = %(dag)s order by id desc limit 1
+            )
+            """,
+            {"dag": DAG_ID, "tasks": task_ids},
+        ).fetchall()
+    return dict(rows)
+
+
 @dataclass
 class FailingRun:
     output: str
     exit_code: int
     states: dict[str, tuple[str, int]]
+    compiled_sql: dict[str, str]  # of a built model's task and of the broken one's
     results: dict[str, set[str]]  # each node's statuses in the run's dbt results
     built: dict[str, bool]  # whether some relations exist after the run
     publications: int
@@ -157,6 +177,9 @@ def failing_run(test_warehouse, build_runner) -> FailingRun:
         output=outputs[DAG_ID],
         exit_code=exit_code,
         states=task_states(test_warehouse.warehouse, DAG_ID),
+        compiled_sql=_compiled_sql(
+            test_warehouse, [model_task("fct_encounters"), model_task(STAYS_BROKEN)]
+        ),
         results=_results(test_warehouse, "warehouse_build__%"),
         built={
             name: _relation_exists(test_warehouse, f"{BUILD_SCHEMA}.{name}")
@@ -183,6 +206,11 @@ def test_a_failing_model_fails_the_run_and_blocks_its_dependents(failing_run):
     assert failing_run.publications == 0
     assert failing_run.results[STAYS_BROKEN] == {"error"}
     assert failing_run.results["mart_claims_by_provider"] == {"skipped"}
+    # each model's task shows the SQL dbt ran for it (from the producer's report of the model,
+    # or its own retry's build), the failed one's too
+    for model in ("fct_encounters", STAYS_BROKEN):
+        sql = failing_run.compiled_sql.get(model_task(model)) or ""
+        assert "select" in sql.lower() and "from" in sql.lower(), (model, sql[:200])
 
 
 def test_a_failing_test_fails_its_models_task_and_blocks_its_dependents(failing_run):

@@ -1,8 +1,9 @@
 """The producer's dbt-event parser pushes to XCom only what a node task reads
 (orchestration.dbt_watcher.reporting_what_node_tasks_read), on the events of a real dbt build,
 turned into JSON lines as Cosmos turns them, parsed by Cosmos' own parser: each node's end, never
-its progress; each model's tests' status, never a test's own; pushed on a thread of their own,
-in order, the parser not waiting for them (orchestration.xcom_pushes)."""
+its progress; each model's tests' status, never a test's own; a node's keys folded into one
+report (orchestration.node_reports); pushed on a thread of their own, in order, the parser not
+waiting for them (orchestration.xcom_pushes)."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from orchestration.dbt_watcher import (
     finishing_its_pushes,
     reporting_what_node_tasks_read,
 )
+from orchestration.node_reports import NodeReports, report_key
 from orchestration.xcom_pushes import PushesInOrder, PushingInTheBackground
 from warehouse.dbt_runner import invoke_dbt
 
@@ -141,7 +143,8 @@ def test_the_producer_pushes_what_node_tasks_read_and_nothing_of_a_test_of_its_o
     held = RecordingTaskInstance(held_keys=lambda key: key.startswith(MODEL.replace(".", "__")))
     held.release.clear()
     pushes = PushesInOrder()
-    ours = pushed(reporting_what_node_tasks_read(cosmos_parser, pushes), held)
+    reports = NodeReports([MODEL])
+    ours = pushed(reporting_what_node_tasks_read(cosmos_parser, pushes, reports), held)
     # ... which it saw without waiting for them
     assert not [key for key in ours if key.startswith(MODEL.replace(".", "__"))]
     held.release.set()
@@ -150,17 +153,35 @@ def test_the_producer_pushes_what_node_tasks_read_and_nothing_of_a_test_of_its_o
     def of_a_test(key: str) -> bool:
         return key.startswith(("test__", "unit_test__"))
 
+    of_the_model = {
+        get_status_xcom_key(MODEL),
+        get_dbt_event_xcom_key(MODEL),
+        get_tests_status_xcom_key(MODEL),
+    }
     # Cosmos pushes each test's last event (and a unit test's status), which no task reads ...
     assert {get_dbt_event_xcom_key(test) for test in tests} <= set(by_cosmos)
-    # ... ours pushes nothing of a test, and all the rest as Cosmos does
+    assert of_the_model <= set(by_cosmos)
+    # ... ours pushes nothing of a test; the model's keys as one report; the rest as Cosmos does
     assert not [key for key in ours if of_a_test(key)]
-    assert ours == {key: value for key, value in by_cosmos.items() if not of_a_test(key)}
-    # what the model's task reads: its end, its last event, its tests' status
-    assert ours[get_status_xcom_key(MODEL)]["status"] == "success"
-    assert ours[get_dbt_event_xcom_key(MODEL)]["status"] == "success"
-    assert ours[get_tests_status_xcom_key(MODEL)] == "pass"
+    assert {key: value for key, value in ours.items() if key != report_key(MODEL)} == {
+        key: value
+        for key, value in by_cosmos.items()
+        if not of_a_test(key) and key not in of_the_model
+    }
+    # what the model's task reads, in one: its end, its last event, its tests' status
+    assert ours[report_key(MODEL)] == {
+        "status": "success",
+        "event": by_cosmos[get_dbt_event_xcom_key(MODEL)],
+        "tests_status": "pass",
+    }
+    assert by_cosmos[get_status_xcom_key(MODEL)]["status"] == "success"
     # Cosmos pushes a status at each event that carries it, the same again; ours only a change
     assert repeated_pushes(cosmos_task_instance) and not repeated_pushes(held)
+    # the report is pushed as its fields changed, however many: fewer pushes than Cosmos' four
+    # keys of the model
+    reported = [key for key, _ in held.history if key == report_key(MODEL)]
+    cosmos_keys = [key for key, _ in cosmos_task_instance.history if key in of_the_model]
+    assert 1 <= len(reported) < len(cosmos_keys)
 
 
 class FailingTaskInstance(RecordingTaskInstance):
@@ -181,3 +202,43 @@ def test_a_failed_push_fails_the_producers_run_once_the_run_is_over():
         finishing_its_pushes(dbt_run, pushes)()
     # the next run starts afresh
     assert finishing_its_pushes(lambda: "built", pushes)() == "built"
+
+
+def test_a_report_is_found_by_the_nodes_whole_unique_id():
+    # model `a`'s tests' status and model `a_tests`'s status have one key in Cosmos
+    reports = NodeReports(["model.project.a", "model.project.a_tests"])
+    same_key = "model__project__a_tests_status"
+    assert reports.fold(same_key, "pass") == ("model__project__a_report", "tests_status", "pass")
+    assert reports.fold(same_key, {"status": "error", "outlet_uris": []}) == (
+        "model__project__a_tests_report",
+        "status",
+        "error",
+    )
+    assert reports.fold("model__project__a_compiled_sql", "select 1") == (
+        "model__project__a_report",
+        "compiled_sql",
+        "select 1",
+    )
+    # a key of a node with no task (a test's), or of none (the producer's own), is kept as it is
+    assert reports.fold("test__project__unique_a_id_status", {"status": "pass"}) is None
+    assert reports.fold("dbt_startup_events", []) is None
+
+
+def test_merged_fields_waiting_for_their_turn_are_pushed_together():
+    task_instance = RecordingTaskInstance(held_keys=lambda key: key == "first")
+    task_instance.release.clear()
+    pushes = PushesInOrder()
+    pushes.push(task_instance, "first", 1)  # the thread waits on it ...
+    for field, value in (("status", "success"), ("event", {"msg": "OK"}), ("status", "error")):
+        pushes.merge(task_instance, "report", field, value)  # ... while these come
+    task_instance.release.set()
+    pushes.finish()
+    assert task_instance.history == [
+        ("first", 1),
+        ("report", {"status": "error", "event": {"msg": "OK"}}),
+    ]
+    # a change after its push is pushed again; the same value is not
+    pushes.merge(task_instance, "report", "status", "success")
+    pushes.merge(task_instance, "report", "status", "success")
+    pushes.finish()
+    assert task_instance.history[2:] == [("report", {"status": "success"})]

@@ -15,8 +15,10 @@ user in a task group:
   (trigger rule all_done; planned_nodes' hooks skip them when there was no plan or nothing is
   planned). `airflow dags test` runs one task at a time: a node task started before the producer
   would wait for it for ever;
-- a node's task fails when its tests failed in the build (`fail_when_its_tests_failed`, its
-  post_execute hook), so its dependents' tasks do not run, as dbt did not build them;
+- a node's task reads one XCom, the producer's report of its node (orchestration.node_reports:
+  the producer folds Cosmos' four keys of a node into it; the task reads it as its fields are
+  rendered, where Cosmos' poke read six), and fails when the node failed or its tests failed in the build, so its
+  dependents' tasks do not run, as dbt did not build them;
 - a node's task retried (or cleared) builds its node itself with `dbt build --select <node>`: the
   node and its tests (Cosmos' own retry would `dbt run` it, without its tests);
 - a test across several models counts among the tests of the model it is defined on (dbt's
@@ -39,6 +41,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from orchestration.node_reports import (
+    NodeReports,
+    poke_from_the_report,
+    rendering_with_the_report,
+)
 from orchestration.planned_nodes import PLANNED_SELECTION
 from orchestration.xcom_pushes import PushesInOrder, PushingInTheBackground
 
@@ -55,29 +62,6 @@ def tests_by_attached_model(
             if attached is None or attached == model:
                 counted.setdefault(model, []).append(test)
     return counted
-
-
-def fail_when_its_tests_failed(context: Any, result: Any = None) -> None:
-    """A node task's post_execute hook: the node was built; its tests must have passed too."""
-    from airflow.sdk.exceptions import AirflowException
-    from cosmos.operators._watcher.aggregation import get_tests_status_xcom_key
-
-    task, ti = context["task"], context["ti"]
-    node = getattr(task, "extra_context", {}).get("dbt_node_config")
-    producer_id = getattr(task, "producer_task_id", None)
-    # a retry builds the node and its tests itself (`dbt build`), failing if a test fails
-    if node is None or producer_id is None or ti.try_number > 1:
-        return
-    unique_id = node["unique_id"]
-    if not context["dag"].get_task(producer_id).tests_per_model.get(unique_id):
-        return
-    status = ti.xcom_pull(task_ids=producer_id, key=get_tests_status_xcom_key(unique_id))
-    if status != "pass":
-        raise AirflowException(
-            f"{unique_id} was built but its tests "
-            + ("failed" if status == "fail" else "did not all report")
-            + f" in the build ({producer_id}'s log names each)"
-        )
 
 
 # dbt's events of a node's progress: debug-level, and read by no node task (they start once the
@@ -112,7 +96,9 @@ def _progress_or_taskless_node(line: str) -> tuple[bool, str | None]:
 
 
 def reporting_what_node_tasks_read(
-    make_parse_callable: Callable[[], ParseLine], pushes: PushesInOrder
+    make_parse_callable: Callable[[], ParseLine],
+    pushes: PushesInOrder,
+    reports: NodeReports | None = None,
 ) -> Callable[[], ParseLine]:
     """The producer's maker of its dbt-event parser (Cosmos' `_make_parse_callable`, the same for
     dbt run in process or as a command: each event as a JSON line), wrapped so that it pushes
@@ -124,7 +110,9 @@ def reporting_what_node_tasks_read(
       not pushed;
     - what it pushes is queued, not waited for: under `airflow dags test` each push took
       20-45 ms, one at a time under Cosmos' lock while dbt's threads waited. The producer's run
-      ends with `pushes.finish()` (`finishing_its_pushes`)."""
+      ends with `pushes.finish()` (`finishing_its_pushes`);
+    - a node's status, last event, compiled SQL and tests' status become fields of the node's
+      report (`reports`), the one XCom its task reads."""
     from cosmos.operators._watcher.state import get_dbt_event_xcom_key, get_status_xcom_key
 
     def make() -> ParseLine:
@@ -141,7 +129,9 @@ def reporting_what_node_tasks_read(
                     if test is not None
                     else frozenset()
                 )
-                task_instance = PushingInTheBackground(context["ti"], pushes, unread)
+                task_instance = PushingInTheBackground(
+                    context["ti"], pushes, unread, reports.fold if reports else None
+                )
                 extra_kwargs = {**extra_kwargs, "context": {**context, "ti": task_instance}}
             parse(line, extra_kwargs)
 
@@ -179,15 +169,22 @@ def watch_the_planned_build(dbt_group: Any, upstream: Any, manifest_path: Path) 
     # TestBehavior.NONE added `--resource-type` flags that would leave the tests out of the build
     producer.dbt_cmd_flags = []
     producer.tests_per_model = tests_by_attached_model(producer.tests_per_model, manifest_path)
+    node_tasks = [
+        task
+        for task in dbt_group.children.values()
+        if getattr(task, "extra_context", {}).get("dbt_node_config") is not None
+    ]
     pushes = PushesInOrder()
+    reports = NodeReports(task.model_unique_id for task in node_tasks)
     producer._make_parse_callable = reporting_what_node_tasks_read(
-        producer._make_parse_callable, pushes
+        producer._make_parse_callable, pushes, reports
     )
     producer.run_dbt_runner = finishing_its_pushes(producer.run_dbt_runner, pushes)
     producer.run_subprocess = finishing_its_pushes(producer.run_subprocess, pushes)
-    for task in dbt_group.children.values():
-        if getattr(task, "extra_context", {}).get("dbt_node_config") is not None:
-            task.base_cmd = ["build"]
+    for task in node_tasks:
+        task.render_template_fields = rendering_with_the_report
+        task.poke = poke_from_the_report
+        task.base_cmd = ["build"]
     upstream >> producer
     for root in dbt_group.get_roots():
         if root is not producer:

@@ -9,8 +9,11 @@ model, seed and snapshot that reports the producer's result for its node and the
   task is started only to skip (about a second each under a scheduler, a tenth under `airflow
   dags test`). A node outside the producer's selection would otherwise be waited for, then run by
   its own task.
-- The same decision is each task's pre_execute hook, for a task started all the same (cleared by
-  hand): `skip_unless_anything_planned` the producer's, `skip_unless_planned` every node task's.
+- The same decision is taken again by a task started all the same (cleared by hand): the
+  producer's pre_execute hook `skip_unless_anything_planned`; a node task's `build_as_planned`,
+  called when it would build its node itself (orchestration.node_reports), which also gives it
+  the plan's build schema (the producer's env has it templated from the plan, PLANNED_SCHEMA; a
+  node task's first try reads the producer's report of its node and needs neither).
 
 The producer's `--select` is PLANNED_SELECTION (set by orchestration.dbt_watcher). The node tasks
 run with the trigger rule none_failed, so a planned model's task runs when a parent that did not
@@ -74,12 +77,13 @@ def skip_unless_anything_planned(context: Any) -> None:
         )
 
 
-def skip_unless_planned(context: Any) -> None:
+def build_as_planned(context: Any) -> None:
+    """A node task about to build its node itself: skipped unless the plan selects it; its dbt
+    run builds into the plan's build schema."""
     task = context["task"]
-    if getattr(task, "extra_context", {}).get("dbt_node_config") is None:
-        return
     plan = _plan(context)
     if _skipped_by(plan, task):
         raise AirflowSkipException(
             f"{task.task_id} is unchanged since {plan.build_schema}'s last complete build"
         )
+    task.env = {**(task.env or {}), "DBT_BUILD_SCHEMA": plan.build_schema}

@@ -9,16 +9,22 @@ failed. A pull first waits for every push queued before it, so a read-modify-wri
 startup events) reads what was pushed. A push of the value its key already has is not made
 again: Cosmos pushes a node's status, and its model's tests' status, at each of dbt's events that
 carries it (a node's result, then its end), about half of a build's pushes.
+
+A push may also set one field of a dict (`merge`): the watcher folds a node's four keys into one
+report (orchestration.node_reports). The dict is pushed once per change, its fields as they are
+when its turn comes: changes made while it waits are pushed together.
 """
 
 from __future__ import annotations
 
 import queue
 import threading
+from collections.abc import Callable
 from typing import Any
 
 _STOP = object()
 _NEVER_PUSHED = object()
+_MERGED = object()  # in the queue: push the merged dict as it is then
 
 
 class PushesInOrder:
@@ -27,24 +33,38 @@ class PushesInOrder:
     def __init__(self) -> None:
         self._queue: queue.Queue = queue.Queue()
         self._thread: threading.Thread | None = None
-        self._starting = threading.Lock()
+        self._state_lock = threading.Lock()  # what was pushed and merged, the thread
         # the task instance's own calls to Airflow, pushes and pulls alike, one at a time
         self.calling_airflow = threading.Lock()
         self._failed: BaseException | None = None
         self._last_value: dict[tuple[int, str], Any] = {}
+        self._merged: dict[tuple[int, str], dict[str, Any]] = {}
+        self._merged_waiting: set[tuple[int, str]] = set()
 
     def push(self, task_instance: Any, key: str, value: Any) -> None:
-        with self._starting:
+        with self._state_lock:
             pushed = self._last_value.get((id(task_instance), key), _NEVER_PUSHED)
             if pushed is not _NEVER_PUSHED and pushed == value:
                 return
             self._last_value[(id(task_instance), key)] = value
-            if self._thread is None:
-                self._thread = threading.Thread(
-                    target=self._push_each, name="xcom-pushes", daemon=True
-                )
-                self._thread.start()
-            self._queue.put((task_instance, key, value))
+            self._enqueue(task_instance, key, value)
+
+    def merge(self, task_instance: Any, key: str, field: str, value: Any) -> None:
+        """Set `field` of the dict pushed under `key` (a dict of this run's merges only)."""
+        with self._state_lock:
+            merged = self._merged.setdefault((id(task_instance), key), {})
+            if field in merged and merged[field] == value:
+                return
+            merged[field] = value
+            if (id(task_instance), key) not in self._merged_waiting:
+                self._merged_waiting.add((id(task_instance), key))
+                self._enqueue(task_instance, key, _MERGED)
+
+    def _enqueue(self, task_instance: Any, key: str, value: Any) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._push_each, name="xcom-pushes", daemon=True)
+            self._thread.start()
+        self._queue.put((task_instance, key, value))
 
     def wait(self) -> None:
         """Until every push queued so far is made (or has failed)."""
@@ -52,12 +72,15 @@ class PushesInOrder:
 
     def finish(self) -> None:
         """Wait for every queued push; raise the first that failed. Pushing again starts anew."""
-        with self._starting:
+        with self._state_lock:
             thread, self._thread = self._thread, None
-            self._last_value.clear()
         if thread is not None:
             self._queue.put(_STOP)
             thread.join()
+        with self._state_lock:
+            self._last_value.clear()
+            self._merged.clear()
+            self._merged_waiting.clear()
         failed, self._failed = self._failed, None
         if failed is not None:
             raise failed
@@ -69,6 +92,10 @@ class PushesInOrder:
                 if item is _STOP:
                     return
                 task_instance, key, value = item
+                if value is _MERGED:
+                    with self._state_lock:
+                        self._merged_waiting.discard((id(task_instance), key))
+                        value = dict(self._merged[(id(task_instance), key)])
                 if self._failed is None:
                     with self.calling_airflow:
                         task_instance.xcom_push(key=key, value=value)
@@ -78,16 +105,25 @@ class PushesInOrder:
                 self._queue.task_done()
 
 
+Fold = Callable[[str, Any], "tuple[str, str, Any] | None"]
+
+
 class PushingInTheBackground:
-    """A task instance whose XCom pushes go to `pushes` (those of `unread_keys` nowhere) and
-    whose pulls see them; the rest is the task instance's own."""
+    """A task instance whose XCom pushes go to `pushes` (those of `unread_keys` nowhere; those
+    `fold` turns into a field of a dict, merged) and whose pulls see them; the rest is the task
+    instance's own."""
 
     def __init__(
-        self, task_instance: Any, pushes: PushesInOrder, unread_keys: frozenset[str] = frozenset()
+        self,
+        task_instance: Any,
+        pushes: PushesInOrder,
+        unread_keys: frozenset[str] = frozenset(),
+        fold: Fold | None = None,
     ) -> None:
         self._task_instance = task_instance
         self._pushes = pushes
         self._unread_keys = unread_keys
+        self._fold = fold
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._task_instance, name)
@@ -95,8 +131,13 @@ class PushingInTheBackground:
     def xcom_push(self, key: str, value: Any, *args: Any, **kwargs: Any) -> None:
         if args or kwargs:
             raise TypeError("a push in the background takes a key and a value only")
-        if key not in self._unread_keys:
+        if key in self._unread_keys:
+            return
+        folded = self._fold(key, value) if self._fold is not None else None
+        if folded is None:
             self._pushes.push(self._task_instance, key, value)
+        else:
+            self._pushes.merge(self._task_instance, *folded)
 
     def xcom_pull(self, *args: Any, **kwargs: Any) -> Any:
         self._pushes.wait()
