@@ -37,22 +37,23 @@ NO_TELEMETRY = {
 }
 
 
-# `.env` as last read: (its modification time and size, its variables)
-_env_file_read: tuple[tuple[int, int], dict[str, str]] | None = None
+# `.env` as last read: (what identifies that version of the file, its variables)
+_env_file_read: tuple[tuple[int, ...], dict[str, str]] | None = None
 
 
 def load_env() -> None:
     """Put `.env`'s variables into the environment; variables already set win over the file.
 
     The file is parsed again only when it changed: every `require` calls this, and an Airflow
-    task's callbacks several times (about 2 ms a parse, a tenth of a task's time)."""
+    task's callbacks several times (about 2 ms a parse)."""
     global _env_file_read
     try:
         stat = ENV_FILE.stat()
     except FileNotFoundError:
         variables: dict[str, str] = {}
     else:
-        seen = (stat.st_mtime_ns, stat.st_size)
+        # a file rewritten in place or replaced (another inode) changes its ctime or inode
+        seen = (stat.st_ino, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_size)
         if _env_file_read is None or _env_file_read[0] != seen:
             parsed = dotenv_values(ENV_FILE)
             _env_file_read = (seen, {k: v for k, v in parsed.items() if v is not None})

@@ -262,13 +262,15 @@ def test_a_plan_that_selects_nothing_starts_no_dbt(test_warehouse, nothing_plann
     # log to its output): no dbt ran, no result was recorded
     assert states["skip_unplanned"][0] == "success"
     dbt_tasks = [task for task in states if task.startswith("dbt.")]
-    skipped_at_once = len(dbt_tasks) - 1  # all but Cosmos' gate after the producer
+    skipped_at_once = len(dbt_tasks) - 2  # all but the two gates after the producer
     assert f"nothing changed, no dbt build; {skipped_at_once} dbt task(s) skipped" in output
     assert "Running with dbt=" not in output
     node_states = {states[task][0] for task in dbt_tasks}
-    assert node_states == {"skipped", "success"}  # success: Cosmos' gate after the producer
+    # success: the gates after the producer (Cosmos' and build_ended)
+    assert node_states == {"skipped", "success"}
     assert states[PRODUCER][0] == "skipped"
     assert states["dbt.dbt_producer_watcher_done"][0] == "success"
+    assert states["dbt.build_ended"][0] == "success"
     assert _results(test_warehouse, "%") == before
     # the schema's build, complete and unchanged, is gated and published
     assert states["publish"][0] == "success"

@@ -64,6 +64,7 @@ def watcher(dag):
     producer = dag.task_dict.get("dbt.dbt_producer_watcher")
     if producer is None:
         return None
+    nodes = [t for t in dag.tasks if getattr(t, "extra_context", {}).get("dbt_node_config")]
     return {
         "select": producer.select,
         "upstream": sorted(producer.upstream_task_ids),
@@ -76,6 +77,16 @@ def watcher(dag):
         "event_parser": producer._make_parse_callable.__qualname__,
         "dbt_runs": sorted({producer.run_dbt_runner.__qualname__, producer.run_subprocess.__qualname__}),
         "dbt_log_file": sorted({t.env.get("DBT_LOG_LEVEL_FILE") for t in dag.tasks if hasattr(t, "env") and t.task_id.startswith("dbt.")}),
+        "node_tasks": sorted(t.task_id for t in nodes),
+        "after_the_build": sorted(t.task_id for t in nodes if "dbt.build_ended" in t.upstream_task_ids),
+        "node_hooks": sorted({
+            (t.render_template_fields.__qualname__, t.poke.__qualname__, t._fallback_to_non_watcher_run.__qualname__)
+            for t in nodes
+        }),
+        "build_schema_env": {
+            "producer": producer.env.get("DBT_BUILD_SCHEMA"),
+            "nodes": sorted({str(t.env.get("DBT_BUILD_SCHEMA")) for t in nodes}),
+        },
     }
 
 bag = DagBag()
@@ -199,14 +210,24 @@ def test_cosmos_renders_one_build_and_a_task_per_model_and_its_tests(airflow_env
     across = "relationships_fct_claims_v2_patient_key__patient_key__ref_dim_patient_"
     assert any(test.split(".")[-2] == across for test in tests_of["fct_claims"])
     assert not any(test.split(".")[-2] == across for test in tests_of["dim_patient"])
-    # it builds what the plan selects, once what the plan leaves out is skipped; the node tasks
-    # read its results after it, however it ended
+    # it builds what the plan selects, once what the plan leaves out is skipped; every node task
+    # reads its results after it ended, however it ended (build_ended), not only those with no
+    # parent node: a planned model whose parents the plan leaves out would start beside it
     assert watcher["select"] == "{{ ti.xcom_pull(task_ids='plan_build')['selection'] }}"
     assert watcher["upstream"] == ["skip_unplanned"]
-    assert watcher["all_done"] == sorted(
-        set(watcher["downstream"]) - {"dbt.dbt_producer_watcher_done"}
-    )
-    assert "dbt.stg_ehr__encounters_run" in watcher["all_done"]
+    assert watcher["downstream"] == ["dbt.build_ended", "dbt.dbt_producer_watcher_done"]
+    assert watcher["all_done"] == ["dbt.build_ended"]
+    assert len(watcher["node_tasks"]) >= 50
+    assert watcher["after_the_build"] == watcher["node_tasks"]
+    # a node task reads the producer's report of its node as its fields are rendered and judges
+    # it in its poke; a dbt run of its own builds as the plan says, into the plan's build schema
+    assert watcher["node_hooks"] == [
+        ["rendering_with_the_report", "poke_from_the_report", "building_as_planned"]
+    ]
+    assert watcher["build_schema_env"] == {
+        "producer": "{{ ti.xcom_pull(task_ids='plan_build')['build_schema'] }}",
+        "nodes": ["None"],
+    }
     # its build runs the tests (no `--resource-type`); a retried node task builds node and tests
     assert watcher["flags"] == []
     assert watcher["retry_command"] == ["build"]

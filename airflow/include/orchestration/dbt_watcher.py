@@ -8,13 +8,14 @@ user in a task group:
 
 - the producer builds the plan's selection (`--select` templated from the plan's XCom; Cosmos
   would give it RenderConfig's `select`, which also leaves nodes unrendered);
-- `upstream` (the task that skips what the plan leaves out) >> producer >> the node tasks with no
-  parent node. They read what the producer's build
-  wrote, so they start once it ended, however it ended: a build with a failing model fails the
-  producer, and each node's task must still say which model failed and which were not built
-  (trigger rule all_done; planned_nodes' hooks skip them when there was no plan or nothing is
-  planned). `airflow dags test` runs one task at a time: a node task started before the producer
-  would wait for it for ever;
+- `upstream` (the task that skips what the plan leaves out) >> producer >> `build_ended` >> every
+  node task. They read what the producer's build wrote, so they start once it ended, however it
+  ended: a build with a failing model fails the producer, and each node's task must still say
+  which model failed and which were not built (`build_ended`'s trigger rule all_done; a node
+  task's own, none_failed, keeps it from running after its parent's task failed). Every node
+  task waits for it, not only those with no parent node: a planned model whose parents the plan
+  left out (skipped) would otherwise start beside the build. `airflow dags test` runs one task at
+  a time: a node task started before the producer would wait for it for ever;
 - a node's task reads one XCom, the producer's report of its node (orchestration.node_reports:
   the producer folds Cosmos' four keys of a node into it; the task reads it as its fields are
   rendered, where Cosmos' poke read six), and fails when the node failed or its tests failed in the build, so its
@@ -43,6 +44,7 @@ from typing import Any
 
 from orchestration.node_reports import (
     NodeReports,
+    building_as_planned,
     poke_from_the_report,
     rendering_with_the_report,
 )
@@ -184,9 +186,31 @@ def watch_the_planned_build(dbt_group: Any, upstream: Any, manifest_path: Path) 
     for task in node_tasks:
         task.render_template_fields = rendering_with_the_report
         task.poke = poke_from_the_report
+        task._fallback_to_non_watcher_run = building_as_planned
         task.base_cmd = ["build"]
     upstream >> producer
-    for root in dbt_group.get_roots():
-        if root is not producer:
-            producer >> root
-            root.trigger_rule = "all_done"
+    build_ended = _build_ended(dbt_group, producer)
+    for task in node_tasks:
+        build_ended >> task
+
+
+BUILD_ENDED_TASK_ID = "build_ended"
+
+
+def _build_ended(dbt_group: Any, producer: Any) -> Any:
+    """The task every node task waits for: the producer's end, however it ended (trigger rule
+    all_done). A node task's parents are other node tasks, skipped when the plan leaves them out:
+    waiting for its parents alone, a planned model whose parents are all unchanged would start
+    beside the producer's build and read a report not yet complete."""
+    from airflow.providers.standard.operators.empty import EmptyOperator
+
+    ended = EmptyOperator(
+        task_id=BUILD_ENDED_TASK_ID,
+        task_group=dbt_group,
+        dag=producer.dag,
+        trigger_rule="all_done",
+        doc_md="The producer's `dbt build` has ended, however it ended: each model's task may "
+        "read what it did to the model (orchestration.dbt_watcher).",
+    )
+    producer >> ended
+    return ended

@@ -16,10 +16,13 @@ task, most of a node task's time (docs/architecture.md, with the figures). Here:
   dbt (its parent failed: Cosmos reports it failed, so that a retry builds it) or was built;
   built, its tests must have passed too (a test across several models counts for the model it
   is defined on: dbt_watcher.tests_by_attached_model);
-- with no report (a retry, a task cleared by hand, a node the producer did not reach) the task
-  builds its node as the plan says (planned_nodes.build_as_planned) and Cosmos' own poke decides:
-  it finds no status of Cosmos' own either, so it runs `dbt build --select <node>` when the
-  producer has ended, as it does for any node its producer did not report.
+- with no report (a retry, a task cleared by hand, a node the producer did not reach) the task is
+  skipped unless the plan selects its node (planned_nodes.build_as_planned) and Cosmos' own poke
+  decides: it finds no status of Cosmos' own either, so it runs `dbt build --select <node>`
+  (the producer has ended: dbt_watcher's `build_ended`), as it does for any node its producer
+  did not report. Every such run goes through `building_as_planned` (Cosmos'
+  `_fallback_to_non_watcher_run`, from a poke or from its trigger's event in another process):
+  the plan is read there again and the run builds into the plan's build schema.
 """
 
 from __future__ import annotations
@@ -97,6 +100,16 @@ def poke_from_the_report(context: Any) -> bool:
         build_as_planned(context)
         return type(task).poke(task, context)
     return _judged(task, context, report)
+
+
+def building_as_planned(try_number: int, context: Any) -> bool:
+    """A node task's `_fallback_to_non_watcher_run`, Cosmos' one way to run dbt for its node: as
+    the plan says (skipped unless it selects the node; into its build schema), then Cosmos'."""
+    from orchestration.planned_nodes import build_as_planned
+
+    task = context["task"]
+    build_as_planned(context)
+    return type(task)._fallback_to_non_watcher_run(task, try_number, context)
 
 
 def _judged(task: Any, context: Any, report: dict) -> bool:

@@ -30,7 +30,7 @@ from airflow.sdk.exceptions import AirflowSkipException
 log = logging.getLogger(__name__)
 
 PLAN_TASK_ID = "plan_build"
-# the producer's `--select` and every dbt task's build schema, templated from the plan
+# the producer's `--select` and build schema, templated from the plan
 PLANNED_SELECTION = "{{ ti.xcom_pull(task_ids='" + PLAN_TASK_ID + "')['selection'] }}"
 PLANNED_SCHEMA = "{{ ti.xcom_pull(task_ids='" + PLAN_TASK_ID + "')['build_schema'] }}"
 

@@ -27,82 +27,98 @@ _NEVER_PUSHED = object()
 _MERGED = object()  # in the queue: push the merged dict as it is then
 
 
-class PushesInOrder:
-    """XCom pushes queued by any thread, made one at a time, in order, on one thread."""
+class _Run:
+    """The pushes asked for until a `finish`: their queue and thread, what was pushed and merged,
+    the first that failed. A run's thread reads only its own run."""
 
-    def __init__(self) -> None:
-        self._queue: queue.Queue = queue.Queue()
-        self._thread: threading.Thread | None = None
-        self._state_lock = threading.Lock()  # what was pushed and merged, the thread
-        # the task instance's own calls to Airflow, pushes and pulls alike, one at a time
-        self.calling_airflow = threading.Lock()
-        self._failed: BaseException | None = None
-        self._last_value: dict[tuple[int, str], Any] = {}
-        self._merged: dict[tuple[int, str], dict[str, Any]] = {}
-        self._merged_waiting: set[tuple[int, str]] = set()
-
-    def push(self, task_instance: Any, key: str, value: Any) -> None:
-        with self._state_lock:
-            pushed = self._last_value.get((id(task_instance), key), _NEVER_PUSHED)
-            if pushed is not _NEVER_PUSHED and pushed == value:
-                return
-            self._last_value[(id(task_instance), key)] = value
-            self._enqueue(task_instance, key, value)
-
-    def merge(self, task_instance: Any, key: str, field: str, value: Any) -> None:
-        """Set `field` of the dict pushed under `key` (a dict of this run's merges only)."""
-        with self._state_lock:
-            merged = self._merged.setdefault((id(task_instance), key), {})
-            if field in merged and merged[field] == value:
-                return
-            merged[field] = value
-            if (id(task_instance), key) not in self._merged_waiting:
-                self._merged_waiting.add((id(task_instance), key))
-                self._enqueue(task_instance, key, _MERGED)
-
-    def _enqueue(self, task_instance: Any, key: str, value: Any) -> None:
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._push_each, name="xcom-pushes", daemon=True)
-            self._thread.start()
-        self._queue.put((task_instance, key, value))
-
-    def wait(self) -> None:
-        """Until every push queued so far is made (or has failed)."""
-        self._queue.join()
-
-    def finish(self) -> None:
-        """Wait for every queued push; raise the first that failed. Pushing again starts anew."""
-        with self._state_lock:
-            thread, self._thread = self._thread, None
-        if thread is not None:
-            self._queue.put(_STOP)
-            thread.join()
-        with self._state_lock:
-            self._last_value.clear()
-            self._merged.clear()
-            self._merged_waiting.clear()
-        failed, self._failed = self._failed, None
-        if failed is not None:
-            raise failed
+    def __init__(self, calling_airflow: threading.Lock) -> None:
+        self.queue: queue.Queue = queue.Queue()
+        self.calling_airflow = calling_airflow
+        self.lock = threading.Lock()  # what was pushed and merged
+        self.last_value: dict[tuple[int, str], Any] = {}
+        self.merged: dict[tuple[int, str], dict[str, Any]] = {}
+        self.merged_waiting: set[tuple[int, str]] = set()
+        self.failed: BaseException | None = None
+        self.thread = threading.Thread(target=self._push_each, name="xcom-pushes", daemon=True)
+        self.thread.start()
 
     def _push_each(self) -> None:
         while True:
-            item = self._queue.get()
+            item = self.queue.get()
             try:
                 if item is _STOP:
                     return
                 task_instance, key, value = item
                 if value is _MERGED:
-                    with self._state_lock:
-                        self._merged_waiting.discard((id(task_instance), key))
-                        value = dict(self._merged[(id(task_instance), key)])
-                if self._failed is None:
+                    with self.lock:
+                        self.merged_waiting.discard((id(task_instance), key))
+                        value = dict(self.merged[(id(task_instance), key)])
+                if self.failed is None:
                     with self.calling_airflow:
                         task_instance.xcom_push(key=key, value=value)
             except Exception as error:  # noqa: BLE001 (finish() raises it in the task)
-                self._failed = error
+                self.failed = error
             finally:
-                self._queue.task_done()
+                self.queue.task_done()
+
+
+class PushesInOrder:
+    """XCom pushes queued by any thread, made one at a time, in order, on one thread."""
+
+    def __init__(self) -> None:
+        self._starting = threading.Lock()
+        # the task instance's own calls to Airflow, pushes and pulls alike, one at a time
+        self.calling_airflow = threading.Lock()
+        self._run: _Run | None = None
+
+    def _current(self) -> _Run:
+        """The run a push joins (called holding `_starting`: a push is queued in the run it
+        joined, before `finish` can end that run)."""
+        if self._run is None:
+            self._run = _Run(self.calling_airflow)
+        return self._run
+
+    def push(self, task_instance: Any, key: str, value: Any) -> None:
+        with self._starting:
+            run = self._current()
+            with run.lock:
+                pushed = run.last_value.get((id(task_instance), key), _NEVER_PUSHED)
+                if pushed is not _NEVER_PUSHED and pushed == value:
+                    return
+                run.last_value[(id(task_instance), key)] = value
+                run.queue.put((task_instance, key, value))
+
+    def merge(self, task_instance: Any, key: str, field: str, value: Any) -> None:
+        """Set `field` of the dict pushed under `key` (a dict of this run's merges only)."""
+        with self._starting:
+            run = self._current()
+            with run.lock:
+                merged = run.merged.setdefault((id(task_instance), key), {})
+                if field in merged and merged[field] == value:
+                    return
+                merged[field] = value
+                if (id(task_instance), key) not in run.merged_waiting:
+                    run.merged_waiting.add((id(task_instance), key))
+                    run.queue.put((task_instance, key, _MERGED))
+
+    def wait(self) -> None:
+        """Until every push queued so far is made (or has failed)."""
+        with self._starting:
+            run = self._run
+        if run is not None:
+            run.queue.join()
+
+    def finish(self) -> None:
+        """Wait for every push of this run; raise the first that failed. Pushing again starts a
+        new run (what a push asked for meanwhile is in the new one)."""
+        with self._starting:
+            run, self._run = self._run, None
+        if run is None:
+            return
+        run.queue.put(_STOP)
+        run.thread.join()
+        if run.failed is not None:
+            raise run.failed
 
 
 Fold = Callable[[str, Any], "tuple[str, str, Any] | None"]
