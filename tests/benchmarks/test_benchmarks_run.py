@@ -73,7 +73,11 @@ def test_benchmark_runs_small_and_reports_json(name, warehouse_template):
         # the DAG built every node and its tests, then skipped them all with nothing new
         assert report["selection"] == "fqn:*"
         assert report["dag"]["succeeded"] == report["dag"]["dbt_tasks"] > 50
-        assert report["nothing_new_dag"]["skipped"] == report["dag"]["dbt_tasks"] - 1
+        # all but the two gates after the producer (Cosmos' and build_ended)
+        assert report["nothing_new_dag"]["skipped"] == report["dag"]["dbt_tasks"] - 2
+        # against dbt build before and after the DAG's run, the same selection twice
+        before, after = report["dbt_build_seconds_before_after"]
+        assert report["dbt_build_seconds"] == pytest.approx((before + after) / 2, abs=0.01)
         assert report["ratio"] > 0
     if name == "dag_parse.py":
         assert report["tasks"] > 50  # both modes rendered the same graph of every dbt node

@@ -18,8 +18,8 @@ user in a task group:
   a time: a node task started before the producer would wait for it for ever;
 - a node's task reads one XCom, the producer's report of its node (orchestration.node_reports:
   the producer folds Cosmos' four keys of a node into it; the task reads it as its fields are
-  rendered, where Cosmos' poke read six), and fails when the node failed or its tests failed in the build, so its
-  dependents' tasks do not run, as dbt did not build them;
+  rendered, where Cosmos' poke read six), and fails when the node failed or its tests failed in
+  the build, so its dependents' tasks do not run, as dbt did not build them;
 - a node's task retried (or cleared) builds its node itself with `dbt build --select <node>`: the
   node and its tests (Cosmos' own retry would `dbt run` it, without its tests);
 - a test across several models counts among the tests of the model it is defined on (dbt's
