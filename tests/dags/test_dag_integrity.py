@@ -78,6 +78,7 @@ def watcher(dag):
         "dbt_runs": sorted({producer.run_dbt_runner.__qualname__, producer.run_subprocess.__qualname__}),
         "dbt_log_file": sorted({t.env.get("DBT_LOG_LEVEL_FILE") for t in dag.tasks if hasattr(t, "env") and t.task_id.startswith("dbt.")}),
         "node_tasks": sorted(t.task_id for t in nodes),
+        "openlineage": sorted({t.calculate_openlineage_events_completes.__qualname__ for t in [producer, *nodes]}),
         "after_the_build": sorted(t.task_id for t in nodes if "dbt.build_ended" in t.upstream_task_ids),
         "node_hooks": sorted({
             (t.render_template_fields.__qualname__, t.poke.__qualname__, t._fallback_to_non_watcher_run.__qualname__)
@@ -224,6 +225,8 @@ def test_cosmos_renders_one_build_and_a_task_per_model_and_its_tests(airflow_env
     assert watcher["node_hooks"] == [
         ["rendering_with_the_report", "poke_from_the_report", "building_as_planned"]
     ]
+    # no OpenLineage events made (no provider sends them), nor the task's env copied for them
+    assert watcher["openlineage"] == ["no_openlineage_events"]
     assert watcher["build_schema_env"] == {
         "producer": "{{ ti.xcom_pull(task_ids='plan_build')['build_schema'] }}",
         "nodes": ["None"],

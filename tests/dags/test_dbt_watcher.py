@@ -19,6 +19,7 @@ from google.protobuf.json_format import MessageToJson
 
 from orchestration.dbt_watcher import (
     NODE_PROGRESS_EVENTS,
+    _read_by_the_parser,
     finishing_its_pushes,
     reporting_what_node_tasks_read,
 )
@@ -33,20 +34,27 @@ MODEL = "model.healthcare_warehouse.stg_ehr__patients"
 class Build:
     lines: list[str]  # every event, as Cosmos' producer gets it
     manifest: dict
+    read: list[bool]  # whether each event reaches Cosmos' parser (_read_by_the_parser)
 
 
 @pytest.fixture(scope="module")
 def build(test_warehouse) -> Build:
     """`dbt build` of a staging model and its tests."""
     lines: list[str] = []
+    read: list[bool] = []
+
+    def on_event(event) -> None:
+        lines.append(MessageToJson(event, preserving_proto_field_name=True))
+        read.append(_read_by_the_parser(event))
+
     built = invoke_dbt(
         ["build", "--select", "stg_ehr__patients"],
         test_warehouse.dbt_env("build_blue", "watcher_events"),
-        on_event=lambda event: lines.append(MessageToJson(event, preserving_proto_field_name=True)),
+        on_event=on_event,
     )
     assert built.returncode == 0, built.stdout[-3000:]
     manifest = json.loads((test_warehouse.var_dir / "dbt_target" / "manifest.json").read_text())
-    return Build(lines, manifest)
+    return Build(lines, manifest, read)
 
 
 def test_the_parser_gets_every_event_but_a_nodes_progress(build):
@@ -182,6 +190,48 @@ def test_the_producer_pushes_what_node_tasks_read_and_nothing_of_a_test_of_its_o
     reported = [key for key, _ in held.history if key == report_key(MODEL)]
     cosmos_keys = [key for key, _ in cosmos_task_instance.history if key in of_the_model]
     assert 1 <= len(reported) < len(cosmos_keys)
+
+
+def test_the_events_the_parser_is_not_given_change_nothing_it_pushes_or_logs(build):
+    import cosmos  # noqa: F401  (before its submodules)
+    from cosmos.operators.watcher import DbtProducerWatcherOperator
+
+    tests = [
+        unique_id
+        for unique_id, node in build.manifest["nodes"].items()
+        if node["resource_type"] == "test" and node.get("attached_node") == MODEL
+    ]
+    producer = SimpleNamespace(
+        tests_per_model={MODEL: tests},
+        test_results_per_model={},
+        _model_outlet_uris={},
+        _dataset_namespace=None,
+        _should_generate_model_uris=False,
+        _upstream_failure_skipped_ids=set(),
+    )
+
+    def pushed_and_logged(lines: list[str]) -> tuple[dict, list[str]]:
+        producer.test_results_per_model, producer._upstream_failure_skipped_ids = {}, set()
+        parse = DbtProducerWatcherOperator._make_parse_callable(producer)
+        task_instance = RecordingTaskInstance()
+        for line in lines:
+            parse(line, {"context": {"ti": task_instance}, "project_dir": None})
+        logged = [
+            json.loads(line)["info"].get("msg")
+            for line in lines
+            if json.loads(line)["info"].get("level") != "debug"
+        ]
+        return task_instance.pushed, logged
+
+    given = [line for line, read in zip(build.lines, build.read, strict=True) if read]
+    assert len(given) < len(build.lines) / 2  # most of a build's events are read by nothing
+    assert pushed_and_logged(given) == pushed_and_logged(build.lines)
+    # what is left out is debug-level only, and no node's end
+    for line, read in zip(build.lines, build.read, strict=True):
+        if not read:
+            event = json.loads(line)
+            assert event["info"].get("level") == "debug"
+            assert event["info"]["name"] != "NodeFinished"
 
 
 class FailingTaskInstance(RecordingTaskInstance):

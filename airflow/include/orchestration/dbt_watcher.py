@@ -142,6 +142,62 @@ def reporting_what_node_tasks_read(
     return make
 
 
+# dbt's events below info that Cosmos' parser acts on: a node's end or error, a node skipped after
+# its parent failed, dbt's version and adapter (logged by a node task's trigger)
+_DEBUG_EVENTS_READ = frozenset({"MainReportVersion", "AdapterRegistered", "SkippingDetails"})
+
+
+def _read_by_the_parser(event: Any) -> bool:
+    """Whether Cosmos' parser does anything with a dbt event (an EventMsg): every event above
+    debug (it logs its message), a debug one only when it ends or fails a node, or is named above.
+    Three quarters of a build's ~6,000 events are neither (its SQL, its connections, its timing:
+    logged at debug, which a task's log leaves out)."""
+    from cosmos.operators._watcher.base import _DBT_EVENT_ALLOWLIST
+    from cosmos.operators._watcher.state import is_dbt_node_status_terminal
+
+    info = event.info
+    if info.level != "debug" or info.name in _DEBUG_EVENTS_READ:
+        return True
+    if info.name in _DBT_EVENT_ALLOWLIST and info.name not in NODE_PROGRESS_EVENTS:
+        return True
+    node_info = getattr(event.data, "node_info", None)
+    return node_info is not None and is_dbt_node_status_terminal(node_info.node_status)
+
+
+def giving_the_parser_only_what_it_reads(run: Callable[..., Any]) -> Callable[..., Any]:
+    """The producer's dbt run in process (Cosmos' `run_dbt_runner`), its event callbacks called
+    only with the events `_read_by_the_parser`: Cosmos turns each event into JSON
+    (`MessageToJson`, 0.14 ms) and parses it again, on dbt's threads, for about 6,000 events a
+    build. Cosmos makes its dbtRunner with `cosmos.dbt.runner.get_runner(callbacks)`, replaced for
+    the run's span (the producer's process runs one task at a time)."""
+
+    def run_reading_less(*args: Any, **kwargs: Any) -> Any:
+        from cosmos.dbt import runner
+
+        get_runner = runner.get_runner
+
+        def runner_with_fewer_events(callbacks: list | None = None) -> Any:
+            if not callbacks:
+                return get_runner(callbacks=callbacks)
+            return get_runner(callbacks=[_only_read_events(callback) for callback in callbacks])
+
+        runner.get_runner = runner_with_fewer_events
+        try:
+            return run(*args, **kwargs)
+        finally:
+            runner.get_runner = get_runner
+
+    return run_reading_less
+
+
+def _only_read_events(callback: Callable[[Any], None]) -> Callable[[Any], None]:
+    def callback_on_read_events(event: Any) -> None:
+        if _read_by_the_parser(event):
+            callback(event)
+
+    return callback_on_read_events
+
+
 def finishing_its_pushes(run: Callable[..., Any], pushes: PushesInOrder) -> Callable[..., Any]:
     """The producer's dbt run (Cosmos' `run_dbt_runner` or `run_subprocess`), returning once every
     push its parser queued is made; raising the first that failed, as Cosmos raises its parser's
@@ -157,6 +213,14 @@ def finishing_its_pushes(run: Callable[..., Any], pushes: PushesInOrder) -> Call
             pushes.finish()
 
     return run_then_finish
+
+
+def no_openlineage_events(*args: Any, **kwargs: Any) -> bool:
+    """Cosmos' `calculate_openlineage_events_completes` on every dbt task: no OpenLineage events.
+    No OpenLineage provider is installed, so nothing would send them; Cosmos would read the whole
+    build's manifest and results to make them (0.16-0.25 s a build) and first copy the task's
+    environment, the transformer's password among it, into its process's (for the library)."""
+    return False
 
 
 def producer_task_id(group_id: str) -> str:
@@ -181,8 +245,12 @@ def watch_the_planned_build(dbt_group: Any, upstream: Any, manifest_path: Path) 
     producer._make_parse_callable = reporting_what_node_tasks_read(
         producer._make_parse_callable, pushes, reports
     )
-    producer.run_dbt_runner = finishing_its_pushes(producer.run_dbt_runner, pushes)
+    producer.run_dbt_runner = finishing_its_pushes(
+        giving_the_parser_only_what_it_reads(producer.run_dbt_runner), pushes
+    )
     producer.run_subprocess = finishing_its_pushes(producer.run_subprocess, pushes)
+    for task in (producer, *node_tasks):
+        task.calculate_openlineage_events_completes = no_openlineage_events
     for task in node_tasks:
         task.render_template_fields = rendering_with_the_report
         task.poke = poke_from_the_report
