@@ -16,6 +16,7 @@ from warehouse.connection import (
     Warehouse,
 )
 from warehouse.migrate import migrate
+from warehouse.role_limits import apply_limits
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +47,7 @@ def bootstrap(warehouse: Warehouse) -> None:
     ) as conn:
         for role in ROLE_PASSWORD_VARIABLES:
             _ensure_role(conn, role, warehouse.password(role))
+        apply_limits(conn, list(ROLE_PASSWORD_VARIABLES))
         _ensure_database(conn, warehouse.database, warehouse.admin_user)
         _ensure_database(conn, AIRFLOW_DATABASE, "airflow")
         conn.execute(

@@ -1,0 +1,75 @@
+"""Each login role's share of the server: its connection limit and its session timeouts, from
+warehouse/role_limits.yml, applied by `bootstrap` (ALTER ROLE: the cluster's roles, not a
+database's migrations). A role's settings not in the file are reset, so the file is the whole of
+them."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import psycopg
+import yaml
+from psycopg import sql
+
+LIMITS_FILE = Path(__file__).with_name("role_limits.yml")
+# the session settings a role may have here, each a PostgreSQL duration
+TIMEOUTS = ("statement_timeout", "idle_in_transaction_session_timeout")
+_DURATION = re.compile(r"^\d+(ms|s|min|h|d)$")
+
+
+class RoleLimitsError(ValueError):
+    pass
+
+
+def read_limits(path: Path = LIMITS_FILE) -> dict[str, dict]:
+    """The file's limits, checked: a role's connection limit a whole number >= 1, each timeout a
+    duration such as `5min`, nothing else. An error names the file, the role and the rule."""
+    limits = yaml.safe_load(path.read_text()) or {}
+    if not isinstance(limits, dict):
+        raise RoleLimitsError(f"{path}: a mapping of role names to their limits")
+    for role, settings in limits.items():
+        if not isinstance(settings, dict):
+            raise RoleLimitsError(f"{path}: {role}: a mapping of its limits")
+        unknown = set(settings) - {"connection_limit", *TIMEOUTS}
+        if unknown:
+            raise RoleLimitsError(f"{path}: {role}: unknown setting(s) {sorted(unknown)}")
+        limit = settings.get("connection_limit")
+        if limit is not None and (
+            not isinstance(limit, int) or isinstance(limit, bool) or limit < 1
+        ):
+            raise RoleLimitsError(f"{path}: {role}: connection_limit must be a whole number >= 1")
+        for timeout in TIMEOUTS:
+            value = settings.get(timeout)
+            if value is not None and not _DURATION.match(str(value)):
+                raise RoleLimitsError(
+                    f"{path}: {role}: {timeout} must be a duration such as 30s or 5min"
+                )
+    return limits
+
+
+def apply_limits(conn: psycopg.Connection, roles: list[str], path: Path = LIMITS_FILE) -> None:
+    """Set each of `roles` as the file says (as the administrator, autocommit)."""
+    limits = read_limits(path)
+    unknown = set(limits) - set(roles)
+    if unknown:
+        raise RoleLimitsError(f"{path}: no such role(s): {sorted(unknown)}")
+    for role in roles:
+        settings = limits.get(role, {})
+        name = sql.Identifier(role)
+        conn.execute(
+            sql.SQL("alter role {} connection limit {}").format(
+                name, sql.Literal(settings.get("connection_limit", -1))
+            )
+        )
+        for timeout in TIMEOUTS:
+            if timeout in settings:
+                conn.execute(
+                    sql.SQL("alter role {} set {} = {}").format(
+                        name, sql.Identifier(timeout), sql.Literal(str(settings[timeout]))
+                    )
+                )
+            else:
+                conn.execute(
+                    sql.SQL("alter role {} reset {}").format(name, sql.Identifier(timeout))
+                )
