@@ -8,6 +8,7 @@ waiting for them (orchestration.xcom_pushes)."""
 from __future__ import annotations
 
 import json
+import logging
 import threading
 from dataclasses import dataclass
 from functools import partial
@@ -192,7 +193,7 @@ def test_the_producer_pushes_what_node_tasks_read_and_nothing_of_a_test_of_its_o
     assert 1 <= len(reported) < len(cosmos_keys)
 
 
-def test_the_events_the_parser_is_not_given_change_nothing_it_pushes_or_logs(build):
+def test_the_events_the_parser_is_not_given_change_nothing_it_pushes_or_logs(build, caplog):
     import cosmos  # noqa: F401  (before its submodules)
     from cosmos.operators.watcher import DbtProducerWatcherOperator
 
@@ -211,27 +212,31 @@ def test_the_events_the_parser_is_not_given_change_nothing_it_pushes_or_logs(bui
     )
 
     def pushed_and_logged(lines: list[str]) -> tuple[dict, list[str]]:
+        """What Cosmos' parser pushes, and what it logs at info and above (a task's log)."""
         producer.test_results_per_model, producer._upstream_failure_skipped_ids = {}, set()
         parse = DbtProducerWatcherOperator._make_parse_callable(producer)
         task_instance = RecordingTaskInstance()
-        for line in lines:
-            parse(line, {"context": {"ti": task_instance}, "project_dir": None})
+        caplog.clear()
+        with caplog.at_level(logging.INFO, logger="cosmos"):
+            for line in lines:
+                parse(line, {"context": {"ti": task_instance}, "project_dir": None})
         logged = [
-            json.loads(line)["info"].get("msg")
-            for line in lines
-            if json.loads(line)["info"].get("level") != "debug"
+            record.getMessage()
+            for record in caplog.records
+            if record.levelno >= logging.INFO and record.name.startswith("cosmos")
         ]
         return task_instance.pushed, logged
 
     given = [line for line, read in zip(build.lines, build.read, strict=True) if read]
     assert len(given) < len(build.lines) / 2  # most of a build's events are read by nothing
-    assert pushed_and_logged(given) == pushed_and_logged(build.lines)
-    # what is left out is debug-level only, and no node's end
+    pushed_from_given, logged_from_given = pushed_and_logged(given)
+    pushed_from_all, logged_from_all = pushed_and_logged(build.lines)
+    assert pushed_from_given == pushed_from_all
+    assert logged_from_given == logged_from_all
+    # none of a node's ends is left out
     for line, read in zip(build.lines, build.read, strict=True):
         if not read:
-            event = json.loads(line)
-            assert event["info"].get("level") == "debug"
-            assert event["info"]["name"] != "NodeFinished"
+            assert json.loads(line)["info"]["name"] != "NodeFinished"
 
 
 class FailingTaskInstance(RecordingTaskInstance):

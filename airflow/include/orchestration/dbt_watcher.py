@@ -152,6 +152,7 @@ def _read_by_the_parser(event: Any) -> bool:
     debug (it logs its message), a debug one only when it ends or fails a node, or is named above.
     Three quarters of a build's ~6,000 events are neither (its SQL, its connections, its timing:
     logged at debug, which a task's log leaves out)."""
+    import cosmos  # noqa: F401  (before its submodules)
     from cosmos.operators._watcher.base import _DBT_EVENT_ALLOWLIST
     from cosmos.operators._watcher.state import is_dbt_node_status_terminal
 
