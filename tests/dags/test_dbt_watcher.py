@@ -116,20 +116,17 @@ def repeated_pushes(task_instance: RecordingTaskInstance) -> list[str]:
     return repeated
 
 
-def test_the_producer_pushes_what_node_tasks_read_and_nothing_of_a_test_of_its_own(build):
-    import cosmos  # noqa: F401  (before its submodules)
-    from cosmos.operators._watcher.aggregation import get_tests_status_xcom_key
-    from cosmos.operators._watcher.state import get_dbt_event_xcom_key, get_status_xcom_key
-    from cosmos.operators.watcher import DbtProducerWatcherOperator
-
-    tests = [
+def _tests_of_the_model(build: Build) -> list[str]:
+    return [
         unique_id
         for unique_id, node in build.manifest["nodes"].items()
         if node["resource_type"] == "test" and node.get("attached_node") == MODEL
     ]
-    assert tests
-    # Cosmos' own parser, with what the producer gives it (its tests per model)
-    producer = SimpleNamespace(
+
+
+def _producer(tests: list[str]) -> SimpleNamespace:
+    """What Cosmos' parser reads of the producer: its tests per model and its accumulators."""
+    return SimpleNamespace(
         tests_per_model={MODEL: tests},
         test_results_per_model={},
         _model_outlet_uris={},
@@ -137,6 +134,18 @@ def test_the_producer_pushes_what_node_tasks_read_and_nothing_of_a_test_of_its_o
         _should_generate_model_uris=False,
         _upstream_failure_skipped_ids=set(),
     )
+
+
+def test_the_producer_pushes_what_node_tasks_read_and_nothing_of_a_test_of_its_own(build):
+    import cosmos  # noqa: F401  (before its submodules)
+    from cosmos.operators._watcher.aggregation import get_tests_status_xcom_key
+    from cosmos.operators._watcher.state import get_dbt_event_xcom_key, get_status_xcom_key
+    from cosmos.operators.watcher import DbtProducerWatcherOperator
+
+    tests = _tests_of_the_model(build)
+    assert tests
+    # Cosmos' own parser, with what the producer gives it (its tests per model)
+    producer = _producer(tests)
     cosmos_parser = partial(DbtProducerWatcherOperator._make_parse_callable, producer)
 
     def pushed(make_parse, task_instance) -> dict[str, Any]:
@@ -197,19 +206,8 @@ def test_the_events_the_parser_is_not_given_change_nothing_it_pushes_or_logs(bui
     import cosmos  # noqa: F401  (before its submodules)
     from cosmos.operators.watcher import DbtProducerWatcherOperator
 
-    tests = [
-        unique_id
-        for unique_id, node in build.manifest["nodes"].items()
-        if node["resource_type"] == "test" and node.get("attached_node") == MODEL
-    ]
-    producer = SimpleNamespace(
-        tests_per_model={MODEL: tests},
-        test_results_per_model={},
-        _model_outlet_uris={},
-        _dataset_namespace=None,
-        _should_generate_model_uris=False,
-        _upstream_failure_skipped_ids=set(),
-    )
+    tests = _tests_of_the_model(build)
+    producer = _producer(tests)
 
     def pushed_and_logged(lines: list[str]) -> tuple[dict, list[str]]:
         """What Cosmos' parser pushes, and what it logs at info and above (a task's log)."""
