@@ -137,6 +137,8 @@ def drop_the_baselines_build(warehouse: Warehouse, build_schema: str) -> None:
     withholding record (so that the next baseline builds the same selection, doing the same)."""
     with psycopg.connect(**warehouse.connect_kwargs(warehouse.admin_user), autocommit=True) as conn:
         conn.execute(f"drop schema if exists {build_schema} cascade")
+        # as migration 0001 made it: transformer may not create a schema (0010)
+        conn.execute(f"create schema {build_schema} authorization transformer")
         conn.execute("delete from audit.build_states where build_schema = %s", (build_schema,))
         conn.execute(
             "delete from audit.withheld_vocabularies where relation like %s", (f"{build_schema}.%",)

@@ -59,6 +59,17 @@ def ensure_database(warehouse: Warehouse) -> None:
         )
         if not conn.execute("select 1 from pg_database where datname = %s", (DATABASE,)).fetchone():
             conn.execute(sql.SQL("create database {}").format(sql.Identifier(DATABASE)))
+        # only its reader connects, as a hospital's research database would allow
+        conn.execute(
+            sql.SQL("revoke connect, temporary on database {} from public").format(
+                sql.Identifier(DATABASE)
+            )
+        )
+        conn.execute(
+            sql.SQL("grant connect on database {} to {}").format(
+                sql.Identifier(DATABASE), sql.Identifier(READER)
+            )
+        )
     with psycopg.connect(**warehouse.connect_kwargs(warehouse.admin_user, DATABASE)) as conn:
         conn.execute(TABLE_DDL)
         conn.execute(

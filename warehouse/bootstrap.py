@@ -41,6 +41,24 @@ def _ensure_database(conn: psycopg.Connection, database: str, owner: str) -> Non
         )
 
 
+def _close_other_databases(conn: psycopg.Connection, warehouse: Warehouse) -> None:
+    """CONNECT and TEMPORARY on the administrator's other databases (`postgres`, `template1`, the
+    demo's `research`) revoked from PUBLIC: a role reaches only the databases granted to it. A
+    database another owner keeps on a shared server (WAREHOUSE_URL) is its owner's to close."""
+    others = conn.execute(
+        "select datname from pg_database"
+        " where datallowconn and datname <> all(%s) and datdba = (select oid from pg_roles"
+        " where rolname = current_user)",
+        ([warehouse.database, AIRFLOW_DATABASE],),
+    ).fetchall()
+    for (database,) in others:
+        conn.execute(
+            sql.SQL("revoke connect, temporary on database {} from public").format(
+                sql.Identifier(database)
+            )
+        )
+
+
 def bootstrap(warehouse: Warehouse) -> None:
     with psycopg.connect(
         **warehouse.connect_kwargs(warehouse.admin_user, "postgres"), autocommit=True
@@ -58,6 +76,7 @@ def bootstrap(warehouse: Warehouse) -> None:
         conn.execute(
             sql.SQL("grant all on database {} to airflow").format(sql.Identifier(AIRFLOW_DATABASE))
         )
+        _close_other_databases(conn, warehouse)
     migrate(warehouse)
     log.info(
         "warehouse %s:%d/%s: roles, schemas and migrations in place",

@@ -212,6 +212,8 @@ def builds(test_warehouse) -> dict[str, str]:
     with psycopg.connect(**tw.warehouse.connect_kwargs("transformer")) as conn:
         conn.execute(WEAKENED_LAYOUT)
         conn.execute(WEAKENED_AGES)
+    # only the administrator grants (migration 0010)
+    with psycopg.connect(**tw.warehouse.connect_kwargs(tw.warehouse.admin_user)) as conn:
         conn.execute(f"grant select on all tables in schema {WEAKENED} to analyst")
     return {"safe_harbor": "analytics", "weakened": WEAKENED}
 
