@@ -40,6 +40,7 @@ GENERATED: dict[str, Callable[[], str]] = {
     "WAREHOUSE_ADMIN_PASSWORD": _password,
     "WAREHOUSE_LOADER_PASSWORD": _password,
     "WAREHOUSE_TRANSFORMER_PASSWORD": _password,
+    "WAREHOUSE_PUBLISHER_PASSWORD": _password,
     "WAREHOUSE_STEWARD_PASSWORD": _password,
     "WAREHOUSE_ANALYST_PASSWORD": _password,
     "WAREHOUSE_MONITOR_PASSWORD": _password,

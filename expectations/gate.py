@@ -113,14 +113,14 @@ def _raw_identifier_failures(
 ) -> list[Failure]:
     """The PHI scan (warehouse/phi_scan.py) of what analysts would select of the relations
     rebuilt: a raw identifier value in a published column, or a filled date column in a relation
-    tied to patients, blocks. Read as `transformer`, which reads the raw schemas (not
+    tied to patients, blocks. Read as `publisher`, which reads the raw schemas (not
     quarantine, whose records no build reads). A finding names the column and the identifier's
     class, never the value."""
     index = phi_scan.IdentifierIndex(
-        phi_scan.raw_identifiers(warehouse, "transformer", quarantined=False)
+        phi_scan.raw_identifiers(warehouse, "publisher", quarantined=False)
     )
     findings = phi_scan.scan_relations(
-        warehouse, "transformer", build_schema, index, only=relations
+        warehouse, "publisher", build_schema, index, only=relations
     )
     return [
         Failure(
@@ -167,13 +167,13 @@ def run_gate(
         evaluated += len(result.results)
         scores += scores_of(result, CHECKPOINT, None, table.table, quality.thresholds)
         failures += failures_of(result, f"{build_schema}.{table.table}")
-    with psycopg.connect(**warehouse.connect_kwargs("transformer")) as conn:
+    with psycopg.connect(**warehouse.connect_kwargs("publisher")) as conn:
         failures += _landed_failures(conn, run_id)
         failures += _unlisted_failures(conn, build_schema)
         rebuilt = _rebuilt_and_published(conn, build_schema, run_id)
     if rebuilt:
         failures += _raw_identifier_failures(warehouse, build_schema, rebuilt)
-    with psycopg.connect(**warehouse.connect_kwargs("transformer")) as conn:
+    with psycopg.connect(**warehouse.connect_kwargs("publisher")) as conn:
         verdict = Verdict(CHECKPOINT, build_schema, evaluated, failures)
         record(conn, verdict, scores, run_id)
     return verdict

@@ -128,7 +128,7 @@ def publish(warehouse: Warehouse, build_schema: str, run_id: str) -> list[str]:
     """Point analytics' views at `build_schema`; refuse unless its gate passed in this run."""
     if build_schema not in BUILD_SCHEMAS:
         raise ValueError(f"{build_schema} is not a build schema ({', '.join(BUILD_SCHEMAS)})")
-    with psycopg.connect(**warehouse.connect_kwargs("transformer")) as conn:
+    with psycopg.connect(**warehouse.connect_kwargs("publisher")) as conn:
         if not _gate_passed(conn, build_schema, run_id):
             raise PublishRefused(f"{build_schema}: the quality gate did not pass in run {run_id}")
         listed = allow_list(conn, build_schema)

@@ -145,7 +145,7 @@ AUDIT_ROWS = {
 @pytest.mark.parametrize("table", sorted(AUDIT_ROWS))
 @pytest.mark.parametrize(
     ("role", "own", "other"),
-    [("loader", "landed", "publish_gate"), ("transformer", "publish_gate", "landed")],
+    [("loader", "landed", "publish_gate"), ("publisher", "publish_gate", "landed")],
 )
 def test_each_gate_records_only_its_own_checkpoint(test_warehouse, table, role, own, other):
     columns, values = AUDIT_ROWS[table]
@@ -161,3 +161,57 @@ def test_each_gate_records_only_its_own_checkpoint(test_warehouse, table, role, 
             (own,),
         ).fetchone()[0]
     assert seen >= 1
+
+
+@pytest.mark.parametrize("table", [*sorted(AUDIT_ROWS), "publications"])
+def test_the_builder_records_no_verdict_and_no_publication(test_warehouse, table):
+    """transformer builds; the gate's verdict and the publication are the publisher's."""
+    if table == "publications":
+        insert = "insert into audit.publications values ('grants', %s, '{}')"
+    else:
+        columns, values = AUDIT_ROWS[table]
+        insert = GATE_ROW.format(table=table, columns=columns, values=values)
+    refused = pytest.raises(psycopg.errors.InsufficientPrivilege, match="permission denied")
+    with _as(test_warehouse.warehouse, "transformer") as conn, refused:
+        conn.execute(insert, ("publish_gate",))
+
+
+@pytest.mark.parametrize(
+    ("role", "statement"),
+    [
+        # the builder cannot put anything in front of analysts
+        ("transformer", "create view analytics.of_its_own as select 1 as one"),
+        # the publisher cannot change what it judges, nor read what no gate needs
+        ("publisher", "create table build_blue.of_its_own (one int)"),
+        ("publisher", "select * from crosswalk.grants_probe"),
+        ("publisher", "select * from quarantine.rejected_records"),
+        ("publisher", "create schema of_its_own"),
+    ],
+)
+def test_the_builder_and_the_publisher_keep_to_their_side(
+    test_warehouse, owned_tables, role, statement
+):
+    refused = pytest.raises(psycopg.errors.InsufficientPrivilege, match="permission denied")
+    with _as(test_warehouse.warehouse, role) as conn, refused:
+        conn.execute(statement)
+
+
+def test_what_the_publisher_makes_in_analytics_the_analyst_selects(test_warehouse):
+    """By the administrator's default privileges (0011): publishing grants nothing itself."""
+    warehouse = test_warehouse.warehouse
+    with _as(warehouse, "transformer") as transformer:
+        transformer.execute("create table build_blue.published_probe as select 1 as one")
+    with _as(warehouse, "publisher") as publisher:
+        publisher.execute(
+            "create view analytics.published_probe as select one from build_blue.published_probe"
+        )
+    try:
+        with _as(warehouse, "analyst") as analyst:
+            assert analyst.execute("select one from analytics.published_probe").fetchone() == (1,)
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                analyst.execute("select one from build_blue.published_probe")
+    finally:
+        with _as(warehouse, "publisher") as publisher:
+            publisher.execute("drop view analytics.published_probe")
+        with _as(warehouse, "transformer") as transformer:
+            transformer.execute("drop table build_blue.published_probe")
