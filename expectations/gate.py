@@ -119,9 +119,7 @@ def _raw_identifier_failures(
     index = phi_scan.IdentifierIndex(
         phi_scan.raw_identifiers(warehouse, "publisher", quarantined=False)
     )
-    findings = phi_scan.scan_relations(
-        warehouse, "publisher", build_schema, index, only=relations
-    )
+    findings = phi_scan.scan_relations(warehouse, "publisher", build_schema, index, only=relations)
     return [
         Failure(
             CHECKPOINT,
