@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -29,6 +31,29 @@ def _warehouse():
     from warehouse.connection import from_environment
 
     return from_environment()
+
+
+@contextmanager
+def _as_person(role: str) -> Iterator:
+    """The warehouse for a person's command, as `role` only (warehouse.connection.for_person):
+    a server that is not running, or credentials it refuses, end the command with what to do."""
+    import psycopg
+
+    from warehouse.connection import ROLE_PASSWORD_VARIABLES, for_person
+
+    try:
+        warehouse = for_person(role)
+    except RuntimeError as missing:
+        raise click.ClickException(str(missing)) from None
+    try:
+        yield warehouse
+    except psycopg.OperationalError as error:
+        reason = " ".join(str(error).split())
+        raise click.ClickException(
+            f"cannot reach the warehouse as {role}: {reason} (this command never starts it: an"
+            " operator does, `make up`; the password is your own, from"
+            f" {ROLE_PASSWORD_VARIABLES[role]} or your ~/.pgpass)"
+        ) from None
 
 
 def main() -> None:
@@ -245,7 +270,8 @@ def quarantine_show(record_id: int) -> None:
     from ingestion.resubmit import CannotResubmit, quarantined_record
 
     try:
-        _, record = quarantined_record(_warehouse(), record_id)
+        with _as_person("steward") as warehouse:
+            _, record = quarantined_record(warehouse, record_id)
     except CannotResubmit as refused:
         raise click.ClickException(str(refused)) from refused
     click.echo(json.dumps(record, indent=2, default=str))
@@ -263,7 +289,8 @@ def resubmit(record_id: int, corrected: Path) -> None:
     from ingestion.resubmit import resubmit as resubmit_record
 
     try:
-        resubmit_record(_warehouse(), record_id, json.loads(corrected.read_text()))
+        with _as_person("steward") as warehouse:
+            resubmit_record(warehouse, record_id, json.loads(corrected.read_text()))
     except CannotResubmit as refused:
         raise click.ClickException(str(refused)) from refused
 
@@ -400,7 +427,9 @@ def alerts_open() -> None:
     """List the open alerts."""
     from monitoring.alerts import open_alerts
 
-    for key, condition, ward, room, score, raised_at, escalated, by in open_alerts(_warehouse()):
+    with _as_person("clinical_ops") as warehouse:
+        rows = open_alerts(warehouse)
+    for key, condition, ward, room, score, raised_at, escalated, by in rows:
         state = f"acknowledged by {by}" if by else "ESCALATED" if escalated else "unacknowledged"
         click.echo(
             f"{key}  {condition:8}  {ward} room {room}  NEWS2 {score}"
@@ -416,7 +445,8 @@ def alerts_acknowledge(alert_key: str, by: str) -> None:
     from monitoring.alerts import NotAcknowledged, acknowledge
 
     try:
-        acknowledge(_warehouse(), alert_key, by)
+        with _as_person("clinical_ops") as warehouse:
+            acknowledge(warehouse, alert_key, by)
     except NotAcknowledged as error:
         raise click.ClickException(str(error)) from error
     click.echo(f"alert {alert_key} acknowledged by {by}")

@@ -8,7 +8,8 @@ from pathlib import Path
 from dotenv import dotenv_values
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-ENV_FILE = PROJECT_ROOT / ".env"
+# the generated secrets and settings; elsewhere for a deployment that keeps them elsewhere
+ENV_FILE = Path(os.environ.get("HEALTHCARE_ENV_FILE", PROJECT_ROOT / ".env"))
 
 # Everything the running product writes lives under one git-ignored folder.
 VAR_DIR = Path(os.environ.get("HEALTHCARE_VAR_DIR", PROJECT_ROOT / "var"))
@@ -60,6 +61,17 @@ def load_env() -> None:
         variables = _env_file_read[1]
     for name, value in (NO_TELEMETRY | variables).items():
         os.environ.setdefault(name, value)
+
+
+def env_file_values(names: list[str]) -> dict[str, str]:
+    """Only `names` of `.env`, put nowhere: for a person's command, which must not hold the
+    other secrets. Nothing when the file is absent or this user may not read it (on a server,
+    `.env` is the service account's, owner-only)."""
+    try:
+        parsed = dotenv_values(ENV_FILE) if ENV_FILE.is_file() else {}
+    except PermissionError:
+        return {}
+    return {name: parsed[name] for name in names if parsed.get(name)}
 
 
 def require(name: str) -> str:

@@ -105,6 +105,64 @@ def from_environment() -> Warehouse:
     )
 
 
+class NotTheirRole(PermissionError):
+    """A person's command asked for another role's connection than the person's own."""
+
+
+@dataclass(frozen=True)
+class PersonsWarehouse(Warehouse):
+    """The warehouse as one person reaches it, with their own role and nothing else: no
+    administrator, no other role's password. `own_password` None leaves it to libpq's password
+    file (~/.pgpass, or PGPASSFILE), which libpq reads only when it is owner-only."""
+
+    role: str = ""
+    own_password: str | None = None
+
+    def password(self, role: str) -> str | None:  # type: ignore[override]
+        if role != self.role:
+            raise NotTheirRole(f"this command connects as {self.role} only, not as {role}")
+        return self.own_password
+
+    def connect_kwargs(self, role: str, database: str | None = None) -> dict[str, object]:
+        kwargs = super().connect_kwargs(role, database)
+        if kwargs["password"] is None:
+            del kwargs["password"]  # libpq's password file
+        return kwargs
+
+
+# where a person's command finds the warehouse (the defaults: the embedded one, on this machine)
+PERSON_LOCATION_VARIABLES = ("WAREHOUSE_HOST", "WAREHOUSE_PORT", "WAREHOUSE_DATABASE")
+
+
+def for_person(role: str) -> PersonsWarehouse:
+    """The warehouse for a person's command run as `role` (the steward's re-submission, clinical
+    operations' alerts): never the administrator's password, never a start of the server.
+
+    Where: WAREHOUSE_HOST (default 127.0.0.1), WAREHOUSE_PORT, WAREHOUSE_DATABASE (default
+    `warehouse`), from the person's environment, else from `.env` when they may read it. The
+    password: the role's own variable (WAREHOUSE_STEWARD_PASSWORD, ...) from their environment,
+    else from a readable `.env`, else libpq's password file. Of `.env` only these are read, and
+    nothing of it is put into the environment."""
+    password_variable = ROLE_PASSWORD_VARIABLES[role]
+    wanted = [*PERSON_LOCATION_VARIABLES, password_variable]
+    values = settings.env_file_values(wanted)
+    values.update({name: os.environ[name] for name in wanted if os.environ.get(name)})
+    if "WAREHOUSE_PORT" not in values:
+        raise RuntimeError(
+            "WAREHOUSE_PORT is not set: export WAREHOUSE_PORT (and WAREHOUSE_HOST when the"
+            " warehouse is on another machine), as your administrator gives them"
+        )
+    return PersonsWarehouse(
+        host=values.get("WAREHOUSE_HOST", "127.0.0.1"),
+        port=int(values["WAREHOUSE_PORT"]),
+        database=values.get("WAREHOUSE_DATABASE", WAREHOUSE_DATABASE),
+        admin_user="",
+        admin_password="",
+        role=role,
+        own_password=values.get(password_variable),
+    )
+
+
 def dbt_environment(warehouse: Warehouse) -> dict[str, str]:
     """The variables dbt_project/profiles.yml reads, for dbt run from the command line or a test."""
     return {

@@ -119,6 +119,7 @@ def _warehouse_in(
         os.environ["WAREHOUSE_URL"] = (
             f"postgresql://postgres:{values['WAREHOUSE_ADMIN_PASSWORD']}@127.0.0.1:{port}/warehouse"
         )
+        os.environ["WAREHOUSE_PORT"] = str(port)  # where a person's command looks for it
         os.environ["HEALTHCARE_VAR_DIR"] = str(var_dir)
         os.environ["DLT_DATA_DIR"] = str(var_dir / "dlt")
         for name, folder in VAR_FOLDERS.items():
