@@ -405,8 +405,8 @@ def test_a_vitals_table_built_before_its_watermark_column_is_upgraded_by_dbt_not
 
 
 def _record_publication(tw, build_schema: str, run_id: str) -> None:
-    """What publish records (the views it makes do not matter to the plan)."""
-    with psycopg.connect(**tw.warehouse.connect_kwargs("transformer")) as conn:
+    """What publish records, as the publisher (the views it makes do not matter to the plan)."""
+    with psycopg.connect(**tw.warehouse.connect_kwargs("publisher")) as conn:
         conn.execute(
             "insert into audit.publications (run_id, build_schema, relations) values (%s, %s, %s)",
             (run_id, build_schema, []),
