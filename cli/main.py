@@ -468,6 +468,26 @@ class IsoMoment(click.ParamType):
             )
 
 
+@hcw.command("access-log")
+@click.option("--role", default="analyst", show_default=True, help="whose sessions and statements")
+@click.option("--since", type=IsoMoment(), help="from this date or time (UTC)")
+def access_log(role: str, since: datetime | None) -> None:
+    """Who connected and what they asked, from the embedded server's log (owner-only); of a
+    server of WAREHOUSE_URL, its operator keeps the log (docs/runbook.md)."""
+    import os
+
+    from common import settings
+    from warehouse import access_log as log
+
+    settings.load_env()
+    if os.environ.get("WAREHOUSE_URL"):
+        raise click.ClickException(
+            "the warehouse is a server of WAREHOUSE_URL: its log is its operator's to read"
+        )
+    for record in log.records(settings.EMBEDDED_PGDATA, role or None, since):
+        click.echo(record.line())
+
+
 @hcw.command()
 @click.argument("since", type=IsoMoment())
 @click.argument("until", type=IsoMoment())

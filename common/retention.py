@@ -12,6 +12,8 @@ its own number of days, all configured in one place: airflow/orchestration.yml's
                       loader aborts a pending package at its next run, which completes it into
                       the loaded ones)
   logs                Airflow's and the services' logs
+  access_log          the embedded server's log: who connected, what analysts asked
+                      (warehouse/access_log.py), a file a day
   validation_results  Great Expectations' validation results
 """
 
@@ -47,6 +49,7 @@ def kept_folders() -> dict[str, list[Path]]:
             settings.AIRFLOW_HOME / "logs",
         ],
         "validation_results": [settings.VAR_DIR / "gx" / "uncommitted" / "validations"],
+        "access_log": [settings.EMBEDDED_PGDATA / settings.SERVER_LOG_FOLDER],
     }
 
 

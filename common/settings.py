@@ -17,6 +17,8 @@ LANDING_DIR = Path(os.environ.get("LANDING_DIR", VAR_DIR / "landing"))
 ARCHIVE_DIR = Path(os.environ.get("ARCHIVE_DIR", VAR_DIR / "archive"))
 QUARANTINE_DIR = Path(os.environ.get("QUARANTINE_DIR", VAR_DIR / "quarantine"))
 EMBEDDED_PGDATA = VAR_DIR / "pgdata"
+# the embedded server's log, the record of access among it (warehouse/access_log.py), in its folder
+SERVER_LOG_FOLDER = "server_log"
 AIRFLOW_HOME = VAR_DIR / "airflow"
 DLT_DATA_DIR = VAR_DIR / "dlt"
 

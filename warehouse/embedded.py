@@ -8,12 +8,15 @@ for every connection.
 from __future__ import annotations
 
 import logging
+import os
 import socket
 import time
 import warnings
 from pathlib import Path
 
 import psycopg
+
+from warehouse import access_log
 
 # platformdirs warns when XDG_RUNTIME_DIR is unset (as for root in containers); pgserver copes.
 warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR", module="platformdirs")
@@ -57,6 +60,26 @@ def _set_superuser_password(server: PostgresServer, password: str) -> None:
         )
 
 
+SETTINGS_FILE = "warehouse.conf"  # beside postgresql.conf, which includes it
+
+
+def _write_settings(pgdata: Path) -> None:
+    """The server's logging (the access record: warehouse/access_log.py) and reserved
+    connections, in a file of their own that postgresql.conf includes; read at the restart."""
+    settings_file = pgdata / SETTINGS_FILE
+    settings_file.write_text(access_log.SERVER_SETTINGS)
+    # the server's own account reads it (pgserver runs PostgreSQL as `pgserver` under root)
+    owner = pgdata.stat()
+    if settings_file.stat().st_uid != owner.st_uid:
+        os.chown(settings_file, owner.st_uid, owner.st_gid)
+    settings_file.chmod(0o600)
+    conf = pgdata / "postgresql.conf"
+    include = f"include_if_exists = '{SETTINGS_FILE}'\n"
+    if include not in conf.read_text():
+        with conf.open("a") as handle:
+            handle.write(include)
+
+
 def _restart_on_tcp(server: PostgresServer, port: int) -> None:
     pgdata = server.pgdata
     options = f"-h 127.0.0.1 -p {port} -k {pgdata}"
@@ -90,6 +113,7 @@ def ensure_running(pgdata: Path, port: int, superuser_password: str) -> None:
     if first_start or hba.read_text() != HBA_CONF:
         _set_superuser_password(server, superuser_password)
         hba.write_text(HBA_CONF)
+    _write_settings(pgdata)
     _restart_on_tcp(server, port)
     if not _listening(port):
         raise RuntimeError(f"embedded PostgreSQL at {pgdata} is not listening on 127.0.0.1:{port}")

@@ -1,7 +1,8 @@
-"""Each login role's share of the server: its connection limit and its session timeouts, from
-warehouse/role_limits.yml, applied by `bootstrap` (ALTER ROLE: the cluster's roles, not a
-database's migrations). A role's settings not in the file are reset, so the file is the whole of
-them."""
+"""Each login role's share of the server and what of it is recorded: its connection limit, its
+session timeouts, its use of the reserved connections and the statements the server logs of it,
+from warehouse/role_limits.yml, applied by `bootstrap` (ALTER ROLE and role membership: the
+cluster's roles, not a database's migrations). A role's settings not in the file are reset, so
+the file is the whole of them."""
 
 from __future__ import annotations
 
@@ -15,6 +16,13 @@ from psycopg import sql
 LIMITS_FILE = Path(__file__).with_name("role_limits.yml")
 # the session settings a role may have here, each a PostgreSQL duration
 TIMEOUTS = ("statement_timeout", "idle_in_transaction_session_timeout")
+# the statements the server logs of a role's sessions (a superuser's setting: the role cannot
+# change it in its session); warehouse/access_log.py reads the log
+LOG_STATEMENT = ("none", "ddl", "mod", "all")
+# PostgreSQL 16+: connections kept for the members of this role (the server's
+# reserved_connections); on an older server a role asking for them is an error
+RESERVED = "pg_use_reserved_connections"
+SETTINGS = {"connection_limit", *TIMEOUTS, "log_statement", "reserved_connections"}
 _DURATION = re.compile(r"^\d+(ms|s|min|h|d)$")
 
 
@@ -31,7 +39,7 @@ def read_limits(path: Path = LIMITS_FILE) -> dict[str, dict]:
     for role, settings in limits.items():
         if not isinstance(settings, dict):
             raise RoleLimitsError(f"{path}: {role}: a mapping of its limits")
-        unknown = set(settings) - {"connection_limit", *TIMEOUTS}
+        unknown = set(settings) - SETTINGS
         if unknown:
             raise RoleLimitsError(f"{path}: {role}: unknown setting(s) {sorted(unknown)}")
         limit = settings.get("connection_limit")
@@ -45,7 +53,25 @@ def read_limits(path: Path = LIMITS_FILE) -> dict[str, dict]:
                 raise RoleLimitsError(
                     f"{path}: {role}: {timeout} must be a duration such as 30s or 5min"
                 )
+        if settings.get("log_statement", "none") not in LOG_STATEMENT:
+            raise RoleLimitsError(f"{path}: {role}: log_statement must be one of {LOG_STATEMENT}")
+        if not isinstance(settings.get("reserved_connections", False), bool):
+            raise RoleLimitsError(f"{path}: {role}: reserved_connections must be true or false")
     return limits
+
+
+def _reserve(conn: psycopg.Connection, role: str, reserved: bool, path: Path) -> None:
+    server_has_them = conn.execute(
+        "select 1 from pg_roles where rolname = %s", (RESERVED,)
+    ).fetchone()
+    if not server_has_them:
+        if reserved:
+            raise RoleLimitsError(
+                f"{path}: {role}: reserved_connections needs PostgreSQL 16 or later"
+            )
+        return
+    verb = "grant {} to {}" if reserved else "revoke {} from {}"
+    conn.execute(sql.SQL(verb).format(sql.Identifier(RESERVED), sql.Identifier(role)))
 
 
 def apply_limits(conn: psycopg.Connection, roles: list[str], path: Path = LIMITS_FILE) -> None:
@@ -73,3 +99,12 @@ def apply_limits(conn: psycopg.Connection, roles: list[str], path: Path = LIMITS
                 conn.execute(
                     sql.SQL("alter role {} reset {}").format(name, sql.Identifier(timeout))
                 )
+        if "log_statement" in settings:
+            conn.execute(
+                sql.SQL("alter role {} set log_statement = {}").format(
+                    name, sql.Literal(settings["log_statement"])
+                )
+            )
+        else:
+            conn.execute(sql.SQL("alter role {} reset log_statement").format(name))
+        _reserve(conn, role, settings.get("reserved_connections", False), path)

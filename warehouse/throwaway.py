@@ -36,6 +36,7 @@ VAR_FOLDERS = {
     "QUARANTINE_DIR": "quarantine",
     "AIRFLOW_HOME": "airflow",
     "DLT_DATA_DIR": "dlt",
+    "EMBEDDED_PGDATA": "pgdata",
 }
 
 # Where a template keeps its stopped server and its secrets. dbt's parsed project is not kept:

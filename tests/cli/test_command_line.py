@@ -75,7 +75,7 @@ def test_the_command_line_covers_the_operations_of_the_runbook():
     expected = {
         "setup-env", "run", "land", "resubmit", "quarantine show", "phi-scan", "backup", "restore",
         "alerts open", "alerts acknowledge", "replay", "processor", "docs", "report", "manifest",
-        "up", "down", "dbt", "airflow", "gate", "weekly-summary",
+        "up", "down", "dbt", "airflow", "gate", "weekly-summary", "access-log",
     }  # fmt: skip
     assert expected <= set(_commands(hcw))
 

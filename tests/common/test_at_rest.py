@@ -56,6 +56,8 @@ def test_retention_deletes_each_kind_past_its_own_days_and_needs_one_for_every_k
     monkeypatch.setattr(settings, "QUARANTINE_DIR", tmp_path / "quarantine")
     monkeypatch.setattr(settings, "DLT_DATA_DIR", tmp_path / "dlt")
     monkeypatch.setattr(settings, "AIRFLOW_HOME", tmp_path / "airflow")
+    monkeypatch.setattr(settings, "EMBEDDED_PGDATA", tmp_path / "pgdata")
+    server_log = tmp_path / "pgdata" / settings.SERVER_LOG_FOLDER
     now = time.time()
     days = {"archive": 30, "quarantine": 90, "dlt_packages": 7, "logs": 30}
 
@@ -72,26 +74,31 @@ def test_retention_deletes_each_kind_past_its_own_days_and_needs_one_for_every_k
         kept_for(tmp_path / "quarantine" / "ehr" / "q.csv", 91),
         kept_for(package / "completed_jobs" / "e.parquet", 8),
         kept_for(tmp_path / "airflow" / "logs" / "t.log", 31),
+        kept_for(server_log / "postgresql-2020-12-01.json", 2191),
     ]
     young = [
         kept_for(tmp_path / "archive" / "ehr" / "b.csv", 29),
         kept_for(tmp_path / "quarantine" / "ehr" / "r.csv", 89),  # older than the archive's 30
         kept_for(tmp_path / "logs" / "p.log", 1),
+        kept_for(server_log / "postgresql-2021-01-01.json", 2189),  # older than the logs' 30
         # a pending package, however old, is dlt's to abort (its state moved the cursors)
         kept_for(pending / "new_jobs" / "e.parquet", 30),
         kept_for(tmp_path / "dlt" / "pipelines" / "ehr_files" / "state.json", 30),
     ]
-    with pytest.raises(ValueError, match="no retention configured for: validation_results"):
+    with pytest.raises(
+        ValueError, match="no retention configured for: access_log, validation_results"
+    ):
         retention.apply_retention(days, now)
     assert all(path.exists() for path in old)  # refused before deleting anything
 
-    deleted = retention.apply_retention({**days, "validation_results": 30}, now)
+    deleted = retention.apply_retention({**days, "validation_results": 30, "access_log": 2190}, now)
     assert deleted == {
         "archive": 1,
         "quarantine": 1,
         "dlt_packages": 1,
         "logs": 1,
         "validation_results": 0,
+        "access_log": 1,
     }
     assert not [path for path in old if path.exists()] and not package.exists()
     assert all(path.exists() for path in young)

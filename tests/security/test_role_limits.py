@@ -74,6 +74,8 @@ def test_a_statement_past_the_timeout_is_cancelled(test_warehouse, tmp_path):
         ("analyst:\n  statement_timeout: soon\n", "analyst: statement_timeout must be a duration"),
         ("analyst:\n  work_mem: 1GB\n", "analyst: unknown setting"),
         ("nobody:\n  connection_limit: 3\n", "no such role"),
+        ("analyst:\n  log_statement: everything\n", "analyst: log_statement must be one of"),
+        ("monitor:\n  reserved_connections: 3\n", "monitor: reserved_connections must be"),
     ],
 )
 def test_a_wrong_limits_file_is_refused_naming_the_file_and_the_rule(tmp_path, text, rule):
