@@ -234,6 +234,27 @@ def airflow(args: tuple[str, ...]) -> None:
     exec_airflow(list(args), _warehouse())
 
 
+@hcw.group()
+def users() -> None:
+    """Airflow's people: an account each, with the role their duty needs."""
+
+
+@users.command("add")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def users_add(file: Path) -> None:
+    """Give each person of FILE (the shape of airflow/users.example.yml) an Airflow account; each
+    new person's generated password is printed once and stored nowhere."""
+    from orchestration.airflow_env import (
+        airflow_environment,
+        exec_airflow_module,
+        migrate_airflow_database,
+    )
+
+    warehouse = _warehouse()
+    migrate_airflow_database(airflow_environment(warehouse))
+    exec_airflow_module("orchestration.airflow_users", ["add", str(file.resolve())], warehouse)
+
+
 # -- landing and quarantine -------------------------------------------------------------------
 
 

@@ -49,7 +49,6 @@ GENERATED: dict[str, Callable[[], str]] = {
     "AIRFLOW_FERNET_KEY": _fernet_key,
     "AIRFLOW_API_SECRET_KEY": _password,
     "AIRFLOW_JWT_SECRET": _password,
-    "AIRFLOW_ADMIN_PASSWORD": _password,
     "FHIR_CLIENT_SECRET": _password,
     "RESEARCH_DB_PASSWORD": _password,
 }

@@ -9,16 +9,21 @@ generated password and shows Cosmos' tasks, and `make down` stops every process 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
+import subprocess
+import sys
 import time
 from datetime import UTC, date, datetime
 
 import psutil
 import psycopg
 import pytest
+import yaml
 from playwright.sync_api import sync_playwright
 
+from common import settings
 from demo.claims_files import write_claims
 from demo.ward_vitals import drop, micro_batches
 from orchestration import airflow_services
@@ -72,6 +77,57 @@ def services(services_set_up) -> int:
     if airflow_services.running() is None:
         airflow_services.up()
     return airflow_services.running()
+
+
+# Airflow's people, as a hospital's users.yml lists them (airflow/users.example.yml's shape)
+PEOPLE = {"ada.admin": "administrator", "dan.engineer": "data_engineer", "vera.viewer": "viewer"}
+
+
+@pytest.fixture(scope="module")
+def people(services_set_up, tmp_path_factory) -> dict[str, str]:
+    """The people added as an administrator adds them (`hcw users add`): each one's password, as
+    the command printed it, once."""
+    users = tmp_path_factory.mktemp("people") / "users.yml"
+    users.write_text(
+        yaml.safe_dump(
+            {
+                "users": [
+                    {
+                        "username": name,
+                        "first_name": name.split(".")[0].title(),
+                        "last_name": name.split(".")[1].title(),
+                        "email": f"{name}@hospital.example",
+                        "role": role,
+                    }
+                    for name, role in PEOPLE.items()
+                ]
+            }
+        )
+    )
+    added = subprocess.run(
+        [sys.executable, "-m", "cli", "users", "add", str(users)],
+        cwd=settings.PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+    )
+    assert added.returncode == 0, added.stdout[-2000:] + added.stderr[-2000:]
+    printed = re.findall(
+        r"^(\S+): created, \S+ \(\w+\), password (\S+)$", added.stdout, re.MULTILINE
+    )
+    assert sorted(name for name, _ in printed) == sorted(PEOPLE)
+    # a second time, nobody is created again and no password is shown
+    again = subprocess.run(
+        [sys.executable, "-m", "cli", "users", "add", str(users)],
+        cwd=settings.PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+    )
+    assert again.returncode == 0 and "password" not in again.stdout, again.stdout[-2000:]
+    return dict(printed)
 
 
 def _paused(warehouse) -> set[str]:
@@ -202,20 +258,22 @@ def test_a_missed_deadline_emails_its_alert(smtp_sink, services):
     assert f"{airflow_services.ui_url()}/dags/vitals_feed/runs/scheduled__" in body
 
 
-def test_the_ui_takes_the_generated_password_and_shows_cosmos_tasks(services, tmp_path):
-    password = os.environ["AIRFLOW_ADMIN_PASSWORD"]
+def _log_in(page, username: str, password: str) -> None:
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", password)
+    page.keyboard.press("Enter")
+
+
+def test_the_ui_takes_the_generated_password_and_shows_cosmos_tasks(services, people, tmp_path):
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1600, "height": 1000})
         page.goto(f"{airflow_services.ui_url()}/dags/warehouse_build")
-        page.fill("input[name=username]", "admin")
-        page.fill("input[name=password]", "admin")  # no default credentials
-        page.keyboard.press("Enter")
-        # refused (the form says so once its retry was refused too), and still the login form
-        page.get_by_text("Invalid credentials").wait_for()
+        _log_in(page, "admin", "admin")  # no default account
+        # refused, and still the login form
+        page.get_by_text("Invalid login").wait_for()
         assert page.locator("input[name=password]").count() == 1
-        page.fill("input[name=password]", password)
-        page.keyboard.press("Enter")
+        _log_in(page, "dan.engineer", people["dan.engineer"])
         page.wait_for_url("**/dags/warehouse_build**", timeout=60_000)
         page.get_by_role("button", name="Collapse Details Panel").click()
         page.get_by_role("button", name="Show Graph (Press g)").click()
@@ -234,6 +292,54 @@ def test_the_ui_takes_the_generated_password_and_shows_cosmos_tasks(services, tm
     assert "DbtTestWatcherOperator" not in operators
     assert "dbt" in names and "quality_gate" in names
     assert (tmp_path / "warehouse_build_graph.png").stat().st_size > 20_000
+
+
+def _trigger(page, dag_id: str) -> int:
+    """Trigger `dag_id` from its page as the logged-in person; the API's answer's status."""
+    page.goto(f"{airflow_services.ui_url()}/dags/{dag_id}")
+    page.get_by_role("button", name="Trigger").first.click()
+    dialog = page.get_by_role("dialog")
+    # a paused DAG's dialog offers to unpause it: not here (its run only has to exist)
+    unpause = dialog.get_by_label(f"Unpause {dag_id} on trigger")
+    if unpause.count() and unpause.is_checked():
+        dialog.get_by_text(f"Unpause {dag_id} on trigger").click()  # its input is hidden
+        assert not unpause.is_checked()
+    with page.expect_response(f"**/api/v2/dags/{dag_id}/dagRuns") as answer:
+        dialog.get_by_role("button", name="Trigger").click()
+    return answer.value.status
+
+
+def test_a_viewer_cannot_trigger_a_dag_and_a_data_engineer_can(
+    test_warehouse, services, people, tmp_path
+):
+    dag_id = "ehr_batch"  # paused here: a run it is given waits, nothing lands
+
+    def triggered() -> list[str]:
+        runs = _dag_runs(test_warehouse.warehouse, dag_id)
+        return [run_id for run_id, _ in runs if run_id.startswith("manual__")]
+
+    before = triggered()
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        viewer = browser.new_page(viewport={"width": 1600, "height": 1000})
+        viewer.goto(f"{airflow_services.ui_url()}/dags/{dag_id}")
+        _log_in(viewer, "vera.viewer", people["vera.viewer"])
+        viewer.wait_for_url(f"**/dags/{dag_id}**")
+        assert _trigger(viewer, dag_id) == 403
+        viewer.get_by_text("You do not have permission to perform this action").wait_for()
+        viewer.screenshot(path=str(tmp_path / "viewer_cannot_trigger.png"))
+        assert triggered() == before
+
+        engineer = browser.new_context().new_page()
+        engineer.set_viewport_size({"width": 1600, "height": 1000})
+        engineer.goto(f"{airflow_services.ui_url()}/dags/{dag_id}")
+        _log_in(engineer, "dan.engineer", people["dan.engineer"])
+        engineer.wait_for_url(f"**/dags/{dag_id}**")
+        assert _trigger(engineer, dag_id) == 200
+        engineer.screenshot(path=str(tmp_path / "data_engineer_triggered.png"))
+        browser.close()
+    assert len(triggered()) == len(before) + 1
+    assert (tmp_path / "viewer_cannot_trigger.png").stat().st_size > 20_000
 
 
 def _alive(process: psutil.Process) -> bool:

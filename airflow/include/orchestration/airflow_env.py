@@ -6,19 +6,16 @@ connections to the warehouse are `AIRFLOW_CONN_*` variables made from warehouse.
 
 from __future__ import annotations
 
-import json
 import os
+import subprocess
 
 from common import settings
 from warehouse.connection import AIRFLOW_DATABASE, Warehouse
 
-
-def _admin_passwords_file() -> str:
-    path = settings.AIRFLOW_HOME / "simple_auth_manager_passwords.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({"admin": settings.require("AIRFLOW_ADMIN_PASSWORD")}))
-    path.chmod(0o600)
-    return str(path)
+# Named people with roles (administrators, data engineers, viewers: orchestration/airflow_users.py),
+# their passwords hashed in Airflow's database: the FAB auth manager, not the simple one, which
+# Airflow documents as for development.
+AUTH_MANAGER = "airflow.providers.fab.auth_manager.fab_auth_manager.FabAuthManager"
 
 
 DEFAULT_UI_PORT = 8080
@@ -71,8 +68,7 @@ def airflow_environment(warehouse: Warehouse) -> dict[str, str]:
             "AIRFLOW__API__SECRET_KEY": settings.require("AIRFLOW_API_SECRET_KEY"),
             "AIRFLOW__API__BASE_URL": ui_url(),
             "AIRFLOW__API_AUTH__JWT_SECRET": settings.require("AIRFLOW_JWT_SECRET"),
-            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin",
-            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": _admin_passwords_file(),
+            "AIRFLOW__CORE__AUTH_MANAGER": AUTH_MANAGER,
             "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(settings.AIRFLOW_HOME / "logs"),
             "AIRFLOW_CONN_WAREHOUSE_TRANSFORMER": warehouse.airflow_connection("transformer"),
             "AIRFLOW_CONN_WAREHOUSE_LOADER": warehouse.airflow_connection("loader"),
@@ -81,8 +77,34 @@ def airflow_environment(warehouse: Warehouse) -> dict[str, str]:
     return env
 
 
+def migrate_airflow_database(env: dict[str, str]) -> None:
+    """`airflow db migrate` in Airflow's environment `env`: its metadata tables, the FAB auth
+    manager's users among them."""
+    done = subprocess.run(
+        [_airflow_command(), "db", "migrate"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise SystemExit(f"airflow db migrate failed:\n{done.stdout[-2000:]}{done.stderr[-2000:]}")
+
+
+def exec_airflow_module(module: str, args: list[str], warehouse: Warehouse) -> None:
+    """Replace this process with `python -m MODULE ARGS` in Airflow's environment, Airflow's own
+    log lines warnings and above only."""
+    python = str(settings.VENV_BIN / "python")
+    env = {**airflow_environment(warehouse), "AIRFLOW__LOGGING__LOGGING_LEVEL": "WARNING"}
+    os.execvpe(python, [python, "-m", module, *args], env)
+
+
+def _airflow_command() -> str:
+    airflow = settings.VENV_BIN / "airflow"
+    return str(airflow) if airflow.exists() else "airflow"
+
+
 def exec_airflow(args: list[str], warehouse: Warehouse) -> None:
     """Replace this process with `airflow ARGS` in Airflow's environment for `warehouse`."""
-    airflow = settings.VENV_BIN / "airflow"
-    command = str(airflow) if airflow.exists() else "airflow"
+    command = _airflow_command()
     os.execvpe(command, [command, *args], airflow_environment(warehouse))

@@ -3,11 +3,11 @@ vitals processor (monitoring/processor.py), under supervisord, which restarts an
 dies (the vitals processor sends clinical alerts: it must not stay down), keeps each one's log in
 var/logs/airflow/ and stops them all on `make down`.
 
-    hcw up      # http://127.0.0.1:8080, user admin
+    hcw up      # http://127.0.0.1:8080, an account each: hcw users add airflow/users.yml
     hcw down
 
-The UI listens on 127.0.0.1 only (AIRFLOW_PORT, default 8080); its admin password is
-AIRFLOW_ADMIN_PASSWORD, generated into `.env` by `make setup`. The scheduler and triggerer serve
+The UI listens on 127.0.0.1 only (AIRFLOW_PORT, default 8080); each person logs in with their own
+account (orchestration/airflow_users.py). The scheduler and triggerer serve
 no logs over the network (the UI reads them from var/airflow/logs). supervisord is controlled
 through a socket only its owner may open (var/supervisor/, 0700); the services' environment,
 secrets included, is handed to supervisord's process and never written to its configuration.
@@ -33,7 +33,7 @@ import psutil
 
 from common import settings
 from orchestration import dbt_manifest
-from orchestration.airflow_env import airflow_environment, ui_url
+from orchestration.airflow_env import airflow_environment, migrate_airflow_database, ui_url
 from warehouse.bootstrap import bootstrap
 from warehouse.connection import Warehouse, from_environment
 
@@ -227,15 +227,7 @@ def up(timeout: float = 180, prepare: Callable[[Warehouse], None] | None = None)
     env = services_environment(warehouse)
     logs = _logs_dir()
     logs.mkdir(parents=True, exist_ok=True)
-    migrate = subprocess.run(
-        [str(settings.VENV_BIN / "airflow"), "db", "migrate"],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if migrate.returncode != 0:
-        raise SystemExit(f"airflow db migrate failed:\n{migrate.stdout[-2000:]}{migrate.stderr}")
+    migrate_airflow_database(env)
     folder = _supervisor_dir()
     folder.mkdir(parents=True, exist_ok=True)
     folder.chmod(0o700)
@@ -259,7 +251,7 @@ def up(timeout: float = 180, prepare: Callable[[Warehouse], None] | None = None)
         log.info("running %s (pid %d)", service, pid)
     _check_smtp()
     log.info(
-        "Airflow is up: %s (user admin, password AIRFLOW_ADMIN_PASSWORD in .env); logs in %s",
+        "Airflow is up: %s (an account each: hcw users add airflow/users.yml); logs in %s",
         ui_url(),
         logs,
     )
