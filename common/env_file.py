@@ -45,6 +45,7 @@ GENERATED: dict[str, Callable[[], str]] = {
     "WAREHOUSE_ANALYST_PASSWORD": _password,
     "WAREHOUSE_MONITOR_PASSWORD": _password,
     "WAREHOUSE_CLINICAL_OPS_PASSWORD": _password,
+    "WAREHOUSE_BACKUP_PASSWORD": _password,
     "AIRFLOW_DB_PASSWORD": _password,
     "AIRFLOW_FERNET_KEY": _fernet_key,
     "AIRFLOW_API_SECRET_KEY": _password,

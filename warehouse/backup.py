@@ -5,6 +5,9 @@ each file readable by its owner only. The newest `keep` are kept, older ones del
 
 hcw backup [--keep N]    # back up now (keeps orchestration.yml's backups_kept, 7, by default)
 hcw restore DATABASE     # the newest backup into a new database
+
+pg_dump connects as `backup`, which reads every table and writes nothing; pg_restore, which
+creates the database, as the administrator.
 """
 
 from __future__ import annotations
@@ -34,19 +37,24 @@ def backups_dir() -> Path:
     return settings.VAR_DIR / "backups"
 
 
-def _client_env(warehouse: Warehouse) -> dict[str, str]:
+# pg_dump reads as `backup` (every table, nothing written: warehouse/bootstrap.py); a restore,
+# an operator's command, creates a database: the administrator's
+DUMPING_ROLE = "backup"
+
+
+def _client_env(warehouse: Warehouse, role: str) -> dict[str, str]:
     return {
         **os.environ,
         "PGHOST": warehouse.host,
         "PGPORT": str(warehouse.port),
-        "PGUSER": warehouse.admin_user,
-        "PGPASSWORD": warehouse.admin_password,
+        "PGUSER": role,
+        "PGPASSWORD": warehouse.password(role),
     }
 
 
-def _run(command: list[str], warehouse: Warehouse, what: str) -> None:
+def _run(command: list[str], warehouse: Warehouse, role: str, what: str) -> None:
     done = subprocess.run(
-        command, env=_client_env(warehouse), capture_output=True, text=True, check=False
+        command, env=_client_env(warehouse, role), capture_output=True, text=True, check=False
     )
     if done.returncode != 0:
         raise RuntimeError(f"{what} failed (exit {done.returncode}): {done.stderr[-2000:]}")
@@ -73,6 +81,7 @@ def back_up(warehouse: Warehouse, keep: int, folder: Path | None = None) -> Path
             [str(CLIENT_BIN / "pg_dump"), "--format=custom", f"--file={partial}",
              f"--dbname={warehouse.database}"],
             warehouse,
+            DUMPING_ROLE,
             "pg_dump",
         )  # fmt: skip
     except BaseException:
@@ -93,6 +102,7 @@ def restore(warehouse: Warehouse, backup: Path, database: str) -> None:
     _run(
         [str(CLIENT_BIN / "pg_restore"), "--exit-on-error", f"--dbname={database}", str(backup)],
         warehouse,
+        warehouse.admin_user,
         "pg_restore",
     )
     log.info("restored %s into the database %s", backup.name, database)

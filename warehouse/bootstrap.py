@@ -31,6 +31,23 @@ def _ensure_role(conn: psycopg.Connection, role: str, password: str) -> None:
     )
 
 
+# What a role holds beyond its grants, set on the cluster at every start. The backup reads every
+# table, row-level security included (pg_dump refuses a table it would read only part of), and
+# writes nothing: PostgreSQL's pg_read_all_data and BYPASSRLS, no superuser.
+ROLE_MEMBERSHIPS = {"backup": ("pg_read_all_data",)}
+ROLE_ATTRIBUTES = {"backup": "bypassrls"}
+
+
+def _ensure_powers(conn: psycopg.Connection) -> None:
+    for role, memberships in ROLE_MEMBERSHIPS.items():
+        for membership in memberships:
+            conn.execute(
+                sql.SQL("grant {} to {}").format(sql.Identifier(membership), sql.Identifier(role))
+            )
+    for role, attribute in ROLE_ATTRIBUTES.items():
+        conn.execute(sql.SQL("alter role {} " + attribute).format(sql.Identifier(role)))
+
+
 def _ensure_database(conn: psycopg.Connection, database: str, owner: str) -> None:
     exists = conn.execute("select 1 from pg_database where datname = %s", (database,)).fetchone()
     if not exists:
@@ -65,6 +82,7 @@ def bootstrap(warehouse: Warehouse) -> None:
     ) as conn:
         for role in ROLE_PASSWORD_VARIABLES:
             _ensure_role(conn, role, warehouse.password(role))
+        _ensure_powers(conn)
         apply_limits(conn, list(ROLE_PASSWORD_VARIABLES))
         _ensure_database(conn, warehouse.database, warehouse.admin_user)
         _ensure_database(conn, AIRFLOW_DATABASE, "airflow")

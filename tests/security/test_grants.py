@@ -215,3 +215,15 @@ def test_what_the_publisher_makes_in_analytics_the_analyst_selects(test_warehous
             publisher.execute("drop view analytics.published_probe")
         with _as(warehouse, "transformer") as transformer:
             transformer.execute("drop table build_blue.published_probe")
+
+
+def test_the_backup_reads_everything_and_writes_nothing(test_warehouse, owned_tables):
+    """`backup` (pg_read_all_data, BYPASSRLS: warehouse/bootstrap.py) reads every table, the
+    crosswalk and the row-secured audit tables included, as pg_dump must; it changes nothing."""
+    with _as(test_warehouse.warehouse, "backup") as conn:
+        for table in [*owned_tables.values(), "audit.gate_results", "quarantine.rejected_records"]:
+            conn.execute(f"select count(*) from {table}")
+        with pytest.raises(psycopg.errors.InsufficientPrivilege, match="permission denied"):
+            conn.execute(f"insert into {owned_tables['transformer']} values ('K-2')")
+        with pytest.raises(psycopg.errors.InsufficientPrivilege, match=REFUSED.format("backup")):
+            conn.execute(f"grant select on {owned_tables['transformer']} to analyst")
