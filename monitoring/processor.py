@@ -36,6 +36,7 @@ from common import settings
 from monitoring import alert_rules, news2, notify, store
 from monitoring.alert_rules import AlertRules, PatientState, Reading
 from monitoring.windows import VITALS, anomalous_vitals, touched_minutes, zscores
+from warehouse import cpu_priority
 from warehouse.connection import Warehouse
 
 log = logging.getLogger(__name__)
@@ -130,6 +131,8 @@ class Processor:
         self.stopping = False
         self.set_aside = 0
         self.found_at: dict[str, datetime | None] = {}  # file name -> when it appeared
+        self._nice = cpu_priority.nice_by_role()
+        self._cpu_yielded_at = float("-inf")
 
     def _restored(self, sequence: int | None = None) -> store.ProcessorState:
         if sequence is None:
@@ -148,6 +151,15 @@ class Processor:
         finally:
             self.notifier.stop()
 
+    def _yield_the_cpu(self) -> None:
+        """Analysts' server processes below clinical alerting (warehouse/cpu_priority.py), at
+        most once a second."""
+        now = time.monotonic()
+        if now - self._cpu_yielded_at >= 1.0:
+            self._cpu_yielded_at = now
+            cpu_priority.yield_the_cpu(self.conn, settings.EMBEDDED_PGDATA, self._nice)
+            self.conn.commit()  # the activity read in a transaction of its own
+
     def _cycles(self, once: bool) -> int:
         unscored = self.unscored_files()
         if unscored:
@@ -157,6 +169,7 @@ class Processor:
         while not self.stopping:
             waiting = self.waiting_files()
             try:
+                self._yield_the_cpu()
                 if waiting:
                     scored += self.cycle(waiting)
                 self.escalate_due()

@@ -19,10 +19,23 @@ TIMEOUTS = ("statement_timeout", "idle_in_transaction_session_timeout")
 # the statements the server logs of a role's sessions (a superuser's setting: the role cannot
 # change it in its session); warehouse/access_log.py reads the log
 LOG_STATEMENT = ("none", "ddl", "mod", "all")
+# the temporary files one session may write (PostgreSQL's temp_file_limit, a superuser setting
+# the role cannot raise), a PostgreSQL size
+TEMP_FILE_LIMIT = "temp_file_limit"
+_SIZE = re.compile(r"^\d+(kB|MB|GB|TB)$")
 # PostgreSQL 16+: connections kept for the members of this role (the server's
 # reserved_connections); on an older server a role asking for them is an error
 RESERVED = "pg_use_reserved_connections"
-SETTINGS = {"connection_limit", *TIMEOUTS, "log_statement", "reserved_connections"}
+# the nice value (0-19) the embedded server's processes serving the role run at, set by the vitals
+# processor (warehouse/cpu_priority.py), not by PostgreSQL
+SETTINGS = {
+    "connection_limit",
+    *TIMEOUTS,
+    TEMP_FILE_LIMIT,
+    "log_statement",
+    "reserved_connections",
+    "cpu_nice",
+}
 _DURATION = re.compile(r"^\d+(ms|s|min|h|d)$")
 
 
@@ -55,6 +68,12 @@ def read_limits(path: Path = LIMITS_FILE) -> dict[str, dict]:
                 )
         if settings.get("log_statement", "none") not in LOG_STATEMENT:
             raise RoleLimitsError(f"{path}: {role}: log_statement must be one of {LOG_STATEMENT}")
+        size = settings.get(TEMP_FILE_LIMIT)
+        if size is not None and not _SIZE.match(str(size)):
+            raise RoleLimitsError(f"{path}: {role}: {TEMP_FILE_LIMIT} must be a size such as 1GB")
+        nice = settings.get("cpu_nice", 0)
+        if not isinstance(nice, int) or isinstance(nice, bool) or not 0 <= nice <= 19:
+            raise RoleLimitsError(f"{path}: {role}: cpu_nice must be a whole number 0-19")
         if not isinstance(settings.get("reserved_connections", False), bool):
             raise RoleLimitsError(f"{path}: {role}: reserved_connections must be true or false")
     return limits
@@ -88,16 +107,16 @@ def apply_limits(conn: psycopg.Connection, roles: list[str], path: Path = LIMITS
                 name, sql.Literal(settings.get("connection_limit", -1))
             )
         )
-        for timeout in TIMEOUTS:
-            if timeout in settings:
+        for setting in (*TIMEOUTS, TEMP_FILE_LIMIT):
+            if setting in settings:
                 conn.execute(
                     sql.SQL("alter role {} set {} = {}").format(
-                        name, sql.Identifier(timeout), sql.Literal(str(settings[timeout]))
+                        name, sql.Identifier(setting), sql.Literal(str(settings[setting]))
                     )
                 )
             else:
                 conn.execute(
-                    sql.SQL("alter role {} reset {}").format(name, sql.Identifier(timeout))
+                    sql.SQL("alter role {} reset {}").format(name, sql.Identifier(setting))
                 )
         if "log_statement" in settings:
             conn.execute(

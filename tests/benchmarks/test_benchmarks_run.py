@@ -35,6 +35,7 @@ SMALL = {
         "3",
         "--feed-files",
         "4",
+        "--analyst-load",
     ],
 }
 
@@ -69,6 +70,12 @@ def test_benchmark_runs_small_and_reports_json(name, warehouse_template):
     if name == "gate.py":
         assert report["demo_rows_total"] > 0
         assert set(report["steps_seconds"]) >= {"landed_checkpoint", "publish_gate", "publish"}
+    if name == "monitoring.py":
+        crowded = report["latency_under_analyst_load"]
+        # the analysts past their connection limit (role_limits.yml) are refused
+        assert crowded["analyst_connections"] == {"held": 20, "refused": 180}
+        assert crowded["analyst_long_queries_running_to_the_end"] == 10
+        assert crowded["micro_batches"] == 4
     if name == "dag_run.py":
         # the DAG built every node and its tests, then skipped them all with nothing new
         assert report["selection"] == "fqn:*"

@@ -47,6 +47,21 @@ def test_the_analysts_sessions_carry_the_files_timeouts(test_warehouse):
         assert conn.execute("show statement_timeout").fetchone()[0] == "0"
 
 
+def test_the_analysts_temporary_files_stop_at_the_files_limit(test_warehouse):
+    """A query that would materialize billions of rows ended at the limit (one filled this
+    machine's disk without it), which the analyst cannot raise."""
+    limit = read_limits()["analyst"]["temp_file_limit"]
+    with _analyst(test_warehouse.warehouse) as conn:
+        assert conn.execute("show temp_file_limit").fetchone() == (limit,)
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            conn.execute("set temp_file_limit = -1")
+        conn.execute("set work_mem = '64kB'")  # spill at once
+        with pytest.raises(
+            psycopg.errors.ConfigurationLimitExceeded, match="exceeds .temp_file_limit"
+        ):
+            conn.execute("select count(*) from generate_series(1, 10000000000)")
+
+
 def test_a_statement_past_the_timeout_is_cancelled(test_warehouse, tmp_path):
     warehouse = test_warehouse.warehouse
     short = tmp_path / "role_limits.yml"
@@ -76,6 +91,8 @@ def test_a_statement_past_the_timeout_is_cancelled(test_warehouse, tmp_path):
         ("nobody:\n  connection_limit: 3\n", "no such role"),
         ("analyst:\n  log_statement: everything\n", "analyst: log_statement must be one of"),
         ("monitor:\n  reserved_connections: 3\n", "monitor: reserved_connections must be"),
+        ("analyst:\n  cpu_nice: 20\n", "analyst: cpu_nice must be a whole number 0-19"),
+        ("analyst:\n  temp_file_limit: lots\n", "analyst: temp_file_limit must be a size"),
     ],
 )
 def test_a_wrong_limits_file_is_refused_naming_the_file_and_the_rule(tmp_path, text, rule):
