@@ -19,13 +19,14 @@ log = logging.getLogger(__name__)
 
 
 def datasources() -> dict[str, tuple[str, str | None]]:
-    """Each datasource's role and schema: loader reads raw tables and the ledger, publisher a
-    build schema (on its search path)."""
+    """Each datasource's role and schema: loader reads raw tables and the ledger, transformer a
+    build schema (on its search path). Not the publisher, which records the verdict and
+    publishes: it never runs what the builder made (a function in a view runs as its reader)."""
     from warehouse.publish import BUILD_SCHEMAS
 
     return {
         "landed": ("loader", None),
-        **{f"published_{schema}": ("publisher", schema) for schema in BUILD_SCHEMAS},
+        **{f"published_{schema}": ("transformer", schema) for schema in BUILD_SCHEMAS},
     }
 
 

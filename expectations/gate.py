@@ -113,13 +113,13 @@ def _raw_identifier_failures(
 ) -> list[Failure]:
     """The PHI scan (warehouse/phi_scan.py) of what analysts would select of the relations
     rebuilt: a raw identifier value in a published column, or a filled date column in a relation
-    tied to patients, blocks. Read as `publisher`, which reads the raw schemas (not
+    tied to patients, blocks. Read as `transformer`, which reads the raw schemas (not
     quarantine, whose records no build reads). A finding names the column and the identifier's
     class, never the value."""
     index = phi_scan.IdentifierIndex(
-        phi_scan.raw_identifiers(warehouse, "publisher", quarantined=False)
+        phi_scan.raw_identifiers(warehouse, "transformer", quarantined=False)
     )
-    findings = phi_scan.scan_relations(warehouse, "publisher", build_schema, index, only=relations)
+    findings = phi_scan.scan_relations(warehouse, "transformer", build_schema, index, only=relations)
     return [
         Failure(
             CHECKPOINT,

@@ -49,9 +49,15 @@ class AccessRecord:
     database: str
     session: str  # PostgreSQL's session id: a session's connection and statements share it
     what: str  # "connection authorized: ...", "statement: select ...", "disconnection: ..."
+    detail: str = ""  # a statement's parameters ("Parameters: $1 = '...'"), when it had some
 
     def line(self) -> str:
-        return f"{self.at.isoformat()}  {self.role}@{self.database}  {self.session}  {self.what}"
+        """One line, whatever the statement holds: its line breaks and control characters
+        escaped, so that no statement can print a record of its own or steer the terminal."""
+        text = self.what + (f"  [{self.detail}]" if self.detail else "")
+        return f"{self.at.isoformat()}  {self.role}@{self.database}  {self.session}  " + "".join(
+            c if c.isprintable() else repr(c)[1:-1] for c in text
+        )
 
 
 def log_folder(pgdata: Path) -> Path:
@@ -72,6 +78,7 @@ def _parsed(line: str) -> AccessRecord | None:
         database=entry.get("dbname", ""),
         session=entry.get("session_id", ""),
         what=entry["message"],
+        detail=entry.get("detail", ""),
     )
 
 

@@ -128,6 +128,9 @@ class PersonsWarehouse(Warehouse):
         kwargs = super().connect_kwargs(role, database)
         if kwargs["password"] is None:
             del kwargs["password"]  # libpq's password file
+        # the password never goes to a server that asks for it in clear (anything listening on
+        # the port while the warehouse is down): SCRAM proves it without sending it
+        kwargs["require_auth"] = "scram-sha-256"
         return kwargs
 
 

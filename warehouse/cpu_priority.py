@@ -35,13 +35,25 @@ def nice_by_role() -> dict[str, int]:
     }
 
 
-def _postmaster(pgdata: Path) -> int | None:
-    """The embedded server's postmaster pid (postmaster.pid's first line), if it runs here."""
+def _postmaster(pgdata: Path, conn: psycopg.Connection) -> int | None:
+    """The embedded server's postmaster pid (postmaster.pid's first line), if it runs here and
+    `conn` is connected to it: on this machine's loopback, at its port, served by its child."""
     try:
-        first = (pgdata / "postmaster.pid").read_text().splitlines()[0]
-    except (FileNotFoundError, IndexError, PermissionError):
+        lines = (pgdata / "postmaster.pid").read_text().splitlines()
+        pid, port = int(lines[0]), int(lines[3])
+    except (FileNotFoundError, IndexError, ValueError, PermissionError):
         return None
-    return int(first) if first.isdigit() and psutil.pid_exists(int(first)) else None
+    if (
+        conn.info.host not in ("127.0.0.1", "localhost", "::1", str(pgdata))
+        or conn.info.port != port
+    ):
+        return None  # another server, which runs elsewhere
+    try:
+        if psutil.Process(conn.info.backend_pid).ppid() != pid:
+            return None
+    except psutil.NoSuchProcess:
+        return None
+    return pid
 
 
 def _lower(pid: int, nice: int) -> bool:
@@ -60,7 +72,7 @@ def _lower(pid: int, nice: int) -> bool:
 def yield_the_cpu(conn: psycopg.Connection, pgdata: Path, nice: dict[str, int]) -> int:
     """Lower each of the embedded server's processes serving a role of `nice` to its value; how
     many were lowered now. Nothing when the server is not the embedded one at `pgdata`."""
-    postmaster = _postmaster(pgdata)
+    postmaster = _postmaster(pgdata, conn)
     if postmaster is None or not nice:
         return 0
     rows = conn.execute(

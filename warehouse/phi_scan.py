@@ -212,7 +212,7 @@ def raw_identifiers(
     warehouse: Warehouse, role: str = "steward", quarantined: bool = True
 ) -> dict[str, set[str]]:
     """Every identifier value in the raw schemas and (unless not `quarantined`: the gate's
-    `publisher` may not read quarantine, whose records no build reads either) in quarantine, by
+    `transformer` may not read quarantine, whose records no build reads either) in quarantine, by
     class, read as `role`."""
     identifiers: dict[str, set[str]] = defaultdict(set)
     with psycopg.connect(**warehouse.connect_kwargs(role)) as conn:

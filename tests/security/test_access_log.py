@@ -47,6 +47,23 @@ def test_an_analysts_select_is_on_record_with_its_role_and_time(test_warehouse):
     assert _recorded(pgdata, "analyst", started, "disconnection: session time")
 
 
+def test_a_record_is_one_line_with_the_statements_parameters(test_warehouse):
+    """A statement cannot print a record of its own (its line breaks and control characters are
+    escaped), and the values it was given are in its record (found by a hostile review)."""
+    pgdata = test_warehouse.var_dir / "pgdata"
+    marker = f"forged-{uuid.uuid4()}"
+    started = datetime.now(UTC) - timedelta(seconds=1)
+    forged = f"2026-12-07T02:00:00+00:00  steward@warehouse  1.1  statement: select {marker}"
+    with _connect(test_warehouse.warehouse, "analyst") as conn:
+        conn.execute(f"select 1 /* \n{forged} \x1b[2K */")
+        conn.execute("select %s::text as asked", (marker,))
+    [comment] = _recorded(pgdata, "analyst", started, f"select {marker}")
+    assert "\n" not in comment.line() and "\x1b" not in comment.line()
+    assert "\\n2026-12-07T02:00:00" in comment.line()
+    [given] = _recorded(pgdata, "analyst", started, "$1::text as asked")
+    assert marker in given.line()  # Parameters: $1 = '...'
+
+
 def test_other_roles_sessions_are_recorded_but_not_their_statements(test_warehouse):
     pgdata = test_warehouse.var_dir / "pgdata"
     marker = f"loading-{uuid.uuid4()}"

@@ -57,6 +57,31 @@ def test_an_owner_cannot_grant_or_revoke_what_it_owns(
                 analyst.execute(f"select * from {table}")
 
 
+SHADOW = "view {}pg_roles as select session_user as rolname, true as rolsuper"
+
+
+@pytest.mark.parametrize(
+    ("role", "shadow"),
+    [
+        # a temporary view first on the search path (found by a hostile review of 0010)
+        ("loader", f"create temporary {SHADOW.format('')}"),
+        # a view in a schema the role owns, put first on its search path
+        (
+            "transformer",
+            f"create {SHADOW.format('crosswalk.')}; set local search_path = crosswalk, pg_catalog",
+        ),
+    ],
+)
+def test_a_shadowed_catalog_does_not_talk_the_trigger_round(
+    test_warehouse, owned_tables, role, shadow
+):
+    with psycopg.connect(**test_warehouse.warehouse.connect_kwargs(role)) as conn:
+        conn.execute(shadow)
+        with pytest.raises(psycopg.errors.InsufficientPrivilege, match=REFUSED.format(role)):
+            conn.execute(f"grant select on {owned_tables[role]} to analyst")
+        conn.rollback()
+
+
 def test_the_refusal_is_the_event_triggers(test_warehouse, owned_tables):
     """Without the trigger the owner's grant goes through and the analyst reads raw PHI: what the
     test above would catch if the trigger were dropped."""
@@ -184,6 +209,11 @@ def test_the_builder_records_no_verdict_and_no_publication(test_warehouse, table
         # the publisher cannot change what it judges, nor read what no gate needs
         ("publisher", "create table build_blue.of_its_own (one int)"),
         ("publisher", "select * from crosswalk.grants_probe"),
+        # nor read raw PHI, which it could put in front of analysts (0013)
+        ("publisher", "select * from raw_ehr.grants_probe"),
+        # large objects: storage no quota bounds, used by no one (0013)
+        ("analyst", "select lo_from_bytea(0, 'x')"),
+        ("loader", "select lo_create(0)"),
         ("publisher", "select * from quarantine.rejected_records"),
         ("publisher", "create schema of_its_own"),
     ],

@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import json
 import os
+import socket
+import struct
 import subprocess
 import sys
+import threading
 import uuid
 from pathlib import Path
 
@@ -141,3 +144,36 @@ def test_a_persons_command_never_starts_the_server(test_warehouse, tmp_path):
     assert refused.returncode == 1
     assert "this command never starts it" in refused.stderr
     assert not (tmp_path / "var" / "pgdata").exists()
+
+
+def test_a_persons_password_never_goes_to_a_server_asking_for_it_in_clear(test_warehouse, tmp_path):
+    """Anything listening on the port while the warehouse is down, asking for the password in
+    clear, gets none: SCRAM only (found by a hostile review)."""
+    received: list[bytes] = []
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(1)
+        port = listener.getsockname()[1]
+
+        def impostor() -> None:
+            conn, _ = listener.accept()
+            with conn:
+                conn.settimeout(10)
+                received.append(conn.recv(65536))  # the startup message
+                conn.sendall(b"R" + struct.pack("!ii", 8, 3))  # AuthenticationCleartextPassword
+                try:
+                    while chunk := conn.recv(65536):
+                        received.append(chunk)
+                except OSError:
+                    pass
+
+        thread = threading.Thread(target=impostor, daemon=True)
+        thread.start()
+        env = _person(tmp_path, test_warehouse, "clinical_ops")
+        Path(env["HEALTHCARE_ENV_FILE"]).write_text(f"WAREHOUSE_PORT={port}\n")
+        refused = _hcw(env, "alerts", "open")
+        thread.join(timeout=30)
+    assert refused.returncode == 1
+    password = test_warehouse.warehouse.password("clinical_ops").encode()
+    assert received and not any(password in chunk for chunk in received)
+    assert not any(chunk.startswith(b"p") for chunk in received[1:])  # no PasswordMessage

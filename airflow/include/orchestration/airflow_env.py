@@ -27,8 +27,13 @@ def ui_url() -> str:
     return f"http://127.0.0.1:{os.environ.get('AIRFLOW_PORT', DEFAULT_UI_PORT)}"
 
 
+# what the simple auth manager kept before the FAB one: the shared admin's password
+_SIMPLE_AUTH_PASSWORDS = "simple_auth_manager_passwords.json"
+
+
 def airflow_environment(warehouse: Warehouse) -> dict[str, str]:
     """`os.environ` plus everything Airflow, its tasks and Cosmos need."""
+    (settings.AIRFLOW_HOME / _SIMPLE_AUTH_PASSWORDS).unlink(missing_ok=True)
     env = dict(os.environ)
     env.update(
         {
