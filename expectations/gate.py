@@ -119,7 +119,9 @@ def _raw_identifier_failures(
     index = phi_scan.IdentifierIndex(
         phi_scan.raw_identifiers(warehouse, "transformer", quarantined=False)
     )
-    findings = phi_scan.scan_relations(warehouse, "transformer", build_schema, index, only=relations)
+    findings = phi_scan.scan_relations(
+        warehouse, "transformer", build_schema, index, only=relations
+    )
     return [
         Failure(
             CHECKPOINT,
