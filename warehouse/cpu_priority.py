@@ -5,8 +5,9 @@ analysts' long queries cannot starve the vitals processor and the server process
 want it). Each server process is a session of its own (PostgreSQL calls setsid), so where Linux
 groups a session's processes for the scheduler (autogroups, on by default), a process's nice counts
 only inside its group and each group shares alike: the group's nice (/proc/<pid>/autogroup) is
-lowered as well. PostgreSQL has no CPU share per role; the vitals processor calls `yield_the_cpu` every
-cycle, and a new analyst session or parallel worker is lowered within a second.
+lowered as well. PostgreSQL has no CPU share per role; the vitals processor calls
+`yield_the_cpu` every cycle, and a new analyst session or parallel worker is lowered within a
+second.
 
 Only the embedded server's own processes are touched: each pid PostgreSQL reports is checked to
 be a child of the postmaster of `var/pgdata`. A server of WAREHOUSE_URL runs elsewhere, and its
