@@ -104,29 +104,27 @@ def people(services_set_up, tmp_path_factory) -> dict[str, str]:
             }
         )
     )
-    added = subprocess.run(
-        [sys.executable, "-m", "cli", "users", "add", str(users)],
-        cwd=settings.PROJECT_ROOT,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=300,
-    )
-    assert added.returncode == 0, added.stdout[-2000:] + added.stderr[-2000:]
+
+    def users_add() -> str:
+        """`hcw users add` of the file: what it printed."""
+        done = subprocess.run(
+            [sys.executable, "-m", "cli", "users", "add", str(users)],
+            cwd=settings.PROJECT_ROOT,
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=300,
+        )
+        assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+        return done.stdout
+
     printed = re.findall(
-        r"^(\S+): created, \S+ \(\w+\), password (\S+)$", added.stdout, re.MULTILINE
+        r"^(\S+): created, \S+ \(\w+\), password (\S+)$", users_add(), re.MULTILINE
     )
     assert sorted(name for name, _ in printed) == sorted(PEOPLE)
     # a second time, nobody is created again and no password is shown
-    again = subprocess.run(
-        [sys.executable, "-m", "cli", "users", "add", str(users)],
-        cwd=settings.PROJECT_ROOT,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=300,
-    )
-    assert again.returncode == 0 and "password" not in again.stdout, again.stdout[-2000:]
+    again = users_add()
+    assert "password" not in again, again[-2000:]
     return dict(printed)
 
 
