@@ -107,7 +107,8 @@ def apply_limits(conn: psycopg.Connection, roles: list[str], path: Path = LIMITS
                 name, sql.Literal(settings.get("connection_limit", -1))
             )
         )
-        for setting in (*TIMEOUTS, TEMP_FILE_LIMIT):
+        # the role's session defaults (ALTER ROLE ... SET), each reset when the file leaves it out
+        for setting in (*TIMEOUTS, TEMP_FILE_LIMIT, "log_statement"):
             if setting in settings:
                 conn.execute(
                     sql.SQL("alter role {} set {} = {}").format(
@@ -118,12 +119,4 @@ def apply_limits(conn: psycopg.Connection, roles: list[str], path: Path = LIMITS
                 conn.execute(
                     sql.SQL("alter role {} reset {}").format(name, sql.Identifier(setting))
                 )
-        if "log_statement" in settings:
-            conn.execute(
-                sql.SQL("alter role {} set log_statement = {}").format(
-                    name, sql.Literal(settings["log_statement"])
-                )
-            )
-        else:
-            conn.execute(sql.SQL("alter role {} reset log_statement").format(name))
         _reserve(conn, role, settings.get("reserved_connections", False), path)
