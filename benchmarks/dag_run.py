@@ -41,6 +41,7 @@ from gate import land_demo, progress
 from common import settings
 from orchestration import pipeline
 from orchestration.airflow_env import airflow_environment
+from orchestration.stored_credentials import prepare_airflow_database
 from warehouse.build_plan import record_built
 from warehouse.connection import AIRFLOW_DATABASE, Warehouse, dbt_environment
 from warehouse.dbt_runner import run_dbt
@@ -159,6 +160,7 @@ def main() -> None:
         progress(f"  {dbt_seconds:.1f} s (--select {selection})")
 
         env = airflow_environment(warehouse)
+        prepare_airflow_database(warehouse, env)
         progress("airflow dags test warehouse_build: builds build_blue, the same selection")
         first_seconds = run_warehouse_build(env)
         first = latest_run(warehouse)

@@ -234,6 +234,33 @@ def airflow(args: tuple[str, ...]) -> None:
     exec_airflow(list(args), _warehouse())
 
 
+@hcw.command("prepare-airflow")
+def prepare_airflow() -> None:
+    """Write Airflow's configuration file (its own secrets, owner-only), migrate its database,
+    store each task role's credentials in it, and write the vitals processor's secrets file:
+    what `make up` does first, and docker-compose's airflow-init."""
+    from orchestration.airflow_env import airflow_environment
+    from orchestration.service_secrets import write_vitals_processor_secrets
+    from orchestration.stored_credentials import prepare_airflow_database
+
+    warehouse = _warehouse()
+    prepare_airflow_database(warehouse, airflow_environment(warehouse))
+    write_vitals_processor_secrets()
+
+
+@hcw.command("airflow-service")
+@click.argument(
+    "service", type=click.Choice(["api-server", "scheduler", "dag-processor", "triggerer"])
+)
+def airflow_service(service: str) -> None:
+    """Run one of Airflow's services as a container runs it (docker-compose.yml): no
+    administrator and no secret in its environment; Airflow's own are in the configuration file
+    `hcw prepare-airflow` wrote."""
+    from orchestration.airflow_env import exec_airflow_service
+
+    exec_airflow_service(service)
+
+
 @hcw.group()
 def users() -> None:
     """Airflow's people: an account each, with the role their duty needs."""
@@ -244,14 +271,11 @@ def users() -> None:
 def users_add(file: Path) -> None:
     """Give each person of FILE (the shape of airflow/users.example.yml) an Airflow account; each
     new person's generated password is printed once and stored nowhere."""
-    from orchestration.airflow_env import (
-        airflow_environment,
-        exec_airflow_module,
-        migrate_airflow_database,
-    )
+    from orchestration.airflow_env import airflow_environment, exec_airflow_module
+    from orchestration.stored_credentials import prepare_airflow_database
 
     warehouse = _warehouse()
-    migrate_airflow_database(airflow_environment(warehouse))
+    prepare_airflow_database(warehouse, airflow_environment(warehouse))
     exec_airflow_module("orchestration.airflow_users", ["add", str(file.resolve())], warehouse)
 
 
@@ -431,9 +455,11 @@ def docs(port: int) -> None:
 def processor(once: bool) -> None:
     """Run the vitals processor: land device micro-batches, score NEWS2, raise clinical alerts."""
     from monitoring.processor import ProcessorBusy, serve
+    from warehouse.connection import for_service
 
     try:
-        serve(_warehouse(), once=once)
+        # its own roles only, never the administrator's, and it never starts the server
+        serve(for_service(), once=once)
     except ProcessorBusy as busy:
         raise click.ClickException(str(busy)) from busy
 

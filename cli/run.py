@@ -31,6 +31,11 @@ from demo.vitals_files import write_vitals
 from orchestration import dag_runner, dbt_manifest
 from orchestration.airflow_env import airflow_environment
 from orchestration.airflow_services import running
+from orchestration.service_secrets import (
+    remove_vitals_processor_secrets,
+    write_vitals_processor_secrets,
+)
+from orchestration.stored_credentials import prepare_airflow_database
 from warehouse.bootstrap import bootstrap
 from warehouse.connection import Warehouse, from_environment
 from warehouse.runs import workflow_of
@@ -156,6 +161,7 @@ def run_demo() -> bool:
         os.environ["FHIR_SERVER_KEY"] = DEMO_SERVER_KEY
         log.info("demo FHIR server on %s for this run", os.environ["FHIR_BASE_URL"])
 
+    # no secret in the environment of Airflow nor of the processor: each reads its own
     env = airflow_environment(warehouse)
     logs = settings.VAR_DIR / "logs"
     logs.mkdir(parents=True, exist_ok=True)
@@ -163,12 +169,15 @@ def run_demo() -> bool:
     try:
         # vitals_feed checks the processor's heartbeat: it runs first, just after the processor
         _run_logged(
-            [sys.executable, "-m", "cli", "processor", "--once"],
-            env,
+            [sys.executable, "-m", "monitoring", "--once"],
+            {**env, **write_vitals_processor_secrets()},
             lambda _: logs / "vitals_processor.log",
             "the vitals processor takes the waiting micro-batches",
         )
-        # Airflow's database, then each DAG once, in one process (orchestration.dag_runner)
+        remove_vitals_processor_secrets()
+        # Airflow's database and the tasks' credentials in it, then each DAG once, in one
+        # process (orchestration.dag_runner)
+        prepare_airflow_database(warehouse, env)
         _run_logged(
             [sys.executable, "-m", "orchestration.dag_runner", *DAGS],
             env,
@@ -176,6 +185,7 @@ def run_demo() -> bool:
             "start",
         )
     finally:
+        remove_vitals_processor_secrets()
         if fhir_server is not None:
             fhir_server.stop()
         # a tool that copies a file keeps its mode (Cosmos's cached dbt manifest): owner-only again

@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import logging
 import os
+import re
 import secrets
 import socket
 from collections.abc import Callable
@@ -68,6 +69,41 @@ EDITABLE: dict[str, str] = {
     "CLINICAL_ALERT_WEBHOOK_URL": "",
     "CLINICAL_ALERT_EMAIL_TO": "clinical-operations@localhost",
 }
+
+
+# Settings that hold a secret beyond those generated above, by their name: a password, a client
+# secret, a key, a token, a URL or DSN that carries credentials, an agent's socket, Airflow's own.
+# WAREHOUSE_PORT, FHIR_SERVER_KEY (a server's name), the shell's PWD and the URLs of token
+# endpoints are not.
+_SECRET_NAME = re.compile(
+    r"PASSWORD|PASSWD|PWD$|_PASS$|SECRET|TOKEN(?!_URL$)|CREDENTIAL|PRIVATE|API_?KEY|_KEY$"
+    r"|WEBHOOK|FERNET|_DSN$|DATABASE_URL|AUTH_SOCK|SQL_ALCHEMY_CONN"
+    r"|^WAREHOUSE_URL$|^AIRFLOW_CONN_|^AIRFLOW_VAR_"
+)
+NOT_SECRET = {"WAREHOUSE_PORT", "FHIR_SERVER_KEY", "PWD", "OLDPWD"}
+# a URL with a user and a password in it, under whatever name
+_CREDENTIALS_IN_URL = re.compile(r"://[^/\s:@]+:[^/\s@]+@")
+
+
+def is_secret(name: str) -> bool:
+    """Whether the setting `name` holds a secret: a process is given it only when it uses it."""
+    name = name.upper()
+    return name not in NOT_SECRET and (name in GENERATED or bool(_SECRET_NAME.search(name)))
+
+
+def holds_credentials(value: str) -> bool:
+    """Whether `value` is a URL with a password in it (postgresql://user:password@host/...)."""
+    return bool(_CREDENTIALS_IN_URL.search(value))
+
+
+def shareable(environ: dict[str, str]) -> dict[str, str]:
+    """`environ` without a secret by its name and without a URL's credentials: for a child
+    process, which is then given the one credential it runs with (dbt, pg_dump)."""
+    return {
+        name: value
+        for name, value in environ.items()
+        if not is_secret(name) and not holds_credentials(value) and not name.startswith("PG")
+    }
 
 
 def read_env_file(path: Path) -> dict[str, str]:

@@ -58,7 +58,7 @@ def send_email(
                     context=ssl.create_default_context()
                 )  # the server's certificate checked
             if user:
-                smtp.login(user, os.environ.get("SMTP_PASSWORD", ""))
+                smtp.login(user, settings.secret("SMTP_PASSWORD") or "")
             smtp.send_message(message)
     except (OSError, smtplib.SMTPException) as error:
         log.error("could not send %r through %s: %s", subject, host, type(error).__name__)

@@ -69,11 +69,47 @@ def env_file_values(names: list[str]) -> dict[str, str]:
     """Only `names` of `.env`, put nowhere: for a person's command, which must not hold the
     other secrets. Nothing when the file is absent or this user may not read it (on a server,
     `.env` is the service account's, owner-only)."""
+    parsed = env_file_values_all()
+    return {name: parsed[name] for name in names if name in parsed}
+
+
+# Set in the environment of Airflow's services and tasks, which have no `.env` (HEALTHCARE_ENV_FILE
+# is empty there): a secret a task uses comes from Airflow's store, where `hcw up` and `hcw run` put
+# it (orchestration/stored_credentials.py), read when the task asks for it.
+SECRETS_FROM_AIRFLOW = "HEALTHCARE_SECRETS_FROM_AIRFLOW"
+
+
+def secret(name: str) -> str | None:
+    """The secret setting `name` (a client secret, a password), None when it is not set: from
+    the environment or `.env`, or, in an Airflow task, from Airflow's variable of that name."""
+    if os.environ.get(SECRETS_FROM_AIRFLOW):
+        from airflow.sdk import Variable
+
+        return Variable.get(name, default=None) or None
+    load_env()
+    return os.environ.get(name) or None
+
+
+def env_file_values_all() -> dict[str, str]:
+    """Every variable of `.env` (nothing when it is absent or unreadable), put nowhere."""
     try:
         parsed = dotenv_values(ENV_FILE) if ENV_FILE.is_file() else {}
     except PermissionError:
         return {}
-    return {name: parsed[name] for name in names if parsed.get(name)}
+    return {name: value for name, value in parsed.items() if value}
+
+
+def require_secret(name: str) -> str:
+    """The secret setting `name`, which must be present (settings.secret says from where)."""
+    value = secret(name)
+    if not value:
+        where = (
+            "Airflow's variables (hcw up stores it)"
+            if os.environ.get(SECRETS_FROM_AIRFLOW)
+            else ".env"
+        )
+        raise RuntimeError(f"{name} is not set in {where}: run `make setup`, or export it")
+    return value
 
 
 def require(name: str) -> str:

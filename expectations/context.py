@@ -38,6 +38,16 @@ def _quiet() -> None:
     logging.getLogger("great_expectations").setLevel(logging.WARNING)
 
 
+def forget_datasource_urls() -> None:
+    """Take the datasources' URLs (a role's password in each) out of this process's environment
+    once their validation is done: a process that runs every task (`make run`) would hand them to
+    a later task's child processes (dbt, pg_dump)."""
+    for variable in [
+        name for name in os.environ if name.startswith("GX_") and name.endswith("_URL")
+    ]:
+        del os.environ[variable]
+
+
 def open_context(warehouse: Warehouse | None = None):
     """The gate's file context; with `warehouse`, its datasources point at it (env placeholders)."""
     _quiet()

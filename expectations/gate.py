@@ -142,6 +142,13 @@ def _raw_identifier_failures(
 def run_gate(
     warehouse: Warehouse, build_schema: str, run_id: str, today: date | None = None
 ) -> Verdict:
+    try:
+        return _run_gate(warehouse, build_schema, run_id, today)
+    finally:
+        gx_context.forget_datasource_urls()
+
+
+def _run_gate(warehouse: Warehouse, build_schema: str, run_id: str, today: date | None) -> Verdict:
     today = today or date.today()
     quality = checks.load()
     context = gx_context.open_context(warehouse)

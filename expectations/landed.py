@@ -225,6 +225,13 @@ def _name_positions(positions: list[tuple[str, int]]) -> list[str]:
 
 def validate_landed(warehouse: Warehouse, run_id: str, today: date | None = None) -> Verdict:
     """Validate, quarantine and score every batch landed since the last validation."""
+    try:
+        return _validate_landed(warehouse, run_id, today)
+    finally:
+        gx_context.forget_datasource_urls()
+
+
+def _validate_landed(warehouse: Warehouse, run_id: str, today: date | None) -> Verdict:
     today = today or date.today()
     quality = checks.load()
     context = gx_context.open_context(warehouse)

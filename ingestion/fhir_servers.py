@@ -15,6 +15,7 @@ from pathlib import Path
 
 import yaml
 
+from common import settings
 from ingestion.sources.fhir_api import server_key
 
 CONFIG = Path(__file__).with_name("fhir_servers.yml")
@@ -38,13 +39,19 @@ class FhirServer:
         1  # in the configuration: the first owns what was pulled before servers were keyed
     )
 
-    def client_secret(self, environ: Mapping[str, str] = os.environ) -> str:
-        secret = environ.get(self.client_secret_variable)
+    def client_secret(self, environ: Mapping[str, str] | None = None) -> str:
+        """The client secret, from `environ` when given, else where settings.secret finds it
+        (`.env`, or Airflow's variables in a task)."""
+        secret = (
+            environ.get(self.client_secret_variable)
+            if environ is not None
+            else settings.secret(self.client_secret_variable)
+        )
         if not secret:
             # the variable is not named: were a secret written in its place, it would be shown
             raise ServerConfigError(
                 f"FHIR server {self.key} (server {self.position} of its configuration): the"
-                " .env variable its client_secret names is not set"
+                " variable its client_secret names is not set (.env; in Airflow, its variable)"
             )
         return secret
 
@@ -53,6 +60,22 @@ def _expanded(text: object, environ: Mapping[str, str]) -> str:
     return _VARIABLE.sub(
         lambda found: environ.get(found.group(1)) or (found.group(2) or ""), str(text or "")
     ).strip()
+
+
+def client_secret_variables(path: Path | None = None) -> list[str]:
+    """The names of the client secrets' variables of every entry of the configuration, those
+    with an empty base URL too: secrets, whatever they are called."""
+    path = path or Path(os.environ.get("FHIR_SERVERS_FILE") or CONFIG)
+    try:
+        document = yaml.safe_load(path.read_text()) or {}
+    except (OSError, yaml.YAMLError):
+        return []  # configured_servers says what is wrong, when the servers are pulled
+    entries = document.get("servers") if isinstance(document, dict) else None
+    return [
+        str(entry["client_secret"])
+        for entry in entries or []
+        if isinstance(entry, dict) and _NAME.match(str(entry.get("client_secret") or ""))
+    ]
 
 
 def configured_servers(

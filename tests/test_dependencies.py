@@ -20,7 +20,7 @@ PACKAGES = packages_of_architecture()
 USED_WITHOUT_IMPORT = {
     "dbt-postgres": "dbt's adapter for the warehouse (dbt_project/profiles.yml, type postgres)",
     "apache-airflow-providers-postgres": "registers the `postgres` connection type of the "
-    "AIRFLOW_CONN_WAREHOUSE_* connections Cosmos' profile mapping reads",
+    "stored warehouse_* connections Cosmos' profile mapping and the tasks read",
     "adbc-driver-postgresql": "dlt loads Arrow tables through ADBC (ingestion/.dlt/config.toml)",
     "psycopg2-binary": "the driver of the `postgresql+psycopg2` URLs given to SQLAlchemy: "
     "Airflow's metadata database, Great Expectations' datasources, the research database",

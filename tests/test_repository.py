@@ -9,7 +9,7 @@ import tomllib
 import yaml
 
 from common import settings
-from common.env_file import EDITABLE, GENERATED, read_env_file
+from common.env_file import EDITABLE, GENERATED, is_secret, read_env_file
 
 ROOT = settings.PROJECT_ROOT
 COMPOSE = (ROOT / "docker-compose.yml").read_text()
@@ -22,7 +22,45 @@ def _locked_version(package: str) -> str:
 
 def test_compose_uses_exactly_the_variables_make_setup_writes():
     interpolated = set(re.findall(r"\$\{([A-Z0-9_]+)[^}]*\}", COMPOSE))
-    assert interpolated == set(GENERATED) | set(EDITABLE)
+    # and the containers' user, Airflow's own by default
+    assert interpolated == set(GENERATED) | set(EDITABLE) | {"AIRFLOW_UID"}
+
+
+# the secrets each container holds in its environment: the one-off administrator's step all of
+# them, the others none (docker-compose.yml)
+CONTAINER_SECRETS = {
+    "postgres": {"WAREHOUSE_ADMIN_PASSWORD"},
+    "airflow-permissions": set(),
+    "airflow-init": {name for name in GENERATED if is_secret(name)}
+    | {"SMTP_PASSWORD", "CLINICAL_ALERT_WEBHOOK_URL"},
+    "airflow-apiserver": set(),
+    "airflow-scheduler": set(),
+    "airflow-dag-processor": set(),
+    "airflow-triggerer": set(),
+    "vitals-processor": set(),  # its own file (orchestration/service_secrets.py)
+}
+
+
+def test_each_container_holds_only_the_secrets_its_services_use_and_none_runs_as_root():
+    services = yaml.safe_load(COMPOSE)["services"]
+    assert set(services) == set(CONTAINER_SECRETS)
+    for name, service in services.items():
+        environment = service.get("environment", {})
+        # the secrets of .env it is given, under whatever name (WAREHOUSE_URL holds the admin's)
+        held = {
+            variable
+            for value in environment.values()
+            for variable in re.findall(r"\$\{([A-Z0-9_]+)[^}]*\}", str(value))
+            if is_secret(variable)
+        }
+        assert held == CONTAINER_SECRETS[name], name
+        if name == "postgres":  # its image drops root itself
+            continue
+        # none runs as root but the step that hands out folders, which holds no secret
+        if name != "airflow-permissions":
+            assert service["user"] == "${AIRFLOW_UID:-50000}:0", name
+        # nor may one read .env in the project it mounts
+        assert "/dev/null:/opt/project/.env:ro" in service["volumes"], name
 
 
 def test_compose_names_the_locked_airflow_and_python():

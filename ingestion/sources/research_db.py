@@ -49,7 +49,7 @@ def research_database(warehouse: Warehouse) -> ResearchDatabase:
         port=int(os.environ.get("RESEARCH_DB_PORT", warehouse.port)),
         database=os.environ.get("RESEARCH_DB_NAME", "research"),
         user=os.environ.get("RESEARCH_DB_USER", "research_reader"),
-        password=settings.require("RESEARCH_DB_PASSWORD"),
+        password=settings.require_secret("RESEARCH_DB_PASSWORD"),
     )
 
 

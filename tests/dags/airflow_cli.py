@@ -15,6 +15,10 @@ import psycopg
 from common import settings
 from orchestration import dag_runner
 from orchestration.dbt_manifest import MANIFEST
+from orchestration.service_secrets import (
+    remove_vitals_processor_secrets,
+    write_vitals_processor_secrets,
+)
 from tests.dags.dag_server import DONE
 from warehouse.connection import AIRFLOW_DATABASE, Warehouse
 
@@ -123,16 +127,19 @@ class DagRunner:
 
 def process_vitals(env: dict) -> str:
     """The vitals processor takes what waits in its landing folder (`--once`), as `make run`
-    does before the DAGs; its output."""
-    run = subprocess.run(
-        [sys.executable, "-m", "cli", "processor", "--once"],
-        env=env,
-        cwd=settings.PROJECT_ROOT,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=600,
-    )
+    does before the DAGs, with its own secrets file only; its output."""
+    try:
+        run = subprocess.run(
+            [sys.executable, "-m", "monitoring", "--once"],
+            env={**env, **write_vitals_processor_secrets()},
+            cwd=settings.PROJECT_ROOT,
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=600,
+        )
+    finally:
+        remove_vitals_processor_secrets()
     output = run.stdout + run.stderr
     assert run.returncode == 0, output[-5000:]
     return output

@@ -15,7 +15,8 @@ from demo.fhir_server import DemoFhirServer, FhirStore
 from demo.research_db import ensure_database, fill
 from orchestration import dag_settings
 from orchestration.airflow_env import airflow_environment
-from tests.dags.airflow_cli import DagRunner, run_dags
+from orchestration.stored_credentials import prepare_airflow_database
+from tests.dags.airflow_cli import DagRunner
 from tests.dags.smtp_sink import SmtpSink
 
 # The product's settings, but a failed task retried once after a second, not three times over
@@ -69,7 +70,8 @@ def airflow_env(test_warehouse, smtp_sink):
             test_warehouse.var_dir, maintenance={"backups_kept": 2}
         ),
     }
-    run_dags(env)  # no DAG: `airflow db migrate`, as make run starts (orchestration.dag_runner)
+    # Airflow's database and the tasks' credentials, as make run starts
+    prepare_airflow_database(test_warehouse.warehouse, env)
     yield env
     server.stop()
 

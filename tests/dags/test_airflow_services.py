@@ -8,6 +8,7 @@ generated password and shows Cosmos' tasks, and `make down` stops every process 
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -15,6 +16,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.request
 from datetime import UTC, date, datetime
 
 import psutil
@@ -24,11 +26,13 @@ import yaml
 from playwright.sync_api import sync_playwright
 
 from common import settings
+from common.env_file import GENERATED
 from demo.claims_files import write_claims
 from demo.ward_vitals import drop, micro_batches
 from orchestration import airflow_services
 from tests.dags.airflow_cli import model_task, run_airflow
 from tests.dags.conftest import orchestration_config
+from tests.dags.process_environments import ProcessEnvironments, Seen
 from tests.dags.smtp_sink import body_of
 from warehouse.connection import AIRFLOW_DATABASE
 from warehouse.throwaway import free_port
@@ -43,7 +47,19 @@ PAUSED = ("warehouse_build", "fhir_api", "research_db", "weekly_report", "mainte
 
 
 @pytest.fixture(scope="module")
-def services_set_up(test_warehouse, airflow_env, smtp_sink):
+def process_environments():
+    """Every process make up starts and their children, with their environments, from before
+    the services start until the module ends (tests.dags.process_environments)."""
+    watch = ProcessEnvironments(
+        airflow_services.MARKER, str(airflow_services._supervisor_dir() / "supervisord.conf")
+    )
+    watch.start()
+    yield watch
+    watch.stop()
+
+
+@pytest.fixture(scope="module")
+def services_set_up(test_warehouse, airflow_env, smtp_sink, process_environments):
     settings_for_up = {
         **smtp_sink.env,
         "AIRFLOW_PORT": str(free_port()),
@@ -338,6 +354,147 @@ def test_a_viewer_cannot_trigger_a_dag_and_a_data_engineer_can(
         browser.close()
     assert len(triggered()) == len(before) + 1
     assert (tmp_path / "viewer_cannot_trigger.png").stat().st_size > 20_000
+
+
+ALL_DAGS = sorted(path.stem for path in settings.DAGS_DIR.glob("*.py"))
+
+
+def _api(method: str, path: str, token: str | None = None, body: dict | None = None) -> dict:
+    """One call to Airflow's REST API as the logged-in administrator (`token`)."""
+    request = urllib.request.Request(
+        f"{airflow_services.ui_url()}{path}",
+        method=method,
+        data=json.dumps(body).encode() if body is not None else None,
+        headers={"Content-Type": "application/json"}
+        | ({"Authorization": f"Bearer {token}"} if token else {}),
+    )
+    with urllib.request.urlopen(request, timeout=30) as answer:
+        return json.loads(answer.read() or b"{}")
+
+
+def _task_dags(warehouse) -> dict[str, str]:
+    """Each task instance's id -> its DAG."""
+    with psycopg.connect(
+        **warehouse.connect_kwargs(warehouse.admin_user, AIRFLOW_DATABASE)
+    ) as conn:
+        return dict(conn.execute("select id::text, dag_id from task_instance").fetchall())
+
+
+def _dags_seen_running(watch: ProcessEnvironments, warehouse) -> dict[str, list]:
+    """Each DAG -> the processes seen running one of its tasks (and what those ran)."""
+    dags = _task_dags(warehouse)
+    by_dag: dict[str, list] = {}
+    for seen in watch.snapshot().values():
+        for task_instance in seen.task_instance_ids():
+            if task_instance in dags:
+                by_dag.setdefault(dags[task_instance], []).append(seen)
+    return by_dag
+
+
+# what a process started by a task may hold beside nothing: the one credential it runs with
+ALLOWED_IN_CHILDREN = {
+    "pg_dump": {".env WAREHOUSE_BACKUP_PASSWORD", "env WAREHOUSE_BACKUP_PASSWORD"},
+    "dbt": {".env WAREHOUSE_TRANSFORMER_PASSWORD", "env WAREHOUSE_TRANSFORMER_PASSWORD"},
+}
+
+SUPERUSER_PROBE = """
+import sys
+import psycopg
+from orchestration.task_warehouse import task_warehouse
+from warehouse.connection import NotTheirRole, from_environment
+admin, host, port, database = sys.argv[1:]
+try:
+    from_environment()
+    print("from_environment: an administrator's warehouse")
+except RuntimeError as refused:
+    print("from_environment refused:", refused)
+try:
+    task_warehouse().connect_kwargs(admin)
+    print("task_warehouse: the administrator's password")
+except NotTheirRole as refused:
+    print("task_warehouse refused:", refused)
+try:
+    psycopg.connect(host=host, port=port, user=admin, dbname=database, connect_timeout=5).close()
+    print("connected as the superuser")
+except psycopg.OperationalError as refused:
+    print("the server refused:", str(refused).strip().splitlines()[-1])
+"""
+
+
+def test_no_service_nor_task_of_any_dag_holds_a_secret_it_does_not_use(
+    test_warehouse, services, people, process_environments
+):
+    warehouse = test_warehouse.warehouse
+    # every secret `make setup` generates and the alert channels', as .env and this process's
+    # environment (the throwaway warehouse's role passwords, Airflow's keys) hold them, and the
+    # superuser's password and URL: listed here, not by the rule the product filters with
+    names = (set(GENERATED) - {"WAREHOUSE_PORT"}) | {"SMTP_PASSWORD", "CLINICAL_ALERT_WEBHOOK_URL"}
+    secrets = {
+        f"{source} {name}": value
+        for source, values in ((".env", settings.env_file_values_all()), ("env", os.environ))
+        for name, value in values.items()
+        if name in names and value
+    } | {"superuser password": warehouse.admin_password, "superuser URL": warehouse.admin_url()}
+    assert {"env WAREHOUSE_LOADER_PASSWORD", "env AIRFLOW_FERNET_KEY"} <= set(secrets)
+    token = _api(
+        "POST", "/auth/token", body={"username": "ada.admin", "password": people["ada.admin"]}
+    )["access_token"]
+    paused = _paused(warehouse)
+    triggered = {}
+    try:
+        for dag_id in ALL_DAGS:
+            if dag_id in _dags_seen_running(process_environments, warehouse):
+                continue
+            _api("PATCH", f"/api/v2/dags/{dag_id}", token, {"is_paused": False})
+            run = _api("POST", f"/api/v2/dags/{dag_id}/dagRuns", token, {"logical_date": None})
+            triggered[dag_id] = run["dag_run_id"]
+        deadline = time.monotonic() + 300
+        while set(ALL_DAGS) - set(_dags_seen_running(process_environments, warehouse)):
+            assert time.monotonic() < deadline, (
+                "no task seen running of "
+                f"{set(ALL_DAGS) - set(_dags_seen_running(process_environments, warehouse))}"
+            )
+            time.sleep(1)
+    finally:
+        for dag_id in paused:
+            _api("PATCH", f"/api/v2/dags/{dag_id}", token, {"is_paused": True})
+        for dag_id, run_id in triggered.items():  # no build left running beside the other tests
+            if _api("GET", f"/api/v2/dags/{dag_id}/dagRuns/{run_id}", token)["state"] in (
+                "queued", "running"
+            ):  # fmt: skip
+                _api("PATCH", f"/api/v2/dags/{dag_id}/dagRuns/{run_id}", token, {"state": "failed"})
+    by_dag = _dags_seen_running(process_environments, warehouse)
+    for dag_id in ALL_DAGS:
+        for seen in by_dag[dag_id]:
+            assert seen.environs and seen.environs[0].get("WAREHOUSE_PORT"), seen.titles
+            assert seen.holds(secrets) == set(), (dag_id, seen.titles)
+    # the services, and anything a task started, hold nothing but what their duty uses
+    # each service's, read now
+    service_pids = airflow_services.service_pids()
+    assert set(service_pids) == {*airflow_services.SERVICES, airflow_services.VITALS_PROCESSOR}
+    for service, pid in service_pids.items():
+        environ = psutil.Process(pid).environ()
+        assert environ.get("WAREHOUSE_PORT") == str(warehouse.port), service
+        assert Seen([environ]).holds(secrets) == set(), service
+    for seen in process_environments.snapshot().values():
+        allowed = set().union(
+            *(names for word, names in ALLOWED_IN_CHILDREN.items() if word in " ".join(seen.titles))
+        )
+        assert seen.holds(secrets) <= allowed, seen.titles
+    # with a task's own environment, every way to the superuser is refused
+    [task_environment, *_] = by_dag["maintenance"][0].environs
+    probe = subprocess.run(
+        [sys.executable, "-c", SUPERUSER_PROBE, warehouse.admin_user, warehouse.host,
+         str(warehouse.port), warehouse.database],
+        env=task_environment, cwd=settings.PROJECT_ROOT, capture_output=True, text=True,
+        check=False, timeout=120,
+    )  # fmt: skip
+    print(probe.stdout)
+    assert probe.returncode == 0, probe.stderr[-2000:]
+    assert "from_environment refused: WAREHOUSE_ADMIN_PASSWORD is not set" in probe.stdout
+    assert "task_warehouse refused: an Airflow task has no credentials for" in probe.stdout
+    assert "the server refused:" in probe.stdout
+    assert "connected as the superuser" not in probe.stdout
 
 
 def _alive(process: psutil.Process) -> bool:

@@ -4,12 +4,15 @@ its server named; a run with nothing new on either skips both and announces noth
 
 from __future__ import annotations
 
+import os
+
 import psycopg
 import pytest
 
 from demo.fhir_resources import demo_resources
 from demo.fhir_server import DemoFhirServer, FhirStore
 from ingestion.sources.fhir_api import server_key
+from orchestration.stored_credentials import prepare_airflow_database
 from tests.dags.airflow_cli import DagRunner
 from tests.ingestion.fhir_pulls import rows
 from warehouse.connection import AIRFLOW_DATABASE
@@ -20,7 +23,7 @@ SECRETS = {"NORTH_FHIR_SECRET": "north-secret", "SOUTH_FHIR_SECRET": "south-secr
 
 
 @pytest.fixture(scope="module")
-def two_servers(airflow_env, tmp_path_factory):
+def two_servers(test_warehouse, airflow_env, tmp_path_factory):
     north = DemoFhirServer(
         FhirStore(demo_resources(patients=3)), "north", SECRETS["NORTH_FHIR_SECRET"]
     )
@@ -36,7 +39,14 @@ def two_servers(airflow_env, tmp_path_factory):
         f"  - {{base_url: '{urls[0]}', client_id: north, client_secret: NORTH_FHIR_SECRET}}\n"
         f"  - {{base_url: '{urls[1]}', client_id: south, client_secret: SOUTH_FHIR_SECRET}}\n"
     )
-    env = {**airflow_env, **SECRETS, "FHIR_SERVERS_FILE": str(config)}
+    env = {**airflow_env, "FHIR_SERVERS_FILE": str(config)}
+    # each server's client secret stored for the tasks, as hcw up stores them from .env
+    os.environ.update(SECRETS)
+    try:
+        prepare_airflow_database(test_warehouse.warehouse, env)
+    finally:
+        for name in SECRETS:
+            del os.environ[name]
     yield env, urls
     north.stop()
     south.stop()

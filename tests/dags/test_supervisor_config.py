@@ -25,7 +25,12 @@ def test_supervisord_reads_every_service_whole_from_a_folder_with_a_space(monkey
     (var / "logs" / "airflow").mkdir(parents=True)
     (var / "supervisor").mkdir()
     monkeypatch.setattr(settings, "VAR_DIR", var)
-    options = _read(airflow_services._supervisor_config(), var / "supervisor")
+    processor_variables = {
+        "HEALTHCARE_ENV_FILE": str(var / "secrets" / "vitals-processor.env"),
+        settings.SECRETS_FROM_AIRFLOW: "",
+    }
+    text = airflow_services._supervisor_config(processor_variables)
+    options = _read(text, var / "supervisor")
     [group] = options.process_group_configs
     programs = {program.name: program for program in group.process_configs}
     commands = airflow_services._commands()
@@ -36,13 +41,16 @@ def test_supervisord_reads_every_service_whole_from_a_folder_with_a_space(monkey
         assert shlex.split(program.command) == commands[name]
         assert program.stdout_logfile == str(var / "logs" / "airflow" / f"{name}.log")
         assert program.autorestart and program.stopasgroup and program.killasgroup
+        # the vitals processor is told where its own secrets file is; nobody else anything
+        expected = processor_variables if name == "vitals-processor" else {}
+        assert program.environment == expected, name
     assert options.pidfile == str(var / "supervisor" / "supervisord.pid")
     assert options.umask == 0o077
     # no secret in the file: the services take their environment from supervisord's process
-    assert "PASSWORD" not in airflow_services._supervisor_config()
+    assert "PASSWORD" not in text
 
 
 def test_a_percent_sign_in_a_path_is_refused_not_mangled(monkeypatch, tmp_path):
     monkeypatch.setattr(settings, "VAR_DIR", tmp_path / "100%")
     with pytest.raises(SystemExit, match="cannot take a path with '%'"):
-        airflow_services._supervisor_config()
+        airflow_services._supervisor_config({})

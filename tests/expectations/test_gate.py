@@ -384,6 +384,23 @@ def test_the_gate_blocks_a_relation_outside_the_allow_list(test_warehouse, runs)
     ) == [(0,)]
 
 
+def test_a_published_relation_replaced_by_a_view_is_refused(test_warehouse, runs):
+    """A view runs with its owner's rights (the builder's, who reads raw PHI): what analysts
+    select must be a table, whose rows the gate judged."""
+    warned = runs["warned"]
+    table = f"{warned.build_schema}.dim_date"
+    with psycopg.connect(**test_warehouse.warehouse.connect_kwargs("transformer")) as conn:
+        conn.execute(f"alter table {table} rename to moved_dim_date")
+        conn.execute(f"create view {table} as select * from {warned.build_schema}.moved_dim_date")
+    try:
+        with pytest.raises(PublishRefused, match=r"not: dim_date \(a view\)"):
+            pipeline.publish(warned.build_schema, warned.run_id)
+    finally:
+        with psycopg.connect(**test_warehouse.warehouse.connect_kwargs("transformer")) as conn:
+            conn.execute(f"drop view {table}")
+            conn.execute(f"alter table {warned.build_schema}.moved_dim_date rename to dim_date")
+
+
 def test_the_gate_blocks_a_raw_identifier_planted_in_a_published_column(test_warehouse, runs):
     """The gate's PHI scan reads what analysts would select of the relations the run rebuilt:
     an MRN written into a published column blocks, named by column and class, not by value."""

@@ -82,6 +82,40 @@ def test_a_statement_past_the_timeout_is_cancelled(test_warehouse, tmp_path):
             apply_limits(admin, roles)
 
 
+def test_an_analyst_resetting_its_role_keeps_the_audit_and_the_limits(test_warehouse):
+    warehouse = test_warehouse.warehouse
+    limits = read_limits()["analyst"]
+    with _analyst(warehouse) as conn:
+        conn.execute("alter role analyst reset all")  # PostgreSQL lets a role do this
+        for statement in (
+            "alter role analyst set log_statement = 'none'",
+            "alter role analyst reset log_statement",
+            "alter role analyst set temp_file_limit = -1",
+            "alter role analyst connection limit 1000",
+            "set log_statement = 'none'",
+        ):
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                conn.execute(statement)
+    try:
+        with _analyst(warehouse) as conn:
+            # the superuser's settings stayed: the audit and the temporary files' limit
+            assert conn.execute("show log_statement").fetchone()[0] == "all"
+            assert conn.execute("show temp_file_limit").fetchone()[0] == limits["temp_file_limit"]
+            # what went are defaults the analyst could lift in any session anyway
+            assert conn.execute("show statement_timeout").fetchone()[0] == "0"
+        with _admin(warehouse) as admin:
+            limit = admin.execute(
+                "select rolconnlimit from pg_roles where rolname = 'analyst'"
+            ).fetchone()[0]
+        assert limit == limits["connection_limit"]
+    finally:
+        # every start applies the file again
+        with _admin(warehouse) as admin:
+            apply_limits(admin, list(ROLE_PASSWORD_VARIABLES))
+    with _analyst(warehouse) as conn:
+        assert conn.execute("show statement_timeout").fetchone()[0] == limits["statement_timeout"]
+
+
 @pytest.mark.parametrize(
     ("text", "rule"),
     [

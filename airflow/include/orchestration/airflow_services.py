@@ -9,8 +9,10 @@ var/logs/airflow/ and stops them all on `make down`.
 The UI listens on 127.0.0.1 only (AIRFLOW_PORT, default 8080); each person logs in with their own
 account (orchestration/airflow_users.py). The scheduler and triggerer serve
 no logs over the network (the UI reads them from var/airflow/logs). supervisord is controlled
-through a socket only its owner may open (var/supervisor/, 0700); the services' environment,
-secrets included, is handed to supervisord's process and never written to its configuration.
+through a socket only its owner may open (var/supervisor/, 0700). No service's environment holds
+a secret (orchestration.airflow_env): Airflow's are in its owner-only configuration file, the
+tasks' credentials in Airflow's database (orchestration.stored_credentials), the vitals
+processor's in a file of its own (orchestration.service_secrets).
 Stopping stops every service and every process they started, task processes and the dbt they
 run included (Airflow starts each task in a process group of its own).
 """
@@ -33,7 +35,12 @@ import psutil
 
 from common import settings
 from orchestration import dbt_manifest
-from orchestration.airflow_env import airflow_environment, migrate_airflow_database, ui_url
+from orchestration.airflow_env import airflow_environment, ui_url
+from orchestration.service_secrets import (
+    remove_vitals_processor_secrets,
+    write_vitals_processor_secrets,
+)
+from orchestration.stored_credentials import prepare_airflow_database
 from warehouse.bootstrap import bootstrap
 from warehouse.connection import Warehouse, from_environment
 
@@ -86,9 +93,10 @@ def _config_value(text: object) -> str:
     return str(text)
 
 
-def _supervisor_config() -> str:
+def _supervisor_config(processor_variables: dict[str, str]) -> str:
     """supervisord's configuration: its socket, pid file and log, and one program per service, all
-    in one group (stopped together, not one after the other)."""
+    in one group (stopped together, not one after the other); the vitals processor's
+    `processor_variables` added to its environment (where its secrets file is: no secret)."""
     folder, logs = _supervisor_dir(), _logs_dir()
     lines = [
         "[unix_http_server]",
@@ -127,6 +135,14 @@ def _supervisor_config() -> str:
             "stdout_logfile_maxbytes=10MB",
             "stdout_logfile_backups=3",
         ]
+        if service == VITALS_PROCESSOR:
+            lines.append(
+                "environment="
+                + ",".join(
+                    f'{name}="{_config_value(value)}"'
+                    for name, value in processor_variables.items()
+                )
+            )
     return "\n".join(lines) + "\n"
 
 
@@ -227,11 +243,11 @@ def up(timeout: float = 180, prepare: Callable[[Warehouse], None] | None = None)
     env = services_environment(warehouse)
     logs = _logs_dir()
     logs.mkdir(parents=True, exist_ok=True)
-    migrate_airflow_database(env)
+    prepare_airflow_database(warehouse, env)
     folder = _supervisor_dir()
     folder.mkdir(parents=True, exist_ok=True)
     folder.chmod(0o700)
-    _config_file().write_text(_supervisor_config())
+    _config_file().write_text(_supervisor_config(write_vitals_processor_secrets()))
     _config_file().chmod(0o600)
     # supervisord daemonizes; the services inherit its environment (never written to a file)
     started = subprocess.run(
@@ -250,6 +266,11 @@ def up(timeout: float = 180, prepare: Callable[[Warehouse], None] | None = None)
     for service, pid in sorted(service_pids().items()):
         log.info("running %s (pid %d)", service, pid)
     _check_smtp()
+    if os.geteuid() == 0:
+        log.warning(
+            "WARNING: Airflow's services run as root: run make up as a dedicated account that"
+            ' is not root (docs/runbook.md, "What a task holds")'
+        )
     log.info(
         "Airflow is up: %s (an account each: hcw users add airflow/users.yml); logs in %s",
         ui_url(),
@@ -278,4 +299,5 @@ def down(timeout: float = 90) -> None:
         except psutil.NoSuchProcess:
             pass
     psutil.wait_procs(leftovers, timeout=10)
+    remove_vitals_processor_secrets()
     log.info("Airflow stopped (%d processes)", len(processes))

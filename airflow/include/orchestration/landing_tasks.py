@@ -45,9 +45,9 @@ def check_vitals_processor(
     heartbeat_seconds: float, max_lag_seconds: float, max_unsent_seconds: float
 ) -> dict[str, Any]:
     from monitoring.health import check
-    from warehouse.connection import from_environment
+    from orchestration.task_warehouse import task_warehouse
 
-    health = check(from_environment(), heartbeat_seconds, max_lag_seconds, max_unsent_seconds)
+    health = check(task_warehouse(), heartbeat_seconds, max_lag_seconds, max_unsent_seconds)
     return {
         "heartbeat_age_seconds": round(health.heartbeat_age_seconds, 1),
         "files_waiting": health.files_waiting,
@@ -61,9 +61,9 @@ def announce_landed_vitals() -> int:
     """The vitals files landed and not validated yet (a build validates them); skipped if none."""
     import psycopg
 
-    from warehouse.connection import from_environment
+    from orchestration.task_warehouse import task_warehouse
 
-    warehouse = from_environment()
+    warehouse = task_warehouse()
     with psycopg.connect(**warehouse.connect_kwargs("loader")) as conn:
         waiting = conn.execute(
             "select count(*) from audit.file_ledger"

@@ -16,7 +16,7 @@ def apply_retention(retention_days: dict[str, float]) -> dict[str, int]:
 
 
 def back_up_warehouse(keep: int) -> str:
+    from orchestration.task_warehouse import task_warehouse
     from warehouse.backup import back_up
-    from warehouse.connection import from_environment
 
-    return str(back_up(from_environment(), keep))
+    return str(back_up(task_warehouse(), keep))

@@ -100,10 +100,10 @@ def _execute(query: str, params: tuple) -> list[tuple]:
     module."""
     import psycopg
 
-    from warehouse.connection import from_environment
+    from orchestration.task_warehouse import task_warehouse
 
     global _connection
-    kwargs = {**from_environment().connect_kwargs("loader"), "connect_timeout": 10}
+    kwargs = {**task_warehouse().connect_kwargs("loader"), "connect_timeout": 10}
     for attempt in (1, 2):
         if _connection is None or _connection[0] != kwargs or _connection[1].closed:
             _connection = (kwargs, psycopg.connect(**kwargs, autocommit=True))

@@ -17,9 +17,11 @@ import os
 import psycopg
 
 from common import settings
+from common.env_file import shareable
+from orchestration.task_warehouse import task_warehouse
 from warehouse import build_plan
 from warehouse import publish as publishing
-from warehouse.connection import dbt_environment, from_environment
+from warehouse.connection import dbt_environment
 from warehouse.runs import start_run
 
 log = logging.getLogger(__name__)
@@ -34,7 +36,7 @@ def land_files(source_name: str, run_id: str) -> dict[str, int]:
     from ingestion.file_source import land
     from ingestion.sources.registry import FILE_SOURCES
 
-    warehouse = from_environment()
+    warehouse = task_warehouse()
     start_run(warehouse, run_id)
     outcomes = land(FILE_SOURCES[source_name], warehouse, run_id)
     duplicates = sum(o.status == "duplicate" for o in outcomes)
@@ -75,7 +77,7 @@ def land_fhir_server(run_id: str, key: str) -> dict[str, int]:
     server = next((each for each in servers if each.key == key), None)
     if server is None:
         raise ValueError(f"FHIR server {key} is not configured (ingestion/fhir_servers.yml)")
-    warehouse = from_environment()
+    warehouse = task_warehouse()
     start_run(warehouse, run_id)
     pulls = land_fhir(
         warehouse,
@@ -112,7 +114,7 @@ def land_fhir_api(run_id: str) -> dict[str, int]:
 def land_research_db(run_id: str) -> dict[str, int]:
     from ingestion.sources.research_db import land_research
 
-    warehouse = from_environment()
+    warehouse = task_warehouse()
     start_run(warehouse, run_id)
     return land_research(warehouse, run_id)
 
@@ -121,7 +123,7 @@ def validate_landed_batches(run_id: str) -> dict[str, int]:
     """The landed checkpoint: validate what landed since the last validation, before dbt."""
     from expectations.landed import validate_landed
 
-    warehouse = from_environment()
+    warehouse = task_warehouse()
     start_run(warehouse, run_id)
     verdict = validate_landed(warehouse, run_id)
     return {
@@ -132,14 +134,14 @@ def validate_landed_batches(run_id: str) -> dict[str, int]:
 
 
 def choose_build_schema() -> str:
-    build_schema = publishing.next_build_schema(from_environment())
+    build_schema = publishing.next_build_schema(task_warehouse())
     log.info("this run builds into %s", build_schema)
     return build_schema
 
 
 def _plan_environment(warehouse, build_schema: str, run_id: str) -> dict[str, str]:
     return {
-        **os.environ,
+        **shareable(dict(os.environ)),  # not the URLs Great Expectations' datasources read
         **dbt_environment(warehouse),
         "DBT_BUILD_SCHEMA": build_schema,
         "PIPELINE_RUN_ID": run_id,
@@ -149,14 +151,14 @@ def _plan_environment(warehouse, build_schema: str, run_id: str) -> dict[str, st
 
 def plan_build(build_schema: str, run_id: str) -> dict:
     """What this run's dbt build must build in `build_schema` (build_plan.BuildPlan, as a dict)."""
-    warehouse = from_environment()
+    warehouse = task_warehouse()
     env = _plan_environment(warehouse, build_schema, run_id)
     return build_plan.plan_build(warehouse, build_schema, run_id, env).as_dict()
 
 
 def plan_next_build(run_id: str) -> dict:
     """This run's build: its schema and what to build in it (build_plan.plan_next_build)."""
-    warehouse = from_environment()
+    warehouse = task_warehouse()
     plan = build_plan.plan_next_build(
         warehouse, run_id, lambda schema: _plan_environment(warehouse, schema, run_id)
     )
@@ -166,13 +168,13 @@ def plan_next_build(run_id: str) -> dict:
 
 def record_build(build_schema: str, run_id: str) -> None:
     """The planned build completed: the next plan for `build_schema` compares with it."""
-    build_plan.record_built(from_environment(), build_schema, run_id)
+    build_plan.record_built(task_warehouse(), build_schema, run_id)
 
 
 def quality_gate(build_schema: str, run_id: str) -> None:
     from expectations.gate import run_gate
 
-    verdict = run_gate(from_environment(), build_schema, run_id)
+    verdict = run_gate(task_warehouse(), build_schema, run_id)
     if not verdict.passed:
         raise GateFailed(
             f"{build_schema} is not published: {len(verdict.blocking)} blocking expectations"
@@ -182,4 +184,4 @@ def quality_gate(build_schema: str, run_id: str) -> None:
 
 
 def publish(build_schema: str, run_id: str) -> list[str]:
-    return publishing.publish(from_environment(), build_schema, run_id)
+    return publishing.publish(task_warehouse(), build_schema, run_id)

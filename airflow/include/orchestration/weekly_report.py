@@ -5,11 +5,11 @@ from __future__ import annotations
 from expectations import report
 from expectations.weekly_summary import summarize_week
 from orchestration.notifications import send_email
-from warehouse.connection import from_environment
+from orchestration.task_warehouse import task_warehouse
 
 
 def send_weekly_report() -> dict[str, str]:
-    warehouse = from_environment()
+    warehouse = task_warehouse()
     docs = report.build_data_docs()
     page = report.build_report(warehouse)
     summary = summarize_week(warehouse)
