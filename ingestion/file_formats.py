@@ -21,6 +21,7 @@ import pyarrow.csv as pa_csv
 
 BATCH_BYTES = 64 << 20  # CSV bytes per batch: memory stays flat however large the file
 JSON_BATCH_RECORDS = 50_000
+_TOO_DEEP = object()  # a JSON text nested deeper than Python's parser goes
 
 
 class FileUnreadable(Exception):
@@ -48,10 +49,11 @@ class ParsedBatch:
     malformed: list[Malformed] = field(default_factory=list)
 
 
-def check_utf8(path: Path) -> None:
-    """Raise FileUnreadable naming the first line that is not UTF-8."""
+def check_utf8(path: Path, max_line_bytes: int | None = None) -> None:
+    """Raise FileUnreadable naming the first line that is not UTF-8, or, with `max_line_bytes`,
+    the first longer than that (a record too large to read): one pass, a block at a time."""
     decoder = codecs.getincrementaldecoder("utf-8")()
-    line = 1
+    line, length = 1, 0  # the line the block starts in, and its bytes before the block
     with path.open("rb") as handle:
         while block := handle.read(1 << 20):
             try:
@@ -59,11 +61,37 @@ def check_utf8(path: Path) -> None:
             except UnicodeDecodeError as error:
                 line += block[: error.start].count(b"\n")
                 raise FileUnreadable("file_is_utf8", f"line {line} is not UTF-8") from None
-            line += block.count(b"\n")
+            if max_line_bytes is not None:
+                line, length = _check_lines(block, line, length, max_line_bytes)
+            else:
+                line += block.count(b"\n")
         try:
             decoder.decode(b"", final=True)
         except UnicodeDecodeError:
             raise FileUnreadable("file_is_utf8", f"line {line} ends inside a character") from None
+
+
+def _check_lines(block: bytes, line: int, length: int, most: int) -> tuple[int, int]:
+    """The line and its length so far after `block`, refusing a line longer than `most`."""
+    start = 0
+    while (end := block.find(b"\n", start)) != -1:
+        if length + end - start > most:
+            break
+        line, length, start = line + 1, 0, end + 1
+    else:
+        length += len(block) - start
+        if length <= most:
+            return line, length
+    raise FileUnreadable(
+        "line_size",
+        f"line {line} is longer than max_line_bytes ({most}, ingestion/file_limits.yml)",
+    )
+
+
+def _max_line_bytes() -> int:
+    from ingestion.file_limits import limits  # it raises what this module defines
+
+    return limits().max_line_bytes
 
 
 def _check_not_empty(path: Path) -> None:
@@ -85,7 +113,7 @@ def _require_columns(found: list[str], required: list[str], hint: str = "") -> N
 class CsvReader:
     def __init__(self, path: Path, required: list[str]):
         _check_not_empty(path)
-        check_utf8(path)
+        check_utf8(path, _max_line_bytes())
         with path.open(encoding="utf-8-sig", newline="") as handle:
             header = next(csv.reader(handle), [])
         self.columns = [name.strip() for name in header]
@@ -221,12 +249,21 @@ class JsonArrayReader:
     def __init__(self, path: Path, required: list[str], children: list[str]):
         _check_not_empty(path)
         check_utf8(path)
+        from ingestion.file_limits import json_depth, limits  # it raises what this module defines
+
+        most = limits().max_json_depth
         try:
             document = json.loads(path.read_text(encoding="utf-8-sig"))
         except json.JSONDecodeError as error:
             raise FileUnreadable(
                 "file_is_json", f"line {error.lineno} column {error.colno}: {error.msg}"
             ) from None
+        except RecursionError:
+            raise FileUnreadable(
+                "json_depth", f"nested deeper than max_json_depth ({most})"
+            ) from None
+        if json_depth(document) > most:
+            raise FileUnreadable("json_depth", f"nested deeper than max_json_depth ({most})")
         if not isinstance(document, list):
             raise FileUnreadable("file_is_json_array", "the document is not a JSON array")
         self.records = document
@@ -284,7 +321,7 @@ def count_json_array_records(path: Path) -> int:
     """Elements of the file's top-level JSON array, or 0 if it is not one."""
     try:
         document = json.loads(path.read_text(encoding="utf-8-sig", errors="replace"))
-    except json.JSONDecodeError:
+    except (json.JSONDecodeError, RecursionError):
         return 0
     return len(document) if isinstance(document, list) else 0
 
@@ -297,10 +334,13 @@ class NdjsonReader:
 
     def __init__(self, path: Path, required: list[str]):
         _check_not_empty(path)
-        check_utf8(path)
+        check_utf8(path, _max_line_bytes())
         self.rows: list[dict[str, object]] = []
         self.positions: list[int] = []
         self.malformed: list[Malformed] = []
+        from ingestion.file_limits import json_depth, limits  # it raises what this module defines
+
+        most_deep = limits().max_json_depth
         position = 0
         with path.open(encoding="utf-8-sig") as handle:
             for line in handle:
@@ -313,6 +353,15 @@ class NdjsonReader:
                 except json.JSONDecodeError as error:
                     self.malformed.append(
                         Malformed(position, "line_is_json", f"not JSON: {error.msg}", text)
+                    )
+                    continue
+                except RecursionError:
+                    item = _TOO_DEEP  # deeper than the parser goes: refused below
+                if item is _TOO_DEEP or json_depth(item) > most_deep:
+                    self.malformed.append(
+                        Malformed(
+                            position, "json_depth", f"nested deeper than {most_deep}", text[:1000]
+                        )
                     )
                     continue
                 if not isinstance(item, dict):

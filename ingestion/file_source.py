@@ -19,7 +19,10 @@ scratch: every record ends up in the raw tables exactly once, keyed by (file has
 
 from __future__ import annotations
 
+import csv
+import hashlib
 import logging
+import os
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -33,7 +36,7 @@ import pyarrow.compute as pc
 from psycopg import sql
 
 from common import settings
-from ingestion import dlt_pipeline, ledger
+from ingestion import dlt_pipeline, file_limits, ledger
 from ingestion.file_formats import FileUnreadable, Malformed, ParsedBatch
 from ingestion.ledger import FileOutcome
 from ingestion.quarantine import QuarantinedRecord, quarantine_records
@@ -445,6 +448,32 @@ def _loaded_count(conn: psycopg.Connection, source: FileSource, file_hash: str) 
     return conn.execute(query, (ledger.file_key(file_hash),)).fetchone()[0]
 
 
+def _refuse_not_a_file(
+    conn: psycopg.Connection, source: FileSource, path: Path, kind: str, run_id: str
+) -> FileOutcome:
+    """Quarantine what is in a landing folder but is no regular file (a link, a FIFO, a device):
+    moved aside itself, never opened nor followed, and recorded under a key of its name and
+    inode (it has no content of its own to hash)."""
+    status = os.lstat(path)
+    identity = f"{source.name}\0{path.name}\0{status.st_ino}\0{status.st_mtime_ns}"
+    key = hashlib.sha256(f"not a regular file\0{identity}".encode()).hexdigest()
+    reason = f"regular_file: {kind}, not a regular file: not read"
+    log.error("%s: %s: quarantined", path.name, reason)
+    target = ledger.move_aside(path, settings.QUARANTINE_DIR / source.name, key, reason)
+    outcome = FileOutcome(source.name, path.name, key, "rejected", reason=reason)
+    quarantine_records(
+        conn,
+        source.name,
+        path.name,
+        key,
+        [QuarantinedRecord(0, "regular_file", reason, {"_quarantined_file": str(target)})],
+        run_id,
+    )
+    ledger.record(conn, outcome, run_id)
+    conn.commit()
+    return outcome
+
+
 def _reject_file(
     conn: psycopg.Connection,
     source: FileSource,
@@ -454,8 +483,9 @@ def _reject_file(
     run_id: str,
 ) -> FileOutcome:
     try:
-        received = source.count_records(path)
-    except (OSError, ValueError):
+        # what could not be opened within its limits is not read whole to be counted either
+        received = 0 if error.rule in ("file_size", "line_size") else source.count_records(path)
+    except (OSError, ValueError, RecursionError, csv.Error):
         received = 0
     log.error("%s: %s: whole file quarantined", path.name, error)
     target = ledger.move_aside(path, settings.QUARANTINE_DIR / source.name, file_hash, str(error))
@@ -527,6 +557,10 @@ def land(
     ):
         seen: set[str] = set()
         for path in paths:
+            kind = file_limits.not_a_regular_file(path)
+            if kind is not None:
+                outcomes.append(_refuse_not_a_file(conn, source, path, kind, run_id))
+                continue
             file_hash = ledger.content_hash(path)
             if file_hash in seen or ledger.already_recorded(conn, file_hash):
                 log.info("%s: already landed (same content), archived without loading", path.name)
@@ -535,6 +569,7 @@ def land(
                 continue
             seen.add(file_hash)
             try:
+                file_limits.check_size(path)
                 reader = source.open(path, source.rules)
             except FileUnreadable as error:
                 outcomes.append(_reject_file(conn, source, path, file_hash, error, run_id))

@@ -29,8 +29,12 @@ class FileOutcome:
 
 
 def content_hash(path: Path) -> str:
+    """The SHA-256 of a regular file's content (a link is not followed, a FIFO not waited on:
+    ingestion.file_limits.open_regular)."""
+    from ingestion.file_limits import open_regular
+
     digest = hashlib.sha256()
-    with path.open("rb") as handle:
+    with os.fdopen(open_regular(path), "rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
@@ -81,8 +85,9 @@ def move_aside(path: Path, folder: Path, file_hash: str, reason: str | None = No
     target = folder / path.name
     if target.exists():
         target = folder / f"{file_hash[:12]}_{path.name}"
-    shutil.move(str(path), target)
-    os.utime(target)  # archived now: retention counts from here (common/retention.py)
+    shutil.move(str(path), target)  # a link or a FIFO is moved itself, never what it names
+    # archived now: retention counts from here (common/retention.py); a link's own time
+    os.utime(target, follow_symlinks=False)
     if reason:
         target.with_name(target.name + ".reason.txt").write_text(reason + "\n")
     return target
