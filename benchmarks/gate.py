@@ -114,7 +114,7 @@ def land_demo(scale: float, run_id: str = RUN_ID) -> dict[str, int]:
     rows = {}
     try:
         for source in FILE_SOURCE_NAMES:
-            rows[source] = pipeline.land_files(source, run_id)["received"]
+            rows[source] = pipeline.land_files(source, run_id, settle_seconds=0)["received"]
         rows["fhir"] = pipeline.land_fhir_api(run_id)["received"]
         rows["research"] = pipeline.land_research_db(run_id)["received"]
     finally:

@@ -285,8 +285,9 @@ def users_add(file: Path) -> None:
 @hcw.command()
 @click.argument("source", type=click.Choice([*BATCH_FILE_SOURCE_NAMES, *API_SOURCE_NAMES]))
 def land(source: str) -> None:
-    """Land what waits for SOURCE now: the files in var/landing/<source>/, or a pull of the FHIR
-    API or the research database. Device vitals are the vitals processor's alone (`hcw
+    """Land what waits for SOURCE now: the files in var/landing/<source>/ that have settled (a
+    file changed in the last seconds is left for later), or a pull of the FHIR API or the
+    research database. Device vitals are the vitals processor's alone (`hcw
     processor`): it lands and scores them together."""
     from orchestration import pipeline
     from warehouse.runs import run_id_of

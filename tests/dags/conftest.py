@@ -25,9 +25,12 @@ FAST_RETRIES = {"retries": 1, "retry_delay_seconds": 1, "max_retry_delay_seconds
 
 
 def orchestration_config(folder, **dags: dict) -> str:
-    """airflow/orchestration.yml with FAST_RETRIES and `dags`' settings over it; its path."""
+    """airflow/orchestration.yml with FAST_RETRIES and `dags`' settings over it; its path. A
+    file a test writes is complete when written: its DAG runs land it at once (settle_seconds 0,
+    unless `dags` says otherwise; tests/ingestion/test_settled_files.py tests the rule)."""
     config = yaml.safe_load(dag_settings.CONFIG_FILE.read_text())
     config["defaults"].update(FAST_RETRIES)
+    config["dags"]["landing_watch"]["settle_seconds"] = 0
     for dag_id, overrides in dags.items():
         config["dags"][dag_id].update(overrides)
     path = folder / "orchestration.yml"

@@ -106,7 +106,7 @@ def build_env(test_warehouse, airflow_env):
     write_extracts(landing / "ehr", files=1, rows=40, patients=60, defects_per_file=0)
     write_claims(landing / "claims", files=1, claims=20, defects_per_file=0)
     for source in ("ehr_patients", "ehr", "claims"):
-        pipeline.land_files(source, "landing")
+        pipeline.land_files(source, "landing", settle_seconds=0)
     pipeline.land_research_db("landing")
     os.environ["FHIR_BASE_URL"] = airflow_env["FHIR_BASE_URL"]
     try:

@@ -27,7 +27,7 @@ MART = "mart_readmissions_30d.v2"  # a versioned model's node: its latest versio
 @pytest.fixture(scope="module")
 def site(test_warehouse):
     write_extracts(test_warehouse.landing_dir / "ehr", files=1, rows=60)
-    pipeline.land_files("ehr", "run_docs")
+    pipeline.land_files("ehr", "run_docs", settle_seconds=0)
     pipeline.validate_landed_batches("run_docs")
     build = test_warehouse.dbt("build", build_schema="build_blue", run_id="run_docs")
     assert build.returncode == 0, build.stdout[-3000:]

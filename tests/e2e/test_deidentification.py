@@ -114,7 +114,7 @@ def stages(test_warehouse) -> Stages:
 
     for source, write in DEMO_WRITERS.items():
         write(tw.landing_dir / source)
-        pipeline.land_files(source, "run_2")
+        pipeline.land_files(source, "run_2", settle_seconds=0)
     pipeline.validate_landed_batches("run_2")
     published = pipeline.choose_build_schema()
     _dbt(tw, "build", build_schema=published, run_id="run_2")

@@ -79,7 +79,7 @@ def query(tw, role: str, statement: str, params: tuple = ()) -> list[tuple]:
 
 def run_pipeline(tw, run_id: str) -> None:
     for source in BATCH_FILE_SOURCE_NAMES:
-        pipeline.land_files(source, run_id)
+        pipeline.land_files(source, run_id, settle_seconds=0)
     processor = Processor(tw.warehouse, load_config())  # the device feed's only consumer
     try:
         processor.run(once=True)
@@ -209,7 +209,7 @@ def resubmission(test_warehouse, demo) -> Resubmission:
     path = resubmit.resubmit(tw.warehouse, record_id, {**record, "visit_date": "2024-07-01"})
     status = "select status from quarantine.quarantined_records where record_id = %s"
     once_resubmitted = query(tw, "steward", status, (record_id,))
-    landed = pipeline.land_files("ehr", "run_resubmitted")
+    landed = pipeline.land_files("ehr", "run_resubmitted", settle_seconds=0)
     pipeline.validate_landed_batches("run_resubmitted")
     return Resubmission(
         held_visit_date=record["visit_date"],

@@ -18,7 +18,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.thin_path]
 
 
 def run_pipeline(tw, run_id: str) -> dict:
-    counts = pipeline.land_files("ehr", run_id)
+    counts = pipeline.land_files("ehr", run_id, settle_seconds=0)
     # only the EHR has landed: every other source's staging builds empty
     return {**counts, "build_schema": build_and_publish(tw, run_id)}
 

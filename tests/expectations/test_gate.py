@@ -44,7 +44,7 @@ def query(tw, role: str, statement: str, params: tuple = ()) -> list[tuple]:
 
 def run_pipeline(tw, run_id: str) -> GateRun:
     """The DAG's steps in order, without Airflow: land, validate, build, gate, publish."""
-    pipeline.land_files("ehr", run_id)
+    pipeline.land_files("ehr", run_id, settle_seconds=0)
     pipeline.validate_landed_batches(run_id)
     build_schema = pipeline.choose_build_schema()
     result = tw.dbt("build", build_schema=build_schema, run_id=run_id)
@@ -230,7 +230,7 @@ def test_a_held_claim_takes_its_lines_and_a_repeat_is_held_after_the_valid_copy(
     claims_2[6] = dict(claims_1[1])  # record 7: a valid repeat of record 2 of the first file
     first.write_text(json.dumps(claims_1))
     second.write_text(json.dumps(claims_2))
-    pipeline.land_files("claims", "run_claims")
+    pipeline.land_files("claims", "run_claims", settle_seconds=0)
     pipeline.validate_landed_batches("run_claims")
 
     held = query(

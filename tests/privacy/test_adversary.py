@@ -184,7 +184,7 @@ def builds(test_warehouse) -> dict[str, str]:
     _write_visit(tw.landing_dir / "ehr", *RECENT_VISIT)
     write_vitals(tw.landing_dir / "vitals", files=2, readings=150)
     for source in ("ehr_patients", "ehr", "vitals"):
-        pipeline.land_files(source, "adversary")
+        pipeline.land_files(source, "adversary", settle_seconds=0)
     server = DemoFhirServer(
         FhirStore(demo_resources(patients=50, encounters_per_patient=6, history_years=20)),
         "healthcare-warehouse",

@@ -102,7 +102,7 @@ def land_readings(
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"vitals_{at:%Y%m%dT%H%M%S}_0001.ndjson"
     path.write_text("".join(json.dumps(line) + "\n" for line in lines))
-    assert pipeline.land_files("vitals", run_id)["loaded"] == 3
+    assert pipeline.land_files("vitals", run_id, settle_seconds=0)["loaded"] == 3
 
 
 def land_readings_of_an_unregistered_patient(tw, run_id: str) -> None:
@@ -114,11 +114,11 @@ def land_readings_of_an_unregistered_patient(tw, run_id: str) -> None:
 @pytest.fixture(scope="module")
 def first_build(test_warehouse):
     write_patient_extract(test_warehouse.landing_dir / "ehr_patients")
-    pipeline.land_files("ehr_patients", "plan_1")
+    pipeline.land_files("ehr_patients", "plan_1", settle_seconds=0)
     write_extracts(test_warehouse.landing_dir / "ehr", files=1, rows=100, defects_per_file=0)
-    pipeline.land_files("ehr", "plan_1")
+    pipeline.land_files("ehr", "plan_1", settle_seconds=0)
     write_vitals(test_warehouse.landing_dir / "vitals", files=2, readings=50)
-    pipeline.land_files("vitals", "plan_1")
+    pipeline.land_files("vitals", "plan_1", settle_seconds=0)
     planned = plan(test_warehouse, "plan_1")
     build(test_warehouse, planned)
     return planned
@@ -139,7 +139,7 @@ def test_nothing_new_builds_nothing(test_warehouse, first_build):
 def test_new_readings_rebuild_the_vitals_models_and_nothing_else(test_warehouse, first_build):
     before = count(test_warehouse, f"{SCHEMA}.fct_vital_signs")
     write_vitals(test_warehouse.landing_dir / "vitals", files=1, readings=40, start=hours_later(2))
-    pipeline.land_files("vitals", "plan_3")
+    pipeline.land_files("vitals", "plan_3", settle_seconds=0)
     planned = plan(test_warehouse, "plan_3")
     assert models(planned) == VITALS_MODELS
     assert "assert_hourly_vitals_count_every_reading" in planned.nodes  # a test of theirs
@@ -149,7 +149,7 @@ def test_new_readings_rebuild_the_vitals_models_and_nothing_else(test_warehouse,
 
 def test_a_build_not_recorded_is_planned_again(test_warehouse, first_build):
     write_vitals(test_warehouse.landing_dir / "vitals", files=1, readings=40, start=hours_later(3))
-    pipeline.land_files("vitals", "plan_4")
+    pipeline.land_files("vitals", "plan_4", settle_seconds=0)
     failed = plan(test_warehouse, "plan_4")
     # the build of plan_4 failed: nothing is recorded, and the next plan takes it in again
     retried = plan(test_warehouse, "plan_5")
@@ -274,7 +274,7 @@ def test_a_reading_waits_for_its_patient_then_is_published(test_warehouse, first
     write_patient_extract(
         test_warehouse.landing_dir / "ehr_patients", patients=1, day=date(2024, 3, 21), first=777
     )
-    assert pipeline.land_files("ehr_patients", "plan_11")["loaded"] == 1
+    assert pipeline.land_files("ehr_patients", "plan_11", settle_seconds=0)["loaded"] == 1
     planned = plan(test_warehouse, "plan_11")
     assert {"int_patients_keyed", "deid_vital_readings", "fct_vital_signs"} <= models(planned)
     build(test_warehouse, planned)
@@ -395,7 +395,7 @@ def test_a_vitals_table_built_before_its_watermark_column_is_upgraded_by_dbt_not
     assert _has_column(test_warehouse, "fct_vital_signs", "_built_at")
     assert count(test_warehouse, f"{SCHEMA}.fct_vital_signs") == before  # every reading kept
     write_vitals(test_warehouse.landing_dir / "vitals", files=1, readings=40, start=hours_later(1))
-    pipeline.land_files("vitals", "plan_12b")
+    pipeline.land_files("vitals", "plan_12b", settle_seconds=0)
     planned = plan(test_warehouse, "plan_12b")
     assert models(planned) == VITALS_MODELS
     build(test_warehouse, planned)
@@ -424,7 +424,7 @@ def test_a_run_with_nothing_new_since_the_published_build_builds_nothing_there(
     assert "nothing changed since the published build" in current["reason"]
     # once something lands, the schema analysts do not read, never built, builds everything
     write_vitals(test_warehouse.landing_dir / "vitals", files=1, readings=20, start=hours_later(4))
-    pipeline.land_files("vitals", "plan_22")
+    pipeline.land_files("vitals", "plan_22", settle_seconds=0)
     pipeline.validate_landed_batches("plan_22")
     stale = pipeline.plan_next_build("plan_22")
     assert stale["build_schema"] == "build_green" and stale["nodes"] is None

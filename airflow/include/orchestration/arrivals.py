@@ -9,8 +9,8 @@ announced, so the next watch does not announce it again while it waits for its D
 landing_watch DAG emits the `landing_<source>` asset that starts that DAG.
 
 Producers write a file under another name (`.tmp`, or a leading dot) and rename it when it is
-complete: a source's DAG on its schedule lands every file matching its pattern
-(docs/landing.md).
+complete; a source's DAG on its schedule also lands only the files that have settled by the same
+rule (ingestion/settled_files.py, docs/landing.md).
 
 Airflow's own file triggers watch one known file name and delete it before firing: landing
 folders receive many files with new names, which must stay until they are landed.

@@ -31,14 +31,23 @@ class GateFailed(Exception):
     """The build did not pass the quality gate; it is not published."""
 
 
-def land_files(source_name: str, run_id: str) -> dict[str, int]:
-    """Land the new files of one file source; return what was received, loaded, quarantined."""
+def land_files(
+    source_name: str, run_id: str, settle_seconds: float | None = None
+) -> dict[str, int]:
+    """Land the new files of one file source that have settled (unchanged for `settle_seconds`,
+    by default the landing watch's); return what was received, loaded, quarantined."""
     from ingestion.file_source import land
+    from ingestion.settled_files import settled_paths
     from ingestion.sources.registry import FILE_SOURCES
+    from orchestration.dag_settings import dag_config
 
+    source = FILE_SOURCES[source_name]
+    if settle_seconds is None:
+        settle_seconds = dag_config("landing_watch")["settle_seconds"]
+    paths = settled_paths(source.landing_dir, source.pattern, settle_seconds)
     warehouse = task_warehouse()
     start_run(warehouse, run_id)
-    outcomes = land(FILE_SOURCES[source_name], warehouse, run_id)
+    outcomes = land(source, warehouse, run_id, paths)
     duplicates = sum(o.status == "duplicate" for o in outcomes)
     with psycopg.connect(**warehouse.connect_kwargs("loader")) as conn:
         conn.execute(
