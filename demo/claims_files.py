@@ -18,6 +18,7 @@ from datetime import date, timedelta
 from pathlib import Path
 
 from common import settings
+from common.whole_files import write_whole
 from demo.patients import npi, patient_id
 
 log = logging.getLogger(__name__)
@@ -104,7 +105,7 @@ def write_claims(
         ):
             batch[position] = _break(rng, batch[position], defect)
         path = folder / f"claims_{day.isoformat()}_{index + 1:03d}.json"
-        path.write_text(json.dumps(batch, indent=1))
+        write_whole(path, json.dumps(batch, indent=1))
         written.append(path)
     return written
 

@@ -20,6 +20,7 @@ from pathlib import Path
 import simple_icd_10_cm as cm
 
 from common import settings
+from common.whole_files import written_whole
 from demo.patients import PATIENTS, person
 
 log = logging.getLogger(__name__)
@@ -121,7 +122,7 @@ def write_extracts(
         for position in rng.sample(range(rows), min(defects_per_file, rows)):
             batch[position] = _break(batch[position], rng.choice(DEFECTS))
         path = folder / f"ehr_{day.isoformat()}_{index + 1:03d}.csv"
-        with path.open("w", newline="", encoding="utf-8") as handle:
+        with written_whole(path, "w", newline="", encoding="utf-8") as handle:
             writer = csv.DictWriter(handle, fieldnames=COLUMNS)
             writer.writeheader()
             writer.writerows(batch)
@@ -162,7 +163,7 @@ def write_visit_history(
             row = _visit(rng, catalogue, 1, day)
             rows.append({**row, "patient_id": someone.patient_id, "visit_date": day.isoformat()})
     path = folder / f"ehr_{last_day.isoformat()}_history.csv"
-    with path.open("w", newline="", encoding="utf-8") as handle:
+    with written_whole(path, "w", newline="", encoding="utf-8") as handle:
         writer = csv.DictWriter(handle, fieldnames=COLUMNS)
         writer.writeheader()
         writer.writerows(rows)
@@ -176,7 +177,7 @@ def write_patient_extract(
     default), every identifier filled in; the last demo patient's ZIP code malformed."""
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"patients_{day.isoformat()}_001.csv"
-    with path.open("w", newline="", encoding="utf-8") as handle:
+    with written_whole(path, "w", newline="", encoding="utf-8") as handle:
         writer = csv.DictWriter(handle, fieldnames=PATIENT_COLUMNS)
         writer.writeheader()
         for number in range(first, first + patients):

@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 from common import settings
+from common.whole_files import write_whole
 from demo.patients import patient_id
 
 log = logging.getLogger(__name__)
@@ -89,7 +90,7 @@ def write_vitals(
             item = _vary(rng, _reading(rng, 1 + number % 60, moment))
             lines.append(item if isinstance(item, str) else json.dumps(item))
         path = folder / f"vitals_{at.strftime('%Y%m%dT%H%M%S')}_{index + 1:04d}.ndjson"
-        path.write_text("\n".join(lines) + "\n")
+        write_whole(path, "\n".join(lines) + "\n")
         written.append(path)
     return written
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import random
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -22,6 +21,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from common import settings
+from common.whole_files import write_whole
 from demo.patients import FIRST_PATIENT
 from demo.vitals_files import WARDS
 
@@ -107,11 +107,7 @@ def micro_batches(
 def drop(folder: Path, name: str, text: str) -> Path:
     """Write under a temporary name, then rename into place: the file appears whole."""
     folder.mkdir(parents=True, exist_ok=True)
-    temporary = folder / f".{name}.part"
-    temporary.write_text(text)
-    target = folder / name
-    os.replace(temporary, target)
-    return target
+    return write_whole(folder / name, text)
 
 
 def main() -> None:

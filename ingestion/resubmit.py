@@ -22,6 +22,7 @@ from typing import Any
 
 import psycopg
 
+from common.whole_files import write_whole
 from ingestion.file_source import FileSource
 from ingestion.sources.registry import FILE_SOURCES
 from warehouse.connection import Warehouse
@@ -110,6 +111,6 @@ def resubmit(warehouse: Warehouse, record_id: int, corrected: dict[str, Any]) ->
         except psycopg.errors.UniqueViolation:
             raise CannotResubmit(f"record {record_id} was re-submitted already") from None
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(content)
+        write_whole(path, content)  # the landing watch sees it whole or not at all
     log.info("record %d re-submitted as %s", record_id, path)
     return path
