@@ -14,14 +14,25 @@ from typing import IO, Any
 
 
 def temporary_name(path: Path) -> Path:
-    return path.with_name(f".{path.name}.part")
+    """Its name while written: this process's own, so two writers never share one."""
+    return path.with_name(f".{path.name}.{os.getpid()}.part")
+
+
+def _owner_only(name: str, flags: int) -> int:
+    return os.open(name, flags, 0o600)
 
 
 @contextmanager
-def written_whole(path: Path, mode: str = "w", **options: Any) -> Iterator[IO]:
+def written_whole(
+    path: Path, mode: str = "w", owner_only: bool = False, **options: Any
+) -> Iterator[IO]:
     """`open(path, mode, **options)`, but the file is `path` only once the block has written
-    it whole; on an error, neither it nor its temporary name is left."""
+    it whole (created 0600 from the start when `owner_only`: a secret); on an error, neither it
+    nor its temporary name is left."""
     temporary = temporary_name(path)
+    temporary.unlink(missing_ok=True)  # created anew: never an older file's mode
+    if owner_only:
+        options["opener"] = _owner_only
     try:
         with open(temporary, mode, **options) as handle:
             yield handle

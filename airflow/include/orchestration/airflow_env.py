@@ -13,6 +13,7 @@ from pathlib import Path
 
 from common import settings
 from common.env_file import holds_credentials, is_secret
+from common.whole_files import written_whole
 from warehouse.connection import AIRFLOW_DATABASE, Warehouse
 
 # Named people with roles (administrators, data engineers, viewers: orchestration/airflow_users.py),
@@ -74,14 +75,11 @@ def write_airflow_config(warehouse: Warehouse) -> Path:
     text = "".join(f"[{name}]\n" + "\n".join(lines) + "\n\n" for name, lines in sections.items())
     path = config_file()
     path.parent.mkdir(parents=True, exist_ok=True)
-    written = path.with_name(f".{path.name}.{os.getpid()}")
-    descriptor = os.open(written, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(descriptor, "w") as file:
+    with written_whole(path, owner_only=True) as file:
         file.write(
             "# Written from .env by hcw at each start (orchestration/airflow_env.py): not edited"
             " here\n" + text
         )
-    os.replace(written, path)
     return path
 
 

@@ -8,9 +8,8 @@ holds none; it never sees the administrator's password nor another role's.
 
 from __future__ import annotations
 
-import os
-
 from common import settings
+from common.whole_files import written_whole
 
 # what the processor uses: landing micro-batches (loader), scoring and its heartbeat (monitor),
 # the clinical alerts' channels (a webhook's URL may carry a token; the SMTP password)
@@ -35,12 +34,9 @@ def write_vitals_processor_secrets() -> dict[str, str]:
     path = vitals_processor_secrets_file()
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     path.parent.chmod(0o700)
-    written = path.with_name(f".{path.name}.{os.getpid()}")
-    descriptor = os.open(written, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(descriptor, "w") as file:
+    with written_whole(path, owner_only=True) as file:
         file.write("# The vitals processor's secrets, written by hcw at each start\n")
         file.writelines(f"{name}={_quoted(name, value)}\n" for name, value in values.items())
-    os.replace(written, path)
     return {"HEALTHCARE_ENV_FILE": str(path), settings.SECRETS_FROM_AIRFLOW: ""}
 
 
