@@ -11,25 +11,30 @@ from __future__ import annotations
 import logging
 import os
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 log = logging.getLogger(__name__)
 
 
-def settled_paths(folder: Path, pattern: str, settle_seconds: float) -> list[Path]:
-    """The entries of `folder` matching `pattern` unchanged for `settle_seconds`, in name order
-    (an entry's own time: a link is not followed)."""
+def settled_entries(
+    folder: Path, pattern: str, settle_seconds: float
+) -> Iterator[tuple[Path, os.stat_result]]:
+    """The entries of `folder` matching `pattern` unchanged for `settle_seconds`, in name order,
+    with their status (an entry's own: a link is not followed); those still changing are left."""
     now = time.time_ns()
-    settled = []
     for path in sorted(folder.glob(pattern)):
         try:
-            changed = os.lstat(path).st_mtime_ns
+            status = os.lstat(path)
         except FileNotFoundError:  # landed by another run meanwhile
             continue
-        if now - changed >= settle_seconds * 1e9:
-            settled.append(path)
-        else:
-            log.info(
-                "%s: changed in the last %s s: left for a later run", path.name, settle_seconds
-            )
+        if now - status.st_mtime_ns >= settle_seconds * 1e9:
+            yield path, status
+
+
+def settled_paths(folder: Path, pattern: str, settle_seconds: float) -> list[Path]:
+    """The paths of `settled_entries`; the files left for a later run are logged."""
+    settled = [path for path, _ in settled_entries(folder, pattern, settle_seconds)]
+    for path in sorted(set(folder.glob(pattern)) - set(settled)):
+        log.info("%s: changed in the last %s s: left for a later run", path.name, settle_seconds)
     return settled

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import time
 from collections.abc import Iterable
 from datetime import timedelta
@@ -31,6 +30,8 @@ from airflow.sdk import BaseSensorOperator
 from airflow.sdk.exceptions import AirflowSkipException
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
+from common.whole_files import write_whole
+from ingestion.settled_files import settled_entries
 from ingestion.sources import BATCH_FILE_SOURCE_NAMES, FILE_PATTERNS
 
 # A file: (source, name, size, modification time in ns)
@@ -40,18 +41,15 @@ Signature = tuple[str, str, int, int]
 def settled_files(
     landing_dir: Path, sources: Iterable[str], settle_seconds: float
 ) -> set[Signature]:
-    """Every file of `sources` in their landing folders that has not changed for a while."""
-    now = time.time_ns()
-    found = set()
-    for source in sources:
-        for path in (landing_dir / source).glob(FILE_PATTERNS[source]):
-            try:
-                stat = path.stat()
-            except FileNotFoundError:  # landed and archived meanwhile
-                continue
-            if now - stat.st_mtime_ns >= settle_seconds * 1e9:
-                found.add((source, path.name, stat.st_size, stat.st_mtime_ns))
-    return found
+    """Every file of `sources` in their landing folders that has not changed for a while (the
+    rule of a scheduled landing: ingestion/settled_files.py)."""
+    return {
+        (source, path.name, status.st_size, status.st_mtime_ns)
+        for source in sources
+        for path, status in settled_entries(
+            landing_dir / source, FILE_PATTERNS[source], settle_seconds
+        )
+    }
 
 
 def by_source(files: Iterable[Signature]) -> dict[str, list[str]]:
@@ -74,9 +72,7 @@ class AnnouncedFiles:
 
     def save(self, announced: set[Signature]) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = self.path.with_suffix(".tmp")
-        temporary.write_text(json.dumps(sorted(announced)))
-        os.replace(temporary, self.path)
+        write_whole(self.path, json.dumps(sorted(announced)))
 
 
 class NewFilesTrigger(BaseTrigger):
