@@ -29,6 +29,7 @@ import psycopg
 
 from common import settings
 from common.small_cells import LEGEND, Figures, display, rate_hidden
+from common.whole_files import write_whole
 from expectations import charts, data_docs_assets
 from expectations import context as gx_context
 from monitoring.health import read_health
@@ -248,7 +249,7 @@ def build_report(warehouse: Warehouse, folder: Path | None = None) -> Path:
     )
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / "index.html"
-    path.write_text(page, encoding="utf-8")
+    write_whole(path, page)  # a reader of the site never sees half a page
     return path
 
 

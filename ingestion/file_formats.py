@@ -11,6 +11,7 @@ from __future__ import annotations
 import codecs
 import csv
 import json
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -49,11 +50,14 @@ class ParsedBatch:
     malformed: list[Malformed] = field(default_factory=list)
 
 
-def check_utf8(path: Path, max_line_bytes: int | None = None) -> None:
+def check_utf8(path: Path, max_line_bytes: int | None = None, csv_records: bool = False) -> None:
     """Raise FileUnreadable naming the first line that is not UTF-8, or, with `max_line_bytes`,
-    the first longer than that (a record too large to read): one pass, a block at a time."""
+    the first line longer than that (a record too large to read): one pass, a block at a time.
+    With `csv_records`, a line ends only outside quotes: a CSV record spanning many short lines
+    (newlines in a quoted field) is measured whole."""
     decoder = codecs.getincrementaldecoder("utf-8")()
-    line, length = 1, 0  # the line the block starts in, and its bytes before the block
+    line = 1  # the line the block starts in
+    record = _Record(csv_records)
     with path.open("rb") as handle:
         while block := handle.read(1 << 20):
             try:
@@ -62,30 +66,45 @@ def check_utf8(path: Path, max_line_bytes: int | None = None) -> None:
                 line += block[: error.start].count(b"\n")
                 raise FileUnreadable("file_is_utf8", f"line {line} is not UTF-8") from None
             if max_line_bytes is not None:
-                line, length = _check_lines(block, line, length, max_line_bytes)
-            else:
-                line += block.count(b"\n")
+                record.measure(block, line, max_line_bytes)
+            line += block.count(b"\n")
         try:
             decoder.decode(b"", final=True)
         except UnicodeDecodeError:
             raise FileUnreadable("file_is_utf8", f"line {line} ends inside a character") from None
 
 
-def _check_lines(block: bytes, line: int, length: int, most: int) -> tuple[int, int]:
-    """The line and its length so far after `block`, refusing a line longer than `most`."""
-    start = 0
-    while (end := block.find(b"\n", start)) != -1:
-        if length + end - start > most:
-            break
-        line, length, start = line + 1, 0, end + 1
-    else:
-        length += len(block) - start
-        if length <= most:
-            return line, length
-    raise FileUnreadable(
-        "line_size",
-        f"line {line} is longer than max_line_bytes ({most}, ingestion/file_limits.yml)",
-    )
+class _Record:
+    """The line a record starts on and its bytes so far, read a block at a time."""
+
+    def __init__(self, csv_quotes: bool) -> None:
+        self.csv_quotes = csv_quotes  # a newline inside "..." does not end a CSV record
+        self.first_line, self.length, self.quoted = 1, 0, False
+
+    def measure(self, block: bytes, line: int, most: int) -> None:
+        """Take in `block`, which starts on `line`; refuse a record longer than `most`."""
+        start = 0
+        while (end := block.find(b"\n", start)) != -1:
+            self._grow(block, start, end, most)
+            line += 1
+            if self.quoted:
+                self.length += 1  # the newline, inside a quoted field
+            else:
+                self.first_line, self.length = line, 0
+            start = end + 1
+        self._grow(block, start, len(block), most)
+
+    def _grow(self, block: bytes, start: int, end: int, most: int) -> None:
+        self.length += end - start
+        if self.csv_quotes and block.count(b'"', start, end) % 2:
+            self.quoted = not self.quoted  # "" (an escaped quote) leaves it as it was
+        if self.length > most:
+            what = "the record starting on line" if self.csv_quotes else "line"
+            raise FileUnreadable(
+                "line_size",
+                f"{what} {self.first_line} is longer than max_line_bytes ({most},"
+                " ingestion/file_limits.yml)",
+            )
 
 
 def _max_line_bytes() -> int:
@@ -113,7 +132,7 @@ def _require_columns(found: list[str], required: list[str], hint: str = "") -> N
 class CsvReader:
     def __init__(self, path: Path, required: list[str]):
         _check_not_empty(path)
-        check_utf8(path, _max_line_bytes())
+        check_utf8(path, _max_line_bytes(), csv_records=True)
         with path.open(encoding="utf-8-sig", newline="") as handle:
             header = next(csv.reader(handle), [])
         self.columns = [name.strip() for name in header]
@@ -248,8 +267,10 @@ def _text_table(rows: list[dict[str, object]], columns: list[str]) -> pa.Table:
 class JsonArrayReader:
     def __init__(self, path: Path, required: list[str], children: list[str]):
         _check_not_empty(path)
+        from ingestion.file_limits import check_size, json_depth, limits  # (raise FileUnreadable)
+
+        check_size(path, "max_json_document_bytes")
         check_utf8(path)
-        from ingestion.file_limits import json_depth, limits  # it raises what this module defines
 
         most = limits().max_json_depth
         try:
@@ -317,13 +338,36 @@ class JsonArrayReader:
             )
 
 
+_JSON_SPACE = re.compile(r"[ \t\n\r]*")
+
+
 def count_json_array_records(path: Path) -> int:
-    """Elements of the file's top-level JSON array, or 0 if it is not one."""
+    """Elements of the file's top-level JSON array, or 0 if it is not one: each element parsed
+    and let go in turn, never the document whole beside the reader's copy of it."""
     try:
-        document = json.loads(path.read_text(encoding="utf-8-sig", errors="replace"))
+        text = path.read_text(encoding="utf-8-sig", errors="replace")
+        return _array_elements(text)
     except (json.JSONDecodeError, RecursionError):
         return 0
-    return len(document) if isinstance(document, list) else 0
+
+
+def _array_elements(text: str) -> int:
+    decoder, skip = json.JSONDecoder(), _JSON_SPACE.match
+    at = skip(text).end()
+    if text[at : at + 1] != "[":
+        return 0
+    at = skip(text, at + 1).end()
+    count, closed = 0, text[at : at + 1] == "]"
+    while not closed:
+        _, at = decoder.raw_decode(text, at)
+        count += 1
+        at = skip(text, at).end()
+        separator = text[at : at + 1]
+        if separator not in (",", "]"):
+            return 0
+        closed = separator == "]"
+        at = skip(text, at + 1).end() if not closed else at
+    return count if skip(text, at + 1).end() == len(text) else 0
 
 
 # --- NDJSON: one record a line ------------------------------------------------------------------

@@ -33,6 +33,7 @@ class FileLimits:
     max_file_bytes: int
     max_line_bytes: int
     max_json_depth: int
+    max_json_document_bytes: int
 
 
 @cache
@@ -84,11 +85,12 @@ def open_regular(path: Path) -> int:
     return descriptor
 
 
-def check_size(path: Path) -> None:
-    size, most = os.lstat(path).st_size, limits().max_file_bytes
+def check_size(path: Path, limit: str = "max_file_bytes") -> None:
+    """FileUnreadable (rule `file_size`) when `path` is larger than the limit named `limit`."""
+    size, most = os.lstat(path).st_size, getattr(limits(), limit)
     if size > most:
         raise FileUnreadable(
-            "file_size", f"{size} bytes, over max_file_bytes ({most}, ingestion/file_limits.yml)"
+            "file_size", f"{size} bytes, over {limit} ({most}, ingestion/file_limits.yml)"
         )
 
 

@@ -1,5 +1,5 @@
 """What a landing folder may hold that must not hurt (ingestion/file_limits.py): a symbolic link,
-a FIFO, a record of 100 MiB, JSON nested 10,000 deep, a file over its size limit. Each is
+a FIFO, a record of 100 MiB (on one line or many), JSON nested 10,000 deep, a file over its size limit. Each is
 quarantined with its reason, the other files of the same run land, nothing waits on a FIFO and no
 link is followed."""
 
@@ -13,6 +13,7 @@ import psycopg
 import pytest
 
 from ingestion import file_limits
+from ingestion.file_formats import count_json_array_records
 from ingestion.file_limits import FileLimits, FileLimitsError
 from ingestion.file_source import land
 from ingestion.sources.claims_files import CLAIMS_FILES
@@ -57,16 +58,21 @@ def test_a_link_a_fifo_and_a_100_mib_record_are_quarantined_and_the_rest_lands(
     with (folder / "ehr_2024-07-01_004.csv").open("w") as big:
         big.write(HEADER + "\n")
         big.write("PAT_1," + "x" * (100 << 20) + ",I10,a,b,c,d\n")  # one record of 100 MiB
+    with (folder / "ehr_2024-07-01_005.csv").open("w") as spread:
+        spread.write(HEADER + "\n" + 'PAT_2,"')  # one record of 100 MiB in lines of 1 KiB
+        spread.writelines("y" * 1023 + "\n" for _ in range(100 << 10))
+        spread.write('",I10,a,b,c,d\n')
 
     outcomes = _by_name(_land_in_time(EHR_FILES, test_warehouse.warehouse, "hostile_files"))
 
     assert outcomes["ehr_2024-07-01_001.csv"].status == "loaded"
     assert outcomes["ehr_2024-07-01_001.csv"].rows_loaded == 5
-    link, fifo, big = (outcomes[f"ehr_2024-07-01_00{n}.csv"] for n in (2, 3, 4))
+    link, fifo, big, spread = (outcomes[f"ehr_2024-07-01_00{n}.csv"] for n in (2, 3, 4, 5))
     assert link.reason == "regular_file: a symbolic link, not a regular file: not read"
     assert fifo.reason == "regular_file: a FIFO, not a regular file: not read"
-    assert big.reason.startswith("line_size: line 2 is longer than max_line_bytes")
-    for outcome in (link, fifo, big):
+    for record in (big, spread):
+        assert record.reason.startswith("line_size: the record starting on line 2 is longer")
+    for outcome in (link, fifo, big, spread):
         assert outcome.status == "rejected"
         _accounted(outcome)
         [(position, rule, _, record)] = _quarantined(test_warehouse, outcome.file_name)
@@ -132,7 +138,7 @@ def test_an_ndjson_line_nested_too_deep_is_quarantined_and_the_other_lines_land(
 
 
 def test_a_file_over_its_size_limit_is_not_read(test_warehouse, monkeypatch):
-    monkeypatch.setattr(file_limits, "limits", lambda: FileLimits(1000, 500, 64))
+    monkeypatch.setattr(file_limits, "limits", lambda: FileLimits(1000, 500, 64, 1000))
     folder = test_warehouse.landing_dir / "ehr"
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "ehr_2024-07-04_001.csv").write_text("\n".join([HEADER, *_rows(40)]) + "\n")
@@ -144,12 +150,53 @@ def test_a_file_over_its_size_limit_is_not_read(test_warehouse, monkeypatch):
     _accounted(outcome)
 
 
+def test_a_json_document_over_its_limit_is_not_parsed_and_the_rest_lands(
+    test_warehouse, monkeypatch
+):
+    """A claims file is parsed whole, so it has a lower limit than a file read in blocks."""
+    monkeypatch.setattr(file_limits, "limits", lambda: FileLimits(10**6, 10**5, 64, 2000))
+    folder = test_warehouse.landing_dir / "claims"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "claims_2024-07-05_001.json").write_text(json.dumps([_claim("CLM_S1", 150, [150])]))
+    large = [_claim(f"CLM_S{n}", 150, [150]) for n in range(2, 40)]
+    (folder / "claims_2024-07-05_002.json").write_text(json.dumps(large))
+
+    outcomes = _by_name(_land_in_time(CLAIMS_FILES, test_warehouse.warehouse, "large_json"))
+
+    assert outcomes["claims_2024-07-05_001.json"].rows_loaded == 1
+    rejected = outcomes["claims_2024-07-05_002.json"]
+    assert rejected.status == "rejected"
+    assert "over max_json_document_bytes (2000" in rejected.reason
+    _accounted(rejected)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["[]", ' [ {"a": [1, 2]} , "x]" ]\n', "[1,]", "[1] [2]", "{}", "[[], [[]]]", "[1 2]"],
+)
+def test_a_json_array_is_counted_element_by_element_as_the_parser_reads_it(tmp_path, text):
+    path = tmp_path / "claims.json"
+    path.write_text(text)
+    try:
+        parsed = json.loads(text)
+        expected = len(parsed) if isinstance(parsed, list) else 0
+    except json.JSONDecodeError:
+        expected = 0
+    assert count_json_array_records(path) == expected
+
+
 @pytest.mark.parametrize(
     ("text", "rule"),
     [
         ("max_file_bytes: 10\nmax_line_bytes: 5\n", "exactly max_file_bytes"),
-        ("max_file_bytes: 10\nmax_line_bytes: 0\nmax_json_depth: 64\n", "above 0"),
-        ("max_file_bytes: 10\nmax_line_bytes: 134217728\nmax_json_depth: 64\n", "block"),
+        (
+            "max_file_bytes: 10\nmax_line_bytes: 0\nmax_json_depth: 64\nmax_json_document_bytes: 9\n",
+            "above 0",
+        ),
+        (
+            "max_file_bytes: 10\nmax_line_bytes: 134217728\nmax_json_depth: 64\nmax_json_document_bytes: 9\n",
+            "block",
+        ),
     ],
 )
 def test_a_wrong_limits_file_is_refused_naming_the_file_and_the_rule(tmp_path, text, rule):

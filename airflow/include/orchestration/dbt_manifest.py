@@ -16,6 +16,7 @@ import os
 from pathlib import Path
 
 from common import settings
+from common.whole_files import write_whole
 from warehouse.dbt_runner import run_dbt
 
 log = logging.getLogger(__name__)
@@ -94,5 +95,6 @@ def ensure_manifest(manifest_dir: Path = MANIFEST_DIR) -> bool:
     parsed = run_dbt(["parse", "--no-partial-parse", "--quiet"], env)
     if parsed.returncode != 0:
         raise RuntimeError(f"dbt parse failed:\n{parsed.stdout[-3000:]}{parsed.stderr[-3000:]}")
-    (manifest_dir / FINGERPRINT.name).write_text(fingerprint + "\n")
+    # written last and whole: the DAG file takes the manifest only once this matches the project
+    write_whole(manifest_dir / FINGERPRINT.name, fingerprint + "\n")
     return True
