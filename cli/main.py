@@ -372,10 +372,10 @@ def phi_scan(folders: tuple[Path, ...]) -> None:
 @click.option(
     "--keep",
     type=click.IntRange(min=1),
-    help="backups kept [default: orchestration.yml's backups_kept]",
+    help="base backups kept [default: orchestration.yml's backups_kept]",
 )
 def backup(keep: int | None) -> None:
-    """Back up the warehouse database now (pg_dump into var/backups, owner-only)."""
+    """Take a base backup of the server into BACKUP_DIR, encrypted, and check it."""
     from warehouse.backup import back_up
 
     if keep is None:
@@ -385,25 +385,74 @@ def backup(keep: int | None) -> None:
     click.echo(str(back_up(_warehouse(), keep)))
 
 
-@hcw.command()
-@click.argument("database")
-@click.option(
-    "--backup",
-    "backup_file",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="which backup [default: the newest in var/backups]",
-)
-def restore(database: str, backup_file: Path | None) -> None:
-    """Restore a backup into DATABASE, a new database on the warehouse's server."""
-    from warehouse.backup import backups, backups_dir
-    from warehouse.backup import restore as restore_backup
+@hcw.command("verify-backup")
+@click.argument("backup_dir", required=False, type=click.Path(exists=True, path_type=Path))
+def verify_backup(backup_dir: Path | None) -> None:
+    """Decrypt a base backup (the newest by default) and check every file and its WAL."""
+    from warehouse.backup import backups, verify
+    from warehouse.backup_check import BackupInvalid
+    from warehouse.backup_crypto import BackupUnreadable
 
-    if backup_file is None:
-        newest = backups()
-        if not newest:
-            raise click.ClickException(f"no backup in {backups_dir()}")
-        backup_file = newest[-1]
-    restore_backup(_warehouse(), backup_file, database)
+    if backup_dir is None:
+        kept = backups()
+        if not kept:
+            raise click.ClickException("no base backup yet: hcw backup")
+        backup_dir = kept[-1]
+    try:
+        checked = verify(backup_dir)
+    except (BackupInvalid, BackupUnreadable) as failed:
+        raise click.ClickException(f"{backup_dir.name}: {failed}") from failed
+    click.echo(f"{backup_dir.name}: {checked.files} files, {checked.bytes} bytes, WAL whole: good")
+
+
+@hcw.command("archive-wal")
+@click.option("--watch", is_flag=True, help="keep archiving, every few seconds")
+def archive_wal(watch: bool) -> None:
+    """Move the WAL the embedded server spooled into BACKUP_DIR, encrypted."""
+    from common import settings
+    from warehouse import wal_archive
+
+    spool = wal_archive.spool_dir(settings.EMBEDDED_PGDATA)
+    if watch:
+        wal_archive.watch(spool)
+    click.echo(f"{wal_archive.archive_spooled(spool)} WAL files archived")
+
+
+@hcw.command()
+@click.option(
+    "--to",
+    "moment",
+    required=True,
+    type=click.DateTime(["%Y-%m-%d %H:%M:%S%z", "%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%d %H:%M:%S.%f%z"]),
+    help="the moment, with its time zone: '2026-12-07 08:00:00+0000'",
+)
+def restore(moment) -> None:
+    """Restore the embedded server to a moment from the backups (docs/runbook.md), then have
+    the next runs take again what came after it. Stop Airflow first (make down)."""
+    from common import settings
+    from ingestion.after_restore import after_restore
+    from orchestration import airflow_services
+    from warehouse.point_in_time import RestoreImpossible, restore_to
+
+    if not (settings.EMBEDDED_PGDATA / "PG_VERSION").exists():
+        raise click.ClickException(
+            f"no embedded server in {settings.EMBEDDED_PGDATA}: a server of your own is restored"
+            " by its administrator (docs/runbook.md, 'Backups and restore')"
+        )
+    if airflow_services.running():
+        raise click.ClickException("Airflow's services are running: make down, then restore")
+    warehouse = _warehouse()
+    try:
+        restored = restore_to(moment, warehouse, settings.EMBEDDED_PGDATA)
+    except RestoreImpossible as impossible:
+        raise click.ClickException(str(impossible)) from impossible
+    requeued = after_restore(warehouse)
+    click.echo(
+        f"restored to {restored.target.isoformat()} from {restored.backup} and"
+        f" {restored.wal_files} WAL files in {restored.seconds:.0f} s; {requeued.files_requeued}"
+        f" landed files back in landing, {requeued.pipelines_reset} dlt pipelines' state reset."
+        f" The replaced data folder is {restored.replaced}: delete it once satisfied."
+    )
 
 
 # -- the gate and reports ---------------------------------------------------------------------

@@ -36,6 +36,7 @@ from orchestration.service_secrets import (
     write_vitals_processor_secrets,
 )
 from orchestration.stored_credentials import prepare_airflow_database
+from warehouse import wal_archive
 from warehouse.bootstrap import bootstrap
 from warehouse.connection import Warehouse, from_environment
 from warehouse.runs import workflow_of
@@ -188,6 +189,9 @@ def run_demo() -> bool:
         remove_vitals_processor_secrets()
         if fhir_server is not None:
             fhir_server.stop()
+        # the WAL this run wrote, out of the PHI zone into the backups, encrypted (no `make up`
+        # archiver may be running)
+        wal_archive.archive_spooled(wal_archive.spool_dir(settings.EMBEDDED_PGDATA))
         # a tool that copies a file keeps its mode (Cosmos's cached dbt manifest): owner-only again
         make_var_private()
 

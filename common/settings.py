@@ -21,6 +21,8 @@ EMBEDDED_PGDATA = VAR_DIR / "pgdata"
 SERVER_LOG_FOLDER = "server_log"
 AIRFLOW_HOME = VAR_DIR / "airflow"
 DLT_DATA_DIR = VAR_DIR / "dlt"
+# Backups (warehouse/backup.py): encrypted, so they may live on another disk or mount, and should
+BACKUP_DIR = Path(os.environ.get("BACKUP_DIR") or VAR_DIR / "backups")
 
 DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
 EXPECTATIONS_DIR = PROJECT_ROOT / "expectations"

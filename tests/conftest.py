@@ -118,14 +118,19 @@ def saved_parses(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def test_warehouse(
-    tmp_path_factory: pytest.TempPathFactory, warehouse_template: Path, saved_parses: Path
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    warehouse_template: Path,
+    saved_parses: Path,
 ) -> Iterator[TestWarehouse]:
     """A fresh server (a copy of the template) and var folder for one test module, set as the
-    project's warehouse."""
+    project's warehouse; it archives its WAL (warehouse/wal_archive.py) when the module says
+    ARCHIVE_WAL = True, as the product's own server does."""
     var_dir = tmp_path_factory.mktemp("var")
     _copy_saved_parses(saved_parses, var_dir)
+    archive_wal = getattr(request.module, "ARCHIVE_WAL", False)
     with throwaway_warehouse(
-        var_dir, template=warehouse_template, port=_worker_port()
+        var_dir, template=warehouse_template, port=_worker_port(), archive_wal=archive_wal
     ) as warehouse:
         yield TestWarehouse(warehouse, var_dir)
     _copy_saved_parses(var_dir, saved_parses)

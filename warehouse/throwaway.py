@@ -23,7 +23,7 @@ from pathlib import Path
 import psycopg
 
 from common import settings
-from common.env_file import GENERATED
+from common.env_file import GENERATED, with_derived
 from warehouse import embedded
 from warehouse.bootstrap import bootstrap
 from warehouse.connection import Warehouse, dbt_environment, from_environment
@@ -37,6 +37,7 @@ VAR_FOLDERS = {
     "AIRFLOW_HOME": "airflow",
     "DLT_DATA_DIR": "dlt",
     "EMBEDDED_PGDATA": "pgdata",
+    "BACKUP_DIR": "backups",
 }
 
 # Where a template keeps its stopped server and its secrets. dbt's parsed project is not kept:
@@ -58,7 +59,7 @@ def free_port() -> int:
 
 def _fresh_secrets() -> dict[str, str]:
     """What `make setup` generates into `.env`, the superuser's password among them."""
-    return {name: make() for name, make in GENERATED.items()}
+    return with_derived({name: make() for name, make in GENERATED.items()})
 
 
 def _chown_like(original: Path, copy: Path) -> None:
@@ -81,7 +82,7 @@ def _copy_template(template: Path, var_dir: Path) -> dict[str, str]:
 
 @contextmanager
 def throwaway_warehouse(
-    var_dir: Path, template: Path | None = None, port: int | None = None
+    var_dir: Path, template: Path | None = None, port: int | None = None, archive_wal: bool = False
 ) -> Iterator[Warehouse]:
     """Start a server under `var_dir`, point the environment and `settings` at it, then undo.
 
@@ -97,16 +98,20 @@ def throwaway_warehouse(
     var_dir.mkdir(parents=True, exist_ok=True)
     if template:
         values = _copy_template(template, var_dir)
-        with _warehouse_in(var_dir, values, fresh=False, port=port) as warehouse:
+        with _warehouse_in(var_dir, values, False, port, archive_wal) as warehouse:
             yield warehouse
     else:
-        with _warehouse_in(var_dir, _fresh_secrets(), fresh=True, port=port) as warehouse:
+        with _warehouse_in(var_dir, _fresh_secrets(), True, port, archive_wal) as warehouse:
             yield warehouse
 
 
 @contextmanager
 def _warehouse_in(
-    var_dir: Path, values: dict[str, str], fresh: bool, port: int | None = None
+    var_dir: Path,
+    values: dict[str, str],
+    fresh: bool,
+    port: int | None = None,
+    archive_wal: bool = False,
 ) -> Iterator[Warehouse]:
     """The server of `var_dir/pgdata` (initdb'd and bootstrapped when `fresh`) started with the
     secrets `values`, and the environment and `settings` pointed at it until the context ends."""
@@ -114,7 +119,7 @@ def _warehouse_in(
     saved_settings = {name: getattr(settings, name) for name in VAR_FOLDERS}
     pgdata = var_dir / "pgdata"
     port = port or free_port()
-    embedded.ensure_running(pgdata, port, values["WAREHOUSE_ADMIN_PASSWORD"])
+    embedded.ensure_running(pgdata, port, values["WAREHOUSE_ADMIN_PASSWORD"], archive_wal)
     try:
         os.environ.update(values)
         os.environ["WAREHOUSE_URL"] = (
@@ -123,6 +128,7 @@ def _warehouse_in(
         os.environ["WAREHOUSE_PORT"] = str(port)  # where a person's command looks for it
         os.environ["HEALTHCARE_VAR_DIR"] = str(var_dir)
         os.environ["DLT_DATA_DIR"] = str(var_dir / "dlt")
+        os.environ["BACKUP_DIR"] = str(var_dir / "backups")
         for name, folder in VAR_FOLDERS.items():
             setattr(settings, name, var_dir / folder if folder else var_dir)
         warehouse = from_environment()

@@ -1,6 +1,7 @@
 """Airflow DAG `maintenance`: daily, delete what is kept on disk only for a while (archived and
 quarantined files, unfinished dlt packages, logs, validation results) past its retention, and
-back up the warehouse with pg_dump, keeping the newest backups (airflow/orchestration.yml).
+take a base backup of the server, encrypted and checked, keeping the newest with the WAL they
+need (airflow/orchestration.yml; warehouse/backup.py).
 """
 
 from __future__ import annotations

@@ -393,7 +393,8 @@ def _dags_seen_running(watch: ProcessEnvironments, warehouse) -> dict[str, list]
 
 # what a process started by a task may hold beside nothing: the one credential it runs with
 ALLOWED_IN_CHILDREN = {
-    "pg_dump": {".env WAREHOUSE_BACKUP_PASSWORD", "env WAREHOUSE_BACKUP_PASSWORD"},
+    "pg_basebackup": {".env WAREHOUSE_BACKUP_PASSWORD", "env WAREHOUSE_BACKUP_PASSWORD"},
+    "pg_dumpall": {".env WAREHOUSE_BACKUP_PASSWORD", "env WAREHOUSE_BACKUP_PASSWORD"},
     "dbt": {".env WAREHOUSE_TRANSFORMER_PASSWORD", "env WAREHOUSE_TRANSFORMER_PASSWORD"},
 }
 
@@ -471,7 +472,9 @@ def test_no_service_nor_task_of_any_dag_holds_a_secret_it_does_not_use(
     # the services, and anything a task started, hold nothing but what their duty uses
     # each service's, read now
     service_pids = airflow_services.service_pids()
-    assert set(service_pids) == {*airflow_services.SERVICES, airflow_services.VITALS_PROCESSOR}
+    assert set(service_pids) == {
+        *airflow_services.SERVICES, airflow_services.VITALS_PROCESSOR, airflow_services.WAL_ARCHIVER
+    }  # fmt: skip
     for service, pid in service_pids.items():
         environ = psutil.Process(pid).environ()
         assert environ.get("WAREHOUSE_PORT") == str(warehouse.port), service

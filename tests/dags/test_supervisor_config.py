@@ -36,6 +36,7 @@ def test_supervisord_reads_every_service_whole_from_a_folder_with_a_space(monkey
     commands = airflow_services._commands()
     assert set(programs) == set(commands) == {
         "api-server", "scheduler", "dag-processor", "triggerer", "vitals-processor",
+        "wal-archiver",
     }  # fmt: skip
     for name, program in programs.items():
         assert shlex.split(program.command) == commands[name]

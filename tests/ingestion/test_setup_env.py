@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from common.env_file import EDITABLE, GENERATED, read_env_file, write_env_file
+from pyrage import x25519
+
+from common.env_file import DERIVED, EDITABLE, GENERATED, is_secret, read_env_file, write_env_file
 
 
 def test_first_setup_generates_every_secret(tmp_path):
@@ -10,8 +12,11 @@ def test_first_setup_generates_every_secret(tmp_path):
     created = write_env_file(env_file)
     values = read_env_file(env_file)
     assert created == list(GENERATED)
-    assert set(values) == set(GENERATED) | set(EDITABLE)
+    assert set(values) == set(GENERATED) | set(EDITABLE) | set(DERIVED)
     assert all(values[name] for name in GENERATED)
+    # what encrypts backups is the public half of what reads them
+    public = x25519.Identity.from_str(values["BACKUP_IDENTITY"]).to_public()
+    assert values["BACKUP_RECIPIENT"] == str(public) and not is_secret("BACKUP_RECIPIENT")
     assert oct(env_file.stat().st_mode & 0o777) == "0o600"
 
 

@@ -135,7 +135,7 @@ def test_with_the_warehouse_away_the_processor_waits_and_loses_nothing(test_ware
         processor.assert_alive()
         assert len(list(landing.glob("vitals_*.ndjson"))) == 3  # waiting, not set aside
         embedded.ensure_running(
-            test_warehouse.var_dir / "pgdata", warehouse.port, warehouse.admin_password
+            test_warehouse.var_dir / "pgdata", warehouse.port, warehouse.admin_password, False
         )
         wait_until(lambda: processed_files(warehouse) == before + 3, 120, "the files after")
         assert not list((settings.QUARANTINE_DIR / "vitals").glob("*.ndjson"))

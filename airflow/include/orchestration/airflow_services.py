@@ -55,6 +55,8 @@ SERVICES = {
 }
 # the device feed's only consumer: lands vitals and raises clinical alerts within seconds
 VITALS_PROCESSOR = "vitals-processor"
+# moves the WAL the embedded server spools into the backups, encrypted (warehouse/wal_archive.py)
+WAL_ARCHIVER = "wal-archiver"
 GROUP = "services"
 # in the environment of every process `up` starts, and so of every process they start: `down`
 # finds them by it, whatever became of their parents
@@ -82,6 +84,7 @@ def _commands() -> dict[str, list[str]]:
     commands = {service: [airflow, service, *arguments] for service, arguments in SERVICES.items()}
     commands["api-server"] += ["--port", str(port())]
     commands[VITALS_PROCESSOR] = [sys.executable, "-m", "monitoring"]
+    commands[WAL_ARCHIVER] = [str(settings.VENV_BIN / "hcw"), "archive-wal", "--watch"]
     return commands
 
 
