@@ -7,24 +7,33 @@ PY := $(VENV)/bin/python
 # the command line (cli/main.py): `.venv/bin/hcw --help` lists its commands
 HCW := $(VENV)/bin/hcw
 
-.PHONY: setup chromium run test test-fast bench docs report up down manifest lint format stop-warehouse clean
+.PHONY: setup chromium postgresql run test test-fast bench docs report up down manifest lint format stop-warehouse clean
 
-setup: chromium ## create .venv, install the locked dependencies, generate .env with fresh secrets, fetch the Data Docs' assets
+setup: chromium postgresql ## create .venv, install the locked dependencies, generate .env with fresh secrets, fetch the Data Docs' assets
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check "uv==0.13.9"
 	UV_PROJECT_ENVIRONMENT=$(VENV) $(UV) sync --frozen --compile-bytecode --python $(PY)
 	$(HCW) setup-env
 	$(HCW) data-docs-assets
 
-chromium: ## Debian's chromium, which the browser tests drive: installed when missing and root, else how
-	@command -v chromium >/dev/null || { \
+# $(call debian_package,<package>,<check that it is there>,<why it is needed>): installed with
+# apt-get when missing and root, else stop and say how
+define debian_package
+	@$(2) >/dev/null 2>&1 || { \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	    echo "installing Debian's chromium (the browser tests drive it)"; \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	    echo "installing Debian's $(1) ($(3))"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(1) >/dev/null; \
 	  else \
-	    echo "make setup: the browser tests need Debian's chromium: run 'sudo apt-get install chromium', then make setup again"; \
+	    echo "make setup: Debian's $(1) is missing ($(3)): run 'sudo apt-get install $(1)', then make setup again"; \
 	    exit 1; \
 	  fi; }
+endef
+
+chromium: ## Debian's chromium, which the browser tests drive: installed when missing and root, else how
+	$(call debian_package,chromium,command -v chromium,the browser tests need it)
+
+postgresql: ## Debian's PostgreSQL, whose TLS the transport test uses (the embedded one has none): installed when missing and root, else how
+	$(call debian_package,postgresql,ls /usr/lib/postgresql/*/bin/postgres,the transport test starts a TLS server with it)
 
 run: manifest ## start the warehouse, land demo data, run each source's DAG and the build through Airflow
 	$(HCW) run

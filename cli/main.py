@@ -88,12 +88,15 @@ def setup_env() -> None:
     """Write `.env` with fresh random secrets; keep those it made before (`make setup`)."""
     from common.env_file import write_env_file
     from common.settings import ENV_FILE
+    from warehouse.tls_certificates import ensure_compose_certificates
 
     created = write_env_file(ENV_FILE)
     if created:
         click.echo(f"{ENV_FILE.name}: generated {len(created)} new secrets")
     else:
         click.echo(f"{ENV_FILE.name}: kept the existing secrets")
+    if folder := ensure_compose_certificates():
+        click.echo(f"{folder}: a certificate for docker-compose.yml's PostgreSQL (TLS only)")
 
 
 @hcw.command("data-docs-assets")

@@ -85,7 +85,7 @@ def with_derived(values: dict[str, str]) -> dict[str, str]:
 EDITABLE: dict[str, str] = {
     "SMTP_HOST": "localhost",
     "SMTP_PORT": "25",
-    "SMTP_STARTTLS": "false",
+    "SMTP_STARTTLS": "true",  # the server's certificate checked; false only for a relay on this host
     "SMTP_USER": "",
     "SMTP_PASSWORD": "",
     "ALERT_EMAIL_FROM": "healthcare-warehouse@localhost",

@@ -2,7 +2,9 @@
 SMTP_USER, SMTP_PASSWORD, ALERT_EMAIL_FROM, ALERT_EMAIL_TO): on-call alerts from Airflow and
 clinical alerts from the vitals processor share it.
 
-With SMTP_STARTTLS=true the server's certificate is verified; a login is never sent in clear.
+STARTTLS is on unless SMTP_STARTTLS=false: the message (a clinical alert names a bed) goes
+encrypted, to a server whose certificate the system's authorities vouch for (or those in
+SSL_CERT_FILE, for a relay with a private CA), or not at all. A login is never sent in clear.
 """
 
 from __future__ import annotations
@@ -46,7 +48,7 @@ def send_email(
     message.set_content(body)
     for path in attachments:
         message.add_attachment(path.read_bytes(), "text", "html", filename=path.name)
-    starttls = os.environ.get("SMTP_STARTTLS", "false").lower() == "true"
+    starttls = os.environ.get("SMTP_STARTTLS", "true").lower() != "false"
     user = os.environ.get("SMTP_USER")
     if user and not starttls:
         log.error("SMTP_USER is set without SMTP_STARTTLS=true: not sending a password in clear")

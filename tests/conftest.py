@@ -108,6 +108,18 @@ def _copy_saved_parses(source: Path, destination: Path) -> None:
             shutil.copy2(saved, copy)
 
 
+@pytest.hookimpl(trylast=True)  # after pytest-randomly's shuffle
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A test marked `last_in_module` runs after the other tests of its module, which stay in the
+    session's order: it changes what they share (`make down`'s test stops the services the
+    module's other tests use, each of which would start them again: about 30 s; the backup
+    retention test deletes the backup the others read). Alone, or first, it still passes."""
+    for item in [item for item in items if item.get_closest_marker("last_in_module")]:
+        items.remove(item)
+        module = [index for index, other in enumerate(items) if other.path == item.path]
+        items.insert(module[-1] + 1 if module else len(items), item)
+
+
 @pytest.fixture(scope="session")
 def saved_parses(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """dbt's saved parses of this worker's modules, by their place in a var folder."""

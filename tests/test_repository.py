@@ -117,3 +117,26 @@ def test_no_secret_from_env_appears_in_a_tracked_file():
             ["git", "grep", "-lF", "--", value], cwd=ROOT, capture_output=True, check=False
         )
         assert found.returncode == 1, "a value from .env is in a tracked file"
+
+
+def test_compose_postgresql_takes_tls_only_and_its_clients_check_its_certificate():
+    """The rules and settings docker-compose.yml gives its PostgreSQL, which
+    tests/security/test_transport.py puts to a real TLS server."""
+    compose = yaml.safe_load(COMPOSE)
+    postgres = compose["services"]["postgres"]
+    command = " ".join(postgres["command"])
+    assert "ssl=on" in command and "hba_file=/etc/postgresql/pg_hba.conf" in command
+    assert "./warehouse/pg_hba.compose.conf:/etc/postgresql/pg_hba.conf:ro" in postgres["volumes"]
+    assert "./var/secrets/postgres-tls:/tls:ro" in postgres["volumes"]
+    rules = [
+        line.split()
+        for line in (settings.PROJECT_ROOT / "warehouse" / "pg_hba.compose.conf").read_text()
+        .splitlines()
+        if line.strip() and not line.startswith("#")
+    ]  # fmt: skip
+    assert {rule[0] for rule in rules} == {"local", "hostssl", "hostnossl"}
+    assert all(rule[-1] == "reject" for rule in rules if rule[0] == "hostnossl")
+    ca = "/opt/project/var/secrets/postgres-tls/ca.crt"
+    assert compose["x-settings"]["WAREHOUSE_SSLROOTCERT"] == ca
+    init_url = compose["services"]["airflow-init"]["environment"]["WAREHOUSE_URL"]
+    assert init_url.endswith(f"?sslrootcert={ca}")

@@ -82,6 +82,7 @@ def _client_env(warehouse: Warehouse) -> dict[str, str]:
         "PGUSER": DUMPING_ROLE,
         "PGPASSWORD": warehouse.password(DUMPING_ROLE),
         "PGDATABASE": warehouse.database,
+        **warehouse.transport.libpq_environment(),
     }
 
 

@@ -98,7 +98,8 @@ def decrypted(path: Path, key: x25519.Identity) -> Iterator[IO[bytes]]:
     read_end, write_end = os.pipe()
 
     def decrypt() -> None:
-        with path.open("rb") as encrypted, os.fdopen(write_end, "wb") as plain:
+        # the pipe's end first: closed whatever fails, or the reader would wait for ever
+        with os.fdopen(write_end, "wb") as plain, path.open("rb") as encrypted:
             decrypt_io(encrypted, plain, [key])
 
     worker = _Worker(decrypt, f"decrypt {path.name}")

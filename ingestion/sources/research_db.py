@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 import psycopg
@@ -17,6 +17,7 @@ from common import settings
 from ingestion import dlt_pipeline
 from ingestion.file_source import ReconciliationError
 from warehouse.connection import Warehouse
+from warehouse.transport import Transport, transport_for
 
 log = logging.getLogger(__name__)
 
@@ -31,25 +32,37 @@ class ResearchDatabase:
     database: str
     user: str
     password: str
+    # TLS with its certificate checked when on another machine (warehouse/transport.py)
+    transport: Transport = field(default_factory=Transport)
 
     def url(self) -> str:
         from urllib.parse import quote
 
         return (
             f"postgresql+psycopg2://{quote(self.user)}:{quote(self.password, safe='')}"
-            f"@{self.host}:{self.port}/{self.database}"
+            f"@{self.host}:{self.port}/{self.database}{self.transport.url_query()}"
         )
 
 
 def research_database(warehouse: Warehouse) -> ResearchDatabase:
-    """RESEARCH_DB_HOST/PORT/NAME/USER, or the demo database on the warehouse's server."""
+    """RESEARCH_DB_HOST/PORT/NAME/USER (and RESEARCH_DB_SSLROOTCERT when it is on another
+    machine), or the demo database on the warehouse's server, reached as the warehouse is."""
     settings.load_env()
+    host = os.environ.get("RESEARCH_DB_HOST")
     return ResearchDatabase(
-        host=os.environ.get("RESEARCH_DB_HOST", warehouse.host),
+        host=host or warehouse.host,
         port=int(os.environ.get("RESEARCH_DB_PORT", warehouse.port)),
         database=os.environ.get("RESEARCH_DB_NAME", "research"),
         user=os.environ.get("RESEARCH_DB_USER", "research_reader"),
         password=settings.require_secret("RESEARCH_DB_PASSWORD"),
+        transport=transport_for(
+            host,
+            os.environ.get("RESEARCH_DB_SSLMODE", ""),
+            os.environ.get("RESEARCH_DB_SSLROOTCERT", ""),
+            "RESEARCH_DB_HOST",
+        )
+        if host
+        else warehouse.transport,
     )
 
 
@@ -60,6 +73,7 @@ def _changed_at_source(source: ResearchDatabase, cursor: datetime | None) -> int
         dbname=source.database,
         user=source.user,
         password=source.password,
+        **source.transport.connect_kwargs(),
     ) as conn:
         if cursor is None:
             return conn.execute(f"select count(*) from {TABLE}").fetchone()[0]

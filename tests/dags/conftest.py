@@ -38,18 +38,6 @@ def orchestration_config(folder, **dags: dict) -> str:
     return str(path)
 
 
-@pytest.hookimpl(trylast=True)  # after pytest-randomly's shuffle
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """A test marked `last_in_module` runs after the other tests of its module, which stay in the
-    session's order: `make down`'s test stops the services the module's other tests share, and
-    each of them would start them again (about 30 s). Alone, or first, it still passes: the
-    services fixture starts what is not running."""
-    for item in [item for item in items if item.get_closest_marker("last_in_module")]:
-        items.remove(item)
-        module = [index for index, other in enumerate(items) if other.path == item.path]
-        items.insert(module[-1] + 1 if module else len(items), item)
-
-
 @pytest.fixture(scope="module")
 def smtp_sink():
     with SmtpSink() as sink:

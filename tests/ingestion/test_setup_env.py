@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pyrage import x25519
 
+from common import settings
 from common.env_file import DERIVED, EDITABLE, GENERATED, is_secret, read_env_file, write_env_file
 
 
@@ -46,3 +47,20 @@ def test_an_edited_alert_setting_survives_the_next_setup(tmp_path):
     )
     write_env_file(env_file)
     assert read_env_file(env_file)["SMTP_HOST"] == "mail.example"
+
+
+def test_setup_writes_a_certificate_for_compose_postgresql_once(tmp_path, monkeypatch):
+    from cryptography import x509
+
+    from warehouse import tls_certificates
+
+    monkeypatch.setattr(settings, "VAR_DIR", tmp_path)
+    folder = tls_certificates.ensure_compose_certificates()
+    assert folder == tmp_path / "secrets" / "postgres-tls"
+    assert tls_certificates.ensure_compose_certificates() is None  # kept, not made again
+    assert oct((folder / tls_certificates.KEY).stat().st_mode & 0o777) == "0o600"
+    server = x509.load_pem_x509_certificate((folder / tls_certificates.CERTIFICATE).read_bytes())
+    authority = x509.load_pem_x509_certificate((folder / tls_certificates.CA).read_bytes())
+    server.verify_directly_issued_by(authority)
+    names = server.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert "postgres" in names.get_values_for_type(x509.DNSName)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import gzip
 import shutil
+import threading
 import time
 
 import pytest
@@ -109,6 +110,7 @@ def test_a_backup_missing_a_file_fails_its_check(test_warehouse, backed_up, tmp_
         check_base_backup(short, tmp_path / "wal", backup.CLIENT_BIN / "pg_waldump")
 
 
+@pytest.mark.last_in_module  # it deletes the backup the others read
 def test_the_newest_backups_are_kept_with_only_the_wal_they_need(test_warehouse, backed_up):
     first, _ = backed_up
     spool = wal_archive.spool_dir(test_warehouse.var_dir / "pgdata")
@@ -133,3 +135,21 @@ def test_the_newest_backups_are_kept_with_only_the_wal_they_need(test_warehouse,
         sorted(archived),
         sorted(before),
     )
+
+
+def test_a_backup_file_that_cannot_be_opened_fails_at_once(tmp_path):
+    """Not a reader left waiting on a decryption that never began."""
+    outcome: list[BaseException] = []
+
+    def read_missing() -> None:
+        try:
+            with decrypted(tmp_path / "missing.age", identity()) as plain:
+                plain.read()
+        except BackupUnreadable as error:
+            outcome.append(error)
+
+    reader = threading.Thread(target=read_missing, daemon=True)
+    reader.start()
+    reader.join(30)
+    assert not reader.is_alive(), "the reader waits on a decryption that failed"
+    assert "missing.age" in str(outcome[0])

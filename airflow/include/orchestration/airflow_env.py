@@ -151,6 +151,7 @@ def airflow_environment(warehouse: Warehouse, write_config: bool = True) -> dict
             "WAREHOUSE_HOST": warehouse.host,
             "WAREHOUSE_PORT": str(warehouse.port),
             "WAREHOUSE_DATABASE": warehouse.database,
+            **warehouse.transport.environment(),
             # Airflow retitles its processes (setproctitle), which by default overwrites each
             # one's /proc/<pid>/environ: kept, so that what a task holds can be read (ps e)
             "SPT_NOENV": "1",

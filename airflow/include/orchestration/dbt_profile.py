@@ -14,6 +14,7 @@ from cosmos import ProfileConfig
 from cosmos.profiles import PostgresUserPasswordProfileMapping
 
 from common import settings
+from warehouse.transport import SSLMODE_VARIABLE, SSLROOTCERT_VARIABLE
 
 PROFILE_NAME = "healthcare_warehouse"
 TARGET_NAME = "warehouse"
@@ -34,6 +35,9 @@ def warehouse_location() -> dict[str, object]:
         "host": os.environ.get("WAREHOUSE_HOST"),
         "port": int(os.environ["WAREHOUSE_PORT"]) if os.environ.get("WAREHOUSE_PORT") else None,
         "dbname": os.environ.get("WAREHOUSE_DATABASE"),
+        # TLS to a server on another machine (warehouse/transport.py)
+        "sslmode": os.environ.get(SSLMODE_VARIABLE),
+        "sslrootcert": os.environ.get(SSLROOTCERT_VARIABLE),
     }
     return {name: value for name, value in location.items() if value}
 
