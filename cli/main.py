@@ -444,7 +444,9 @@ def restore(moment) -> None:
         )
     if airflow_services.running():
         raise click.ClickException("Airflow's services are running: make down, then restore")
-    warehouse = _warehouse()
+    from warehouse.connection import from_environment
+
+    warehouse = from_environment(start=False)  # a server that will not start is restored too
     try:
         restored = restore_to(moment, warehouse, settings.EMBEDDED_PGDATA)
     except RestoreImpossible as impossible:

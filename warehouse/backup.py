@@ -82,6 +82,8 @@ def _client_env(warehouse: Warehouse) -> dict[str, str]:
         "PGUSER": DUMPING_ROLE,
         "PGPASSWORD": warehouse.password(DUMPING_ROLE),
         "PGDATABASE": warehouse.database,
+        # the password proven (SCRAM), never sent in clear to whatever answers on the port
+        "PGREQUIREAUTH": "scram-sha-256",
         **warehouse.transport.libpq_environment(),
     }
 
@@ -93,8 +95,10 @@ def _encrypt_output(command: list[str], warehouse: Warehouse, path: Path) -> Non
 
 
 def _check_while_encrypting(warehouse: Warehouse, path: Path) -> CheckedBackup:
-    """pg_basebackup's tar stream encrypted into `path` and checked in the same pass: the plain
-    text is never on disk, and the check needs no key (the backup task holds none)."""
+    """pg_basebackup's tar stream encrypted into `path` and checked in the same pass, so the
+    check needs no key (the backup task holds none). Of the plain text only the WAL segments the
+    backup holds touch the disk, for pg_waldump, in an owner-only folder under var/ (the PHI
+    zone), deleted when the check ends."""
     command = [
         str(CLIENT_BIN / "pg_basebackup"), "--pgdata=-", "--format=tar", "--wal-method=fetch",
         "--checkpoint=fast", "--manifest-checksums=SHA256", "--compress=client-gzip:1",
@@ -208,8 +212,9 @@ def _archived_through(warehouse: Warehouse, lsn: str, timeout_seconds: float = 6
             if archived and archived >= segment:
                 return
             time.sleep(0.2)
-    log.warning(
-        "the server has not archived %s after %s s: is archiving failing?", segment, timeout_seconds
+    raise RuntimeError(
+        f"the server has not archived {segment} after {timeout_seconds} s: WAL archiving fails"
+        " (pg_stat_archiver, the wal-archiver's log): a restore reaches only this backup's end"
     )
 
 
@@ -252,8 +257,13 @@ def _keep_newest(keep: int, backup_dir: Path | None) -> None:
     for old in kept[:-keep]:
         shutil.rmtree(old)
         log.info("deleted the old backup %s", old.name)
+    a_day_ago = time.time() - 86400  # a backup still being written is younger
     for leftover in base_dir(backup_dir).glob("*" + PARTIAL):
-        shutil.rmtree(leftover, ignore_errors=True)
+        if leftover.stat().st_mtime < a_day_ago:
+            shutil.rmtree(leftover, ignore_errors=True)
+    for leftover in settings.VAR_DIR.glob(".backup-wal-*"):  # a check killed midway (PHI)
+        if leftover.stat().st_mtime < a_day_ago:
+            shutil.rmtree(leftover, ignore_errors=True)
     oldest = backups(backup_dir)[0]
     first_needed = wal_archive.segment_position(record(oldest)["checked"]["start_segment"])
     for path in wal_archive.archive_dir(backup_dir).glob("*"):

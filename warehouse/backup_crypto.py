@@ -62,8 +62,12 @@ class _Worker(threading.Thread):
             self.failure = error
 
     def finish(self, end: IO[bytes]) -> Exception | None:
-        """Close this side's `end` of the pipe, wait, and return the error the work met."""
-        end.close()
+        """Close this side's `end` of the pipe, wait, and return the error the work met (a
+        writer's last flush fails when the work died first: the work's error is the one)."""
+        try:
+            end.close()
+        except BrokenPipeError:
+            pass
         self.join()
         return self.failure
 
@@ -82,11 +86,14 @@ def encrypting(path: Path, to: x25519.Recipient) -> Iterator[IO[bytes]]:
     sink = os.fdopen(write_end, "wb")
     try:
         yield sink
-    except BaseException:
-        worker.finish(sink)  # the encryption sees the end: its file is discarded
+    except BaseException as error:
+        failure = worker.finish(sink)  # the encryption sees the end: its file is discarded
         path.unlink(missing_ok=True)
+        if failure and isinstance(error, BrokenPipeError):
+            raise failure from error  # the encryption died first (a full disk): its error
         raise
     if failure := worker.finish(sink):
+        path.unlink(missing_ok=True)
         raise failure
 
 

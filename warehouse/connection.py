@@ -96,8 +96,9 @@ def _transport(host: str, query: dict[str, list[str]], values: Mapping[str, str]
     )
 
 
-def from_environment() -> Warehouse:
-    """The warehouse named by `WAREHOUSE_URL`, or the embedded one (started if it is not running)."""
+def from_environment(start: bool = True) -> Warehouse:
+    """The warehouse named by `WAREHOUSE_URL`, or the embedded one (started if it is not running,
+    unless not `start`: a restore replaces a server that may not start)."""
     settings.load_env()
     url = os.environ.get("WAREHOUSE_URL")
     if url:
@@ -114,7 +115,8 @@ def from_environment() -> Warehouse:
         )
     port = int(settings.require("WAREHOUSE_PORT"))
     admin_password = settings.require("WAREHOUSE_ADMIN_PASSWORD")
-    embedded.ensure_running(settings.EMBEDDED_PGDATA, port, admin_password)
+    if start:
+        embedded.ensure_running(settings.EMBEDDED_PGDATA, port, admin_password)
     return Warehouse(
         host="127.0.0.1",
         port=port,

@@ -14,6 +14,7 @@ own is restored by its administrator from the same backups (the runbook says how
 from __future__ import annotations
 
 import gzip
+import json
 import logging
 import os
 import shutil
@@ -25,6 +26,9 @@ from pathlib import Path
 
 import psycopg
 
+from common import settings
+from common.settings import SERVER_LOG_FOLDER
+from common.whole_files import write_whole
 from warehouse import embedded, wal_archive
 from warehouse.backup import BASE, backups, record
 from warehouse.backup_crypto import decrypted, identity
@@ -34,6 +38,7 @@ log = logging.getLogger(__name__)
 
 RESTORE_WAL = "restore_wal"  # in the new data folder, the archived WAL decrypted for the replay
 RESTORE_SETTINGS = "restore.conf"
+TIMELINES = "timelines.json"  # in the backup folder: the timelines restores opened, and when
 
 
 class RestoreImpossible(RuntimeError):
@@ -56,12 +61,13 @@ def restore_to(
     if target.tzinfo is None:
         raise ValueError("the moment to restore to needs its time zone (e.g. +00)")
     started = time.monotonic()
-    key = identity()  # before anything is stopped: no key, no restore
+    key = identity()  # before anything is stopped: no key or no backup, no restore
+    backup = _backup_before(target, backup_dir)
     if embedded.is_running(pgdata):
         _archive_current_segment(warehouse)
         embedded.stop(pgdata)
     wal_archive.archive_spooled(wal_archive.spool_dir(pgdata), backup_dir)
-    backup = _backup_before(target, backup_dir)
+    timeline = _timeline_live_at(target, record(backup)["checked"]["timeline"], backup_dir)
     owner = pgdata.stat()
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     replaced = pgdata.with_name(f"{pgdata.name}.before-restore-{stamp}")
@@ -78,12 +84,14 @@ def restore_to(
             stale.unlink()
         start_segment = record(backup)["checked"]["start_segment"]
         wal_files = _decrypt_wal(key, start_segment, pgdata / RESTORE_WAL, backup_dir)
-        _write_recovery_settings(pgdata, target)
+        _keep_access_log(replaced, pgdata)
+        _write_recovery_settings(pgdata, target, timeline)
         for folder, _, files in os.walk(pgdata):
             for path in [folder, *(os.path.join(folder, name) for name in files)]:
                 os.chown(path, owner.st_uid, owner.st_gid)
         embedded.start_recovering(pgdata, warehouse.port)
         _wait_until_promoted(warehouse, pgdata)
+        _record_timeline(warehouse, backup_dir)
     except BaseException:
         _put_back(pgdata, replaced, stamp)
         raise
@@ -102,6 +110,9 @@ def _archive_current_segment(warehouse: Warehouse, timeout_seconds: float = 60) 
     """Finish the segment being written and wait until the server has spooled it: the changes
     up to this moment are then in the archive."""
     with psycopg.connect(**warehouse.connect_kwargs(warehouse.admin_user), autocommit=True) as conn:
+        # a commit stamped now: a replay stops at the first commit after its moment, and a
+        # moment after the last change would otherwise find none (PostgreSQL then refuses)
+        conn.execute("select pg_current_xact_id()")
         (segment,) = conn.execute("select pg_walfile_name(pg_switch_wal())").fetchone()
         until = time.monotonic() + timeout_seconds
         while time.monotonic() < until:
@@ -143,12 +154,51 @@ def _decrypt_wal(key, start_segment: str, folder: Path, backup_dir: Path | None)
     return count
 
 
-def _write_recovery_settings(pgdata: Path, target: datetime) -> None:
+def _timeline_live_at(target: datetime, backup_timeline: int, backup_dir: Path | None) -> int:
+    """The timeline the server wrote at `target`: the newest a restore opened before it, else
+    the backup's own. Each restore opens a timeline whose history reaches back through the
+    ones before; replaying "the latest" would follow a later restore's branch past `target`."""
+    opened = [
+        entry["timeline"]
+        for entry in _timelines(backup_dir)
+        if datetime.fromisoformat(entry["opened_at"]) <= target
+    ]
+    return max([backup_timeline, *opened])
+
+
+def _timelines(backup_dir: Path | None) -> list[dict]:
+    path = (backup_dir or settings.BACKUP_DIR) / TIMELINES
+    return json.loads(path.read_text()) if path.exists() else []
+
+
+def _record_timeline(warehouse: Warehouse, backup_dir: Path | None) -> None:
+    """The timeline this restore opened, and when: a later restore to a moment after this one
+    replays along it, to a moment before along the one that was live then."""
+    with psycopg.connect(**warehouse.connect_kwargs(warehouse.admin_user)) as conn:
+        (timeline,) = conn.execute("select timeline_id from pg_control_checkpoint()").fetchone()
+    entries = [*_timelines(backup_dir), {"timeline": timeline, "opened_at": _now().isoformat()}]
+    write_whole((backup_dir or settings.BACKUP_DIR) / TIMELINES, json.dumps(entries, indent=2))
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _keep_access_log(replaced: Path, pgdata: Path) -> None:
+    """The record of who connected and what analysts asked (warehouse/access_log.py), kept in
+    the data folder, goes on whole: the restore takes back data, never the record of access."""
+    old_log = replaced / SERVER_LOG_FOLDER
+    if old_log.is_dir():
+        shutil.copytree(old_log, pgdata / SERVER_LOG_FOLDER, dirs_exist_ok=True)
+
+
+def _write_recovery_settings(pgdata: Path, target: datetime, timeline: int) -> None:
     (pgdata / "recovery.signal").touch()
     (pgdata / RESTORE_SETTINGS).write_text(
         "# Written by warehouse/point_in_time.py for one restore; deleted after it\n"
         f"restore_command = 'cp {pgdata / RESTORE_WAL}/%f %p'\n"
         f"recovery_target_time = '{target.isoformat()}'\n"
+        f"recovery_target_timeline = '{timeline}'\n"
         "recovery_target_action = 'promote'\n"
     )
     conf = pgdata / "postgresql.conf"

@@ -77,9 +77,11 @@ def transport_for(
 ) -> Transport:
     """The transport to `host`, asked for as `sslmode` and `sslrootcert` in `where` (named in
     the refusal); refused (InsecureTransport) for another machine without verify-full TLS."""
+    told = where or "the warehouse's settings"
+    if "," in host:  # libpq would try each: one judged local could hand over to the next
+        raise InsecureTransport(f"{told}: one host, not a list ({host})")
     if is_local(host):
         return Transport(sslmode, sslrootcert)
-    told = where or "the warehouse's settings"
     if sslmode and sslmode != VERIFY_FULL:
         raise InsecureTransport(
             f"{told} names {host}, which is not this machine: the warehouse is reached there only"

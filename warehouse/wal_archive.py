@@ -16,6 +16,7 @@ is finished at least that often while anything is written.
 
 from __future__ import annotations
 
+import fcntl
 import gzip
 import hashlib
 import io
@@ -29,6 +30,7 @@ from pathlib import Path
 import yaml
 
 from common import settings
+from common.whole_files import write_whole
 from warehouse.backup_crypto import SUFFIX, encrypt_into, recipient
 
 log = logging.getLogger(__name__)
@@ -36,6 +38,7 @@ log = logging.getLogger(__name__)
 SPOOL_NAME = "wal_spool"  # beside the server's data folder
 ARCHIVED = ".gz" + SUFFIX
 CHECKSUM = ".sha256"  # of the plain segment: a segment spooled twice is archived once
+LOCK = ".archiver.lock"
 BACKUPS_CONFIG = Path(__file__).with_name("backups.yml")
 # a segment, a timeline's history, a backup's history file, or a timeline's last partial segment
 ARCHIVABLE = re.compile(r"^[0-9A-F]{24}(\.partial|\.[0-9A-F]{8}\.backup)?$|^[0-9A-F]{8}\.history$")
@@ -81,40 +84,51 @@ def server_settings(pgdata: Path, archiving: bool = True) -> str:
 
 
 def archive_spooled(spool: Path, backup_dir: Path | None = None) -> int:
-    """Move every finished file of `spool` into the archive, encrypted; how many."""
+    """Move every finished file of `spool` into the archive, encrypted; how many. One archiver
+    at a time (a lock in the spool): `make run`, a backup and the service may meet."""
+    if not spool.is_dir():
+        return 0
     target_dir = archive_dir(backup_dir)
     target_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-    to = None
-    moved = 0
-    for spooled in sorted(spool.iterdir()) if spool.is_dir() else []:
-        if not ARCHIVABLE.match(spooled.name):
-            continue  # a copy still being made (.name.part), or not the server's
-        to = to or recipient()
-        plain = spooled.read_bytes()
-        digest = hashlib.sha256(plain).hexdigest()
-        archived = target_dir / (spooled.name + ARCHIVED)
-        checksum = target_dir / (spooled.name + CHECKSUM)
-        if archived.exists() and checksum.exists():
-            if checksum.read_text().strip() != digest:
-                raise RuntimeError(
-                    f"{spooled.name} is archived already with other content: two servers archive"
-                    f" into {target_dir}, or one was restored over; left in {spool}"
-                )
-        else:
-            encrypt_into(archived, io.BytesIO(gzip.compress(plain, compresslevel=1)), to)
-            checksum.write_text(digest + "\n")
-        spooled.unlink()
-        moved += 1
+    with (spool / LOCK).open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        moved = sum(_archive(spooled, target_dir) for spooled in sorted(spool.iterdir()))
     if moved:
         log.info("archived %d WAL files into %s", moved, target_dir)
     return moved
+
+
+def _archive(spooled: Path, target_dir: Path) -> int:
+    if not ARCHIVABLE.match(spooled.name):
+        return 0  # a copy still being made (.name.part), the lock, or not the server's
+    try:
+        plain = spooled.read_bytes()
+    except FileNotFoundError:  # archived meanwhile by another
+        return 0
+    digest = hashlib.sha256(plain).hexdigest()
+    archived = target_dir / (spooled.name + ARCHIVED)
+    checksum = target_dir / (spooled.name + CHECKSUM)
+    if archived.exists() and checksum.exists():
+        if checksum.read_text().strip() != digest:
+            raise RuntimeError(
+                f"{spooled.name} is archived already with other content: two servers archive"
+                f" into {target_dir}, or one was restored over; left in {spooled.parent}"
+            )
+    else:
+        encrypt_into(archived, io.BytesIO(gzip.compress(plain, compresslevel=1)), recipient())
+        write_whole(checksum, digest + "\n")
+    spooled.unlink(missing_ok=True)
+    return 1
 
 
 def watch(spool: Path, interval_seconds: float = 5.0) -> None:
     """archive_spooled every `interval_seconds`, until stopped."""
     log.info("archiving WAL from %s into %s", spool, archive_dir())
     while True:
-        archive_spooled(spool)
+        try:
+            archive_spooled(spool)
+        except Exception:  # logged, tried again: the nightly backup fails while WAL is not archived
+            log.exception("archiving the spooled WAL failed; trying again")
         time.sleep(interval_seconds)
 
 

@@ -18,7 +18,7 @@ import sqlalchemy
 
 from common import settings
 from ingestion.sources.research_db import research_database
-from warehouse.connection import from_environment
+from warehouse.connection import for_service, from_environment
 from warehouse.tls_certificates import CA, CERTIFICATE, KEY, write_server_certificates
 from warehouse.transport import InsecureTransport, is_local
 
@@ -181,3 +181,11 @@ def test_the_research_database_on_another_machine_is_held_to_the_same_rule(
         assert conn.execute("select ssl from pg_stat_ssl where pid = pg_backend_pid()").fetchone()[
             0
         ]
+
+
+def test_a_list_of_hosts_is_refused_whatever_its_first(monkeypatch):
+    """libpq tries each host of a list: a local first one would hand over to the next unchecked."""
+    monkeypatch.setenv("WAREHOUSE_HOST", "127.0.0.1,db.example.org")
+    monkeypatch.setenv("WAREHOUSE_PORT", "5432")
+    with pytest.raises(InsecureTransport, match="one host, not a list"):
+        for_service()

@@ -52,6 +52,16 @@ def _land(test_warehouse, run_id: str) -> list:
     return land(EHR_FILES, test_warehouse.warehouse, run_id)
 
 
+def _restore(moment: datetime) -> str:
+    """`hcw restore --to` as the runbook has it; what it printed."""
+    restored = subprocess.run(
+        [str(settings.VENV_BIN / "hcw"), "restore", "--to", moment.strftime("%Y-%m-%d %H:%M:%S.%f%z")],
+        env=dict(os.environ), capture_output=True, text=True, timeout=600, check=False,
+    )  # fmt: skip
+    assert restored.returncode == 0, restored.stdout + restored.stderr
+    return restored.stdout
+
+
 def test_a_restore_between_two_loads_keeps_the_first_and_the_next_runs_take_the_second(
     test_warehouse,
 ):
@@ -83,14 +93,12 @@ def test_a_restore_between_two_loads_keeps_the_first_and_the_next_runs_take_the_
         assert after_second["ehr rows"] > after_first["ehr rows"]
         assert after_first["fhir inactive patients"] == 0
         assert after_second["fhir inactive patients"] == 3
+        time.sleep(1.5)
+        after_second_moment = datetime.now(UTC)
+        time.sleep(1.5)
 
-        restored = subprocess.run(
-            [str(settings.VENV_BIN / "hcw"), "restore",
-             "--to", moment.strftime("%Y-%m-%d %H:%M:%S.%f%z")],
-            env=dict(os.environ), capture_output=True, text=True, timeout=600, check=False,
-        )  # fmt: skip
-        assert restored.returncode == 0, restored.stdout + restored.stderr
-        assert "1 landed files back in landing" in restored.stdout
+        restored = _restore(moment)
+        assert "1 landed files back in landing" in restored
 
         # exactly the first load; the second load's file waits in landing again
         assert _counts(test_warehouse) == after_first
@@ -109,5 +117,16 @@ def test_a_restore_between_two_loads_keeps_the_first_and_the_next_runs_take_the_
             " where rows_received <> rows_loaded + rows_quarantined",
         )[0][0]
         assert unreconciled == 0
+
+        # a second restore, to a moment before the first restore: along the timeline live then,
+        # not the first restore's branch (which would stop it short, at the first moment)
+        _restore(after_second_moment)
+        assert _counts(test_warehouse) == after_second
+        # the record of access survives both: nothing of it was taken back
+        kept = test_warehouse.var_dir / "pgdata" / "server_log"
+        for replaced in test_warehouse.var_dir.glob("pgdata.before-restore-*"):
+            assert {p.name for p in (replaced / "server_log").iterdir()} <= {
+                p.name for p in kept.iterdir()
+            }
     finally:
         server.stop()
