@@ -137,15 +137,25 @@ def _client(command: list[str], warehouse: Warehouse) -> Iterator[IO[bytes]]:
         ) as client,
     ):
         assert client.stdout is not None
-        yield client.stdout
+        try:
+            yield client.stdout
+        except Exception as error:
+            # what the client reports (a file it could not read) is why its output fell short
+            client.stdout.close()
+            client.wait()
+            if client.returncode:
+                raise _client_failed(command, client.returncode, errors) from error
+            raise
         client.stdout.close()
         client.wait()
         if client.returncode != 0:
-            errors.seek(0)
-            raise RuntimeError(
-                f"{Path(command[0]).name} failed (exit {client.returncode}):"
-                f" {errors.read().decode(errors='replace')[-2000:]}"
-            )
+            raise _client_failed(command, client.returncode, errors)
+
+
+def _client_failed(command: list[str], code: int, errors: IO[bytes]) -> RuntimeError:
+    errors.seek(0)
+    reported = errors.read().decode(errors="replace")[-2000:]
+    return RuntimeError(f"{Path(command[0]).name} failed (exit {code}): {reported}")
 
 
 def back_up(warehouse: Warehouse, keep: int, backup_dir: Path | None = None) -> Path:

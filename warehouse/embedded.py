@@ -116,12 +116,27 @@ def is_running(pgdata: Path) -> bool:
     return port is not None and _listening(port)
 
 
+# pgserver's record of the processes using the server, which it writes into the data folder as
+# the user that runs it (root, 0600 under umask 077): the server's own user must read it, or a
+# base backup (which reads every file there) fails
+PGSERVER_RECORD = ".handle_pids.json"
+
+
+def _hand_to_server(pgdata: Path) -> None:
+    """What pgserver wrote into the data folder, made the server's (it writes it in place)."""
+    record = pgdata / PGSERVER_RECORD
+    owner = pgdata.stat()
+    if record.exists() and record.stat().st_uid != owner.st_uid:
+        os.chown(record, owner.st_uid, owner.st_gid)
+
+
 def ensure_running(
     pgdata: Path, port: int, superuser_password: str, archive_wal: bool = True
 ) -> None:
     """Start (or find running) the embedded server at `pgdata`, listening on 127.0.0.1:`port`,
     archiving its WAL (warehouse/wal_archive.py) unless not `archive_wal`."""
     if _running_port(pgdata) == port and _listening(port):
+        _hand_to_server(pgdata)
         return
     pgdata.parent.mkdir(parents=True, exist_ok=True)
     first_start = not (pgdata / "PG_VERSION").exists()
@@ -133,6 +148,7 @@ def ensure_running(
     if hba.read_text() != HBA_CONF:
         hba.write_text(HBA_CONF)
     _write_settings(pgdata, archive_wal)
+    _hand_to_server(pgdata)
     _restart_on_tcp(server, port)
     if not _listening(port):
         raise RuntimeError(f"embedded PostgreSQL at {pgdata} is not listening on 127.0.0.1:{port}")

@@ -5,6 +5,7 @@ readable without the key; the newest kept, with the WAL they need."""
 from __future__ import annotations
 
 import gzip
+import os
 import shutil
 import threading
 import time
@@ -14,7 +15,7 @@ import pytest
 from demo.ehr_extracts import write_extracts
 from ingestion.file_source import land
 from ingestion.sources.ehr_files import EHR_FILES
-from warehouse import backup, wal_archive
+from warehouse import backup, embedded, wal_archive
 from warehouse.backup_check import BackupInvalid
 from warehouse.backup_crypto import BackupUnreadable, decrypted, identity
 from warehouse.phi_scan import raw_identifiers
@@ -153,3 +154,20 @@ def test_a_backup_file_that_cannot_be_opened_fails_at_once(tmp_path):
     reader.join(30)
     assert not reader.is_alive(), "the reader waits on a decryption that failed"
     assert "missing.age" in str(outcome[0])
+
+
+def test_a_file_the_server_cannot_read_fails_the_backup_saying_so_and_a_start_mends_it(
+    test_warehouse, backed_up
+):
+    """pgserver writes its own record into the data folder as root, 0600 under the product's
+    umask: a base backup reads every file there, as the server's user (warehouse/embedded.py)."""
+    pgdata = test_warehouse.var_dir / "pgdata"
+    record = pgdata / embedded.PGSERVER_RECORD
+    record.write_text("[]")
+    os.chown(record, 0, 0)
+    record.chmod(0o600)
+    with pytest.raises(RuntimeError, match="(?s)pg_basebackup failed .*Permission denied"):
+        backup.back_up(test_warehouse.warehouse, keep=3)
+    warehouse = test_warehouse.warehouse
+    embedded.ensure_running(pgdata, warehouse.port, warehouse.admin_password, archive_wal=True)
+    assert backup.record(backup.back_up(warehouse, keep=3))["checked"]["files"] > 900
