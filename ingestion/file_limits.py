@@ -15,8 +15,7 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-import yaml
-
+from common.number_settings import read_whole_numbers
 from ingestion.file_formats import FileUnreadable
 
 LIMITS_FILE = Path(__file__).with_name("file_limits.yml")
@@ -38,18 +37,12 @@ class FileLimits:
 
 @cache
 def limits(path: Path = LIMITS_FILE) -> FileLimits:
-    document = yaml.safe_load(path.read_text()) or {}
-    fields = set(FileLimits.__dataclass_fields__)
-    if not isinstance(document, dict) or set(document) != fields:
-        raise FileLimitsError(f"{path.name}: exactly {', '.join(sorted(fields))}, each a number")
-    for name, value in document.items():
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise FileLimitsError(f"{path.name}: {name} is a whole number above 0")
-    if document["max_line_bytes"] >= BLOCK_BYTES:
+    read = read_whole_numbers(path, FileLimits, FileLimitsError)
+    if read.max_line_bytes >= BLOCK_BYTES:
         raise FileLimitsError(
             f"{path.name}: max_line_bytes is below {BLOCK_BYTES} (the CSV reader's block)"
         )
-    return FileLimits(**document)
+    return read
 
 
 _KINDS = {

@@ -27,9 +27,8 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-import yaml
-
 from common import settings
+from common.number_settings import read_whole_numbers
 from common.whole_files import write_whole
 from warehouse.backup_crypto import SUFFIX, encrypt_into, recipient
 
@@ -51,14 +50,7 @@ class BackupSettings:
 
 @cache
 def backup_settings(path: Path = BACKUPS_CONFIG) -> BackupSettings:
-    document = yaml.safe_load(path.read_text()) or {}
-    fields = set(BackupSettings.__dataclass_fields__)
-    if not isinstance(document, dict) or set(document) != fields:
-        raise ValueError(f"{path.name}: exactly {', '.join(sorted(fields))}")
-    for name, value in document.items():
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise ValueError(f"{path.name}: {name} is a whole number above 0")
-    return BackupSettings(**document)
+    return read_whole_numbers(path, BackupSettings)
 
 
 def spool_dir(pgdata: Path) -> Path:
