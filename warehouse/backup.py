@@ -74,18 +74,37 @@ def record(backup: Path) -> dict:
     return json.loads((backup / RECORD).read_text())
 
 
-def _client_env(warehouse: Warehouse) -> dict[str, str]:
+def _client_env(warehouse: Warehouse, password_file: Path) -> dict[str, str]:
     return {
-        **shareable(dict(os.environ)),  # the one credential the client needs, and no other
+        **shareable(dict(os.environ)),  # no secret of this process's: the client holds its own
         "PGHOST": warehouse.host,
         "PGPORT": str(warehouse.port),
         "PGUSER": DUMPING_ROLE,
-        "PGPASSWORD": warehouse.password(DUMPING_ROLE),
+        "PGPASSFILE": str(password_file),
         "PGDATABASE": warehouse.database,
         # the password proven (SCRAM), never sent in clear to whatever answers on the port
         "PGREQUIREAUTH": "scram-sha-256",
         **warehouse.transport.libpq_environment(),
     }
+
+
+@contextmanager
+def password_file(role: str, password: str) -> Iterator[Path]:
+    """`role`'s password in a libpq password file, owner-only in a private folder
+    under var/, while a client runs: not in an environment, which every process a client starts
+    inherits (pg_dumpall runs `pg_dump -V` through a shell)."""
+    with tempfile.TemporaryDirectory(dir=settings.VAR_DIR, prefix=".backup-pgpass-") as folder:
+        path = Path(folder) / "pgpass"
+        with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as file:
+            file.write(f"*:*:*:{_pgpass_field(role)}:{_pgpass_field(password)}\n")
+        yield path
+
+
+def _pgpass_field(value: str) -> str:
+    """`value` as a field of a password file (libpq: a backslash escapes ':' and itself)."""
+    if "\n" in value:
+        raise ValueError("a password with a line break cannot be put in a libpq password file")
+    return value.replace("\\", "\\\\").replace(":", "\\:")
 
 
 def _encrypt_output(command: list[str], warehouse: Warehouse, path: Path) -> None:
@@ -132,10 +151,12 @@ def _client(command: list[str], warehouse: Warehouse) -> Iterator[IO[bytes]]:
     """A PostgreSQL client's standard output; its failure raised once it has ended."""
     with (
         tempfile.TemporaryFile() as errors,
+        password_file(DUMPING_ROLE, warehouse.password(DUMPING_ROLE)) as passwords,
         subprocess.Popen(
-            command, env=_client_env(warehouse), stdout=subprocess.PIPE, stderr=errors
+            command, env=_client_env(warehouse, passwords), stdout=subprocess.PIPE,
+            stderr=errors,
         ) as client,
-    ):
+    ):  # fmt: skip
         assert client.stdout is not None
         try:
             yield client.stdout

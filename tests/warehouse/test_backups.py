@@ -10,7 +10,9 @@ import shutil
 import threading
 import time
 
+import psycopg
 import pytest
+from psycopg import sql
 
 from demo.ehr_extracts import write_extracts
 from ingestion.file_source import land
@@ -136,6 +138,37 @@ def test_the_newest_backups_are_kept_with_only_the_wal_they_need(test_warehouse,
         sorted(archived),
         sorted(before),
     )
+
+
+def test_a_client_takes_its_password_from_an_owner_only_file_that_is_gone_after(test_warehouse):
+    """Not from its environment, which pg_dumpall's own `sh -c "pg_dump" -V` inherits; a ':' and
+    a backslash in the password are escaped as libpq reads them."""
+    warehouse = test_warehouse.warehouse
+    role, password = "pgpass_probe", "a:b\\c:\\:d"
+    with psycopg.connect(**warehouse.connect_kwargs(warehouse.admin_user), autocommit=True) as conn:
+        conn.execute(sql.SQL("create role {} login password {}").format(
+            sql.Identifier(role), sql.Literal(password)
+        ))  # fmt: skip
+        conn.execute(sql.SQL("grant connect on database {} to {}").format(
+            sql.Identifier(warehouse.database), sql.Identifier(role)
+        ))  # fmt: skip
+    try:
+        with backup.password_file(role, password) as passwords:
+            assert oct(passwords.stat().st_mode & 0o777) == "0o600"
+            assert oct(passwords.parent.stat().st_mode & 0o777) == "0o700"
+            psycopg.connect(
+                host=warehouse.host, port=warehouse.port, dbname=warehouse.database, user=role,
+                passfile=str(passwords), require_auth="scram-sha-256", connect_timeout=10,
+            ).close()  # fmt: skip
+        assert not passwords.parent.exists()
+    finally:
+        with psycopg.connect(
+            **warehouse.connect_kwargs(warehouse.admin_user), autocommit=True
+        ) as conn:
+            conn.execute(sql.SQL("revoke connect on database {} from {}").format(
+                sql.Identifier(warehouse.database), sql.Identifier(role)
+            ))  # fmt: skip
+            conn.execute(sql.SQL("drop role {}").format(sql.Identifier(role)))
 
 
 def test_a_backup_file_that_cannot_be_opened_fails_at_once(tmp_path):
