@@ -1,6 +1,10 @@
 """When a patient's scores raise, resolve and escalate an alert: the rules, apart from storage.
 
-Two conditions, by NEWS2 level (news2.py): `critical` and `warning`.
+Two conditions by NEWS2 level (news2.py), `critical` and `warning`, and one by the values
+themselves, `extreme` (vital_validity.py: a heart rate of 0, an SpO2 of 25 %; severity critical,
+"verify patient now"):
+- An extreme alert is raised at once by a reading with an extreme value, naming the vitals,
+  whatever else is open; it resolves with the first complete reading without one.
 - A critical alert is raised by the first critical reading.
 - A warning is raised only once the patient has been at warning level or above for the configured
   persistence (5 minutes), counted from the first reading of that spell; a critical alert open
@@ -27,6 +31,7 @@ from datetime import datetime, timedelta
 from monitoring.news2 import CRITICAL, NO_ALERT, WARNING
 
 CONDITION_LEVELS = {"critical": CRITICAL, "warning": WARNING}
+EXTREME = "extreme"  # raised by the values, not the score: vital_validity.py
 
 
 @dataclass(frozen=True)
@@ -57,7 +62,8 @@ class Reading:
     measured_us: int
     level: int
     score: int
-    complete: bool = True  # every NEWS2 parameter present
+    complete: bool = True  # every NEWS2 parameter present (an artefact is absent)
+    extreme: tuple[str, ...] = ()  # the vitals whose value is extreme
 
 
 @dataclass(frozen=True)
@@ -92,6 +98,11 @@ def apply(
         if condition in state.open_alerts and reading.level < level and reading.complete:
             key = state.open_alerts.pop(condition)
             changes.append(AlertChange("resolved", condition, key, reading, "recovered"))
+    if EXTREME in state.open_alerts and not reading.extreme and reading.complete:
+        key = state.open_alerts.pop(EXTREME)
+        changes.append(AlertChange("resolved", EXTREME, key, reading, "recovered"))
+    if reading.extreme and EXTREME not in state.open_alerts:
+        changes.append(_raise(state, patient_key, EXTREME, reading))
     if reading.level == NO_ALERT:
         if reading.complete:
             state.warning_since_us = None

@@ -6,7 +6,8 @@ checkpoint and idle poll).
 - lag: how long the oldest micro-batch waiting in landing has waited (0 when none waits);
 - throughput: new readings scored in the last minute, a second;
 - last checkpoint: when it last finished scoring a file, and the newest reading time scored;
-- notifications: how many are unsent, and how long the oldest has waited (a channel down).
+- notifications: how many are unsent, and how long the oldest has waited (a channel down);
+- artefacts: how many vital values no device could have measured it has seen (vital_validity.py).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ class Health:
     newest_reading_processed_at: datetime | None
     notifications_unsent: int
     oldest_unsent_seconds: float
+    artefact_values: int = 0
 
 
 def read_health(warehouse: Warehouse, role: str = "steward") -> Health | None:
@@ -42,7 +44,8 @@ def read_health(warehouse: Warehouse, role: str = "steward") -> Health | None:
             """
             select extract(epoch from now() - heartbeat_at)::float8, files_waiting,
                 oldest_waiting_seconds, readings_per_second, last_checkpoint_at,
-                newest_reading_processed_at, notifications_unsent, oldest_unsent_seconds
+                newest_reading_processed_at, notifications_unsent, oldest_unsent_seconds,
+                artefact_values
             from monitoring.processor_status
             """
         ).fetchone()

@@ -4,7 +4,8 @@ transaction as the alert, then delivered to the channel `.env` names:
 - CLINICAL_ALERT_WEBHOOK_URL: a JSON POST, the notification's key in an `Idempotency-Key` header;
 - otherwise email to CLINICAL_ALERT_EMAIL_TO through the SMTP settings, the key in the Message-ID.
 
-A notification says where and how bad, never who: condition, ward, room, NEWS2 score and its
+A notification says where and how bad, never who: condition, severity, the action an extreme
+value asks for ("verify patient now") and the vitals it names, ward, room, NEWS2 score and its
 parts, the time of day it was raised and the alert's key (for the acknowledge command). No name,
 no record number, no date, not even the patient's surrogate key: email is no safe channel for PHI,
 and the bedside needs none of it.
@@ -49,6 +50,9 @@ MESSAGE_FIELDS = """
         'kind', %(kind)s::text,
         'alert', alert_key,
         'condition', condition,
+        'severity', case condition when 'warning' then 'warning' else 'critical' end,
+        'action', case condition when 'extreme' then 'verify patient now' end,
+        'extreme_vitals', extreme_vitals,
         'ward', ward,
         'room', room,
         'news2_score', news2_score,
@@ -165,9 +169,14 @@ def _send(key: str, message: dict[str, Any]) -> Answer:
                 "none", "failed",
                 detail="neither CLINICAL_ALERT_WEBHOOK_URL nor CLINICAL_ALERT_EMAIL_TO is set",
             )  # fmt: skip
+        action = (
+            f" VERIFY PATIENT NOW: {', '.join(message['extreme_vitals'])}"
+            if message.get("action")
+            else ""
+        )
         subject = " ".join(
             f"{message['kind'].upper()} {message['condition']} alert: {message['ward']} room"
-            f" {message['room']}, NEWS2 {message['news2_score']}".split()
+            f" {message['room']}, NEWS2 {message['news2_score']}{action}".split()
         )  # one line, whatever a ward's name holds
         body = "\n".join(f"{name}: {value}" for name, value in message.items())
         if send_email(subject, body, recipients=recipients, message_id=f"<{key}@monitoring>"):

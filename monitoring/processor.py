@@ -33,7 +33,7 @@ import psycopg
 import yaml
 
 from common import settings
-from monitoring import alert_rules, news2, notify, store
+from monitoring import alert_rules, news2, notify, store, vital_validity
 from monitoring.alert_rules import AlertRules, PatientState, Reading
 from monitoring.windows import VITALS, anomalous_vitals, touched_minutes, zscores
 from warehouse import cpu_priority
@@ -130,6 +130,7 @@ class Processor:
         self.notifier = Notifier(warehouse, config["poll_seconds"])
         self.stopping = False
         self.set_aside = 0
+        self.limits = vital_validity.load_limits()
         self.found_at: dict[str, datetime | None] = {}  # file name -> when it appeared
         self._nice = cpu_priority.nice_by_role()
         self._cpu_yielded_at = float("-inf")
@@ -349,6 +350,8 @@ class Processor:
             tumbling = self.config["windows"]["tumbling_seconds"]
             store.recompute_minutes(conn, touched_minutes(scored, tumbling), tumbling)
             raised = store.write_alert_changes(conn, sequence, changes)
+            if not replaying:  # counted once, with the file's checkpoint
+                store.count_artefacts(conn, NAME, int(scored["artefact_vitals"].map(len).sum()))
             for alert_key in [] if replaying else raised:
                 notify.queue(conn, alert_key, "raised")
             newest = int(new["measured_us"].max())
@@ -371,6 +374,12 @@ class Processor:
     def _scored(self, new: pd.DataFrame, sequence: int) -> tuple[pd.DataFrame, list]:
         """NEWS2, z-scores and anomaly flags of each new reading, and the alerts they move."""
         anomaly = self.config["anomaly"]
+        # an artefact is no measurement: null from here on, named beside the reading
+        classified = vital_validity.classify(
+            {vital: new[vital].to_numpy() for vital in VITALS}, self.limits
+        )
+        new = new.assign(**classified.values)
+        artefacts, extremes = classified.artefact_names(), classified.extreme_names()
         z = zscores(self.state.history, new, anomaly)
         scores = news2.score({name: new[name].to_numpy() for name in news2.PARAMETERS})
         parts = store.parts_json(scores.parts)
@@ -388,6 +397,7 @@ class Processor:
                 int(scores.level[row]),
                 int(scores.total[row]),
                 bool(scores.complete[row]),
+                tuple(extremes[row]),
             )
             moves[row] = not alert_rules.is_late(patient, reading)
             for change in alert_rules.apply(patient, patients[row], reading, self.rules):
@@ -397,6 +407,8 @@ class Processor:
             sequence=sequence,
             moves_alerts=moves,
             anomalous_vitals=anomalous_vitals(z, anomaly["z_threshold"]),
+            artefact_vitals=artefacts,
+            extreme_vitals=extremes,
             news2_score=scores.total,
             news2_level=store.level_names(scores.level),
             news2_complete=scores.complete,

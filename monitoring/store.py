@@ -53,8 +53,10 @@ LANDED_COLUMNS = [
 READING_COLUMNS = [
     "reading_key", "sequence", "record_position", "patient_key", "ward", "room", "measured_at",
     "moves_alerts", *VITALS, *(f"z_{vital}" for vital in VITALS), "anomalous_vitals",
-    "news2_score", "news2_level", "news2_complete", "news2_parts",
+    "artefact_vitals", "extreme_vitals", "news2_score", "news2_level", "news2_complete",
+    "news2_parts",
 ]  # fmt: skip
+LIST_COLUMNS = ("anomalous_vitals", "artefact_vitals", "extreme_vitals")  # text[]
 
 VITAL_VALUES = ", ".join(f"('{vital}', r.{vital})" for vital in VITALS)
 RECOMPUTE_MINUTES = f"""
@@ -250,7 +252,7 @@ def write_readings(conn: psycopg.Connection, scored: pd.DataFrame) -> None:
     for name in READING_COLUMNS:
         if name == "measured_at":
             values = pa.array(scored["measured_us"].to_numpy(), pa.timestamp("us", tz="UTC"))
-        elif name == "anomalous_vitals":
+        elif name in LIST_COLUMNS:
             values = pa.array(["{" + ",".join(flags) + "}" for flags in scored[name]])
         else:
             values = pa.array(scored[name].to_numpy(), from_pandas=True)
@@ -293,13 +295,15 @@ def write_alert_changes(
             conn.execute(
                 """
                 insert into monitoring.alerts (alert_key, patient_key, ward, room, condition,
-                    raised_at, raised_sequence, raised_reading_key, news2_score, news2_parts)
+                    raised_at, raised_sequence, raised_reading_key, news2_score, news2_parts,
+                    extreme_vitals)
                 values (%(alert)s, %(patient)s, %(ward)s, %(room)s, %(condition)s, %(at)s,
-                    %(sequence)s, %(reading)s, %(score)s, %(parts)s)
+                    %(sequence)s, %(reading)s, %(score)s, %(parts)s, %(extreme)s)
                 on conflict (alert_key) do update set
                     raised_sequence = excluded.raised_sequence,
                     news2_score = excluded.news2_score,
-                    news2_parts = excluded.news2_parts
+                    news2_parts = excluded.news2_parts,
+                    extreme_vitals = excluded.extreme_vitals
                 """,
                 {
                     "alert": change.alert_key,
@@ -312,6 +316,7 @@ def write_alert_changes(
                     "reading": change.reading.reading_key,
                     "score": change.reading.score,
                     "parts": context["news2_parts"],
+                    "extreme": list(change.reading.extreme),
                 },
             )
             raised.append(change.alert_key)
@@ -325,6 +330,17 @@ def write_alert_changes(
                 (at(change.reading.measured_us), sequence, change.resolution, change.alert_key),
             )
     return raised
+
+
+def count_artefacts(conn: psycopg.Connection, processor: str, artefacts: int) -> None:
+    """Add a file's artefact values to the processor's health row."""
+    if artefacts:
+        conn.execute(
+            "insert into monitoring.processor_status as status (processor, artefact_values)"
+            " values (%s, %s) on conflict (processor) do update"
+            " set artefact_values = status.artefact_values + excluded.artefact_values",
+            (processor, artefacts),
+        )
 
 
 def record_checkpoint(

@@ -1,8 +1,10 @@
 {#-
-    Device readings, renamed and cast, temperatures in Celsius, each reading once. The one staging
-    model that is a table, built incrementally: devices send a micro-batch every few seconds and a
-    view would re-read every reading ever sent on each build. Each build takes the files landed
-    since its last one; a reading re-sent (same device, same instant) is kept as first landed.
+    Device readings, renamed and cast, temperatures in Celsius, each reading once; a value no
+    device could have measured (seeds/vital_sign_limits.csv) is null, an extreme one is kept. The
+    one staging model that is a table, built incrementally: devices send a micro-batch every few
+    seconds and a view would re-read every reading ever sent on each build. Each build takes the
+    files landed since its last one; a reading re-sent (same device, same instant) is kept as
+    first landed.
 -#}
 {{
     config(
@@ -31,6 +33,11 @@
     {%- set new_file_keys = new_files.columns[0].values() -%}
 {%- endif %}
 
+{%- set blood_pressure_ordered = (
+    'source.measurements__blood_pressure__systolic'
+    ' > source.measurements__blood_pressure__diastolic'
+) %}
+
 with
 
 file_ledger as (
@@ -49,13 +56,25 @@ renamed as (
         source.device_id::text as device_id,
         {{ normalise_patient_id('source.patient_id') }} as patient_id,
         source."timestamp" as measured_at,
-        source.measurements__heart_rate as heart_rate_bpm,
-        source.measurements__blood_pressure__systolic as systolic_mmhg,
-        source.measurements__blood_pressure__diastolic as diastolic_mmhg,
+        -- a value no device could have measured (an artefact) is null; an extreme one is kept
+        -- (macros/vital_sign_limits.sql); a diastolic at or above the systolic: both artefacts
+        {{ measured_vital('source.measurements__heart_rate', 'heart_rate_bpm') }} as heart_rate_bpm,
+        {{ measured_vital(
+            'source.measurements__blood_pressure__systolic', 'systolic_mmhg',
+            also_valid_when=blood_pressure_ordered,
+        ) }} as systolic_mmhg,
+        {{ measured_vital(
+            'source.measurements__blood_pressure__diastolic', 'diastolic_mmhg',
+            also_valid_when=blood_pressure_ordered,
+        ) }} as diastolic_mmhg,
         -- devices send Fahrenheit; the warehouse keeps Celsius, as FHIR Observations do
-        round(((source.measurements__temperature - 32) * 5 / 9)::numeric, 2) as temperature_c,
-        source.measurements__oxygen_saturation as oxygen_saturation_pct,
-        source.measurements__respiratory_rate as respiratory_rate_per_min,
+        {{ measured_vital(
+            'round(((source.measurements__temperature - 32) * 5 / 9)::numeric, 2)', 'temperature_c',
+        ) }} as temperature_c,
+        {{ measured_vital('source.measurements__oxygen_saturation', 'oxygen_saturation_pct') }}
+            as oxygen_saturation_pct,
+        {{ measured_vital('source.measurements__respiratory_rate', 'respiratory_rate_per_min') }}
+            as respiratory_rate_per_min,
         source.device_status::text as device_status,
         source.location__hospital::text as hospital_name,
         source.location__ward::text as ward_name,
