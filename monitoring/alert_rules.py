@@ -4,16 +4,19 @@ Two conditions by NEWS2 level (news2.py), `critical` and `warning`, and one by t
 themselves, `extreme` (vital_validity.py: a heart rate of 0, an SpO2 of 25 %; severity critical,
 "verify patient now"):
 - An extreme alert is raised at once by a reading with an extreme value, naming the vitals,
-  whatever else is open; it resolves with the first complete reading without one.
+  whatever else is open; it resolves once complete readings without one have lasted the hold.
 - A critical alert is raised by the first critical reading.
 - A warning is raised only once the patient has been at warning level or above for the configured
   persistence (5 minutes), counted from the first reading of that spell; a critical alert open
   at the time covers it.
 - The same condition is not raised again for a patient while its alert is open.
-- An open alert resolves with the first complete reading below its level (`recovered`); an open
-  warning also resolves when a critical alert is raised over it (`superseded`). A reading lacking
-  a parameter scores lower than the patient may be: it can raise an alert or keep a spell going,
-  never resolve an alert or end a spell.
+- An open alert resolves once the patient has stayed below its level for the hold
+  (`resolve_hold_seconds`), counted from the first complete reading below it; any reading at or
+  above its level starts the count again (`recovered`). So a score swinging across 7 makes one
+  critical alert, not one per swing, and the same alert cannot be raised again within the hold.
+  An open warning also resolves when a critical alert is raised over it (`superseded`). A reading
+  lacking a parameter scores lower than the patient may be: it can raise an alert, keep a spell
+  going or restart the hold, never resolve an alert, start the hold or end a spell.
 - An open alert nobody acknowledged is escalated once, the configured time after it was recorded.
 
 Time here is the readings' own (microseconds since the epoch), so a replay of the same readings
@@ -38,12 +41,14 @@ EXTREME = "extreme"  # raised by the values, not the score: vital_validity.py
 class AlertRules:
     warning_persistence_us: int
     escalate_after: timedelta
+    resolve_hold_us: int = 0
 
     @classmethod
     def from_config(cls, config: dict) -> AlertRules:
         return cls(
             warning_persistence_us=int(config["warning_persistence_seconds"] * 1_000_000),
             escalate_after=timedelta(seconds=config["escalate_after_seconds"]),
+            resolve_hold_us=int(config["resolve_hold_seconds"] * 1_000_000),
         )
 
 
@@ -54,6 +59,8 @@ class PatientState:
     warning_since_us: int | None = None  # first reading of the current spell at warning or above
     last_scored_us: int | None = None
     open_alerts: dict[str, str] = field(default_factory=dict)  # condition -> alert key
+    # condition -> the first complete reading below its level since the last one at or above
+    calm_since_us: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -95,12 +102,8 @@ def apply(
     state.last_scored_us = reading.measured_us
     changes = []
     for condition, level in CONDITION_LEVELS.items():
-        if condition in state.open_alerts and reading.level < level and reading.complete:
-            key = state.open_alerts.pop(condition)
-            changes.append(AlertChange("resolved", condition, key, reading, "recovered"))
-    if EXTREME in state.open_alerts and not reading.extreme and reading.complete:
-        key = state.open_alerts.pop(EXTREME)
-        changes.append(AlertChange("resolved", EXTREME, key, reading, "recovered"))
+        _settle(state, condition, reading, reading.level >= level, rules, changes)
+    _settle(state, EXTREME, reading, bool(reading.extreme), rules, changes)
     if reading.extreme and EXTREME not in state.open_alerts:
         changes.append(_raise(state, patient_key, EXTREME, reading))
     if reading.level == NO_ALERT:
@@ -112,6 +115,7 @@ def apply(
     if reading.level == CRITICAL and "critical" not in state.open_alerts:
         if "warning" in state.open_alerts:
             key = state.open_alerts.pop("warning")
+            state.calm_since_us.pop("warning", None)
             changes.append(AlertChange("resolved", "warning", key, reading, "superseded"))
         changes.append(_raise(state, patient_key, "critical", reading))
     persisted = reading.measured_us - state.warning_since_us >= rules.warning_persistence_us
@@ -122,6 +126,30 @@ def apply(
     ):
         changes.append(_raise(state, patient_key, "warning", reading))
     return changes
+
+
+def _settle(
+    state: PatientState,
+    condition: str,
+    reading: Reading,
+    at_or_above: bool,
+    rules: AlertRules,
+    changes: list[AlertChange],
+) -> None:
+    """Resolve the open alert of `condition` once complete readings below it have lasted the
+    hold; a reading at or above it (`at_or_above`) starts the count again."""
+    if condition not in state.open_alerts:
+        return
+    if at_or_above:
+        state.calm_since_us.pop(condition, None)
+        return
+    if not reading.complete:  # it may lack the very parameter that is bad
+        return
+    since = state.calm_since_us.setdefault(condition, reading.measured_us)
+    if reading.measured_us - since >= rules.resolve_hold_us:
+        del state.calm_since_us[condition]
+        key = state.open_alerts.pop(condition)
+        changes.append(AlertChange("resolved", condition, key, reading, "recovered"))
 
 
 def _raise(state: PatientState, patient_key: str, condition: str, reading: Reading) -> AlertChange:

@@ -183,16 +183,46 @@ def state_as_of(conn: psycopg.Connection, sequence: int, window_seconds: float) 
         {"sequence": sequence},
     ):
         state.patients[patient_key] = PatientState(_us(warning_since), _us(last_scored))
-    for patient_key, condition, key in conn.execute(
-        """
-        select patient_key::text, condition, alert_key::text from monitoring.alerts
-        where raised_sequence <= %(sequence)s
-            and (resolved_sequence is null or resolved_sequence > %(sequence)s)
-        """,
-        {"sequence": sequence},
+    for patient_key, condition, key, calm_since in conn.execute(
+        OPEN_ALERTS_AS_OF, {"sequence": sequence}
     ):
-        state.patients.setdefault(patient_key, PatientState()).open_alerts[condition] = key
+        patient = state.patients.setdefault(patient_key, PatientState())
+        patient.open_alerts[condition] = key
+        if calm_since is not None:
+            patient.calm_since_us[condition] = _us(calm_since)
     return state
+
+
+# A reading at or above an alert's level (for an extreme alert: with an extreme value)
+AT_OR_ABOVE = """
+    case alerts.condition
+        when 'critical' then r.news2_level = 'critical'
+        when 'warning' then r.news2_level <> 'none'
+        else r.extreme_vitals <> '{}'
+    end
+"""
+# The alerts open after checkpoint `sequence`, each with the start of its calm spell (alert_rules:
+# the first complete reading below its level since the last one at or above), in the order the
+# readings were scored (time, then checkpoint, then position)
+OPEN_ALERTS_AS_OF = f"""
+select alerts.patient_key::text, alerts.condition, alerts.alert_key::text, calm.since
+from monitoring.alerts as alerts
+left join lateral (
+    select r.measured_at, r.sequence, r.record_position from monitoring.readings as r
+    where r.patient_key = alerts.patient_key and r.sequence <= %(sequence)s and r.moves_alerts
+        and {AT_OR_ABOVE}
+    order by r.measured_at desc, r.sequence desc, r.record_position desc limit 1
+) as last_bad on true
+left join lateral (
+    select min(r.measured_at) as since from monitoring.readings as r
+    where r.patient_key = alerts.patient_key and r.sequence <= %(sequence)s and r.moves_alerts
+        and r.news2_complete and not ({AT_OR_ABOVE})
+        and (r.measured_at, r.sequence, r.record_position)
+            > (last_bad.measured_at, last_bad.sequence, last_bad.record_position)
+) as calm on true
+where alerts.raised_sequence <= %(sequence)s
+    and (alerts.resolved_sequence is null or alerts.resolved_sequence > %(sequence)s)
+"""
 
 
 def last_sequence(conn: psycopg.Connection) -> int:

@@ -130,3 +130,46 @@ def test_a_reading_lacking_a_parameter_neither_resolves_nor_ends_a_spell():
     # an incomplete reading that scores critical even so raises at once
     raised = apply(state, PATIENT, Reading("p4", 240_000_000, CRITICAL, 7, complete=False), RULES)
     assert [(c.kind, c.condition) for c in raised] == [("raised", "critical")]
+
+
+HELD = AlertRules(
+    warning_persistence_us=300 * 1_000_000,
+    escalate_after=timedelta(minutes=10),
+    resolve_hold_us=300 * 1_000_000,
+)
+
+
+def _run_held(state: PatientState, readings: list[Reading]) -> list[tuple[str, str, str]]:
+    return [
+        (change.kind, change.condition, change.reading.reading_key)
+        for reading in readings
+        for change in apply(state, PATIENT, reading, HELD)
+    ]
+
+
+def test_an_alert_resolves_only_once_the_patient_has_been_calm_for_the_hold():
+    state = PatientState()
+    # critical, then calm from r1 (60 s): r6 (360 s) is the first reading 300 s into the calm
+    changes = _run_held(state, _readings([CRITICAL] + [NO_ALERT] * 7))
+    assert changes == [("raised", "critical", "r0"), ("resolved", "critical", "r6")]
+
+
+def test_a_reading_back_at_the_level_restarts_the_hold_and_a_partial_one_neither_starts_nor_ends():
+    state = PatientState()
+    levels = [CRITICAL, NO_ALERT, NO_ALERT, CRITICAL] + [NO_ALERT] * 5
+    changes = _run_held(state, _readings(levels))
+    assert changes == [("raised", "critical", "r0")]  # calm from r4 (240 s) to r8 (480 s) only
+    assert state.calm_since_us == {"critical": 4 * 60 * 1_000_000}
+    apply(state, PATIENT, Reading("p", 10 * 60 * 1_000_000, NO_ALERT, 0, complete=False), HELD)
+    assert state.calm_since_us == {"critical": 4 * 60 * 1_000_000} and state.open_alerts
+    changes = _run_held(state, _readings([NO_ALERT], start=11))
+    assert changes == [("resolved", "critical", "r11")]
+
+
+def test_a_score_swinging_across_7_every_30_s_for_10_minutes_makes_one_alert():
+    swings = [CRITICAL if (second // 30) % 2 else WARNING for second in range(600)]
+    held = _run_held(PatientState(), _readings(swings, every_seconds=1))
+    assert held == [("raised", "critical", "r30")]
+    # without the hold, one critical alert per swing
+    unheld = _run(PatientState(), _readings(swings, every_seconds=1))
+    assert [kind for kind, condition, *_ in unheld if condition == "critical"].count("raised") == 10

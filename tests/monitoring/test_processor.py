@@ -43,6 +43,7 @@ PLANS = (
 )
 BATCHES = list(micro_batches(BEDS, files=30, seconds_per_file=5, deteriorating=PLANS))
 FIRST_CRITICAL_FILE = 12  # seconds 60-64
+RESOLVE_HOLD = 10  # an alert resolves once the patient has been calm this long
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +53,11 @@ def live(test_warehouse, tmp_path_factory):
         folder,
         settle_seconds=0,
         poll_seconds=0.05,
-        alerts={"warning_persistence_seconds": 60, "escalate_after_seconds": ESCALATE_AFTER},
+        alerts={
+            "warning_persistence_seconds": 60,
+            "escalate_after_seconds": ESCALATE_AFTER,
+            "resolve_hold_seconds": RESOLVE_HOLD,
+        },
     )
     with WebhookSink() as sink:
         processor = ProcessorProcess(config, sink.url, folder / "processor.log")
@@ -277,7 +282,8 @@ def test_an_alert_resolves_when_the_patient_recovers_and_is_not_raised_twice_whi
     every_file,
 ):
     *_, resolved_at, resolution, _ = every_file.bed_7
-    assert resolution == "recovered" and resolved_at.isoformat() == "2024-03-15T14:02:00+00:00"
+    # recovered at 14:02:00, resolved by the first reading RESOLVE_HOLD seconds later
+    assert resolution == "recovered" and resolved_at.isoformat() == "2024-03-15T14:02:10+00:00"
     assert every_file.bed_13[9] is None  # still critical: still open
     # bed 13 stayed critical for 90 s, bed 21 at warning level for 150 s: one alert each
     assert sorted(every_file.alerts) == [

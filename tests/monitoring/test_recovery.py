@@ -3,11 +3,13 @@ uninterrupted run ends, and a replay of landed readings gives the same aggregate
 
 from __future__ import annotations
 
+import os
 import random
 import subprocess
 import sys
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
@@ -47,6 +49,7 @@ class Run:
     snapshot: dict[str, list[tuple]]
     notifications: list[tuple[str, str, str]]  # (room, condition, kind), as delivered
     keys_delivered: list[str]
+    config: Path  # the processor's settings, which a replay of its readings uses too
 
 
 def _run(tmp_path, template, name: str, kill: bool):
@@ -57,7 +60,13 @@ def _run(tmp_path, template, name: str, kill: bool):
         settle_seconds=0,
         poll_seconds=0.05,
         max_bytes_per_cycle=1,  # one file a cycle: many checkpoints to fall between
-        alerts={"warning_persistence_seconds": 60, "escalate_after_seconds": 3600},
+        # beds 16 and 3 recover at 70 s and 100 s: their alerts resolve 10 s later, so a kill
+        # can fall inside a hold, which a restart rebuilds from the readings
+        alerts={
+            "warning_persistence_seconds": 60,
+            "escalate_after_seconds": 3600,
+            "resolve_hold_seconds": 10,
+        },
     )
     rng = random.Random(5)
     with WebhookSink() as sink, throwaway_warehouse(tmp_path / name, template) as warehouse:
@@ -101,7 +110,11 @@ def _run(tmp_path, template, name: str, kill: bool):
             (d.message["room"], d.message["condition"], d.message["kind"]) for d in sink.deliveries
         )
         yield Run(
-            warehouse, snapshot(warehouse), delivered, [d.idempotency_key for d in sink.deliveries]
+            warehouse,
+            snapshot(warehouse),
+            delivered,
+            [d.idempotency_key for d in sink.deliveries],
+            config,
         )
 
 
@@ -146,9 +159,10 @@ def test_killed_again_and_again_the_processor_ends_as_an_uninterrupted_one(unint
     assert raw_rows == loaded
 
 
-def _replay(*args: str) -> subprocess.CompletedProcess:
+def _replay(config: Path, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "cli", "replay", *args],
+        env={**os.environ, "MONITORING_CONFIG": str(config)},
         check=False,
         cwd=settings.PROJECT_ROOT,
         capture_output=True,
@@ -172,7 +186,7 @@ def test_a_replayed_day_gives_the_same_aggregates_and_alerts_and_notifies_no_one
     )
     assert snapshot(warehouse) != killed.snapshot
 
-    result = _replay("2024-03-15", "2024-03-16")
+    result = _replay(killed.config, "2024-03-15", "2024-03-16")
     assert result.returncode == 0, result.stderr[-3000:]
     assert "replayed 40 files" in result.stderr
     assert snapshot(warehouse) == killed.snapshot
@@ -197,9 +211,29 @@ def test_a_replay_starting_mid_stream_starts_from_the_state_before_it(killed):
         "update monitoring.alerts set resolved_at = null, resolution = null,"
         " resolved_sequence = null where room = '216'",
     )
-    result = _replay("2024-03-15T14:01:00", "2024-03-15T14:01:30")
+    result = _replay(killed.config, "2024-03-15T14:01:00", "2024-03-15T14:01:30")
     assert result.returncode == 0, result.stderr[-3000:]
     assert "replayed 6 files" in result.stderr
+    assert snapshot(warehouse) == killed.snapshot
+
+
+def test_a_replay_starting_inside_a_hold_resolves_where_the_processor_did(killed):
+    """Bed 16 is calm from 14:01:10 and its alert resolves 10 s later: a replay from 14:01:15
+    starts with the calm already 5 s long, as rebuilt from the readings (store.state_as_of)."""
+    warehouse = killed.warehouse
+    execute(
+        warehouse,
+        "monitor",
+        "update monitoring.alerts set resolved_at = null, resolution = null,"
+        " resolved_sequence = null where room = '216'",
+    )
+    result = _replay(killed.config, "2024-03-15T14:01:15", "2024-03-15T14:01:25")
+    assert result.returncode == 0, result.stderr[-3000:]
+    [(resolved_at,)] = query(
+        warehouse, "monitor",
+        "select resolved_at from monitoring.alerts where room = '216' and condition = 'critical'",
+    )  # fmt: skip
+    assert resolved_at.isoformat() == "2024-03-15T14:01:20+00:00"
     assert snapshot(warehouse) == killed.snapshot
 
 
@@ -208,7 +242,7 @@ def test_a_replay_refuses_while_the_processor_runs(killed, tmp_path):
     processor.start()
     try:
         wait_until(lambda: "watching" in processor.log.read_text(), 60, "the processor's start")
-        result = _replay("2024-03-15", "2024-03-16")
+        result = _replay(killed.config, "2024-03-15", "2024-03-16")
         assert result.returncode != 0 and "holds the lock" in result.stderr
     finally:
         assert processor.stop() == 0
