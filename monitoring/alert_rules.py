@@ -20,8 +20,9 @@ themselves, `extreme` (vital_validity.py: a heart rate of 0, an SpO2 of 25 %; se
 - An open alert nobody acknowledged is escalated once, the configured time after it was recorded.
 
 Time here is the readings' own (microseconds since the epoch), so a replay of the same readings
-raises and resolves the same alerts. A reading older than the patient's newest scored one (a
-device's late file) is scored but moves no alert.
+raises and resolves the same alerts. A reading older than its device's newest scored one for the
+patient (a device's late file) is scored but moves no alert; lateness is the device's own, so a
+device whose clock runs ahead never makes another device's readings late.
 """
 
 from __future__ import annotations
@@ -57,7 +58,8 @@ class PatientState:
     """What the rules remember of one patient between readings (stored at each checkpoint)."""
 
     warning_since_us: int | None = None  # first reading of the current spell at warning or above
-    last_scored_us: int | None = None
+    # device -> its newest reading of this patient that moved alerts
+    last_scored_us: dict[str, int] = field(default_factory=dict)
     open_alerts: dict[str, str] = field(default_factory=dict)  # condition -> alert key
     # condition -> the first complete reading below its level since the last one at or above
     calm_since_us: dict[str, int] = field(default_factory=dict)
@@ -71,6 +73,7 @@ class Reading:
     score: int
     complete: bool = True  # every NEWS2 parameter present (an artefact is absent)
     extreme: tuple[str, ...] = ()  # the vitals whose value is extreme
+    device_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -89,8 +92,9 @@ def alert_key(patient_key: str, condition: str, reading_key: str) -> str:
 
 
 def is_late(state: PatientState, reading: Reading) -> bool:
-    """Older than the patient's newest scored reading: scored, but moves no alert."""
-    return state.last_scored_us is not None and reading.measured_us < state.last_scored_us
+    """Older than its device's newest scored reading of the patient: scored, moves no alert."""
+    newest = state.last_scored_us.get(reading.device_id)
+    return newest is not None and reading.measured_us < newest
 
 
 def apply(
@@ -99,7 +103,7 @@ def apply(
     """Move `state` on by one reading; return the alerts it raised or resolved."""
     if is_late(state, reading):
         return []
-    state.last_scored_us = reading.measured_us
+    state.last_scored_us[reading.device_id] = reading.measured_us
     changes = []
     for condition, level in CONDITION_LEVELS.items():
         _settle(state, condition, reading, reading.level >= level, rules, changes)

@@ -363,7 +363,7 @@ class Processor:
         conn.commit()
         state.sequence = sequence
         if len(new):
-            state.remember(new[["patient_key", "measured_us", *VITALS]])
+            state.remember(new[store.HISTORY_COLUMNS])
             state.prune(self.config["anomaly"]["window_seconds"])
         log.info(
             "%s: %d readings, %d new, %d alerts raised (checkpoint %d)",
@@ -387,6 +387,7 @@ class Processor:
         changes = []
         keys = new["reading_key"].to_numpy()
         patients = new["patient_key"].to_numpy()
+        devices = new["device_id"].to_numpy()
         measured = new["measured_us"].to_numpy()
         wards, rooms = new["ward"].to_numpy(), new["room"].to_numpy()
         for row in np.lexsort((new["record_position"].to_numpy(), measured)).tolist():
@@ -398,6 +399,7 @@ class Processor:
                 int(scores.total[row]),
                 bool(scores.complete[row]),
                 tuple(extremes[row]),
+                devices[row],
             )
             moves[row] = not alert_rules.is_late(patient, reading)
             for change in alert_rules.apply(patient, patients[row], reading, self.rules):

@@ -31,6 +31,7 @@ LANDED_READINGS = """
 select
     md5(device_id || '|' || (extract(epoch from "timestamp") * 1000000)::bigint)::uuid::text
         as reading_key,
+    device_id,
     upper(trim(patient_id)) as patient_id,
     (extract(epoch from "timestamp") * 1000000)::bigint as measured_us,
     measurements__heart_rate::float8 as heart_rate_bpm,
@@ -47,11 +48,12 @@ where _file_key = %s
 order by _record_position
 """
 LANDED_COLUMNS = [
-    "reading_key", "patient_id", "measured_us", *VITALS, "ward", "room", "record_position",
+    "reading_key", "device_id", "patient_id", "measured_us", *VITALS, "ward", "room", "record_position",
 ]  # fmt: skip
 
 READING_COLUMNS = [
-    "reading_key", "sequence", "record_position", "patient_key", "ward", "room", "measured_at",
+    "reading_key", "sequence", "record_position", "patient_key", "device_id", "ward", "room",
+    "measured_at",
     "moves_alerts", *VITALS, *(f"z_{vital}" for vital in VITALS), "anomalous_vitals",
     "artefact_vitals", "extreme_vitals", "news2_score", "news2_level", "news2_complete",
     "news2_parts",
@@ -90,9 +92,14 @@ on conflict (patient_key, window_start, vital) do update set
 """
 
 
+HISTORY_COLUMNS = ["patient_key", "device_id", "measured_us", *VITALS]
+
+
 def history_frame(rows) -> pd.DataFrame:
-    """Readings of the anomaly window, typed: (patient_key, measured_us, *VITALS)."""
-    frame = pd.DataFrame(rows, columns=["patient_key", "measured_us", *VITALS])
+    """Readings of the anomaly window, typed: (patient_key, device_id, measured_us, *VITALS); a
+    reading scored before readings kept their device (migration 0016) has device ''."""
+    frame = pd.DataFrame(rows, columns=HISTORY_COLUMNS)
+    frame["device_id"] = frame["device_id"].fillna("")
     return frame.astype({"measured_us": "int64", **dict.fromkeys(VITALS, "float64")})
 
 
@@ -143,7 +150,7 @@ def state_as_of(conn: psycopg.Connection, sequence: int, window_seconds: float) 
     state.watermark_us = _us(watermark)
     rows = conn.execute(
         f"""
-        select patient_key::text, (extract(epoch from measured_at) * 1000000)::bigint,
+        select patient_key::text, device_id, (extract(epoch from measured_at) * 1000000)::bigint,
             {", ".join(VITALS)}
         from monitoring.readings
         where sequence <= %s and measured_at >= %s - make_interval(secs => %s)
@@ -152,19 +159,13 @@ def state_as_of(conn: psycopg.Connection, sequence: int, window_seconds: float) 
         (sequence, watermark, window_seconds),
     ).fetchall()
     state.history = history_frame(rows)
-    # each patient's newest reading that moved alerts, and the start of its spell at warning or
-    # above: its first such reading after its newest complete calm one, in the order they were
-    # scored (time, then checkpoint, then position). Read patient by patient, through the index.
-    for patient_key, last_scored, warning_since in conn.execute(
+    # the start of each patient's spell at warning or above: its first such reading after its
+    # newest complete calm one, in the order they were scored (time, then checkpoint, then
+    # position). Read patient by patient, through the index.
+    for patient_key, warning_since in conn.execute(
         """
-        select patients.patient_key::text, newest.measured_at, spell.since
+        select patients.patient_key::text, spell.since
         from monitoring.patient_keys as patients
-        cross join lateral (
-            select measured_at from monitoring.readings as r
-            where r.patient_key = patients.patient_key and r.sequence <= %(sequence)s
-                and r.moves_alerts
-            order by r.measured_at desc limit 1
-        ) as newest
         left join lateral (
             select measured_at, sequence, record_position from monitoring.readings as r
             where r.patient_key = patients.patient_key and r.sequence <= %(sequence)s
@@ -179,10 +180,16 @@ def state_as_of(conn: psycopg.Connection, sequence: int, window_seconds: float) 
                     or (r.measured_at, r.sequence, r.record_position)
                         > (calm.measured_at, calm.sequence, calm.record_position))
         ) as spell
+        where spell.since is not null
         """,
         {"sequence": sequence},
     ):
-        state.patients[patient_key] = PatientState(_us(warning_since), _us(last_scored))
+        state.patients.setdefault(patient_key, PatientState()).warning_since_us = _us(warning_since)
+    for patient_key, device_id, last_scored in conn.execute(
+        NEWEST_BY_DEVICE, {"sequence": sequence}
+    ):
+        patient = state.patients.setdefault(patient_key, PatientState())
+        patient.last_scored_us[device_id] = _us(last_scored)
     for patient_key, condition, key, calm_since in conn.execute(
         OPEN_ALERTS_AS_OF, {"sequence": sequence}
     ):
@@ -192,6 +199,32 @@ def state_as_of(conn: psycopg.Connection, sequence: int, window_seconds: float) 
             patient.calm_since_us[condition] = _us(calm_since)
     return state
 
+
+# Each patient's devices (walked through the index, one device at a time) and the newest reading
+# of each that moved alerts after checkpoint `sequence`: what makes a later one late
+NEWEST_BY_DEVICE = """
+select patients.patient_key::text, devices.device_id, newest.measured_at
+from monitoring.patient_keys as patients
+cross join lateral (
+    with recursive device (device_id) as (
+        (select r.device_id from monitoring.readings as r
+            where r.patient_key = patients.patient_key and r.device_id is not null
+            order by r.device_id limit 1)
+        union all
+        select (select r.device_id from monitoring.readings as r
+                where r.patient_key = patients.patient_key and r.device_id > device.device_id
+                order by r.device_id limit 1)
+        from device where device.device_id is not null
+    )
+    select device_id from device where device_id is not null
+) as devices
+cross join lateral (
+    select r.measured_at from monitoring.readings as r
+    where r.patient_key = patients.patient_key and r.device_id = devices.device_id
+        and r.sequence <= %(sequence)s and r.moves_alerts
+    order by r.measured_at desc limit 1
+) as newest
+"""
 
 # A reading at or above an alert's level (for an extreme alert: with an extreme value)
 AT_OR_ABOVE = """

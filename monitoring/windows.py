@@ -1,9 +1,10 @@
 """Per-patient windows over the readings: z-scores against the patient's own recent past, and the
 one-minute tumbling aggregates the sliding ones are made of.
 
-A reading's z-score for a vital compares it with the same patient's readings of the window before
-it ([t - window, t), event time), among those processed so far: (value - mean) / sample standard
-deviation. Too few readings, or no spread, and there is no score.
+A reading's z-score for a vital compares it with the same patient's readings from the same device
+in the window before it ([t - window, t), event time), among those processed so far: (value -
+mean) / sample standard deviation. Too few readings, or no spread, and there is no score. Each
+device is its own stream: another device's clock or calibration does not move this one's scores.
 """
 
 from __future__ import annotations
@@ -26,21 +27,23 @@ HUNDRED = 100  # vitals are summed exactly, in hundredths
 def zscores(history: pd.DataFrame, batch: pd.DataFrame, config: dict) -> pd.DataFrame:
     """One z-score column per vital (`z_<vital>`, NaN where none) for each row of `batch`.
 
-    `history` holds the patients' earlier processed readings (patient_key, measured_us, vitals);
+    `history` holds the patients' earlier processed readings (patient_key, device_id,
+    measured_us, vitals);
     rows of `batch` see each other too, as readings of the same file do. Each window's count, sum
     and sum of squares come from cumulative sums (exact, in integer hundredths) over the readings
     sorted by patient and time, so a file costs a sort of its patients' recent readings, whatever
     the window's length.
     """
     window_us = int(config["window_seconds"] * US)
-    columns = ["patient_key", "measured_us", *VITALS]
+    columns = ["patient_key", "device_id", "measured_us", *VITALS]
     reach = batch["measured_us"].min() - window_us if len(batch) else 0
     relevant = history[
         history["patient_key"].isin(batch["patient_key"].unique())
         & (history["measured_us"] >= reach)
     ]
     both = pd.concat([relevant[columns], batch[columns]], ignore_index=True)
-    codes = pd.factorize(both["patient_key"])[0].astype(np.int64)
+    streams = pd.MultiIndex.from_arrays([both["patient_key"], both["device_id"]])
+    codes = pd.factorize(streams)[0].astype(np.int64)  # one per (patient, device)
     times = both["measured_us"].to_numpy(dtype=np.int64)
     start = times.min() - window_us
     span = int(times.max() - start + 1)

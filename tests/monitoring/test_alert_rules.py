@@ -12,6 +12,7 @@ from monitoring.alert_rules import (
     alert_key,
     apply,
     due_for_escalation,
+    is_late,
 )
 from monitoring.news2 import CRITICAL, NO_ALERT, WARNING
 
@@ -173,3 +174,17 @@ def test_a_score_swinging_across_7_every_30_s_for_10_minutes_makes_one_alert():
     # without the hold, one critical alert per swing
     unheld = _run(PatientState(), _readings(swings, every_seconds=1))
     assert [kind for kind, condition, *_ in unheld if condition == "critical"].count("raised") == 10
+
+
+def test_lateness_is_each_devices_own():
+    """A device whose clock runs 10 minutes ahead does not make another device's readings late."""
+    state = PatientState()
+    ahead = Reading("a1", 600_000_000, NO_ALERT, 0, device_id="MON-A")
+    assert apply(state, PATIENT, ahead, RULES) == []
+    on_time = Reading("b1", 60_000_000, CRITICAL, 8, device_id="MON-B")
+    assert [(c.kind, c.condition) for c in apply(state, PATIENT, on_time, RULES)] == [
+        ("raised", "critical")
+    ]  # fmt: skip
+    # the same device's older reading is late
+    assert is_late(state, Reading("a0", 500_000_000, CRITICAL, 8, device_id="MON-A"))
+    assert not is_late(state, Reading("b2", 61_000_000, CRITICAL, 8, device_id="MON-B"))

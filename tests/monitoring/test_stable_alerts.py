@@ -92,3 +92,68 @@ def test_a_score_swinging_6_7_every_30_s_for_10_minutes_makes_one_alert_and_noti
     if hold_seconds:
         assert alerts == [("critical", *critical[0][1:])] and critical[0][2] is None  # still open
         assert [(m["condition"], m["kind"]) for m in delivered] == [("critical", "raised")]
+
+
+def _file(name: str, readings: list[tuple[str, datetime, dict]], bed: int) -> tuple[str, str]:
+    lines = [
+        json.dumps(
+            {
+                "device_id": device,
+                "patient_id": patient_on(bed),
+                "timestamp": at.isoformat().replace("+00:00", "Z"),
+                "measurements": measurements,
+                "device_status": "OK",
+                "location": {"hospital": "General Hospital", "ward": "ICU", "room": f"{bed}"},
+            }
+        )
+        for device, at, measurements in readings
+    ]
+    return name, "\n".join(lines) + "\n"
+
+
+def test_a_device_clock_10_minutes_ahead_does_not_make_another_devices_readings_late(
+    test_warehouse, tmp_path
+):
+    """Bed 43 wears two devices: MON-A's clock runs 10 minutes ahead. MON-B's critical readings,
+    on time, raise a critical alert, also after a restart (which rebuilds each device's newest
+    reading from the warehouse)."""
+    warehouse, bed = test_warehouse.warehouse, 43
+    config = write_config(tmp_path, settle_seconds=0, poll_seconds=0.05)
+    now = datetime(2024, 7, 5, 10, 0, tzinfo=UTC)
+    calm = {**SIX, "heart_rate": 72, "respiratory_rate": 16, "temperature": 98.4,
+            "oxygen_saturation": 98}  # fmt: skip
+    critical = {**SEVEN, "oxygen_saturation": 91}  # 3 for SpO2: NEWS2 9
+    landing = test_warehouse.landing_dir / "vitals"
+    with WebhookSink() as sink:
+        for name, readings in (
+            ("vitals_20240705T100000_00043.ndjson",
+             [("MON-A", now + timedelta(minutes=10, seconds=s), calm) for s in range(5)]),
+            ("vitals_20240705T100001_00043.ndjson",
+             [("MON-B", now + timedelta(seconds=s), calm) for s in range(5)]),
+            ("vitals_20240705T100010_00043.ndjson",
+             [("MON-B", now + timedelta(seconds=10 + s), critical) for s in range(5)]),
+        ):  # fmt: skip
+            # one processor per file: each start rebuilds the state from the warehouse
+            processor = ProcessorProcess(config, sink.url, tmp_path / "processor.log")
+            before = processed_files(warehouse)
+            processor.start()
+            try:
+                drop(landing, *_file(name, readings, bed))
+                wait_until(lambda before=before: processed_files(warehouse) == before + 1, 60, name)
+            finally:
+                assert processor.stop() == 0, processor.log.read_text()[-3000:]
+    moved = query(
+        warehouse, warehouse.admin_user,
+        "select r.device_id, count(*) filter (where r.moves_alerts), count(*)"
+        " from monitoring.readings as r join monitoring.patient_keys as k using (patient_key)"
+        " where k.patient_id = %s group by r.device_id order by 1",
+        (patient_on(bed),),
+    )  # fmt: skip
+    assert moved == [("MON-A", 5, 5), ("MON-B", 10, 10)]
+    alerts = query(
+        warehouse, warehouse.admin_user,
+        "select a.condition, a.raised_at from monitoring.alerts as a"
+        " join monitoring.patient_keys as k using (patient_key) where k.patient_id = %s",
+        (patient_on(bed),),
+    )  # fmt: skip
+    assert alerts == [("critical", now + timedelta(seconds=10))]
