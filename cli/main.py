@@ -434,6 +434,7 @@ def restore(moment) -> None:
     the next runs take again what came after it. Stop Airflow first (make down)."""
     from common import settings
     from ingestion.after_restore import after_restore
+    from monitoring import baseline
     from orchestration import airflow_services
     from warehouse.point_in_time import RestoreImpossible, restore_to
 
@@ -452,6 +453,8 @@ def restore(moment) -> None:
     except RestoreImpossible as impossible:
         raise click.ClickException(str(impossible)) from impossible
     requeued = after_restore(warehouse)
+    # the archived vitals back in landing are history: scored without paging anyone
+    baseline.request(warehouse, "restore")
     click.echo(
         f"restored to {restored.target.isoformat()} from {restored.backup} and"
         f" {restored.wal_files} WAL files in {restored.seconds:.0f} s; {requeued.files_requeued}"

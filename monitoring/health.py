@@ -7,7 +7,9 @@ checkpoint and idle poll).
 - throughput: new readings scored in the last minute, a second;
 - last checkpoint: when it last finished scoring a file, and the newest reading time scored;
 - notifications: how many are unsent, and how long the oldest has waited (a channel down);
-- artefacts: how many vital values no device could have measured it has seen (vital_validity.py).
+- artefacts: how many vital values no device could have measured it has seen (vital_validity.py);
+- baseline: when its latest baseline (a first start after a restore or an upgrade) began and
+  ended, and how many readings it scored as history, without notifying (baseline.py).
 """
 
 from __future__ import annotations
@@ -35,6 +37,9 @@ class Health:
     notifications_unsent: int
     oldest_unsent_seconds: float
     artefact_values: int = 0
+    baseline_started_at: datetime | None = None
+    baseline_finished_at: datetime | None = None
+    baseline_readings_as_history: int = 0
 
 
 def read_health(warehouse: Warehouse, role: str = "steward") -> Health | None:
@@ -45,8 +50,14 @@ def read_health(warehouse: Warehouse, role: str = "steward") -> Health | None:
             select extract(epoch from now() - heartbeat_at)::float8, files_waiting,
                 oldest_waiting_seconds, readings_per_second, last_checkpoint_at,
                 newest_reading_processed_at, notifications_unsent, oldest_unsent_seconds,
-                artefact_values
+                artefact_values, baseline.started_at, baseline.finished_at,
+                coalesce(baseline.readings_as_history, 0)
             from monitoring.processor_status
+            left join lateral (
+                select started_at, finished_at, readings_as_history
+                from monitoring.baseline_requests where started_at is not null
+                order by started_at desc, request_id desc limit 1
+            ) as baseline on true
             """
         ).fetchone()
     return None if row is None else Health(*row)

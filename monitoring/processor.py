@@ -33,7 +33,7 @@ import psycopg
 import yaml
 
 from common import settings
-from monitoring import alert_rules, news2, notify, store, vital_validity
+from monitoring import alert_rules, baseline, news2, notify, store, vital_validity
 from monitoring.alert_rules import AlertRules, PatientState, Reading
 from monitoring.windows import VITALS, anomalous_vitals, touched_minutes, zscores
 from warehouse import cpu_priority
@@ -131,6 +131,7 @@ class Processor:
         self.stopping = False
         self.set_aside = 0
         self.limits = vital_validity.load_limits()
+        self.baseline: baseline.Baseline | None = None  # taken by run(), never by a replay
         self.found_at: dict[str, datetime | None] = {}  # file name -> when it appeared
         self._nice = cpu_priority.nice_by_role()
         self._cpu_yielded_at = float("-inf")
@@ -146,6 +147,7 @@ class Processor:
 
     def run(self, once: bool = False) -> int:
         """Cycle until stopped (or, `once`, until nothing waits); return the readings scored."""
+        self.baseline = baseline.take(self.conn, NAME, self.config["baseline"]["horizon_seconds"])
         self.notifier.start()
         try:
             return self._cycles(once)
@@ -173,6 +175,8 @@ class Processor:
                 self._yield_the_cpu()
                 if waiting:
                     scored += self.cycle(waiting)
+                elif self.baseline is not None:
+                    self._end_baseline()
                 self.escalate_due()
                 self.record_status()
                 errors = 0
@@ -344,16 +348,23 @@ class Processor:
         new["patient_key"] = new["patient_id"].map(keys)
         new = new.drop(columns="patient_id")
         raised: list[str] = []
+        history_before = None if replaying or not self.baseline else self.baseline.history_before_us
         if len(new):
             scored, changes = self._scored(new, sequence)
             store.write_readings(conn, scored)
             tumbling = self.config["windows"]["tumbling_seconds"]
             store.recompute_minutes(conn, touched_minutes(scored, tumbling), tumbling)
-            raised = store.write_alert_changes(conn, sequence, changes)
+            raised, as_history = store.write_alert_changes(conn, sequence, changes, history_before)
             if not replaying:  # counted once, with the file's checkpoint
                 store.count_artefacts(conn, NAME, int(scored["artefact_vitals"].map(len).sum()))
             for alert_key in [] if replaying else raised:
                 notify.queue(conn, alert_key, "raised")
+            if history_before is not None and self.baseline is not None:
+                self.baseline.readings_as_history += int(
+                    (new["measured_us"] < history_before).sum()
+                )
+                self.baseline.alerts_without_notification += len(as_history)
+                baseline.record(conn, self.baseline)
             newest = int(new["measured_us"].max())
             state.watermark_us = max(state.watermark_us or newest, newest)
         store.record_checkpoint(
@@ -420,11 +431,23 @@ class Processor:
 
     # --- escalation and health ------------------------------------------------------------------
 
+    def _end_baseline(self) -> None:
+        """Caught up: what comes now is news."""
+        assert self.baseline is not None
+        baseline.record(self.conn, self.baseline, finished=True)
+        self.conn.commit()
+        log.warning(
+            "baseline over: %d readings scored as history, %d alerts recorded without notifying",
+            self.baseline.readings_as_history, self.baseline.alerts_without_notification,
+        )  # fmt: skip
+        self.baseline = None
+
     def escalate_due(self) -> None:
         now = datetime.now(UTC)
         candidates = self.conn.execute(
             "select alert_key::text, recorded_at from monitoring.alerts"
             " where resolved_at is null and acknowledged_at is null and escalated_at is null"
+            " and not raised_in_baseline"  # history, not news: nobody is paged for it
         ).fetchall()
         escalated = 0
         for alert_key, recorded_at in candidates:

@@ -347,21 +347,27 @@ def write_alert_changes(
     conn: psycopg.Connection,
     sequence: int,
     changes: list[tuple[str, AlertChange, dict]],
-) -> list[str]:
-    """Record raised and resolved alerts; return the keys of the alerts raised. A replay raising
+    history_before_us: int | None = None,
+) -> tuple[list[str], list[str]]:
+    """Record raised and resolved alerts; return the keys of the alerts raised to notify, and of
+    those raised by a reading older than `history_before_us` (a baseline: monitoring/baseline.py),
+    recorded as history, never notified nor escalated. A replay raising
     an alert that exists already rewrites its score and parts and keeps the rest: what people did
     (acknowledgement, escalation), and its resolution, which a replayed file that resolved it has
     reopened (forget_scoring) and a file after the replayed range keeps."""
-    raised = []
+    raised, as_history = [], []
     for patient_key, change, context in changes:
         if change.kind == "raised":
+            history = history_before_us is not None and (
+                change.reading.measured_us < history_before_us
+            )
             conn.execute(
                 """
                 insert into monitoring.alerts (alert_key, patient_key, ward, room, condition,
                     raised_at, raised_sequence, raised_reading_key, news2_score, news2_parts,
-                    extreme_vitals)
+                    extreme_vitals, raised_in_baseline)
                 values (%(alert)s, %(patient)s, %(ward)s, %(room)s, %(condition)s, %(at)s,
-                    %(sequence)s, %(reading)s, %(score)s, %(parts)s, %(extreme)s)
+                    %(sequence)s, %(reading)s, %(score)s, %(parts)s, %(extreme)s, %(history)s)
                 on conflict (alert_key) do update set
                     raised_sequence = excluded.raised_sequence,
                     news2_score = excluded.news2_score,
@@ -380,9 +386,10 @@ def write_alert_changes(
                     "score": change.reading.score,
                     "parts": context["news2_parts"],
                     "extreme": list(change.reading.extreme),
+                    "history": history,
                 },
             )
-            raised.append(change.alert_key)
+            (as_history if history else raised).append(change.alert_key)
         else:
             conn.execute(
                 """
@@ -392,7 +399,7 @@ def write_alert_changes(
                 """,
                 (at(change.reading.measured_us), sequence, change.resolution, change.alert_key),
             )
-    return raised
+    return raised, as_history
 
 
 def count_artefacts(conn: psycopg.Connection, processor: str, artefacts: int) -> None:

@@ -352,12 +352,18 @@ def test_a_batch_sent_again_with_one_more_reading_lands_only_that_reading(live, 
 
 def test_health_is_recorded_and_analysts_cannot_read_monitoring(live, resent):
     tw = live[0]
-    [(sequence, checkpoint_at, newest, waiting, heartbeat)] = query(
-        tw.warehouse,
-        "clinical_ops",
-        "select last_sequence, last_checkpoint_at, newest_reading_processed_at, files_waiting,"
-        " heartbeat_at from monitoring.processor_status",
-    )
+
+    def status() -> list[tuple]:
+        return query(
+            tw.warehouse,
+            "clinical_ops",
+            "select last_sequence, last_checkpoint_at, newest_reading_processed_at,"
+            " files_waiting, heartbeat_at from monitoring.processor_status",
+        )
+
+    # the status is written after the cycle that committed the resent file's checkpoint
+    wait_until(lambda: status()[0][0] == len(BATCHES) + 1, 30, "the status of that cycle")
+    [(sequence, checkpoint_at, newest, waiting, heartbeat)] = status()
     assert sequence == len(BATCHES) + 1 and waiting == 0
     assert newest.isoformat() == "2024-03-15T14:02:30+00:00"
     assert heartbeat >= checkpoint_at

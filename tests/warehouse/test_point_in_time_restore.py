@@ -99,6 +99,11 @@ def test_a_restore_between_two_loads_keeps_the_first_and_the_next_runs_take_the_
 
         restored = _restore(moment)
         assert "1 landed files back in landing" in restored
+        # the vitals processor's next start takes a baseline (monitoring/baseline.py)
+        assert rows(
+            test_warehouse,
+            "select reason from monitoring.baseline_requests where started_at is null",
+        ) == [("restore",)]
 
         # exactly the first load; the second load's file waits in landing again
         assert _counts(test_warehouse) == after_first
