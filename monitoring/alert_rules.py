@@ -18,6 +18,8 @@ themselves, `extreme` (vital_validity.py: a heart rate of 0, an SpO2 of 25 %; se
   lacking a parameter scores lower than the patient may be: it can raise an alert, keep a spell
   going or restart the hold, never resolve an alert, start the hold or end a spell.
 - An open alert nobody acknowledged is escalated once, the configured time after it was recorded.
+- A reading older than the patient's newest one from another device (that device's delayed
+  backlog) may raise an alert or restart a hold, never resolve one, start a hold or end a spell.
 
 Time here is the readings' own (microseconds since the epoch), so a replay of the same readings
 raises and resolves the same alerts. A reading older than its device's newest scored one for the
@@ -63,6 +65,8 @@ class PatientState:
     open_alerts: dict[str, str] = field(default_factory=dict)  # condition -> alert key
     # condition -> the first complete reading below its level since the last one at or above
     calm_since_us: dict[str, int] = field(default_factory=dict)
+    # conditions whose open alert a baseline raised from history, nobody notified
+    history_alerts: set[str] = field(default_factory=set)
 
 
 @dataclass(frozen=True)
@@ -74,6 +78,7 @@ class Reading:
     complete: bool = True  # every NEWS2 parameter present (an artefact is absent)
     extreme: tuple[str, ...] = ()  # the vitals whose value is extreme
     device_id: str = ""
+    history: bool = False  # older than a baseline's horizon (baseline.py): alerts without notice
 
 
 @dataclass(frozen=True)
@@ -97,21 +102,32 @@ def is_late(state: PatientState, reading: Reading) -> bool:
     return newest is not None and reading.measured_us < newest
 
 
+def is_behind(state: PatientState, reading: Reading) -> bool:
+    """Older than the patient's newest reading that moved alerts, from any device (another
+    device's delayed backlog): it may raise an alert or restart a hold, never calm the patient
+    (resolve, start a hold, end a spell): newer readings have spoken since."""
+    newest = max(state.last_scored_us.values(), default=None)
+    return newest is not None and reading.measured_us < newest
+
+
 def apply(
     state: PatientState, patient_key: str, reading: Reading, rules: AlertRules
 ) -> list[AlertChange]:
     """Move `state` on by one reading; return the alerts it raised or resolved."""
     if is_late(state, reading):
         return []
+    settles = not is_behind(state, reading)
     state.last_scored_us[reading.device_id] = reading.measured_us
     changes = []
+    if not reading.history:
+        _supersede_history(state, reading, changes)
     for condition, level in CONDITION_LEVELS.items():
-        _settle(state, condition, reading, reading.level >= level, rules, changes)
-    _settle(state, EXTREME, reading, bool(reading.extreme), rules, changes)
+        _settle(state, condition, reading, reading.level >= level, settles, rules, changes)
+    _settle(state, EXTREME, reading, bool(reading.extreme), settles, rules, changes)
     if reading.extreme and EXTREME not in state.open_alerts:
         changes.append(_raise(state, patient_key, EXTREME, reading))
     if reading.level == NO_ALERT:
-        if reading.complete:
+        if reading.complete and settles:
             state.warning_since_us = None
         return changes
     if state.warning_since_us is None:
@@ -120,6 +136,7 @@ def apply(
         if "warning" in state.open_alerts:
             key = state.open_alerts.pop("warning")
             state.calm_since_us.pop("warning", None)
+            state.history_alerts.discard("warning")
             changes.append(AlertChange("resolved", "warning", key, reading, "superseded"))
         changes.append(_raise(state, patient_key, "critical", reading))
     persisted = reading.measured_us - state.warning_since_us >= rules.warning_persistence_us
@@ -132,26 +149,45 @@ def apply(
     return changes
 
 
+def _supersede_history(state: PatientState, reading: Reading, changes: list[AlertChange]) -> None:
+    """A reading of now at or above the level of an alert a baseline raised from history
+    (nobody was told of it) resolves that one as superseded: the rules then raise a new alert,
+    notified, as for any patient at that level now."""
+    at_or_above = {
+        condition: reading.level >= level for condition, level in CONDITION_LEVELS.items()
+    }
+    at_or_above[EXTREME] = bool(reading.extreme)
+    for condition in sorted(state.history_alerts & state.open_alerts.keys()):
+        if at_or_above[condition]:
+            key = state.open_alerts.pop(condition)
+            state.calm_since_us.pop(condition, None)
+            state.history_alerts.discard(condition)
+            changes.append(AlertChange("resolved", condition, key, reading, "superseded"))
+
+
 def _settle(
     state: PatientState,
     condition: str,
     reading: Reading,
     at_or_above: bool,
+    settles: bool,
     rules: AlertRules,
     changes: list[AlertChange],
 ) -> None:
     """Resolve the open alert of `condition` once complete readings below it have lasted the
-    hold; a reading at or above it (`at_or_above`) starts the count again."""
+    hold; a reading at or above it (`at_or_above`) starts the count again. Only a reading that
+    `settles` (is_behind) counts towards the hold."""
     if condition not in state.open_alerts:
         return
     if at_or_above:
         state.calm_since_us.pop(condition, None)
         return
-    if not reading.complete:  # it may lack the very parameter that is bad
+    if not reading.complete or not settles:  # it may lack the very parameter that is bad
         return
     since = state.calm_since_us.setdefault(condition, reading.measured_us)
     if reading.measured_us - since >= rules.resolve_hold_us:
         del state.calm_since_us[condition]
+        state.history_alerts.discard(condition)
         key = state.open_alerts.pop(condition)
         changes.append(AlertChange("resolved", condition, key, reading, "recovered"))
 
@@ -159,6 +195,8 @@ def _settle(
 def _raise(state: PatientState, patient_key: str, condition: str, reading: Reading) -> AlertChange:
     key = alert_key(patient_key, condition, reading.reading_key)
     state.open_alerts[condition] = key
+    if reading.history:
+        state.history_alerts.add(condition)
     return AlertChange("raised", condition, key, reading)
 
 

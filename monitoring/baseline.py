@@ -30,13 +30,11 @@ log = logging.getLogger(__name__)
 SCORING_VERSION = "2026-12-vital-validity-hold-device"
 
 
-@dataclass
+@dataclass(frozen=True)
 class Baseline:
     request_id: int
     reason: str
     history_before_us: int  # readings measured before this are history
-    readings_as_history: int = 0
-    alerts_without_notification: int = 0
 
 
 def request(warehouse: Warehouse, reason: str) -> None:
@@ -63,20 +61,21 @@ def take(conn: psycopg.Connection, processor: str, horizon_seconds: float) -> Ba
         {"processor": processor, "version": SCORING_VERSION},
     )
     now = datetime.now(UTC)
-    history_before = now - timedelta(seconds=horizon_seconds)
+    # a start after a crash during a baseline keeps its horizon: what the first start would have
+    # notified is notified still
     taken = conn.execute(
         """
-        update monitoring.baseline_requests set started_at = %(now)s,
-            history_before = %(before)s
+        update monitoring.baseline_requests set started_at = coalesce(started_at, %(now)s),
+            history_before = coalesce(history_before, %(before)s)
         where finished_at is null
-        returning request_id, reason
+        returning request_id, reason, history_before
         """,
-        {"now": now, "before": history_before},
+        {"now": now, "before": now - timedelta(seconds=horizon_seconds)},
     ).fetchall()
     conn.commit()
     if not taken:
         return None
-    request_id, reason = max(taken)
+    request_id, reason, history_before = max(taken)
     log.warning(
         "baseline (%s): readings taken before %s are scored as history, without notifications",
         reason, history_before.isoformat(timespec="seconds"),
@@ -85,18 +84,25 @@ def take(conn: psycopg.Connection, processor: str, horizon_seconds: float) -> Ba
     return Baseline(request_id, reason, (history_before - epoch) // timedelta(microseconds=1))
 
 
-def record(conn: psycopg.Connection, baseline: Baseline, finished: bool = False) -> None:
-    """Its counts so far, and whether it is over (in the caller's transaction)."""
+def record(conn: psycopg.Connection, readings: int, alerts: int) -> None:
+    """Add one file's readings scored as history and alerts recorded without notifying, in the
+    transaction of its checkpoint."""
     conn.execute(
         """
-        update monitoring.baseline_requests set readings_as_history = %(readings)s,
-            alerts_without_notification = %(alerts)s,
-            finished_at = case when %(finished)s then now() end
+        update monitoring.baseline_requests set
+            readings_as_history = readings_as_history + %(readings)s,
+            alerts_without_notification = alerts_without_notification + %(alerts)s
         where started_at is not null and finished_at is null
         """,
-        {
-            "readings": baseline.readings_as_history,
-            "alerts": baseline.alerts_without_notification,
-            "finished": finished,
-        },
+        {"readings": readings, "alerts": alerts},
     )
+
+
+def finish(conn: psycopg.Connection) -> tuple[int, int]:
+    """The baseline is over: (readings scored as history, alerts recorded without notifying)."""
+    rows = conn.execute(
+        "update monitoring.baseline_requests set finished_at = now()"
+        " where started_at is not null and finished_at is null"
+        " returning readings_as_history, alerts_without_notification"
+    ).fetchall()
+    return max(rows, default=(0, 0))

@@ -350,21 +350,18 @@ class Processor:
         raised: list[str] = []
         history_before = None if replaying or not self.baseline else self.baseline.history_before_us
         if len(new):
-            scored, changes = self._scored(new, sequence)
+            scored, changes = self._scored(new, sequence, history_before)
             store.write_readings(conn, scored)
             tumbling = self.config["windows"]["tumbling_seconds"]
             store.recompute_minutes(conn, touched_minutes(scored, tumbling), tumbling)
-            raised, as_history = store.write_alert_changes(conn, sequence, changes, history_before)
+            raised, as_history = store.write_alert_changes(conn, sequence, changes)
             if not replaying:  # counted once, with the file's checkpoint
                 store.count_artefacts(conn, NAME, int(scored["artefact_vitals"].map(len).sum()))
             for alert_key in [] if replaying else raised:
                 notify.queue(conn, alert_key, "raised")
-            if history_before is not None and self.baseline is not None:
-                self.baseline.readings_as_history += int(
-                    (new["measured_us"] < history_before).sum()
-                )
-                self.baseline.alerts_without_notification += len(as_history)
-                baseline.record(conn, self.baseline)
+            if history_before is not None:
+                readings_as_history = int((new["measured_us"] < history_before).sum())
+                baseline.record(conn, readings_as_history, len(as_history))
             newest = int(new["measured_us"].max())
             state.watermark_us = max(state.watermark_us or newest, newest)
         store.record_checkpoint(
@@ -374,7 +371,7 @@ class Processor:
         conn.commit()
         state.sequence = sequence
         if len(new):
-            state.remember(new[store.HISTORY_COLUMNS])
+            state.remember(scored[store.HISTORY_COLUMNS])  # artefacts null, as stored
             state.prune(self.config["anomaly"]["window_seconds"])
         log.info(
             "%s: %d readings, %d new, %d alerts raised (checkpoint %d)",
@@ -382,7 +379,9 @@ class Processor:
         )  # fmt: skip
         return len(new)
 
-    def _scored(self, new: pd.DataFrame, sequence: int) -> tuple[pd.DataFrame, list]:
+    def _scored(
+        self, new: pd.DataFrame, sequence: int, history_before: int | None = None
+    ) -> tuple[pd.DataFrame, list]:
         """NEWS2, z-scores and anomaly flags of each new reading, and the alerts they move."""
         anomaly = self.config["anomaly"]
         # an artefact is no measurement: null from here on, named beside the reading
@@ -395,6 +394,7 @@ class Processor:
         scores = news2.score({name: new[name].to_numpy() for name in news2.PARAMETERS})
         parts = store.parts_json(scores.parts)
         moves = np.zeros(len(new), dtype=bool)
+        settles = np.zeros(len(new), dtype=bool)
         changes = []
         keys = new["reading_key"].to_numpy()
         patients = new["patient_key"].to_numpy()
@@ -411,14 +411,17 @@ class Processor:
                 bool(scores.complete[row]),
                 tuple(extremes[row]),
                 devices[row],
+                history_before is not None and int(measured[row]) < history_before,
             )
             moves[row] = not alert_rules.is_late(patient, reading)
+            settles[row] = moves[row] and not alert_rules.is_behind(patient, reading)
             for change in alert_rules.apply(patient, patients[row], reading, self.rules):
                 context = {"ward": wards[row], "room": rooms[row], "news2_parts": parts[row]}
                 changes.append((patients[row], change, context))
         scored = new.assign(
             sequence=sequence,
             moves_alerts=moves,
+            settles=settles,
             anomalous_vitals=anomalous_vitals(z, anomaly["z_threshold"]),
             artefact_vitals=artefacts,
             extreme_vitals=extremes,
@@ -433,12 +436,11 @@ class Processor:
 
     def _end_baseline(self) -> None:
         """Caught up: what comes now is news."""
-        assert self.baseline is not None
-        baseline.record(self.conn, self.baseline, finished=True)
+        readings, alerts = baseline.finish(self.conn)
         self.conn.commit()
         log.warning(
             "baseline over: %d readings scored as history, %d alerts recorded without notifying",
-            self.baseline.readings_as_history, self.baseline.alerts_without_notification,
+            readings, alerts,
         )  # fmt: skip
         self.baseline = None
 

@@ -53,8 +53,7 @@ LANDED_COLUMNS = [
 
 READING_COLUMNS = [
     "reading_key", "sequence", "record_position", "patient_key", "device_id", "ward", "room",
-    "measured_at",
-    "moves_alerts", *VITALS, *(f"z_{vital}" for vital in VITALS), "anomalous_vitals",
+    "measured_at", "moves_alerts", "settles", *VITALS, *(f"z_{vital}" for vital in VITALS), "anomalous_vitals",
     "artefact_vitals", "extreme_vitals", "news2_score", "news2_level", "news2_complete",
     "news2_parts",
 ]  # fmt: skip
@@ -159,28 +158,29 @@ def state_as_of(conn: psycopg.Connection, sequence: int, window_seconds: float) 
         (sequence, watermark, window_seconds),
     ).fetchall()
     state.history = history_frame(rows)
-    # the start of each patient's spell at warning or above: its first such reading after its
-    # newest complete calm one, in the order they were scored (time, then checkpoint, then
-    # position). Read patient by patient, through the index.
+    # the start of each patient's spell at warning or above: the first reading at warning or
+    # above after its last complete calm one that could calm it, in the order they were scored
+    # (checkpoint, then time, then position: a file's readings are scored in time order).
+    # Read patient by patient, through the index.
     for patient_key, warning_since in conn.execute(
         """
-        select patients.patient_key::text, spell.since
+        select patients.patient_key::text, spell.measured_at
         from monitoring.patient_keys as patients
         left join lateral (
-            select measured_at, sequence, record_position from monitoring.readings as r
+            select sequence, measured_at, record_position from monitoring.readings as r
             where r.patient_key = patients.patient_key and r.sequence <= %(sequence)s
-                and r.moves_alerts and r.news2_level = 'none' and r.news2_complete
-            order by r.measured_at desc, r.sequence desc, r.record_position desc limit 1
+                and r.moves_alerts and r.settles and r.news2_level = 'none' and r.news2_complete
+            order by r.sequence desc, r.measured_at desc, r.record_position desc limit 1
         ) as calm on true
         cross join lateral (
-            select min(r.measured_at) as since from monitoring.readings as r
+            select r.measured_at from monitoring.readings as r
             where r.patient_key = patients.patient_key and r.sequence <= %(sequence)s
                 and r.moves_alerts and r.news2_level <> 'none'
-                and (calm.measured_at is null
-                    or (r.measured_at, r.sequence, r.record_position)
-                        > (calm.measured_at, calm.sequence, calm.record_position))
+                and (calm.sequence is null
+                    or (r.sequence, r.measured_at, r.record_position)
+                        > (calm.sequence, calm.measured_at, calm.record_position))
+            order by r.sequence, r.measured_at, r.record_position limit 1
         ) as spell
-        where spell.since is not null
         """,
         {"sequence": sequence},
     ):
@@ -190,11 +190,13 @@ def state_as_of(conn: psycopg.Connection, sequence: int, window_seconds: float) 
     ):
         patient = state.patients.setdefault(patient_key, PatientState())
         patient.last_scored_us[device_id] = _us(last_scored)
-    for patient_key, condition, key, calm_since in conn.execute(
+    for patient_key, condition, key, calm_since, history in conn.execute(
         OPEN_ALERTS_AS_OF, {"sequence": sequence}
     ):
         patient = state.patients.setdefault(patient_key, PatientState())
         patient.open_alerts[condition] = key
+        if history:
+            patient.history_alerts.add(condition)
         if calm_since is not None:
             patient.calm_since_us[condition] = _us(calm_since)
     return state
@@ -235,23 +237,25 @@ AT_OR_ABOVE = """
     end
 """
 # The alerts open after checkpoint `sequence`, each with the start of its calm spell (alert_rules:
-# the first complete reading below its level since the last one at or above), in the order the
-# readings were scored (time, then checkpoint, then position)
+# the first complete reading below its level that could calm the patient, since the last one at or
+# above), in the order the readings were scored (checkpoint, then time, then position)
 OPEN_ALERTS_AS_OF = f"""
-select alerts.patient_key::text, alerts.condition, alerts.alert_key::text, calm.since
+select alerts.patient_key::text, alerts.condition, alerts.alert_key::text, calm.measured_at,
+    alerts.raised_in_baseline
 from monitoring.alerts as alerts
 left join lateral (
-    select r.measured_at, r.sequence, r.record_position from monitoring.readings as r
+    select r.sequence, r.measured_at, r.record_position from monitoring.readings as r
     where r.patient_key = alerts.patient_key and r.sequence <= %(sequence)s and r.moves_alerts
         and {AT_OR_ABOVE}
-    order by r.measured_at desc, r.sequence desc, r.record_position desc limit 1
+    order by r.sequence desc, r.measured_at desc, r.record_position desc limit 1
 ) as last_bad on true
 left join lateral (
-    select min(r.measured_at) as since from monitoring.readings as r
+    select r.measured_at from monitoring.readings as r
     where r.patient_key = alerts.patient_key and r.sequence <= %(sequence)s and r.moves_alerts
-        and r.news2_complete and not ({AT_OR_ABOVE})
-        and (r.measured_at, r.sequence, r.record_position)
-            > (last_bad.measured_at, last_bad.sequence, last_bad.record_position)
+        and r.settles and r.news2_complete and not ({AT_OR_ABOVE})
+        and (r.sequence, r.measured_at, r.record_position)
+            > (last_bad.sequence, last_bad.measured_at, last_bad.record_position)
+    order by r.sequence, r.measured_at, r.record_position limit 1
 ) as calm on true
 where alerts.raised_sequence <= %(sequence)s
     and (alerts.resolved_sequence is null or alerts.resolved_sequence > %(sequence)s)
@@ -347,20 +351,17 @@ def write_alert_changes(
     conn: psycopg.Connection,
     sequence: int,
     changes: list[tuple[str, AlertChange, dict]],
-    history_before_us: int | None = None,
 ) -> tuple[list[str], list[str]]:
     """Record raised and resolved alerts; return the keys of the alerts raised to notify, and of
-    those raised by a reading older than `history_before_us` (a baseline: monitoring/baseline.py),
-    recorded as history, never notified nor escalated. A replay raising
+    those raised by a reading of history (older than a baseline's horizon: monitoring/baseline.py),
+    recorded as such, never notified nor escalated. A replay raising
     an alert that exists already rewrites its score and parts and keeps the rest: what people did
     (acknowledgement, escalation), and its resolution, which a replayed file that resolved it has
     reopened (forget_scoring) and a file after the replayed range keeps."""
     raised, as_history = [], []
     for patient_key, change, context in changes:
         if change.kind == "raised":
-            history = history_before_us is not None and (
-                change.reading.measured_us < history_before_us
-            )
+            history = change.reading.history
             conn.execute(
                 """
                 insert into monitoring.alerts (alert_key, patient_key, ward, room, condition,

@@ -4,11 +4,12 @@ dbt seed). Each limit's row cites where it comes from.
 
 - An **artefact** is no measurement: below `artefact_below` or above `artefact_above` (negative,
   beyond what any device measures; the sentinels devices send for "no value", -1, 999, 32767,
-  65535, all lie outside), or a diastolic pressure at or above the systolic one (both are then an
-  artefact). It is kept as null beside the reading, named and counted; the reading's other vitals
+  65535, all lie outside), or, of two pressures both within the device range, a diastolic at or
+  above the systolic (both are then an artefact). It is kept as null beside the reading, named and counted; the reading's other vitals
   are scored.
 - An **extreme** value is a measurement that matters most: below `extreme_below` or above
-  `extreme_above` (a heart rate of 0, an SpO2 of 25 %). NEWS2 scores it, and it raises an
+  `extreme_above` (a heart rate of 0, an SpO2 of 25 %); a limit equal to the artefact limit on
+  its side means none. NEWS2 scores it, and it raises an
   `extreme` alert at once: verify the patient now (alert_rules.py).
 - Anything else is valid.
 
@@ -49,7 +50,7 @@ def load_limits(path: Path = LIMITS_FILE) -> dict[str, Limits]:
             except (KeyError, TypeError, ValueError) as error:
                 raise ValueError(
                     f"{path}: line {position}: each limit must be a number"
-                    " (-Infinity or Infinity for none)"
+                    " (an extreme limit equal to the artefact one for none)"
                 ) from error
     return limits
 
@@ -82,9 +83,13 @@ def classify(values: dict[str, np.ndarray], limits: dict[str, Limits]) -> Classi
             present & ~artefact[vital] & ((raw < limit.extreme_below) | (raw > limit.extreme_above))
         )
     if {"systolic_mmhg", "diastolic_mmhg"} <= values.keys():
-        # the systolic pressure is the peak: a diastolic at or above it is no pressure measured
-        inverted = np.asarray(values["diastolic_mmhg"], dtype=np.float64) >= np.asarray(
-            values["systolic_mmhg"], dtype=np.float64
+        # the systolic pressure is the peak: a diastolic at or above it is no pressure measured.
+        # Only between two measurements: a diastolic sentinel (65535) is its own artefact and
+        # takes no valid systolic (a hypotensive 85, an extreme 40) with it
+        systolic = np.asarray(values["systolic_mmhg"], dtype=np.float64)
+        diastolic = np.asarray(values["diastolic_mmhg"], dtype=np.float64)
+        inverted = (
+            (diastolic >= systolic) & ~artefact["systolic_mmhg"] & ~artefact["diastolic_mmhg"]
         )
         for vital in ("systolic_mmhg", "diastolic_mmhg"):
             artefact[vital] = artefact[vital] | inverted

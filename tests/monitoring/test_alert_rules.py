@@ -188,3 +188,26 @@ def test_lateness_is_each_devices_own():
     # the same device's older reading is late
     assert is_late(state, Reading("a0", 500_000_000, CRITICAL, 8, device_id="MON-A"))
     assert not is_late(state, Reading("b2", 61_000_000, CRITICAL, 8, device_id="MON-B"))
+
+
+def test_another_devices_delayed_backlog_may_raise_but_never_calms_the_patient():
+    """Device A raises critical at 10:00; device B, offline since 09:30, uploads calm readings
+    from 09:30 on: they resolve nothing and start no hold (newer readings have spoken), though a
+    critical one among them would still raise."""
+    state = PatientState()
+    minute = 60_000_000
+    critical = Reading("a1", 600 * minute, CRITICAL, 8, device_id="MON-A")
+    assert [c.kind for c in apply(state, PATIENT, critical, HELD)] == ["raised"]
+    backlog = [
+        Reading(f"b{m}", (570 + m) * minute, NO_ALERT, 0, device_id="MON-B") for m in range(30)
+    ]
+    assert [c for reading in backlog for c in apply(state, PATIENT, reading, HELD)] == []
+    assert state.calm_since_us == {} and "critical" in state.open_alerts
+    # B's readings move on from 10:00: calm from then on counts
+    on_time = [
+        Reading(f"c{m}", (600 + m) * minute, NO_ALERT, 0, device_id="MON-B") for m in range(1, 7)
+    ]
+    changes = [
+        (c.kind, c.reading.reading_key) for r in on_time for c in apply(state, PATIENT, r, HELD)
+    ]
+    assert changes == [("resolved", "c6")]  # 10:01 to 10:06: the 300 s hold

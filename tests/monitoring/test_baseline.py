@@ -25,7 +25,7 @@ from tests.monitoring.live import (
 # NEWS2 9: respiration 26 (3), SpO2 91 (3), systolic 105 (1), pulse 118 (2), 36.8 C (0)
 CRITICAL = {"heart_rate": 118, "blood_pressure": {"systolic": 105, "diastolic": 70},
             "temperature": 98.2, "oxygen_saturation": 91, "respiratory_rate": 26}  # fmt: skip
-HOURS_AGO_BED, FIVE_MINUTES_AGO_BED, AFTER_BED = 51, 52, 53
+HOURS_AGO_BED, FIVE_MINUTES_AGO_BED, AFTER_BED, STILL_CRITICAL_BED = 51, 52, 53, 54
 
 
 def _file(bed: int, at: datetime) -> tuple[str, str]:
@@ -98,7 +98,9 @@ def after_restore(test_warehouse, tmp_path_factory):
     first = _run_processor(
         warehouse, landing, config, folder / "first.log",
         [_file(HOURS_AGO_BED, now - timedelta(hours=1)),
-         _file(FIVE_MINUTES_AGO_BED, now - timedelta(minutes=5))],
+         _file(STILL_CRITICAL_BED, now - timedelta(minutes=40)),
+         _file(FIVE_MINUTES_AGO_BED, now - timedelta(minutes=5)),
+         _file(STILL_CRITICAL_BED, now - timedelta(minutes=4))],
     )  # fmt: skip
     health_after_first = health.read_health(warehouse)
     second = _run_processor(
@@ -118,20 +120,33 @@ def test_after_a_restore_history_alerts_without_notifying_and_a_recent_critical_
     assert _alerts(warehouse, HOURS_AGO_BED) == [("critical", True, None)]  # never escalated
     [(condition, in_baseline, escalated_at)] = _alerts(warehouse, FIVE_MINUTES_AGO_BED)
     assert (condition, in_baseline) == ("critical", False) and escalated_at is not None
+    # critical 40 minutes ago (history) and still 4 minutes ago: the history alert gives way to
+    # one that pages, not left open hiding the patient of now
+    still = query(
+        warehouse, warehouse.admin_user,
+        "select a.raised_in_baseline, a.resolution, a.escalated_at is not null"
+        " from monitoring.alerts as a join monitoring.patient_keys as k using (patient_key)"
+        " where k.patient_id = %s order by a.raised_at",
+        (patient_on(STILL_CRITICAL_BED),),
+    )  # fmt: skip
+    print("still critical:", still)
+    assert still == [(True, "superseded", False), (False, None, True)]
     notified_rooms = {(d.message["room"], d.message["kind"]) for d in first}
     assert notified_rooms == {
-        (str(FIVE_MINUTES_AGO_BED), "raised"), (str(FIVE_MINUTES_AGO_BED), "escalated")
-    }  # fmt: skip
+        (str(bed), kind)
+        for bed in (FIVE_MINUTES_AGO_BED, STILL_CRITICAL_BED)
+        for kind in ("raised", "escalated")
+    }
     assert "baseline (restore): readings taken before" in log
     assert health_row.baseline_started_at is not None
     assert health_row.baseline_finished_at is not None
-    assert health_row.baseline_readings_as_history == 5
+    assert health_row.baseline_readings_as_history == 10
     [(reason, readings, alerts)] = query(
         warehouse, "steward",
         "select reason, readings_as_history, alerts_without_notification"
         " from monitoring.baseline_requests",
     )  # fmt: skip
-    assert (reason, readings, alerts) == ("restore", 5, 1)
+    assert (reason, readings, alerts) == ("restore", 10, 2)
 
 
 def test_the_next_start_is_an_ordinary_one(test_warehouse, after_restore):

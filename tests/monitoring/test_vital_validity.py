@@ -27,18 +27,21 @@ def test_limits_classify_each_vital_on_its_own():
     limits = vital_validity.load_limits()
     classified = vital_validity.classify(
         {
-            "heart_rate_bpm": np.array([0, 400, 72, 72, np.nan]),
-            "systolic_mmhg": np.array([120, 120, 60, 45, 120]),
-            "diastolic_mmhg": np.array([80, 80, 80, 30, 80]),
-            "oxygen_saturation_pct": np.array([97, -1, 25, 97, 97]),
+            "heart_rate_bpm": np.array([0, 400, 72, 72, np.nan, 72, 72]),
+            "systolic_mmhg": np.array([120, 120, 60, 45, 120, 40, 85]),
+            "diastolic_mmhg": np.array([80, 80, 80, 30, 80, 999, np.nan]),
+            "oxygen_saturation_pct": np.array([97, -1, 25, 97, 97, 97, 97]),
         },
         limits,
     )
     assert classified.extreme_names() == [
-        ["heart_rate_bpm"], [], ["oxygen_saturation_pct"], ["systolic_mmhg"], []
+        ["heart_rate_bpm"], [], ["oxygen_saturation_pct"], ["systolic_mmhg"], [],
+        ["systolic_mmhg"], [],
     ]  # fmt: skip
+    # a diastolic sentinel (999) is its own artefact and takes no systolic with it
     assert classified.artefact_names() == [
-        [], ["heart_rate_bpm", "oxygen_saturation_pct"], ["systolic_mmhg", "diastolic_mmhg"], [], []
+        [], ["heart_rate_bpm", "oxygen_saturation_pct"], ["systolic_mmhg", "diastolic_mmhg"], [],
+        [], ["diastolic_mmhg"], [],
     ]  # fmt: skip
     # an artefact is no measurement: NaN from here on; an extreme value is kept
     assert classified.values["heart_rate_bpm"][0] == 0

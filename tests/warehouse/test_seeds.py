@@ -15,7 +15,7 @@ from ingestion.reference.icd10cm_seed import SEEDS
 AS_DECLARED = {
     "text": str,
     "integer": int,
-    "float8": float,  # Infinity and -Infinity among them
+    "float8": float,
     "boolean": lambda value: {"True": True, "False": False}[value],
 }
 

@@ -33,9 +33,14 @@
     {%- set new_file_keys = new_files.columns[0].values() -%}
 {%- endif %}
 
+{#- Of two pressures both within the device range, the systolic is the peak; one missing, or a
+    sentinel (an artefact by its own range), takes nothing from the other. -#}
+{%- set systolic = 'source.measurements__blood_pressure__systolic' -%}
+{%- set diastolic = 'source.measurements__blood_pressure__diastolic' -%}
 {%- set blood_pressure_ordered = (
-    'source.measurements__blood_pressure__systolic'
-    ' > source.measurements__blood_pressure__diastolic'
+    'coalesce(' ~ systolic ~ ' > ' ~ diastolic ~ ', true)'
+    ~ ' or not (' ~ within_device_range(systolic, 'systolic_mmhg') ~ ')'
+    ~ ' or not (' ~ within_device_range(diastolic, 'diastolic_mmhg') ~ ')'
 ) %}
 
 with
