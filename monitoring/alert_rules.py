@@ -153,6 +153,8 @@ def _supersede_history(state: PatientState, reading: Reading, changes: list[Aler
     """A reading of now at or above the level of an alert a baseline raised from history
     (nobody was told of it) resolves that one as superseded: the rules then raise a new alert,
     notified, as for any patient at that level now."""
+    if not state.history_alerts:
+        return
     at_or_above = {
         condition: reading.level >= level for condition, level in CONDITION_LEVELS.items()
     }

@@ -409,7 +409,7 @@ class Processor:
                 int(scores.level[row]),
                 int(scores.total[row]),
                 bool(scores.complete[row]),
-                tuple(extremes[row]),
+                extremes[row],
                 devices[row],
                 history_before is not None and int(measured[row]) < history_before,
             )

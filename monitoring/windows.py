@@ -42,8 +42,11 @@ def zscores(history: pd.DataFrame, batch: pd.DataFrame, config: dict) -> pd.Data
         & (history["measured_us"] >= reach)
     ]
     both = pd.concat([relevant[columns], batch[columns]], ignore_index=True)
-    streams = pd.MultiIndex.from_arrays([both["patient_key"], both["device_id"]])
-    codes = pd.factorize(streams)[0].astype(np.int64)  # one per (patient, device)
+    # one code per (patient, device): each factorized alone, combined, made dense again
+    patient_codes = pd.factorize(both["patient_key"])[0].astype(np.int64)
+    device_codes = pd.factorize(both["device_id"])[0].astype(np.int64)
+    combined = patient_codes * (device_codes.max(initial=0) + 1) + device_codes
+    codes = np.unique(combined, return_inverse=True)[1].astype(np.int64).reshape(-1)
     times = both["measured_us"].to_numpy(dtype=np.int64)
     start = times.min() - window_us
     span = int(times.max() - start + 1)
