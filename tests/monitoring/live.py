@@ -3,11 +3,13 @@ its own process, micro-batches dropped into landing, and the monitoring tables r
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +17,7 @@ import psycopg
 import yaml
 
 from common import settings
+from demo.ward_vitals import patient_on
 from demo.webhook_receiver import WebhookReceiver as WebhookSink
 from monitoring.processor import CONFIG_FILE
 from warehouse.connection import Warehouse
@@ -81,6 +84,36 @@ def wait_until(check: Callable[[], Any], timeout: float, what: str, poll: float 
             return result
         time.sleep(poll)
     raise AssertionError(f"waited {timeout} s for {what}")
+
+
+def micro_batch(bed: int, readings: Iterable[tuple[str, datetime, dict]]) -> tuple[str, str]:
+    """(file name, NDJSON text) of bed `bed`'s readings, each (device, time, measurements) with
+    the measurements exactly as given (demo.ward_vitals adds noise): for scores a test chooses."""
+    readings = list(readings)
+    lines = [
+        json.dumps({
+            "device_id": device, "patient_id": patient_on(bed),
+            "timestamp": at.isoformat().replace("+00:00", "Z"), "measurements": measurements,
+            "device_status": "OK",
+            "location": {"hospital": "General Hospital", "ward": "ICU", "room": f"{bed}"},
+        })
+        for device, at, measurements in readings
+    ]  # fmt: skip
+    first = readings[0][1]
+    return f"vitals_{first:%Y%m%dT%H%M%S}_{bed:05d}.ndjson", "\n".join(lines) + "\n"
+
+
+def wait_until_sent(warehouse: Warehouse, timeout: float = 30) -> None:
+    """Until no notification waits unsent."""
+    wait_until(
+        lambda: (
+            not query(
+                warehouse, "monitor", "select 1 from monitoring.notifications where sent_at is null"
+            )
+        ),
+        timeout,
+        "every notification sent",
+    )
 
 
 def wait_for_cycles(warehouse: Warehouse, cycles: int, timeout: float = 60) -> None:

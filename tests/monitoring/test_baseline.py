@@ -5,7 +5,6 @@ usual; the health row says so; the next start is an ordinary one."""
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -16,9 +15,11 @@ from tests.monitoring.live import (
     ProcessorProcess,
     WebhookSink,
     execute,
+    micro_batch,
     processed_files,
     query,
     wait_until,
+    wait_until_sent,
     write_config,
 )
 
@@ -29,16 +30,10 @@ HOURS_AGO_BED, FIVE_MINUTES_AGO_BED, AFTER_BED, STILL_CRITICAL_BED = 51, 52, 53,
 
 
 def _file(bed: int, at: datetime) -> tuple[str, str]:
-    lines = [
-        json.dumps({
-            "device_id": f"BED_{bed:04d}", "patient_id": patient_on(bed),
-            "timestamp": (at + timedelta(seconds=s)).isoformat().replace("+00:00", "Z"),
-            "measurements": CRITICAL, "device_status": "OK",
-            "location": {"hospital": "General Hospital", "ward": "ICU", "room": f"{bed}"},
-        })
-        for s in range(5)
-    ]  # fmt: skip
-    return f"vitals_{at:%Y%m%dT%H%M%S}_{bed:05d}.ndjson", "\n".join(lines) + "\n"
+    """Five critical readings of `bed`, a second apart from `at`."""
+    return micro_batch(
+        bed, ((f"BED_{bed:04d}", at + timedelta(seconds=s), CRITICAL) for s in range(5))
+    )
 
 
 def _run_processor(warehouse, landing, config, log, files, until=None) -> list:
@@ -52,13 +47,7 @@ def _run_processor(warehouse, landing, config, log, files, until=None) -> list:
         processor.start()
         try:
             wait_until(lambda: processed_files(warehouse) == before + len(files), 60, "every file")
-            wait_until(
-                lambda: not query(
-                    warehouse, "monitor",
-                    "select 1 from monitoring.notifications where sent_at is null",
-                ),
-                30, "every notification sent",
-            )  # fmt: skip
+            wait_until_sent(warehouse)
             wait_until(
                 lambda: query(
                     warehouse, "monitor",

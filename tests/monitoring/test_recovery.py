@@ -202,15 +202,20 @@ def test_a_replayed_day_gives_the_same_aggregates_and_alerts_and_notifies_no_one
     )
 
 
-def test_a_replay_starting_mid_stream_starts_from_the_state_before_it(killed):
-    warehouse = killed.warehouse
-    # the minute in which bed 16 recovers and bed 3 turns critical: alerts open before it matter
+def _reopen_bed_16(warehouse: Warehouse) -> None:
+    """Spoil bed 16's resolution (room 216), which the replay must recompute."""
     execute(
         warehouse,
         "monitor",
         "update monitoring.alerts set resolved_at = null, resolution = null,"
         " resolved_sequence = null where room = '216'",
     )
+
+
+def test_a_replay_starting_mid_stream_starts_from_the_state_before_it(killed):
+    warehouse = killed.warehouse
+    # the minute in which bed 16 recovers and bed 3 turns critical: alerts open before it matter
+    _reopen_bed_16(warehouse)
     result = _replay(killed.config, "2024-03-15T14:01:00", "2024-03-15T14:01:30")
     assert result.returncode == 0, result.stderr[-3000:]
     assert "replayed 6 files" in result.stderr
@@ -221,12 +226,7 @@ def test_a_replay_starting_inside_a_hold_resolves_where_the_processor_did(killed
     """Bed 16 is calm from 14:01:10 and its alert resolves 10 s later: a replay from 14:01:15
     starts with the calm already 5 s long, as rebuilt from the readings (store.state_as_of)."""
     warehouse = killed.warehouse
-    execute(
-        warehouse,
-        "monitor",
-        "update monitoring.alerts set resolved_at = null, resolution = null,"
-        " resolved_sequence = null where room = '216'",
-    )
+    _reopen_bed_16(warehouse)
     result = _replay(killed.config, "2024-03-15T14:01:15", "2024-03-15T14:01:25")
     assert result.returncode == 0, result.stderr[-3000:]
     [(resolved_at,)] = query(

@@ -4,7 +4,6 @@ every 30 s for 10 minutes makes one critical alert and one notification with the
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -13,9 +12,11 @@ from demo.ward_vitals import drop, patient_on
 from tests.monitoring.live import (
     ProcessorProcess,
     WebhookSink,
+    micro_batch,
     processed_files,
     query,
     wait_until,
+    wait_until_sent,
     write_config,
 )
 
@@ -29,23 +30,14 @@ SWING_SECONDS, MINUTES = 30, 10
 
 def _swinging(bed: int, start: datetime) -> list[tuple[str, str]]:
     """(name, text) of each 30 s micro-batch: one reading a second, NEWS2 6 then 7 then 6..."""
-    files = []
-    for index in range(MINUTES * 60 // SWING_SECONDS):
-        lines = []
-        for offset in range(SWING_SECONDS):
-            at = start + timedelta(seconds=index * SWING_SECONDS + offset)
-            reading = {
-                "device_id": f"BED_{bed:04d}",
-                "patient_id": patient_on(bed),
-                "timestamp": at.isoformat().replace("+00:00", "Z"),
-                "measurements": SEVEN if index % 2 else SIX,
-                "device_status": "OK",
-                "location": {"hospital": "General Hospital", "ward": "ICU", "room": f"{bed}"},
-            }
-            lines.append(json.dumps(reading))
-        first = start + timedelta(seconds=index * SWING_SECONDS)
-        files.append((f"vitals_{first:%Y%m%dT%H%M%S}_{bed:05d}.ndjson", "\n".join(lines) + "\n"))
-    return files
+    return [
+        micro_batch(bed, (
+            (f"BED_{bed:04d}", start + timedelta(seconds=index * SWING_SECONDS + offset),
+             SEVEN if index % 2 else SIX)
+            for offset in range(SWING_SECONDS)
+        ))
+        for index in range(MINUTES * 60 // SWING_SECONDS)
+    ]  # fmt: skip
 
 
 @pytest.mark.parametrize(
@@ -69,13 +61,7 @@ def test_a_score_swinging_6_7_every_30_s_for_10_minutes_makes_one_alert_and_noti
             for name, text in files:
                 drop(test_warehouse.landing_dir / "vitals", name, text)
             wait_until(lambda: processed_files(warehouse) == before + len(files), 120, "every file")
-            wait_until(
-                lambda: not query(
-                    warehouse, "monitor",
-                    "select 1 from monitoring.notifications where sent_at is null",
-                ),
-                30, "every notification sent",
-            )  # fmt: skip
+            wait_until_sent(warehouse)
         finally:
             assert processor.stop() == 0, processor.log.read_text()[-3000:]
     alerts = query(
@@ -92,23 +78,6 @@ def test_a_score_swinging_6_7_every_30_s_for_10_minutes_makes_one_alert_and_noti
     if hold_seconds:
         assert alerts == [("critical", *critical[0][1:])] and critical[0][2] is None  # still open
         assert [(m["condition"], m["kind"]) for m in delivered] == [("critical", "raised")]
-
-
-def _file(name: str, readings: list[tuple[str, datetime, dict]], bed: int) -> tuple[str, str]:
-    lines = [
-        json.dumps(
-            {
-                "device_id": device,
-                "patient_id": patient_on(bed),
-                "timestamp": at.isoformat().replace("+00:00", "Z"),
-                "measurements": measurements,
-                "device_status": "OK",
-                "location": {"hospital": "General Hospital", "ward": "ICU", "room": f"{bed}"},
-            }
-        )
-        for device, at, measurements in readings
-    ]
-    return name, "\n".join(lines) + "\n"
 
 
 def test_a_device_clock_10_minutes_ahead_does_not_make_another_devices_readings_late(
@@ -138,7 +107,7 @@ def test_a_device_clock_10_minutes_ahead_does_not_make_another_devices_readings_
             before = processed_files(warehouse)
             processor.start()
             try:
-                drop(landing, *_file(name, readings, bed))
+                drop(landing, name, micro_batch(bed, readings)[1])
                 wait_until(lambda before=before: processed_files(warehouse) == before + 1, 60, name)
             finally:
                 assert processor.stop() == 0, processor.log.read_text()[-3000:]
