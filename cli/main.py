@@ -607,6 +607,68 @@ def replay(since: datetime, until: datetime) -> None:
         raise click.ClickException(str(busy)) from busy
 
 
+@hcw.group()
+def news2() -> None:
+    """Clinical operations' NEWS2 settings per patient: oxygen, SpO2 scale, validity."""
+
+
+@news2.command("set")
+@click.argument("patient_id")
+@click.option("--oxygen/--air", "on_oxygen", default=None, help="on supplemental oxygen, or air")
+@click.option(
+    "--scale",
+    "spo2_scale",
+    type=click.IntRange(1, 2),
+    help="SpO2 scale (2: as a clinician decides, for hypercapnic respiratory failure)",
+)
+@click.option("--pregnant/--not-pregnant", default=None, help="NEWS2 is not validated in pregnancy")
+@click.option(
+    "--under-16/--not-under-16", "under_16", default=None, help="NEWS2 is not validated under 16"
+)
+@click.option("--by", required=True, help="who decides, e.g. 'Dr Okafor, respiratory'")
+@click.option("--reason", help="why, for the record")
+@click.option(
+    "--from",
+    "valid_from",
+    type=IsoMoment(),
+    help="from this time (UTC), not before now; default now",
+)
+def news2_set(
+    patient_id: str, by: str, reason: str | None, valid_from: datetime | None, **setting
+) -> None:
+    """Set PATIENT_ID's NEWS2 inputs; the device payload's own values win over them."""
+    from monitoring.patient_settings import NotRecorded, Setting, record
+
+    try:
+        with _as_person("clinical_ops") as warehouse:
+            held_from = record(warehouse, patient_id, Setting(**setting), by, reason, valid_from)
+    except NotRecorded as error:
+        raise click.ClickException(str(error)) from error
+    changes = ", ".join(f"{name} {value}" for name, value in Setting(**setting).changes().items())
+    click.echo(f"{patient_id}: {changes} from {held_from:%Y-%m-%d %H:%M:%S %Z}, by {by}")
+
+
+@news2.command("show")
+@click.argument("patient_id")
+def news2_show(patient_id: str) -> None:
+    """PATIENT_ID's NEWS2 settings, oldest first."""
+    from monitoring.patient_settings import history
+
+    with _as_person("clinical_ops") as warehouse:
+        rows = history(warehouse, patient_id)
+    if not rows:
+        click.echo(
+            f"{patient_id}: no setting (scored as alert, on air, scale 1 unless the device says)"
+        )
+    for valid_from, on_oxygen, scale, pregnant, under_16, by, reason in rows:
+        said = {"oxygen": on_oxygen, "scale": scale, "pregnant": pregnant, "under 16": under_16}
+        changes = ", ".join(f"{name} {value}" for name, value in said.items() if value is not None)
+        click.echo(
+            f"{valid_from:%Y-%m-%d %H:%M:%S %Z}  {changes}  by {by}"
+            + (f" ({reason})" if reason else "")
+        )
+
+
 # -- reference data ---------------------------------------------------------------------------
 
 

@@ -27,7 +27,7 @@ from warehouse.connection import Warehouse
 log = logging.getLogger(__name__)
 
 # Raise with every change to how readings are scored or alerted: the next start is a baseline.
-SCORING_VERSION = "2026-12-vital-validity-hold-device"
+SCORING_VERSION = "2026-12-news2-inputs"
 
 
 @dataclass(frozen=True)

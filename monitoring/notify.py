@@ -6,7 +6,10 @@ transaction as the alert, then delivered to the channel `.env` names:
 
 A notification says where and how bad, never who: condition, severity, the action an extreme
 value asks for ("verify patient now") and the vitals it names, ward, room, NEWS2 score and its
-parts, the time of day it was raised and the alert's key (for the acknowledge command). No name,
+parts, the inputs the score rested on and where each came from (device, patient setting or
+assumed: news2_inputs.py), the label "NEWS2 not validated for this patient: use PEWS / MEOWS"
+where it applies (not why: a pregnancy is nobody's email), the time of day it was raised and the
+alert's key (for the acknowledge command). No name,
 no record number, no date, not even the patient's surrogate key: email is no safe channel for PHI,
 and the bedside needs none of it.
 
@@ -57,6 +60,9 @@ MESSAGE_FIELDS = """
         'room', room,
         'news2_score', news2_score,
         'news2_parts', news2_parts,
+        'news2_inputs', news2_inputs,
+        'label', case when news2_not_validated is not null
+            then 'NEWS2 not validated for this patient: use PEWS / MEOWS' end,
         'raised_time', to_char(raised_at at time zone 'UTC', 'HH24:MI:SS "UTC"')
     )
 """
@@ -176,7 +182,8 @@ def _send(key: str, message: dict[str, Any]) -> Answer:
         )
         subject = " ".join(
             f"{message['kind'].upper()} {message['condition']} alert: {message['ward']} room"
-            f" {message['room']}, NEWS2 {message['news2_score']}{action}".split()
+            f" {message['room']}, NEWS2 {message['news2_score']}{action}"
+            f"{' (' + message['label'] + ')' if message.get('label') else ''}".split()
         )  # one line, whatever a ward's name holds
         body = "\n".join(f"{name}: {value}" for name, value in message.items())
         if send_email(subject, body, recipients=recipients, message_id=f"<{key}@monitoring>"):

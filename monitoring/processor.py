@@ -33,7 +33,7 @@ import psycopg
 import yaml
 
 from common import settings
-from monitoring import alert_rules, baseline, news2, notify, store, vital_validity
+from monitoring import alert_rules, baseline, news2, news2_inputs, notify, store, vital_validity
 from monitoring.alert_rules import AlertRules, PatientState, Reading
 from monitoring.windows import VITALS, anomalous_vitals, touched_minutes, zscores
 from warehouse import cpu_priority
@@ -131,6 +131,7 @@ class Processor:
         self.stopping = False
         self.set_aside = 0
         self.limits = vital_validity.load_limits()
+        self.news2_settings = news2_inputs.PatientSettings()  # refreshed before each file
         self.baseline: baseline.Baseline | None = None  # taken by run(), never by a replay
         self.found_at: dict[str, datetime | None] = {}  # file name -> when it appeared
         self._nice = cpu_priority.nice_by_role()
@@ -346,11 +347,13 @@ class Processor:
         new = readings[~readings["reading_key"].isin(known)].reset_index(drop=True)
         keys = store.patient_keys(conn, sorted(new["patient_id"].unique().tolist()))
         new["patient_key"] = new["patient_id"].map(keys)
-        new = new.drop(columns="patient_id")
+        self.news2_settings.refresh(conn)
+        inputs = news2_inputs.resolve(new, self.news2_settings)
+        new = new.drop(columns=["patient_id", *news2_inputs.PAYLOAD.values()])
         raised: list[str] = []
         history_before = None if replaying or not self.baseline else self.baseline.history_before_us
         if len(new):
-            scored, changes = self._scored(new, sequence, history_before)
+            scored, changes = self._scored(new, inputs, sequence, history_before)
             store.write_readings(conn, scored)
             tumbling = self.config["windows"]["tumbling_seconds"]
             store.recompute_minutes(conn, touched_minutes(scored, tumbling), tumbling)
@@ -380,7 +383,11 @@ class Processor:
         return len(new)
 
     def _scored(
-        self, new: pd.DataFrame, sequence: int, history_before: int | None = None
+        self,
+        new: pd.DataFrame,
+        inputs: news2_inputs.Inputs,
+        sequence: int,
+        history_before: int | None = None,
     ) -> tuple[pd.DataFrame, list]:
         """NEWS2, z-scores and anomaly flags of each new reading, and the alerts they move."""
         anomaly = self.config["anomaly"]
@@ -389,9 +396,20 @@ class Processor:
             {vital: new[vital].to_numpy() for vital in VITALS}, self.limits
         )
         new = new.assign(**classified.values)
-        artefacts, extremes = classified.artefact_names(), classified.extreme_names()
+        extremes = classified.extreme_names()
+        artefacts = [
+            vitals + payload
+            for vitals, payload in zip(
+                classified.artefact_names(), inputs.not_understood, strict=True
+            )
+        ]
         z = zscores(self.state.history, new, anomaly)
-        scores = news2.score({name: new[name].to_numpy() for name in news2.PARAMETERS})
+        scores = news2.score(
+            {name: new[name].to_numpy() for name in news2.PARAMETERS},
+            on_oxygen=inputs.on_oxygen,
+            scale_2=inputs.spo2_scale == 2,
+            alert=inputs.consciousness == "A",
+        )
         parts = store.parts_json(scores.parts)
         moves = np.zeros(len(new), dtype=bool)
         settles = np.zeros(len(new), dtype=bool)
@@ -416,7 +434,13 @@ class Processor:
             moves[row] = not alert_rules.is_late(patient, reading)
             settles[row] = moves[row] and not alert_rules.is_behind(patient, reading)
             for change in alert_rules.apply(patient, patients[row], reading, self.rules):
-                context = {"ward": wards[row], "room": rooms[row], "news2_parts": parts[row]}
+                context = {
+                    "ward": wards[row],
+                    "room": rooms[row],
+                    "news2_parts": parts[row],
+                    "news2_inputs": inputs.described(row),
+                    "news2_not_validated": inputs.not_validated[row],
+                }
                 changes.append((patients[row], change, context))
         scored = new.assign(
             sequence=sequence,
@@ -429,6 +453,11 @@ class Processor:
             news2_level=store.level_names(scores.level),
             news2_complete=scores.complete,
             news2_parts=parts,
+            consciousness=inputs.consciousness,
+            on_oxygen=inputs.on_oxygen,
+            spo2_scale=inputs.spo2_scale,
+            news2_assumed=inputs.assumed(),
+            news2_not_validated=inputs.not_validated,
         )
         return pd.concat([scored, z], axis=1), changes
 

@@ -22,7 +22,8 @@ import pyarrow as pa
 import pyarrow.csv as pa_csv
 
 from monitoring.alert_rules import AlertChange, PatientState
-from monitoring.news2 import LEVEL_NAMES, PARAMETERS
+from monitoring.news2 import LEVEL_NAMES
+from monitoring.news2_inputs import PAYLOAD
 from monitoring.windows import US, VITALS
 
 # A landed file's valid readings, typed as the processor scores them (temperatures in Celsius, as
@@ -42,22 +43,26 @@ select
     measurements__respiratory_rate::float8 as respiratory_rate_per_min,
     location__ward as ward,
     location__room as room,
-    _record_position as record_position
+    _record_position as record_position,
+    measurements__consciousness,
+    measurements__supplemental_oxygen,
+    measurements__spo2_scale
 from raw_vitals.readings
 where _file_key = %s
 order by _record_position
 """
 LANDED_COLUMNS = [
     "reading_key", "device_id", "patient_id", "measured_us", *VITALS, "ward", "room", "record_position",
+    *PAYLOAD.values(),
 ]  # fmt: skip
 
 READING_COLUMNS = [
     "reading_key", "sequence", "record_position", "patient_key", "device_id", "ward", "room",
     "measured_at", "moves_alerts", "settles", *VITALS, *(f"z_{vital}" for vital in VITALS), "anomalous_vitals",
     "artefact_vitals", "extreme_vitals", "news2_score", "news2_level", "news2_complete",
-    "news2_parts",
+    "news2_parts", "consciousness", "on_oxygen", "spo2_scale", "news2_assumed", "news2_not_validated",
 ]  # fmt: skip
-LIST_COLUMNS = ("anomalous_vitals", "artefact_vitals", "extreme_vitals")  # text[]
+LIST_COLUMNS = ("anomalous_vitals", "artefact_vitals", "extreme_vitals", "news2_assumed")  # text[]
 
 VITAL_VALUES = ", ".join(f"('{vital}', r.{vital})" for vital in VITALS)
 RECOMPUTE_MINUTES = f"""
@@ -366,14 +371,17 @@ def write_alert_changes(
                 """
                 insert into monitoring.alerts (alert_key, patient_key, ward, room, condition,
                     raised_at, raised_sequence, raised_reading_key, news2_score, news2_parts,
-                    extreme_vitals, raised_in_baseline)
+                    extreme_vitals, raised_in_baseline, news2_inputs, news2_not_validated)
                 values (%(alert)s, %(patient)s, %(ward)s, %(room)s, %(condition)s, %(at)s,
-                    %(sequence)s, %(reading)s, %(score)s, %(parts)s, %(extreme)s, %(history)s)
+                    %(sequence)s, %(reading)s, %(score)s, %(parts)s, %(extreme)s, %(history)s,
+                    %(inputs)s, %(not_validated)s)
                 on conflict (alert_key) do update set
                     raised_sequence = excluded.raised_sequence,
                     news2_score = excluded.news2_score,
                     news2_parts = excluded.news2_parts,
-                    extreme_vitals = excluded.extreme_vitals
+                    extreme_vitals = excluded.extreme_vitals,
+                    news2_inputs = excluded.news2_inputs,
+                    news2_not_validated = excluded.news2_not_validated
                 """,
                 {
                     "alert": change.alert_key,
@@ -388,6 +396,8 @@ def write_alert_changes(
                     "parts": context["news2_parts"],
                     "extreme": list(change.reading.extreme),
                     "history": history,
+                    "inputs": context["news2_inputs"],
+                    "not_validated": context["news2_not_validated"],
                 },
             )
             (as_history if history else raised).append(change.alert_key)
@@ -447,8 +457,8 @@ def record_checkpoint(
 
 def parts_json(parts: dict[str, np.ndarray]) -> list[str]:
     """Each reading's NEWS2 parts as JSON (null where the reading lacked the parameter)."""
-    text = pd.Series("{", index=range(len(parts[PARAMETERS[0]])), dtype=object)
-    for number, name in enumerate(PARAMETERS):
+    text = pd.Series("{", index=range(len(next(iter(parts.values())))), dtype=object)
+    for number, name in enumerate(parts):
         values = pd.Series(parts[name]).astype(str).where(parts[name] >= 0, "null")
         text = text + ("" if number == 0 else ", ") + f'"{name}": ' + values
     return (text + "}").tolist()

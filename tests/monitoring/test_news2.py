@@ -91,3 +91,42 @@ def test_a_missing_parameter_scores_nothing_and_marks_the_reading_incomplete():
     assert scores.complete.tolist() == [True, False]
     assert scores.total.tolist() == [0, 3]
     assert scores.level.tolist() == [NO_ALERT, WARNING]
+
+
+# SpO2 scale 2 (RCP 2017 chart 1, second SpO2 row): (value, on air, on oxygen) at every edge
+SCALE_2_EDGES = [
+    (80, 3, 3), (83, 3, 3), (84, 2, 2), (85, 2, 2), (86, 1, 1), (87, 1, 1), (88, 0, 0),
+    (92, 0, 0), (93, 0, 1), (94, 0, 1), (95, 0, 2), (96, 0, 2), (97, 0, 3), (100, 0, 3),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("value", "on_air", "on_oxygen"), SCALE_2_EDGES)
+def test_spo2_scale_2_scores_by_its_own_bands_and_above_92_only_on_oxygen(value, on_air, on_oxygen):
+    spo2 = np.array([value, value])
+    oxygen = np.array([False, True])
+    assert part_scores("oxygen_saturation_pct", spo2, oxygen, np.array([True, True])).tolist() == [
+        on_air, on_oxygen,
+    ]  # fmt: skip
+    # scale 1 where scale 2 is not asked for, whatever the oxygen
+    scale_1 = part_scores("oxygen_saturation_pct", spo2[:1])[0]
+    assert part_scores("oxygen_saturation_pct", spo2, oxygen, np.array([False, False])).tolist() == [
+        scale_1, scale_1,
+    ]  # fmt: skip
+
+
+def test_oxygen_adds_two_and_any_consciousness_but_alert_three_a_red_parameter():
+    # a device score of 5 on air: pulse 111 (2), respiration 21 (2), temperature 38.5 (1)
+    five = {**NORMAL, "heart_rate_bpm": 111, "respiratory_rate_per_min": 21, "temperature_c": 38.5}
+    assert score_one(**five)[:2] == (5, WARNING)
+    total, level, parts = score_one(on_oxygen=True, **five)
+    assert (total, level, parts["supplemental_oxygen"]) == (7, CRITICAL, 2)
+    total, level, parts = score_one(alert=False, **NORMAL)
+    assert (total, level, parts["consciousness"]) == (3, WARNING, 3)
+
+
+def test_a_target_of_88_to_92_scores_nothing_on_scale_2_and_a_warning_on_scale_1():
+    hypercapnic = {**NORMAL, "oxygen_saturation_pct": 89}
+    assert score_one(**hypercapnic)[:2] == (3, WARNING)
+    assert score_one(scale_2=True, **hypercapnic)[:2] == (0, NO_ALERT)
+    # on oxygen at 89: scale 2 scores the oxygen only
+    assert score_one(scale_2=True, on_oxygen=True, **hypercapnic)[:2] == (2, NO_ALERT)

@@ -130,8 +130,10 @@ def test_a_deteriorating_patient_raises_a_critical_alert_that_reaches_the_webhoo
     assert (ward, room) == (WARDS[7 % len(WARDS)], "207") and score >= 7
     assert parts["respiratory_rate_per_min"] == 3 and set(parts) == {
         "respiratory_rate_per_min", "oxygen_saturation_pct", "systolic_mmhg", "heart_rate_bpm",
-        "temperature_c",
+        "temperature_c", "consciousness", "supplemental_oxygen",
     }  # fmt: skip
+    # the demo's devices send neither: assumed alert and on air
+    assert parts["consciousness"] == parts["supplemental_oxygen"] == 0
     assert raised_at.isoformat() == "2024-03-15T14:01:00+00:00"
     [(monitoring_key,)] = query(
         tw.warehouse,

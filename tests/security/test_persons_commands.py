@@ -7,11 +7,8 @@ steward's `hcw quarantine show` and `hcw resubmit`, clinical operations' `hcw al
 from __future__ import annotations
 
 import json
-import os
 import socket
 import struct
-import subprocess
-import sys
 import threading
 import uuid
 from pathlib import Path
@@ -19,40 +16,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from common import settings
+from tests.persons import hcw, person_env
 from warehouse.connection import ROLE_PASSWORD_VARIABLES, for_person
-
-
-def _person(tmp_path: Path, test_warehouse, role: str, password: str | None = None) -> dict:
-    """A person's environment: a home with an owner-only ~/.pgpass for `role`, the warehouse's
-    port, a `.env` that holds the port only, the project's folders; nothing else."""
-    warehouse = test_warehouse.warehouse
-    home = tmp_path / f"home_{role}"
-    home.mkdir(exist_ok=True)
-    pgpass = home / ".pgpass"
-    secret = password or warehouse.password(role)
-    pgpass.write_text(f"{warehouse.host}:{warehouse.port}:{warehouse.database}:{role}:{secret}\n")
-    pgpass.chmod(0o600)
-    env_file = home / "env"
-    env_file.write_text(f"WAREHOUSE_PORT={warehouse.port}\n")
-    return {
-        "PATH": os.environ["PATH"],
-        "HOME": str(home),
-        "HEALTHCARE_ENV_FILE": str(env_file),
-        "HEALTHCARE_VAR_DIR": str(test_warehouse.var_dir),
-    }
-
-
-def _hcw(env: dict, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "cli", *args],
-        cwd=settings.PROJECT_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
 
 
 def _secrets(test_warehouse) -> list[str]:
@@ -89,15 +54,15 @@ def open_alert(test_warehouse) -> str:
 def test_the_stewards_commands_work_with_the_stewards_own_password(
     test_warehouse, quarantined, tmp_path
 ):
-    env = _person(tmp_path, test_warehouse, "steward")
+    env = person_env(tmp_path, test_warehouse, "steward")
     held = json.dumps(env) + Path(env["HEALTHCARE_ENV_FILE"]).read_text()
     assert not [secret for secret in _secrets(test_warehouse) if secret in held]
-    shown = _hcw(env, "quarantine", "show", str(quarantined))
+    shown = hcw(env, "quarantine", "show", str(quarantined))
     assert shown.returncode == 0, shown.stderr
     corrected = json.loads(shown.stdout) | {"patient_id": "P-CORRECTED"}
     fixed = tmp_path / "fixed.json"
     fixed.write_text(json.dumps(corrected))
-    resubmitted = _hcw(env, "resubmit", str(quarantined), str(fixed))
+    resubmitted = hcw(env, "resubmit", str(quarantined), str(fixed))
     assert resubmitted.returncode == 0, resubmitted.stderr
     with psycopg.connect(**test_warehouse.warehouse.connect_kwargs("steward")) as conn:
         assert conn.execute(
@@ -108,11 +73,11 @@ def test_the_stewards_commands_work_with_the_stewards_own_password(
 def test_clinical_operations_acknowledge_with_their_own_password(
     test_warehouse, open_alert, tmp_path
 ):
-    env = _person(tmp_path, test_warehouse, "clinical_ops")
-    listed = _hcw(env, "alerts", "open")
+    env = person_env(tmp_path, test_warehouse, "clinical_ops")
+    listed = hcw(env, "alerts", "open")
     assert listed.returncode == 0, listed.stderr
     assert open_alert in listed.stdout
-    acknowledged = _hcw(env, "alerts", "acknowledge", open_alert, "--by", "charge nurse")
+    acknowledged = hcw(env, "alerts", "acknowledge", open_alert, "--by", "charge nurse")
     assert acknowledged.returncode == 0, acknowledged.stderr
     with psycopg.connect(**test_warehouse.warehouse.connect_kwargs("clinical_ops")) as conn:
         assert conn.execute(
@@ -122,8 +87,8 @@ def test_clinical_operations_acknowledge_with_their_own_password(
 
 def test_the_credentials_are_the_persons_own(test_warehouse, open_alert, tmp_path):
     """A wrong password in their ~/.pgpass is refused: nothing else supplied one."""
-    env = _person(tmp_path, test_warehouse, "clinical_ops", password="not-the-password")
-    refused = _hcw(env, "alerts", "open")
+    env = person_env(tmp_path, test_warehouse, "clinical_ops", password="not-the-password")
+    refused = hcw(env, "alerts", "open")
     assert refused.returncode == 1
     assert "password authentication failed for user" in refused.stderr
     assert "clinical_ops" in refused.stderr and "~/.pgpass" in refused.stderr
@@ -137,10 +102,10 @@ def test_a_person_connects_as_no_other_role(test_warehouse):
 
 
 def test_a_persons_command_never_starts_the_server(test_warehouse, tmp_path):
-    env = _person(tmp_path, test_warehouse, "steward")
+    env = person_env(tmp_path, test_warehouse, "steward")
     Path(env["HEALTHCARE_ENV_FILE"]).write_text("WAREHOUSE_PORT=9\n")  # nothing listens there
     env["HEALTHCARE_VAR_DIR"] = str(tmp_path / "var")
-    refused = _hcw(env, "quarantine", "show", "1")
+    refused = hcw(env, "quarantine", "show", "1")
     assert refused.returncode == 1
     assert "this command never starts it" in refused.stderr
     assert not (tmp_path / "var" / "pgdata").exists()
@@ -169,9 +134,9 @@ def test_a_persons_password_never_goes_to_a_server_asking_for_it_in_clear(test_w
 
         thread = threading.Thread(target=impostor, daemon=True)
         thread.start()
-        env = _person(tmp_path, test_warehouse, "clinical_ops")
+        env = person_env(tmp_path, test_warehouse, "clinical_ops")
         Path(env["HEALTHCARE_ENV_FILE"]).write_text(f"WAREHOUSE_PORT={port}\n")
-        refused = _hcw(env, "alerts", "open")
+        refused = hcw(env, "alerts", "open")
         thread.join(timeout=30)
     assert refused.returncode == 1
     password = test_warehouse.warehouse.password("clinical_ops").encode()
