@@ -4,6 +4,7 @@ and, for raw tables, the SQL that finds the rows breaking it (to name and quaran
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
@@ -62,11 +63,14 @@ class Check:
 
 
 def _resolve(value: Any, today: date) -> Any:
-    """`today` and `tomorrow` in a bound become dates, as ISO strings (raw dates are text)."""
+    """`today`, `tomorrow` and `today+N` (N days on) in a bound become dates, as ISO strings
+    (raw dates are text)."""
     if value == "today":
         return today.isoformat()
     if value == "tomorrow":
         return (today + timedelta(days=1)).isoformat()
+    if isinstance(value, str) and (days := re.fullmatch(r"today\+(\d+)", value)):
+        return (today + timedelta(days=int(days.group(1)))).isoformat()
     return value
 
 

@@ -25,7 +25,7 @@ import logging
 import os
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -40,7 +40,14 @@ from ingestion import dlt_pipeline, file_limits, ledger
 from ingestion.file_formats import FileUnreadable, Malformed, ParsedBatch
 from ingestion.ledger import FileOutcome
 from ingestion.quarantine import QuarantinedRecord, quarantine_records
-from ingestion.validation import Column, RuleSet, parse_timestamps, to_number, validate
+from ingestion.validation import (
+    Column,
+    RuleSet,
+    parse_timestamps,
+    settle_ambiguous_local_times,
+    to_number,
+    validate,
+)
 from warehouse.connection import Warehouse
 
 log = logging.getLogger(__name__)
@@ -367,6 +374,9 @@ def _rows(
                 "%s: new column %s lands as text (not in the rules)", landing.path.name, column
             )
         for batch in landing.reader.batches():
+            batch = replace(
+                batch, records=settle_ambiguous_local_times(batch.records, source.rules)
+            )
             yield from _split(source, landing, batch, keys)
             log.info(
                 "%s (%d/%d): %d rows valid, %d quarantined so far",

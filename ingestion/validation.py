@@ -58,6 +58,9 @@ class RuleSet:
     # the columns naming a record across files (a device's reading: device and time); a record
     # whose key landed before, from any file, is held in quarantine instead of landing twice
     record_key: list[str] = field(default_factory=list)
+    # the column whose records each keep their own order of times (a device's readings): it
+    # settles a local time of the autumn's repeated hour (settle_ambiguous_local_times)
+    local_time_order: str | None = None
 
     @property
     def required_columns(self) -> list[str]:
@@ -127,6 +130,7 @@ def load_rules(name: str) -> RuleSet:
         children=children,
         duplicate_prefilter=spec.get("duplicates", {}).get("prefilter", []),
         record_key=spec.get("record_key", []),
+        local_time_order=spec.get("local_time_order"),
     )
 
 
@@ -179,8 +183,9 @@ def _date(values: pa.Array, rule: Rule, context: dict) -> tuple[np.ndarray, str]
 def _timestamp(values: pa.Array, rule: Rule, context: dict) -> tuple[np.ndarray, str]:
     parsed = parse_timestamps(values, context["time_zone"])
     return _fails(pc.is_valid(parsed), values), (
-        f"{rule.column} is not an ISO 8601 timestamp (or names a time that does not exist"
-        f" in {context['time_zone']})"
+        f"{rule.column} is not an ISO 8601 timestamp (or names a local time that does not exist"
+        f" in {context['time_zone']}, or one of the autumn's repeated hour that the record's order"
+        " does not settle)"
     )
 
 
@@ -319,10 +324,60 @@ def to_number(values: pa.Array) -> pa.Array:
     return pc.cast(pc.utf8_trim_whitespace(pc.if_else(numeric, values, None)), pa.float64())
 
 
+def settle_ambiguous_local_times(table: pa.Table, rules: RuleSet) -> pa.Table:
+    """Give each local time of the autumn's repeated hour (01:30 without an offset names two
+    moments an hour apart) the offset its device's own order of readings settles, before anything
+    reads the times: where a device's local times in this batch step back into the repeated hour
+    (the clock fell back), its readings there before the step are the first pass (summer time) and
+    from the step on the second (standard time). A time no step settles is left as sent: it
+    parses as no time, and the timestamp rule holds the record in quarantine with that reason
+    (counted, and alerted on by the vitals processor), never guessed, never dropped."""
+    import pandas as pd
+
+    order = rules.local_time_order
+    if order is None or order not in table.column_names:
+        return table
+    zone = ZoneInfo(rules.time_zone)
+    for column in [c.name for c in rules.columns if c.type == "timestamp"]:
+        if column not in table.column_names:
+            continue
+        texts = pd.Series(table.column(column).to_pandas(), dtype="object")
+        local = texts.str.match(ISO_TIMESTAMP_PATTERN, na=False) & ~texts.str.contains(
+            OFFSET_PATTERN, regex=True, na=False
+        )
+        if not local.any():
+            continue
+        naive = pd.to_datetime(texts[local], format="ISO8601", errors="coerce")
+        summer = naive.dt.tz_localize(zone, ambiguous=np.ones(len(naive), bool), nonexistent="NaT")
+        winter = naive.dt.tz_localize(zone, ambiguous=np.zeros(len(naive), bool), nonexistent="NaT")
+        ambiguous = summer.notna() & (summer != winter)
+        if not ambiguous.any():
+            continue
+        devices = pd.Series(table.column(order).to_pandas(), dtype="object")[local.index[local]]
+        settled = texts.copy()
+        for _, rows in naive.groupby(devices, sort=False):
+            times = rows.to_numpy()
+            steps = (
+                np.flatnonzero(times[1:] < times[:-1]) + 1
+            )  # positions where the clock fell back
+            steps = [k for k in steps if ambiguous[rows.index[k]]]
+            if not steps:
+                continue
+            for position, row in enumerate(rows.index):
+                if ambiguous[row]:
+                    moment = summer[row] if position < steps[0] else winter[row]
+                    settled[row] = moment.isoformat()
+        table = table.set_column(
+            table.column_names.index(column), column, pa.array(settled, pa.string())
+        )
+    return table
+
+
 def parse_timestamps(values: pa.Array, time_zone: str) -> pa.Array:
     """ISO 8601 text to UTC timestamps; a time without an offset is read in `time_zone`.
 
-    A local time that does not exist (spring forward) or is ambiguous (fall back) becomes null.
+    A local time that does not exist (spring forward) or is ambiguous (fall back; see
+    settle_ambiguous_local_times) becomes null.
     """
     import pandas as pd
 

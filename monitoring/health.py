@@ -8,6 +8,8 @@ checkpoint and idle poll).
 - last checkpoint: when it last finished scoring a file, and the newest reading time scored;
 - notifications: how many are unsent, and how long the oldest has waited (a channel down);
 - artefacts: how many vital values no device could have measured it has seen (vital_validity.py);
+- operational alerts: what stopped or crossed a threshold and is not back (operational.py): any
+  open one fails the check;
 - baseline: when its latest baseline (a first start after a restore or an upgrade) began and
   ended, and how many readings it scored as history, without notifying (baseline.py).
 """
@@ -40,6 +42,7 @@ class Health:
     baseline_started_at: datetime | None = None
     baseline_finished_at: datetime | None = None
     baseline_readings_as_history: int = 0
+    operational_alerts: tuple[tuple[str, str], ...] = ()  # (condition, detail) of each open one
 
 
 def read_health(warehouse: Warehouse, role: str = "steward") -> Health | None:
@@ -60,7 +63,13 @@ def read_health(warehouse: Warehouse, role: str = "steward") -> Health | None:
             ) as baseline on true
             """
         ).fetchone()
-    return None if row is None else Health(*row)
+        if row is None:
+            return None
+        alerts = conn.execute(
+            "select condition, detail from monitoring.operational_alerts"
+            " where resolved_at is null order by raised_at"
+        ).fetchall()
+    return Health(*row, operational_alerts=tuple(alerts))
 
 
 def check(
@@ -91,5 +100,10 @@ def check(
             f"{health.notifications_unsent} clinical alert notifications are unsent, the oldest"
             f" for {health.oldest_unsent_seconds:.0f} s (limit {max_unsent_seconds:.0f} s):"
             " check CLINICAL_ALERT_WEBHOOK_URL or the SMTP settings in .env"
+        )
+    if health.operational_alerts:
+        raise ProcessorUnhealthy(
+            "operational alerts open: "
+            + "; ".join(f"{condition}: {detail}" for condition, detail in health.operational_alerts)
         )
     return health

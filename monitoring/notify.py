@@ -13,6 +13,9 @@ alert's key (for the acknowledge command). No name,
 no record number, no date, not even the patient's surrogate key: email is no safe channel for PHI,
 and the bedside needs none of it.
 
+An operational alert (operational.py: a feed stopping, a clock ahead, a channel down) goes to the
+same channel as a `kind: operational` message naming what stopped, never a patient.
+
 Delivery is at least once: a notification is marked sent after the channel took it, so a crash in
 between sends it again with the same key, which a receiver uses to drop the repeat. A webhook has
 taken it only when it answered the POST itself with a 2xx: a redirect is not followed (urllib
@@ -79,6 +82,29 @@ def queue(conn: psycopg.Connection, alert_key: str, kind: str) -> None:
         on conflict (notification_key) do nothing
         """,
         {"alert": alert_key, "kind": kind, "key": _key(alert_key, kind)},
+    )
+
+
+def queue_operational(conn: psycopg.Connection, operational_alert_key: str) -> None:
+    """The notification of an operational alert (operational.py), to the same channel: what
+    stopped, never who is affected."""
+    conn.execute(
+        """
+        insert into monitoring.notifications (notification_key, operational_alert_key, kind,
+            message)
+        select %(key)s::uuid, operational_alert_key, 'operational', jsonb_build_object(
+            'notification', %(key)s::text,
+            'kind', 'operational',
+            'condition', condition,
+            'severity', 'operational',
+            'action', 'tell the on-call data engineer; meanwhile observe patients as usual',
+            'detail', detail,
+            'raised_time', to_char(raised_at at time zone 'UTC', 'HH24:MI:SS "UTC"')
+        )
+        from monitoring.operational_alerts where operational_alert_key = %(alert)s
+        on conflict (notification_key) do nothing
+        """,
+        {"alert": operational_alert_key, "key": _key(operational_alert_key, "operational")},
     )
 
 
@@ -175,16 +201,7 @@ def _send(key: str, message: dict[str, Any]) -> Answer:
                 "none", "failed",
                 detail="neither CLINICAL_ALERT_WEBHOOK_URL nor CLINICAL_ALERT_EMAIL_TO is set",
             )  # fmt: skip
-        action = (
-            f" VERIFY PATIENT NOW: {', '.join(message['extreme_vitals'])}"
-            if message.get("action")
-            else ""
-        )
-        subject = " ".join(
-            f"{message['kind'].upper()} {message['condition']} alert: {message['ward']} room"
-            f" {message['room']}, NEWS2 {message['news2_score']}{action}"
-            f"{' (' + message['label'] + ')' if message.get('label') else ''}".split()
-        )  # one line, whatever a ward's name holds
+        subject = _subject(message)
         body = "\n".join(f"{name}: {value}" for name, value in message.items())
         if send_email(subject, body, recipients=recipients, message_id=f"<{key}@monitoring>"):
             return Answer("email", "delivered")
@@ -192,6 +209,22 @@ def _send(key: str, message: dict[str, Any]) -> Answer:
     except Exception as error:  # noqa: BLE001 - one bad message must not stop the others
         log.error("notification %s not delivered: %s", key, type(error).__name__)
         return Answer(channel, "failed", detail=type(error).__name__)
+
+
+def _subject(message: dict[str, Any]) -> str:
+    """An email's subject: one line, whatever a ward's name or a detail holds."""
+    if message["kind"] == "operational":
+        return " ".join(f"OPERATIONAL alert {message['condition']}: {message['detail']}".split())
+    action = (
+        f" VERIFY PATIENT NOW: {', '.join(message['extreme_vitals'])}"
+        if message.get("action")
+        else ""
+    )
+    label = f" ({message['label']})" if message.get("label") else ""
+    return " ".join(
+        f"{message['kind'].upper()} {message['condition']} alert: {message['ward']} room"
+        f" {message['room']}, NEWS2 {message['news2_score']}{action}{label}".split()
+    )
 
 
 class _NoRedirects(urllib.request.HTTPRedirectHandler):

@@ -33,7 +33,16 @@ import psycopg
 import yaml
 
 from common import settings
-from monitoring import alert_rules, baseline, news2, news2_inputs, notify, store, vital_validity
+from monitoring import (
+    alert_rules,
+    baseline,
+    news2,
+    news2_inputs,
+    notify,
+    operational,
+    store,
+    vital_validity,
+)
 from monitoring.alert_rules import AlertRules, PatientState, Reading
 from monitoring.windows import VITALS, anomalous_vitals, touched_minutes, zscores
 from warehouse import cpu_priority
@@ -130,6 +139,9 @@ class Processor:
         self.notifier = Notifier(warehouse, config["poll_seconds"])
         self.stopping = False
         self.set_aside = 0
+        self.thresholds = operational.Thresholds.from_config(config["operational"])
+        self.watch = operational.Watch(self.thresholds.window_seconds)
+        self._measured_at = float("-inf")
         self.limits = vital_validity.load_limits()
         self.news2_settings = news2_inputs.PatientSettings()  # refreshed before each file
         self.baseline: baseline.Baseline | None = None  # taken by run(), never by a replay
@@ -171,15 +183,22 @@ class Processor:
         scored = self.score_files(unscored)
         errors = 0
         while not self.stopping:
-            waiting = self.waiting_files()
+            waiting = self._due(self.waiting_files())
             try:
                 self._yield_the_cpu()
                 if waiting:
                     scored += self.cycle(waiting)
-                elif self.baseline is not None:
-                    self._end_baseline()
+                else:
+                    # a file landed and not scored (its scoring failed) is tried again now, not
+                    # when the next file arrives
+                    unscored = self.unscored_files(within=RECENTLY)
+                    scored += self.score_files(unscored)
+                    if self.baseline is not None and not unscored:
+                        self._end_baseline()
                 self.escalate_due()
                 self.record_status()
+                self.watch.cycle_succeeded()
+                self._measure()
                 errors = 0
             except (psycopg.Error, OSError) as error:
                 if once:
@@ -189,14 +208,44 @@ class Processor:
                 errors += 1
                 pause = min(self.config["poll_seconds"] * 2**errors, MAX_ERROR_PAUSE_SECONDS)
                 log.exception("cycle failed (%s); again in %.1f s", type(error).__name__, pause)
+                self.watch.cycle_failed(type(error).__name__)
                 time.sleep(pause)
                 self._reconnect()
+                self._measure_after_failure()
                 continue
             if not waiting:
                 if once:
                     break
                 time.sleep(self.config["poll_seconds"])
         return scored
+
+    def _due(self, waiting: list[Path]) -> list[Path]:
+        """The waiting files to land now: a held one only once its backoff has passed."""
+        now = time.time()
+        held = self.watch.held
+        return [
+            path for path in waiting if path.name not in held or held[path.name].retry_at <= now
+        ]
+
+    def _measure(self, every_seconds: float = 1.0) -> None:
+        """Measure what must not stop quietly and raise or resolve operational alerts
+        (operational.py), at most once every `every_seconds`."""
+        now = time.monotonic()
+        if now - self._measured_at < every_seconds:
+            return
+        self._measured_at = now
+        measures = self.watch.measures(*operational.unsent(self.conn))
+        if operational.evaluate(self.conn, measures, self.thresholds):
+            self.notifier.wake()
+
+    def _measure_after_failure(self) -> None:
+        """After a failed cycle: the measures, if the warehouse answers (if not, `vitals_feed`
+        finds no heartbeat)."""
+        try:
+            self._measure(every_seconds=0)
+        except psycopg.Error as error:
+            self.conn.rollback() if not self.conn.closed else None
+            log.error("operational measures not taken: %s", type(error).__name__)
 
     def _reconnect(self) -> None:
         """A new connection, the lock again (the old session may hold it a while yet), and the
@@ -225,8 +274,9 @@ class Processor:
         return self.score_files(self.unscored_files(within=RECENTLY))
 
     def _land(self, batch: list[Path]) -> None:
-        """Land `batch`; if that fails with the warehouse up, each file still waiting alone,
-        setting aside the one that fails alone."""
+        """Land `batch`; if that fails with the warehouse up, each file still waiting alone: one
+        failing for its own fault (unreadable, unparsable) is set aside, one failing for any
+        other reason (the disk's, the warehouse's) is held in landing and tried again."""
         from ingestion.file_source import land
         from ingestion.sources.vitals_files import VITALS_FILES
         from warehouse.runs import start_run
@@ -234,24 +284,52 @@ class Processor:
         run_id = f"{NAME}__{datetime.now(UTC):%Y-%m-%dT%H}"
         start_run(self.warehouse, run_id)
         try:
-            land(VITALS_FILES, self.warehouse, run_id, batch)
+            self._landed(land(VITALS_FILES, self.warehouse, run_id, batch))
             return
         except Exception as error:  # noqa: BLE001 - whatever it is, find the file and go on
             self._warehouse_answers()  # if not, the cycle fails and is tried again later
             if len(batch) == 1:
-                self._set_aside(batch[0], error)
+                self._not_landed(batch[0], error)
                 return
             log.warning(
                 "landing %d files failed (%s): one by one", len(batch), type(error).__name__
             )
         for path in batch:
             if not path.exists():  # landed (and archived) before the failure
+                self.watch.held.pop(path.name, None)
                 continue
             try:
-                land(VITALS_FILES, self.warehouse, run_id, [path])
-            except Exception as error:  # noqa: BLE001 - set aside, whatever the reason
+                self._landed(land(VITALS_FILES, self.warehouse, run_id, [path]))
+            except Exception as error:  # noqa: BLE001 - set aside or held, whatever the reason
                 self._warehouse_answers()
-                self._set_aside(path, error)
+                self._not_landed(path, error)
+
+    def _landed(self, outcomes: list) -> None:
+        """What landing did with each file: quarantined readings and rejected files noted."""
+        for outcome in outcomes:
+            if self.watch.held.pop(outcome.file_name, None) is not None:
+                log.warning("%s: landed after all", outcome.file_name)
+            self.watch.readings_quarantined(outcome.file_name, outcome.rows_quarantined)
+            if outcome.status == "rejected":  # unreadable: set aside by landing itself
+                self.watch.file_set_aside(outcome.file_name)
+
+    def _not_landed(self, path: Path, error: Exception) -> None:
+        if _the_file_s_own(error):
+            self._set_aside(path, error)
+            return
+        now = time.time()
+        held = self.watch.held.get(path.name)
+        if held is None:
+            held = self.watch.held[path.name] = operational.HeldFile(now, _why(error))
+        else:
+            held.attempts += 1
+            held.why = _why(error)
+        pause = min(self.config["poll_seconds"] * 2**held.attempts, MAX_ERROR_PAUSE_SECONDS)
+        held.retry_at = now + pause
+        log.error(
+            "%s: not landed (%s), not the file's fault: it stays in landing, again in %.1f s",
+            path.name, held.why, pause,
+        )  # fmt: skip
 
     def _warehouse_answers(self) -> None:
         """Raise the connection's error when the warehouse does not answer: then no file is to
@@ -272,6 +350,7 @@ class Processor:
         log.error("%s: %s; set aside in the quarantine folder", path.name, reason)
         move_aside(path, settings.QUARANTINE_DIR / "vitals", file_hash, reason)
         self.set_aside += 1
+        self.watch.file_set_aside(path.name)
 
     def _bounded(self, waiting: list[Path]) -> list[Path]:
         """The first waiting files that fit in max_bytes_per_cycle (always one at least)."""
@@ -289,11 +368,15 @@ class Processor:
 
         folder = settings.LANDING_DIR / "vitals"
         settled_before = time.time() - self.config["settle_seconds"]
-        return [
+        waiting = [
             path
             for path in sorted(folder.glob(FILE_PATTERNS["vitals"]))
             if (_mtime_seconds(path) or settled_before + 1) <= settled_before
         ]
+        names = {path.name for path in waiting}
+        for name in [name for name in self.watch.held if name not in names]:
+            del self.watch.held[name]  # gone from landing (moved by someone)
+        return waiting
 
     def unscored_files(self, within: str = "1000 years") -> list[LandedFile]:
         """Files landed (by this processor, before a crash or a failed cycle, or by an earlier
@@ -367,11 +450,14 @@ class Processor:
                 baseline.record(conn, readings_as_history, len(as_history))
             newest = int(new["measured_us"].max())
             state.watermark_us = max(state.watermark_us or newest, newest)
+        clock_ahead = self._clock_ahead(new, landed.found_at)
         store.record_checkpoint(
             conn, sequence, landed.file_hash, landed.file_name, len(readings), len(new),
-            state.watermark_us, landed.found_at,
+            state.watermark_us, landed.found_at, clock_ahead,
         )  # fmt: skip
         conn.commit()
+        if not replaying:
+            self.watch.clock_ahead(*clock_ahead)
         state.sequence = sequence
         if len(new):
             state.remember(scored[store.HISTORY_COLUMNS])  # artefacts null, as stored
@@ -381,6 +467,19 @@ class Processor:
             landed.file_name, len(readings), len(new), len(raised), sequence,
         )  # fmt: skip
         return len(new)
+
+    def _clock_ahead(
+        self, new: pd.DataFrame, found_at: datetime | None
+    ) -> tuple[float | None, list[str]]:
+        """How far the newest of `new` was ahead of the host's clock when its file was found (or
+        now, for a file found before a restart), and the devices ahead beyond the threshold."""
+        if not len(new):
+            return None, []
+        found_us = store.to_us(found_at or datetime.now(UTC))
+        ahead = (new["measured_us"].to_numpy() - found_us) / 1_000_000
+        limit = self.thresholds.limits["clock_ahead"]
+        devices = sorted(set(new["device_id"].to_numpy()[ahead > limit].tolist()))
+        return max(float(ahead.max()), 0.0), devices
 
     def _scored(
         self,
@@ -546,6 +645,31 @@ class Processor:
 
     def close(self) -> None:
         self.conn.close()
+
+
+def _the_file_s_own(error: BaseException | None) -> bool:
+    """Whether landing failed for the file's own content (unreadable, unparsable), anywhere in
+    the error's chain (dlt wraps what a source raises in its own errors)."""
+    from ingestion.file_formats import FileUnreadable
+
+    seen: set[int] = set()
+    while error is not None and id(error) not in seen:
+        if isinstance(error, (FileUnreadable, UnicodeDecodeError)):
+            return True
+        seen.add(id(error))
+        error = getattr(error, "exception", None) or error.__cause__ or error.__context__
+    return False
+
+
+def _why(error: BaseException) -> str:
+    """The error's type, and the system's word for the first OS error in its chain (a full disk
+    says "No space left on device"): never its text, which may quote what was being written."""
+    cause: BaseException | None = error
+    while cause is not None:
+        if isinstance(cause, OSError) and cause.errno:
+            return f"{type(error).__name__}: {os.strerror(cause.errno)}"
+        cause = getattr(cause, "exception", None) or cause.__cause__ or cause.__context__
+    return type(error).__name__
 
 
 def _mtime_seconds(path: Path) -> float | None:

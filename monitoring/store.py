@@ -134,7 +134,7 @@ EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MICROSECOND = timedelta(microseconds=1)
 
 
-def _us(moment: datetime | None) -> int | None:
+def to_us(moment: datetime | None) -> int | None:
     return None if moment is None else (moment - EPOCH) // MICROSECOND
 
 
@@ -151,7 +151,7 @@ def state_as_of(conn: psycopg.Connection, sequence: int, window_seconds: float) 
         "select max(watermark_at) from monitoring.processed_files where sequence <= %s",
         (sequence,),
     ).fetchone()[0]
-    state.watermark_us = _us(watermark)
+    state.watermark_us = to_us(watermark)
     rows = conn.execute(
         f"""
         select patient_key::text, device_id, (extract(epoch from measured_at) * 1000000)::bigint,
@@ -189,12 +189,14 @@ def state_as_of(conn: psycopg.Connection, sequence: int, window_seconds: float) 
         """,
         {"sequence": sequence},
     ):
-        state.patients.setdefault(patient_key, PatientState()).warning_since_us = _us(warning_since)
+        state.patients.setdefault(patient_key, PatientState()).warning_since_us = to_us(
+            warning_since
+        )
     for patient_key, device_id, last_scored in conn.execute(
         NEWEST_BY_DEVICE, {"sequence": sequence}
     ):
         patient = state.patients.setdefault(patient_key, PatientState())
-        patient.last_scored_us[device_id] = _us(last_scored)
+        patient.last_scored_us[device_id] = to_us(last_scored)
     for patient_key, condition, key, calm_since, history in conn.execute(
         OPEN_ALERTS_AS_OF, {"sequence": sequence}
     ):
@@ -203,7 +205,7 @@ def state_as_of(conn: psycopg.Connection, sequence: int, window_seconds: float) 
         if history:
             patient.history_alerts.add(condition)
         if calm_since is not None:
-            patient.calm_since_us[condition] = _us(calm_since)
+            patient.calm_since_us[condition] = to_us(calm_since)
     return state
 
 
@@ -433,13 +435,16 @@ def record_checkpoint(
     new_readings: int,
     watermark_us: int | None,
     found_at: datetime | None,
+    clock_ahead: tuple[float | None, list[str]] = (None, []),
 ) -> None:
+    """The checkpoint; `clock_ahead`: how far the file's newest reading was ahead of the host's
+    clock when the file was found, and the devices ahead by more than the threshold."""
     conn.execute(
         """
         insert into monitoring.processed_files (sequence, file_hash, file_name, readings,
-            new_readings, watermark_at, found_at)
+            new_readings, watermark_at, found_at, clock_ahead_seconds, devices_ahead)
         values (%(sequence)s, %(hash)s, %(name)s, %(readings)s, %(new)s, %(watermark)s,
-            %(found)s)
+            %(found)s, %(ahead)s, %(devices)s)
         on conflict (sequence) do update set
             new_readings = excluded.new_readings, watermark_at = excluded.watermark_at
         """,
@@ -451,6 +456,8 @@ def record_checkpoint(
             "new": new_readings,
             "watermark": None if watermark_us is None else at(watermark_us),
             "found": found_at,
+            "ahead": clock_ahead[0],
+            "devices": clock_ahead[1],
         },
     )
 

@@ -234,7 +234,7 @@ def test_a_warehouse_built_before_migrations_is_upgraded_with_nothing_lost(upgra
     # and tables of their own, empty: the first FHIR server's pull names its owner, the next
     # build records its allow-list and the list of vocabularies its vitals tables withheld against;
     # the vitals processor records each notification's delivery attempts and its baselines, and
-    # clinical operations each patient's NEWS2 settings
+    # clinical operations each patient's NEWS2 settings; its operational alerts
     assert {table: rows for table, rows in after.items() if table not in before} == {
         "audit.fhir_unkeyed_owner": 0,
         "audit.published_columns": 0,
@@ -242,6 +242,7 @@ def test_a_warehouse_built_before_migrations_is_upgraded_with_nothing_lost(upgra
         "monitoring.delivery_attempts": 0,
         "monitoring.baseline_requests": 0,
         "monitoring.news2_settings": 0,
+        "monitoring.operational_alerts": 0,
     }
     assert applied_migrations(upgraded.warehouse) == MIGRATIONS
     assert migrate(upgraded.warehouse).applied == []  # applied once

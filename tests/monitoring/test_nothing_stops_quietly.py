@@ -1,0 +1,290 @@
+"""Nothing stops quietly (monitoring/operational.py), by the vitals processor running as its own
+process: a full disk (ENOSPC injected into its writes), a write error injected into the
+warehouse, a device clock 10 minutes ahead and a notification channel down each raise an
+operational alert within the configured time and fail `vitals_feed`'s check (health.check); once
+cleared, the alert resolves and every reading is scored exactly once."""
+
+from __future__ import annotations
+
+import textwrap
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from common import settings
+from demo.ward_vitals import drop, patient_on
+from monitoring import health
+from tests.monitoring.live import (
+    ProcessorProcess,
+    WebhookSink,
+    execute,
+    micro_batch,
+    query,
+    wait_until,
+    write_config,
+)
+from warehouse.throwaway import free_port
+
+FAILING_SECONDS, UNSENT_SECONDS, WINDOW_SECONDS = 3, 3, 8
+CALM = {"heart_rate": 80, "blood_pressure": {"systolic": 125, "diastolic": 80},
+        "temperature": 98.6, "oxygen_saturation": 97, "respiratory_rate": 16}  # fmt: skip
+CRITICAL = {**CALM, "heart_rate": 135, "respiratory_rate": 26,
+            "blood_pressure": {"systolic": 88, "diastolic": 60}}  # fmt: skip
+
+# Python runs a `sitecustomize` module found on its path at start: this one makes every file the
+# processor opens for writing under dlt's folder fail as a full disk does, while the flag exists
+ENOSPC = """
+import builtins, errno, os
+_open, _flag, _under = builtins.open, os.environ["INJECT_ENOSPC_FLAG"], os.environ["INJECT_ENOSPC_UNDER"]
+def _full(file, mode="r", *args, **kwargs):
+    if (isinstance(file, (str, os.PathLike)) and any(c in mode for c in "wax+")
+            and os.path.abspath(file).startswith(_under) and os.path.exists(_flag)):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(file))
+    return _open(file, mode, *args, **kwargs)
+builtins.open = _full
+"""
+
+
+def _config(folder: Path) -> Path:
+    """Short limits; any reading quarantined counts (the default lets a stray one pass)."""
+    return write_config(
+        folder, settle_seconds=0, poll_seconds=0.05,
+        operational={"window_seconds": WINDOW_SECONDS, "max_failing_seconds": FAILING_SECONDS,
+                     "max_unsent_seconds": UNSENT_SECONDS, "max_quarantined_readings": 0},
+    )  # fmt: skip
+
+
+def _raised(warehouse, condition: str) -> list[tuple]:
+    return query(
+        warehouse, "clinical_ops",
+        "select raised_at, resolved_at, detail from monitoring.operational_alerts"
+        " where condition = %s order by raised_at",
+        (condition,),
+    )  # fmt: skip
+
+
+def _open(warehouse, condition: str):
+    return [row for row in _raised(warehouse, condition) if row[1] is None]
+
+
+def _unhealthy(warehouse) -> str:
+    """What `vitals_feed`'s check says (it must fail)."""
+    with pytest.raises(health.ProcessorUnhealthy) as failed:
+        health.check(warehouse, heartbeat_seconds=60, max_lag_seconds=3600)
+    return str(failed.value)
+
+
+def _readings_of(warehouse, bed: int) -> list[tuple]:
+    return query(
+        warehouse, warehouse.admin_user,
+        "select r.reading_key, r.measured_at from monitoring.readings as r"
+        " join monitoring.patient_keys as k using (patient_key) where k.patient_id = %s",
+        (patient_on(bed),),
+    )  # fmt: skip
+
+
+def _scored_once(warehouse, bed: int, sent: list[datetime]) -> None:
+    """Every reading sent for `bed` scored, once."""
+    wait_until(lambda: len(_readings_of(warehouse, bed)) >= len(sent), 60, f"bed {bed} scored")
+    time.sleep(0.5)  # anything scored twice would show now
+    readings = _readings_of(warehouse, bed)
+    assert sorted(at for _, at in readings) == sorted(sent)
+    assert len({key for key, _ in readings}) == len(readings)
+
+
+def _health_back(warehouse) -> None:
+    wait_until(
+        lambda: not query(
+            warehouse, "steward",
+            "select 1 from monitoring.operational_alerts where resolved_at is null",
+        ),
+        60, "every operational alert resolved",
+    )  # fmt: skip
+    health.check(warehouse, heartbeat_seconds=60, max_lag_seconds=3600)
+
+
+def _batch(bed: int, start: datetime, count: int, values=CALM) -> tuple[str, str, list]:
+    times = [start + timedelta(seconds=index) for index in range(count)]
+    name, text = micro_batch(bed, [(f"BED_{bed:04d}", at, values) for at in times])
+    return name, text, times
+
+
+def test_a_full_disk_holds_the_file_in_landing_and_raises_an_operational_alert(
+    test_warehouse, tmp_path
+):
+    warehouse, landing = test_warehouse.warehouse, test_warehouse.landing_dir / "vitals"
+    injection = tmp_path / "injection"
+    injection.mkdir()
+    (injection / "sitecustomize.py").write_text(textwrap.dedent(ENOSPC))
+    flag = tmp_path / "disk_full"
+    flag.touch()
+    name, text, sent = _batch(51, datetime.now(UTC) - timedelta(minutes=1), 3)
+    with WebhookSink() as sink:
+        processor = ProcessorProcess(_config(tmp_path), sink.url, tmp_path / "processor.log")
+        processor.env.update(
+            PYTHONPATH=str(injection), INJECT_ENOSPC_FLAG=str(flag),
+            INJECT_ENOSPC_UNDER=str(settings.DLT_DATA_DIR),
+        )  # fmt: skip
+        processor.start()
+        try:
+            dropped_at = time.time()
+            drop(landing, name, text)
+            wait_until(lambda: _open(warehouse, "landing_failing"), 60, "the operational alert")
+            took = time.time() - dropped_at
+            print(
+                f"full disk -> operational alert: {took:.1f} s;",
+                _open(warehouse, "landing_failing"),
+            )
+            assert took < FAILING_SECONDS + 10
+            [(_, _, detail)] = _open(warehouse, "landing_failing")
+            assert "No space left on device" in detail and name in detail
+            # held in landing, not set aside; the check fails naming it
+            assert (landing / name).exists()
+            assert not list((settings.QUARANTINE_DIR / "vitals").glob(f"*{name}*"))
+            assert "landing_failing" in _unhealthy(warehouse)
+            wait_until(lambda: sink.of_kind("operational"), 30, "the operational notification")
+            flag.unlink()  # space again
+            _scored_once(warehouse, 51, sent)
+            _health_back(warehouse)
+        finally:
+            assert processor.stop() == 0, processor.log.read_text()[-3000:]
+    assert not (landing / name).exists()
+
+
+def test_a_write_error_in_the_warehouse_raises_an_operational_alert_and_loses_nothing(
+    test_warehouse, tmp_path
+):
+    warehouse = test_warehouse.warehouse
+    execute(
+        warehouse, warehouse.admin_user,
+        """
+        create function monitoring.refuse_write() returns trigger language plpgsql as
+            $$ begin raise exception 'injected write error'; end $$;
+        create trigger refuse_write before insert on monitoring.readings
+            for each statement execute function monitoring.refuse_write();
+        """,
+    )  # fmt: skip
+    name, text, sent = _batch(52, datetime.now(UTC) - timedelta(minutes=1), 3)
+    with WebhookSink() as sink:
+        processor = ProcessorProcess(_config(tmp_path), sink.url, tmp_path / "processor.log")
+        processor.start()
+        try:
+            dropped_at = time.time()
+            drop(test_warehouse.landing_dir / "vitals", name, text)
+            wait_until(lambda: _open(warehouse, "scoring_failing"), 60, "the operational alert")
+            took = time.time() - dropped_at
+            print(
+                f"write error -> operational alert: {took:.1f} s;",
+                _open(warehouse, "scoring_failing"),
+            )
+            assert took < FAILING_SECONDS + 10
+            assert "scoring_failing" in _unhealthy(warehouse)
+            assert _readings_of(warehouse, 52) == []
+            execute(
+                warehouse, warehouse.admin_user, "drop trigger refuse_write on monitoring.readings"
+            )
+            _scored_once(warehouse, 52, sent)
+            _health_back(warehouse)
+        finally:
+            assert processor.stop() == 0, processor.log.read_text()[-3000:]
+
+
+def test_a_device_clock_10_minutes_ahead_is_scored_and_raises_an_operational_alert(
+    test_warehouse, tmp_path
+):
+    warehouse = test_warehouse.warehouse
+    now = datetime.now(UTC)
+    ahead_name, ahead_text, ahead = _batch(53, now + timedelta(minutes=10), 2)
+    with WebhookSink() as sink:
+        processor = ProcessorProcess(_config(tmp_path), sink.url, tmp_path / "processor.log")
+        processor.start()
+        try:
+            dropped_at = time.time()
+            drop(test_warehouse.landing_dir / "vitals", ahead_name, ahead_text)
+            wait_until(lambda: _open(warehouse, "clock_ahead"), 30, "the operational alert")
+            print(f"clock ahead -> operational alert: {time.time() - dropped_at:.1f} s;",
+                  _open(warehouse, "clock_ahead"))  # fmt: skip
+            [(_, _, detail)] = _open(warehouse, "clock_ahead")
+            assert "BED_0053" in detail
+            assert "clock_ahead" in _unhealthy(warehouse)
+            # scored, not quarantined
+            _scored_once(warehouse, 53, ahead)
+            # the device's clock set right: its next readings are scored too, the alert resolves
+            # once the window has passed without a reading ahead
+            name, text, right = _batch(53, datetime.now(UTC), 2)
+            drop(test_warehouse.landing_dir / "vitals", name, text)
+            _scored_once(warehouse, 53, ahead + right)
+            _health_back(warehouse)
+        finally:
+            assert processor.stop() == 0, processor.log.read_text()[-3000:]
+    [(quarantined,)] = query(
+        warehouse, "steward",
+        "select coalesce(sum(rows_quarantined), 0) from audit.file_ledger where file_name = %s",
+        (ahead_name,),
+    )  # fmt: skip
+    assert quarantined == 0
+
+
+def test_a_notification_channel_down_raises_an_operational_alert_and_fails_the_check(
+    test_warehouse, tmp_path
+):
+    warehouse = test_warehouse.warehouse
+    port = free_port()  # nothing answers there yet: the channel is down
+    url = f"http://127.0.0.1:{port}/alerts"
+    processor = ProcessorProcess(_config(tmp_path), url, tmp_path / "processor.log")
+    name, text, sent = _batch(54, datetime.now(UTC) - timedelta(minutes=1), 2, CRITICAL)
+    processor.start()
+    try:
+        dropped_at = time.time()
+        drop(test_warehouse.landing_dir / "vitals", name, text)
+        wait_until(lambda: _open(warehouse, "notifications_unsent"), 60, "the operational alert")
+        took = time.time() - dropped_at
+        print(f"channel down -> operational alert: {took:.1f} s;",
+              _open(warehouse, "notifications_unsent"))  # fmt: skip
+        assert took < UNSENT_SECONDS + 10
+        assert "notifications_unsent" in _unhealthy(warehouse)
+        with WebhookSink(port=port) as sink:  # the channel back
+            wait_until(lambda: sink.of_kind("raised"), 120, "the clinical alert delivered")
+            wait_until(lambda: sink.of_kind("operational"), 120, "the operational alert delivered")
+            _health_back(warehouse)
+        _scored_once(warehouse, 54, sent)
+    finally:
+        assert processor.stop() == 0, processor.log.read_text()[-3000:]
+
+
+def test_a_local_time_of_the_repeated_hour_nothing_settles_is_held_with_an_operational_alert(
+    test_warehouse, tmp_path
+):
+    warehouse = test_warehouse.warehouse
+    name, text, _ = _batch(55, datetime.now(UTC) - timedelta(minutes=1), 1)
+    # the device sent New York local time without an offset, in the hour that happened twice
+    text = text.replace(text.split('"timestamp": "')[1].split('"')[0], "2024-11-03T01:20:00")
+    with WebhookSink() as sink:
+        processor = ProcessorProcess(_config(tmp_path), sink.url, tmp_path / "processor.log")
+        processor.start()
+        try:
+            drop(test_warehouse.landing_dir / "vitals", name, text)
+            wait_until(
+                lambda: _open(warehouse, "readings_quarantined"), 30, "the operational alert"
+            )
+            [(_, _, detail)] = _open(warehouse, "readings_quarantined")
+            assert detail.startswith("1 vitals readings quarantined") and name in detail
+            assert "readings_quarantined" in _unhealthy(warehouse)
+        finally:
+            assert processor.stop() == 0, processor.log.read_text()[-3000:]
+    # held, with its reason, never dropped
+    [(received, loaded, quarantined)] = query(
+        warehouse, "steward",
+        "select rows_received, rows_loaded, rows_quarantined from audit.file_ledger"
+        " where file_name = %s",
+        (name,),
+    )  # fmt: skip
+    assert (received, loaded, quarantined) == (1, 0, 1)
+    [(rule, reason)] = query(
+        warehouse, "steward",
+        "select rule, reason from quarantine.rejected_records where file_name = %s",
+        (name,),
+    )  # fmt: skip
+    assert rule == "timestamp_is_timestamp" and "repeated hour" in reason
