@@ -111,11 +111,14 @@ class Inputs:
 
 def _from_payload(values: pd.Series, words: dict[str, object]) -> tuple[pd.Series, np.ndarray]:
     """The payload's values read by `words` (None where absent or not understood), and where a
-    value was sent and not understood."""
-    text = values.astype("string").str.strip().str.upper()
-    read = text.map(words, na_action="ignore").astype(object)
-    read = read.where(read.notna(), None)
-    return read, (text.notna() & (text != "") & read.isna()).to_numpy(dtype=bool)
+    value was sent and not understood. Most devices send none: then nothing is read."""
+    sent = values.notna().to_numpy(dtype=bool, copy=True)
+    read = pd.Series([None] * len(values), index=values.index, dtype=object)
+    for row in np.flatnonzero(sent).tolist():
+        text = str(values.iat[row]).strip().upper()
+        read.iat[row] = words.get(text)
+        sent[row] = bool(text)
+    return read, sent & read.isna().to_numpy(dtype=bool)
 
 
 def resolve(readings: pd.DataFrame, settings: PatientSettings) -> Inputs:

@@ -40,6 +40,7 @@ from monitoring import (
     news2_inputs,
     notify,
     operational,
+    partitions,
     store,
     vital_validity,
 )
@@ -58,6 +59,7 @@ LOCK_WAIT_SECONDS = 60  # after a reconnect, for the old session to let go of th
 # each cycle looks this far back for files landed and not scored (a failed cycle's); older ones
 # are scored at the next start, which looks back for ever
 RECENTLY = "1 hour"
+RETENTION_EVERY_SECONDS = 3600
 
 
 class ProcessorBusy(RuntimeError):
@@ -74,6 +76,7 @@ class LandedFile:
     file_key: int
     file_name: str
     found_at: datetime | None = None
+    rows_loaded: int = 1  # none: every reading was quarantined (the raw table may not exist yet)
 
 
 class Notifier:
@@ -142,6 +145,8 @@ class Processor:
         self.thresholds = operational.Thresholds.from_config(config["operational"])
         self.watch = operational.Watch(self.thresholds.window_seconds)
         self._measured_at = float("-inf")
+        self.partitions = partitions.Partitions()
+        self._retention_at = float("-inf")
         self.limits = vital_validity.load_limits()
         self.news2_settings = news2_inputs.PatientSettings()  # refreshed before each file
         self.baseline: baseline.Baseline | None = None  # taken by run(), never by a replay
@@ -196,6 +201,7 @@ class Processor:
                     if self.baseline is not None and not unscored:
                         self._end_baseline()
                 self.escalate_due()
+                self._retention()
                 self.record_status()
                 self.watch.cycle_succeeded()
                 self._measure()
@@ -226,6 +232,15 @@ class Processor:
         return [
             path for path in waiting if path.name not in held or held[path.name].retry_at <= now
         ]
+
+    def _retention(self) -> None:
+        """Drop the days older than the retention (partitions.py), at start and hourly."""
+        now = time.monotonic()
+        if now - self._retention_at >= RETENTION_EVERY_SECONDS:
+            self._retention_at = now
+            partitions.drop_expired(
+                self.conn, self.config["retention"], self.state.watermark_us, self.partitions
+            )
 
     def _measure(self, every_seconds: float = 1.0) -> None:
         """Measure what must not stop quietly and raise or resolve operational alerts
@@ -383,7 +398,7 @@ class Processor:
         loader) `within` that long ago and not scored yet, in landing order."""
         rows = self.conn.execute(
             """
-            select file_hash, file_key, file_name from audit.file_ledger as ledger
+            select file_hash, file_key, file_name, rows_loaded from audit.file_ledger as ledger
             where source = 'vitals' and status = 'loaded'
                 and recorded_at > now() - %s::interval
                 and not exists (
@@ -396,8 +411,8 @@ class Processor:
         ).fetchall()
         self.conn.commit()
         return [
-            LandedFile(file_hash, file_key, name, self.found_at.pop(name, None))
-            for file_hash, file_key, name in rows
+            LandedFile(file_hash, file_key, name, self.found_at.pop(name, None), loaded)
+            for file_hash, file_key, name, loaded in rows
         ]
 
     # --- scoring --------------------------------------------------------------------------------
@@ -409,6 +424,7 @@ class Processor:
                 scored += self.score_file(landed)
             except Exception:
                 self.conn.rollback()
+                self.partitions.forget()  # what the failed transaction made is gone with it
                 self.state = self._restored()  # the failed file changed nothing in the warehouse
                 raise
             self.notifier.wake()
@@ -424,9 +440,9 @@ class Processor:
             store.forget_scoring(conn, sequence)
         else:
             sequence = state.sequence + 1
-        readings = store.landed_readings(conn, landed.file_key)
+        readings = store.landed_readings(conn, landed.file_key if landed.rows_loaded else None)
         readings = readings.drop_duplicates("reading_key").reset_index(drop=True)
-        known = store.known_reading_keys(conn, readings["reading_key"].tolist())
+        known = store.known_reading_keys(conn, readings)
         new = readings[~readings["reading_key"].isin(known)].reset_index(drop=True)
         keys = store.patient_keys(conn, sorted(new["patient_id"].unique().tolist()))
         new["patient_key"] = new["patient_id"].map(keys)
@@ -437,10 +453,11 @@ class Processor:
         history_before = None if replaying or not self.baseline else self.baseline.history_before_us
         if len(new):
             scored, changes = self._scored(new, inputs, sequence, history_before)
+            self.partitions.ensure(conn, new["measured_us"].to_numpy())
             store.write_readings(conn, scored)
             tumbling = self.config["windows"]["tumbling_seconds"]
             store.recompute_minutes(conn, touched_minutes(scored, tumbling), tumbling)
-            raised, as_history = store.write_alert_changes(conn, sequence, changes)
+            raised, as_history = store.write_alert_changes(conn, sequence, changes, replaying)
             if not replaying:  # counted once, with the file's checkpoint
                 store.count_artefacts(conn, NAME, int(scored["artefact_vitals"].map(len).sum()))
             for alert_key in [] if replaying else raised:

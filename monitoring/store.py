@@ -157,7 +157,7 @@ def state_as_of(conn: psycopg.Connection, sequence: int, window_seconds: float) 
         select patient_key::text, device_id, (extract(epoch from measured_at) * 1000000)::bigint,
             {", ".join(VITALS)}
         from monitoring.readings
-        where sequence <= %s and measured_at >= %s - make_interval(secs => %s)
+        where sequence <= %s and measured_at >= %s::timestamptz - make_interval(secs => %s)
         order by sequence, record_position
         """,
         (sequence, watermark, window_seconds),
@@ -275,8 +275,9 @@ def last_sequence(conn: psycopg.Connection) -> int:
     ).fetchone()[0]
 
 
-def landed_readings(conn: psycopg.Connection, file_key: int) -> pd.DataFrame:
-    rows = conn.execute(LANDED_READINGS, (file_key,)).fetchall()
+def landed_readings(conn: psycopg.Connection, file_key: int | None) -> pd.DataFrame:
+    """The readings a file landed; none for None (a file that landed none)."""
+    rows = [] if file_key is None else conn.execute(LANDED_READINGS, (file_key,)).fetchall()
     frame = pd.DataFrame(rows, columns=LANDED_COLUMNS)
     frame[list(VITALS)] = frame[list(VITALS)].astype("float64")
     frame["measured_us"] = frame["measured_us"].astype("int64")
@@ -311,10 +312,19 @@ def forget_scoring(conn: psycopg.Connection, sequence: int) -> None:
     )
 
 
-def known_reading_keys(conn: psycopg.Connection, keys: list[str]) -> set[str]:
+def known_reading_keys(conn: psycopg.Connection, readings: pd.DataFrame) -> set[str]:
+    """The keys of `readings` scored before: looked up in the partitions of their days only (a
+    key is its device and time)."""
+    if not len(readings):
+        return set()
     rows = conn.execute(
-        "select reading_key::text from monitoring.readings where reading_key = any(%s::uuid[])",
-        (keys,),
+        "select reading_key::text from monitoring.readings"
+        " where measured_at between %s and %s and reading_key = any(%s::uuid[])",
+        (
+            at(int(readings["measured_us"].min())),
+            at(int(readings["measured_us"].max())),
+            readings["reading_key"].tolist(),
+        ),
     )
     return {key for (key,) in rows}
 
@@ -358,17 +368,20 @@ def write_alert_changes(
     conn: psycopg.Connection,
     sequence: int,
     changes: list[tuple[str, AlertChange, dict]],
+    replaying: bool = False,
 ) -> tuple[list[str], list[str]]:
     """Record raised and resolved alerts; return the keys of the alerts raised to notify, and of
     those raised by a reading of history (older than a baseline's horizon: monitoring/baseline.py),
     recorded as such, never notified nor escalated. A replay raising
     an alert that exists already rewrites its score and parts and keeps the rest: what people did
     (acknowledgement, escalation), and its resolution, which a replayed file that resolved it has
-    reopened (forget_scoring) and a file after the replayed range keeps."""
+    reopened (forget_scoring) and a file after the replayed range keeps. An alert only a replay
+    raises (its rules changed since) is history too: nobody is paged for a past the live run
+    judged otherwise."""
     raised, as_history = [], []
     for patient_key, change, context in changes:
         if change.kind == "raised":
-            history = change.reading.history
+            history = change.reading.history or replaying
             conn.execute(
                 """
                 insert into monitoring.alerts (alert_key, patient_key, ward, room, condition,

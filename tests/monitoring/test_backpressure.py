@@ -105,10 +105,12 @@ def test_a_stalled_warehouse_leaves_the_backlog_on_disk_and_memory_flat(test_war
             f" {waiting} files ({backlog_mb:.0f} MB) waiting, {drained:.0f} MB after draining"
             f" them; largest lag seen {max(lag for _, lag in lags):.1f} s"
         )
-        # the backlog was seen as lag while it drained, and none of it stayed in memory
+        # the backlog was seen as lag while it drained, and none of it stayed in memory: the
+        # backlog's text alone is 34 MB, parsed far more; what the allocator keeps after a burst
+        # of cycles varies by about 15 MB between runs of the same code (8 to 23 MB measured)
         assert max(files for files, _ in lags) > BACKLOG / 2
         assert max(lag for _, lag in lags) >= 5
-        assert drained - steady < backlog_mb / 2, (samples, drained, backlog_mb)
+        assert drained - steady < backlog_mb, (samples, drained, backlog_mb)
         # the status is written after the cycle that committed the last file's checkpoint
         wait_until(
             lambda: check(warehouse, heartbeat_seconds=30, max_lag_seconds=600).files_waiting == 0,

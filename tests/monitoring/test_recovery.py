@@ -11,6 +11,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from common import settings
@@ -246,3 +247,39 @@ def test_a_replay_refuses_while_the_processor_runs(killed, tmp_path):
         assert result.returncode != 0 and "holds the lock" in result.stderr
     finally:
         assert processor.stop() == 0
+
+
+def test_an_alert_only_a_replay_raises_is_history_and_pages_no_one(killed, tmp_path):
+    """Replayed under other rules (warnings raised at once, not after 60 s), the readings raise
+    alerts the live run never did: they are recorded as history (raised_in_baseline), which is
+    never notified nor escalated, not news about the past."""
+    warehouse = killed.warehouse
+    before = [
+        key
+        for (key,) in query(warehouse, "monitor", "select alert_key::text from monitoring.alerts")
+    ]
+    notifications = query(warehouse, "monitor", "select * from monitoring.notifications")
+    changed = write_config(
+        tmp_path, alerts={"warning_persistence_seconds": 0, "resolve_hold_seconds": 10}
+    )
+    try:
+        result = _replay(changed, "2024-03-15", "2024-03-16")
+        assert result.returncode == 0, result.stderr[-3000:]
+        new = query(
+            warehouse, "monitor",
+            "select condition, raised_in_baseline from monitoring.alerts"
+            " where not (alert_key::text = any(%s))",
+            (before,),
+        )  # fmt: skip
+        print("raised by the replay only:", new)
+        assert new and all(history for _, history in new)
+        assert (
+            query(warehouse, "monitor", "select * from monitoring.notifications") == notifications
+        )
+    finally:  # the run as the other tests here know it
+        with psycopg.connect(**warehouse.connect_kwargs(warehouse.admin_user)) as conn:
+            conn.execute(
+                "delete from monitoring.alerts where not (alert_key::text = any(%s))", (before,)
+            )
+        assert _replay(killed.config, "2024-03-15", "2024-03-16").returncode == 0
+    assert snapshot(warehouse) == killed.snapshot

@@ -83,8 +83,11 @@ def _restore_dump(warehouse: Warehouse, database: str) -> None:
 
 def _row_counts(warehouse: Warehouse, schemas: tuple[str, ...]) -> dict[str, int]:
     with _connect(warehouse) as conn:
+        # a partitioned table counts its partitions' rows; a partition is not counted again
         tables = conn.execute(
-            "select schemaname, tablename from pg_tables where schemaname = any(%s)",
+            "select schemaname, tablename from pg_tables"
+            " join pg_class on pg_class.oid = format('%%I.%%I', schemaname, tablename)::regclass"
+            " where schemaname = any(%s) and not pg_class.relispartition",
             (list(schemas),),
         ).fetchall()
         return {
@@ -101,7 +104,8 @@ def schema_of(warehouse: Warehouse) -> dict[str, list[tuple]]:
     """What the migrations make, from the catalog: schemas with their owner and grants (a default
     grant, NULL in the catalog, as what it means: pg_dump restores it as NULL), and in the
     product's schemas every table's and view's columns, defaults, constraints, indexes, owners
-    and grants (column grants too), the default privileges, the database's grants and settings."""
+    and grants (column grants too), the default privileges, the database's grants and settings.
+    A partitioned table counts, its partitions (a day's, where there are rows of it) do not."""
     queries = {
         "schemas": """
             select nspname, pg_get_userbyid(nspowner),
@@ -114,7 +118,8 @@ def schema_of(warehouse: Warehouse) -> dict[str, list[tuple]]:
                    coalesce(c.relacl, acldefault((case c.relkind when 'S' then 's' else 'r' end)::"char",
                                                  c.relowner))::text[]
             from pg_class c join pg_namespace n on n.oid = c.relnamespace
-            where n.nspname = any(%(schemas)s) and c.relkind in ('r', 'v', 'S', 'i')""",
+            where n.nspname = any(%(schemas)s) and c.relkind in ('r', 'v', 'S', 'i', 'p', 'I')
+              and not c.relispartition""",
         "columns": """
             select n.nspname, c.relname, a.attnum, a.attname, format_type(a.atttypid, a.atttypmod),
                    a.attnotnull, a.attidentity, pg_get_expr(d.adbin, d.adrelid),
@@ -123,17 +128,19 @@ def schema_of(warehouse: Warehouse) -> dict[str, list[tuple]]:
             join pg_class c on c.oid = a.attrelid
             join pg_namespace n on n.oid = c.relnamespace
             left join pg_attrdef d on d.adrelid = a.attrelid and d.adnum = a.attnum
-            where n.nspname = any(%(schemas)s) and c.relkind in ('r', 'v')
-              and a.attnum > 0 and not a.attisdropped""",
+            where n.nspname = any(%(schemas)s) and c.relkind in ('r', 'v', 'p')
+              and not c.relispartition and a.attnum > 0 and not a.attisdropped""",
         "constraints": """
             select n.nspname, c.relname, k.conname, pg_get_constraintdef(k.oid)
             from pg_constraint k
             join pg_class c on c.oid = k.conrelid
             join pg_namespace n on n.oid = c.relnamespace
-            where n.nspname = any(%(schemas)s)""",
+            where n.nspname = any(%(schemas)s) and not c.relispartition""",
         "indexes": """
             select schemaname, tablename, indexname, indexdef
-            from pg_indexes where schemaname = any(%(schemas)s)""",
+            from pg_indexes
+            join pg_class c on c.oid = format('%%I.%%I', schemaname, tablename)::regclass
+            where schemaname = any(%(schemas)s) and not c.relispartition""",
         "views": """
             select schemaname, viewname, definition
             from pg_views where schemaname = any(%(schemas)s)""",
