@@ -213,8 +213,8 @@ def _send(key: str, message: dict[str, Any]) -> Answer:
 
 def _subject(message: dict[str, Any]) -> str:
     """An email's subject: one line, whatever a ward's name or a detail holds."""
-    if message["kind"] == "operational":
-        return " ".join(f"OPERATIONAL alert {message['condition']}: {message['detail']}".split())
+    if message["kind"] == "operational":  # the detail (file names, devices) in the body only
+        return f"OPERATIONAL alert: {message['condition']}"
     action = (
         f" VERIFY PATIENT NOW: {', '.join(message['extreme_vitals'])}"
         if message.get("action")

@@ -60,7 +60,8 @@ def drop_expired(
     )
     dropped: list[str] = []
     for table, setting in TABLES.items():
-        cutoff = newest - timedelta(days=int(retention[setting]))
+        # never within the last week: the warehouse refuses it (migration 0022)
+        cutoff = min(newest - timedelta(days=int(retention[setting])), today - timedelta(days=7))
         dropped += [
             name
             for (name,) in conn.execute(

@@ -5,8 +5,8 @@
     hcw news2 set MRN0001 --pregnant --by "Midwife, ward 7"
     hcw news2 show MRN0001
 
-A setting holds from now (or a later `--from`), never from the past: a replay of the same readings
-then scores them as the live run did. The processor reads it before its next file
+A setting holds from 5 seconds after it is recorded (or a later `--from`), never from the past: a
+replay of the same readings then scores them as the live run did. The processor reads it before its next file
 (news2_inputs.py); what the device payload sends wins over it.
 """
 
@@ -18,6 +18,11 @@ from datetime import datetime
 import psycopg
 
 from warehouse.connection import Warehouse
+
+# a setting holds from this long after it is recorded (unless a later --from): by then its row is
+# committed and visible to the processor, so no reading of that moment is scored without it live
+# and with it in a replay
+LEAD_SECONDS = 5
 
 
 class NotRecorded(Exception):
@@ -43,7 +48,8 @@ def record(
     reason: str | None = None,
     valid_from: datetime | None = None,
 ) -> datetime:
-    """Record `setting` for the patient from `valid_from` (now if None); when it holds from."""
+    """Record `setting` for the patient from `valid_from` (LEAD_SECONDS from now if None); when
+    it holds from."""
     if not setting.changes():
         raise NotRecorded("say what to set: --oxygen/--air, --scale, --pregnant, --under-16")
     if not by.strip():
@@ -55,11 +61,12 @@ def record(
                 insert into monitoring.news2_settings (patient_id, on_oxygen, spo2_scale,
                     pregnant, under_16, valid_from, recorded_by, reason)
                 values (upper(btrim(%(patient)s)), %(on_oxygen)s, %(spo2_scale)s, %(pregnant)s,
-                    %(under_16)s, coalesce(%(from)s, now()), btrim(%(by)s), %(reason)s)
+                    %(under_16)s, coalesce(%(from)s, now() + %(lead)s::interval), btrim(%(by)s),
+                    %(reason)s)
                 returning valid_from
                 """,
                 {**vars(setting), "patient": patient_id, "from": valid_from, "by": by,
-                 "reason": reason},
+                 "reason": reason, "lead": f"{LEAD_SECONDS} seconds"},
             ).fetchall()  # fmt: skip
         except psycopg.errors.CheckViolation as error:
             if error.diag.constraint_name == "held_from_when_recorded":

@@ -465,7 +465,12 @@ class Processor:
             if history_before is not None:
                 readings_as_history = int((new["measured_us"] < history_before).sum())
                 baseline.record(conn, readings_as_history, len(as_history))
-            newest = int(new["measured_us"].max())
+            # a device clock ahead moves no one's window: the watermark (the anomaly windows are
+            # pruned by it) goes no further than the host's clock when the file was found, plus
+            # the clock_ahead limit
+            found_us = store.to_us(landed.found_at or datetime.now(UTC))
+            ahead_limit_us = int(self.thresholds.limits["clock_ahead"] * 1_000_000)
+            newest = min(int(new["measured_us"].max()), found_us + ahead_limit_us)
             state.watermark_us = max(state.watermark_us or newest, newest)
         clock_ahead = self._clock_ahead(new, landed.found_at)
         store.record_checkpoint(
@@ -492,7 +497,7 @@ class Processor:
         now, for a file found before a restart), and the devices ahead beyond the threshold."""
         if not len(new):
             return None, []
-        found_us = store.to_us(found_at or datetime.now(UTC))
+        found_us = store.to_us(found_at or datetime.now(UTC))  # as the watermark's cap reads it
         ahead = (new["measured_us"].to_numpy() - found_us) / 1_000_000
         limit = self.thresholds.limits["clock_ahead"]
         devices = sorted(set(new["device_id"].to_numpy()[ahead > limit].tolist()))

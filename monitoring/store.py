@@ -277,11 +277,37 @@ def last_sequence(conn: psycopg.Connection) -> int:
 
 def landed_readings(conn: psycopg.Connection, file_key: int | None) -> pd.DataFrame:
     """The readings a file landed; none for None (a file that landed none)."""
-    rows = [] if file_key is None else conn.execute(LANDED_READINGS, (file_key,)).fetchall()
+    rows = [] if file_key is None else conn.execute(_landed_sql(conn), (file_key,)).fetchall()
     frame = pd.DataFrame(rows, columns=LANDED_COLUMNS)
     frame[list(VITALS)] = frame[list(VITALS)].astype("float64")
     frame["measured_us"] = frame["measured_us"].astype("int64")
     return frame
+
+
+_PAYLOAD_LANDED: list[bool] = []  # once every payload column is in the raw table, it stays
+
+
+def _landed_sql(conn: psycopg.Connection) -> str:
+    """LANDED_READINGS, with a null for a payload column the raw table has not got yet (a
+    warehouse whose files landed before the column was configured: the next landing adds it)."""
+    if _PAYLOAD_LANDED:
+        return LANDED_READINGS
+    present = {
+        name
+        for (name,) in conn.execute(
+            "select column_name from information_schema.columns"
+            " where table_schema = 'raw_vitals' and table_name = 'readings'"
+            " and column_name = any(%s)",
+            (list(PAYLOAD.values()),),
+        )
+    }
+    if present == set(PAYLOAD.values()):
+        _PAYLOAD_LANDED.append(True)
+        return LANDED_READINGS
+    sql = LANDED_READINGS
+    for column in set(PAYLOAD.values()) - present:
+        sql = sql.replace(f"    {column}", f"    null::text as {column}")
+    return sql
 
 
 def patient_keys(conn: psycopg.Connection, patient_ids: list[str]) -> dict[str, str]:

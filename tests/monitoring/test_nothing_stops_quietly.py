@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import textwrap
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -105,6 +107,33 @@ def _health_back(warehouse) -> None:
     health.check(warehouse, heartbeat_seconds=60, max_lag_seconds=3600)
 
 
+@contextmanager
+def _processor(folder: Path, webhook: str | None = None, **env: str) -> Iterator[WebhookSink]:
+    """The processor running as its own process (its webhook a sink kept here unless `webhook`
+    names another), stopped cleanly at the end."""
+    with WebhookSink() as sink:
+        processor = ProcessorProcess(_config(folder), webhook or sink.url, folder / "processor.log")
+        processor.env.update(env)
+        processor.start()
+        try:
+            yield sink
+        finally:
+            assert processor.stop() == 0, processor.log.read_text()[-3000:]
+
+
+def _alerted(warehouse, condition: str, drop_file, within: float) -> str:
+    """Drop the file, wait for the operational alert and say how long it took; its detail."""
+    dropped_at = time.time()
+    drop_file()
+    wait_until(lambda: _open(warehouse, condition), 60, f"the operational alert {condition}")
+    took = time.time() - dropped_at
+    [(_, _, detail)] = _open(warehouse, condition)
+    print(f"{condition}: operational alert {took:.1f} s after the file: {detail}")
+    assert took < within
+    assert condition in _unhealthy(warehouse)  # vitals_feed's check fails, naming it
+    return detail
+
+
 def _batch(bed: int, start: datetime, count: int, values=CALM) -> tuple[str, str, list]:
     times = [start + timedelta(seconds=index) for index in range(count)]
     name, text = micro_batch(bed, [(f"BED_{bed:04d}", at, values) for at in times])
@@ -121,35 +150,20 @@ def test_a_full_disk_holds_the_file_in_landing_and_raises_an_operational_alert(
     flag = tmp_path / "disk_full"
     flag.touch()
     name, text, sent = _batch(51, datetime.now(UTC) - timedelta(minutes=1), 3)
-    with WebhookSink() as sink:
-        processor = ProcessorProcess(_config(tmp_path), sink.url, tmp_path / "processor.log")
-        processor.env.update(
-            PYTHONPATH=str(injection), INJECT_ENOSPC_FLAG=str(flag),
-            INJECT_ENOSPC_UNDER=str(settings.DLT_DATA_DIR),
-        )  # fmt: skip
-        processor.start()
-        try:
-            dropped_at = time.time()
-            drop(landing, name, text)
-            wait_until(lambda: _open(warehouse, "landing_failing"), 60, "the operational alert")
-            took = time.time() - dropped_at
-            print(
-                f"full disk -> operational alert: {took:.1f} s;",
-                _open(warehouse, "landing_failing"),
-            )
-            assert took < FAILING_SECONDS + 10
-            [(_, _, detail)] = _open(warehouse, "landing_failing")
-            assert "No space left on device" in detail and name in detail
-            # held in landing, not set aside; the check fails naming it
-            assert (landing / name).exists()
-            assert not list((settings.QUARANTINE_DIR / "vitals").glob(f"*{name}*"))
-            assert "landing_failing" in _unhealthy(warehouse)
-            wait_until(lambda: sink.of_kind("operational"), 30, "the operational notification")
-            flag.unlink()  # space again
-            _scored_once(warehouse, 51, sent)
-            _health_back(warehouse)
-        finally:
-            assert processor.stop() == 0, processor.log.read_text()[-3000:]
+    injected = {"PYTHONPATH": str(injection), "INJECT_ENOSPC_FLAG": str(flag),
+                "INJECT_ENOSPC_UNDER": str(settings.DLT_DATA_DIR)}  # fmt: skip
+    with _processor(tmp_path, **injected) as sink:
+        detail = _alerted(
+            warehouse, "landing_failing", lambda: drop(landing, name, text), FAILING_SECONDS + 10
+        )
+        assert "No space left on device" in detail and name in detail
+        # held in landing, not set aside
+        assert (landing / name).exists()
+        assert not list((settings.QUARANTINE_DIR / "vitals").glob(f"*{name}*"))
+        wait_until(lambda: sink.of_kind("operational"), 30, "the operational notification")
+        flag.unlink()  # space again
+        _scored_once(warehouse, 51, sent)
+        _health_back(warehouse)
     assert not (landing / name).exists()
 
 
@@ -167,28 +181,15 @@ def test_a_write_error_in_the_warehouse_raises_an_operational_alert_and_loses_no
         """,
     )  # fmt: skip
     name, text, sent = _batch(52, datetime.now(UTC) - timedelta(minutes=1), 3)
-    with WebhookSink() as sink:
-        processor = ProcessorProcess(_config(tmp_path), sink.url, tmp_path / "processor.log")
-        processor.start()
-        try:
-            dropped_at = time.time()
-            drop(test_warehouse.landing_dir / "vitals", name, text)
-            wait_until(lambda: _open(warehouse, "scoring_failing"), 60, "the operational alert")
-            took = time.time() - dropped_at
-            print(
-                f"write error -> operational alert: {took:.1f} s;",
-                _open(warehouse, "scoring_failing"),
-            )
-            assert took < FAILING_SECONDS + 10
-            assert "scoring_failing" in _unhealthy(warehouse)
-            assert _readings_of(warehouse, 52) == []
-            execute(
-                warehouse, warehouse.admin_user, "drop trigger refuse_write on monitoring.readings"
-            )
-            _scored_once(warehouse, 52, sent)
-            _health_back(warehouse)
-        finally:
-            assert processor.stop() == 0, processor.log.read_text()[-3000:]
+    landing = test_warehouse.landing_dir / "vitals"
+    with _processor(tmp_path):
+        _alerted(
+            warehouse, "scoring_failing", lambda: drop(landing, name, text), FAILING_SECONDS + 10
+        )
+        assert _readings_of(warehouse, 52) == []
+        execute(warehouse, warehouse.admin_user, "drop trigger refuse_write on monitoring.readings")
+        _scored_once(warehouse, 52, sent)
+        _health_back(warehouse)
 
 
 def test_a_device_clock_10_minutes_ahead_is_scored_and_raises_an_operational_alert(
@@ -197,28 +198,19 @@ def test_a_device_clock_10_minutes_ahead_is_scored_and_raises_an_operational_ale
     warehouse = test_warehouse.warehouse
     now = datetime.now(UTC)
     ahead_name, ahead_text, ahead = _batch(53, now + timedelta(minutes=10), 2)
-    with WebhookSink() as sink:
-        processor = ProcessorProcess(_config(tmp_path), sink.url, tmp_path / "processor.log")
-        processor.start()
-        try:
-            dropped_at = time.time()
-            drop(test_warehouse.landing_dir / "vitals", ahead_name, ahead_text)
-            wait_until(lambda: _open(warehouse, "clock_ahead"), 30, "the operational alert")
-            print(f"clock ahead -> operational alert: {time.time() - dropped_at:.1f} s;",
-                  _open(warehouse, "clock_ahead"))  # fmt: skip
-            [(_, _, detail)] = _open(warehouse, "clock_ahead")
-            assert "BED_0053" in detail
-            assert "clock_ahead" in _unhealthy(warehouse)
-            # scored, not quarantined
-            _scored_once(warehouse, 53, ahead)
-            # the device's clock set right: its next readings are scored too, the alert resolves
-            # once the window has passed without a reading ahead
-            name, text, right = _batch(53, datetime.now(UTC), 2)
-            drop(test_warehouse.landing_dir / "vitals", name, text)
-            _scored_once(warehouse, 53, ahead + right)
-            _health_back(warehouse)
-        finally:
-            assert processor.stop() == 0, processor.log.read_text()[-3000:]
+    landing = test_warehouse.landing_dir / "vitals"
+    with _processor(tmp_path):
+        detail = _alerted(
+            warehouse, "clock_ahead", lambda: drop(landing, ahead_name, ahead_text), 10
+        )
+        assert "BED_0053" in detail
+        _scored_once(warehouse, 53, ahead)  # scored, not quarantined
+        # the device's clock set right: its next readings are scored too, the alert resolves
+        # once the window has passed without a reading ahead
+        name, text, right = _batch(53, datetime.now(UTC), 2)
+        drop(landing, name, text)
+        _scored_once(warehouse, 53, ahead + right)
+        _health_back(warehouse)
     [(quarantined,)] = query(
         warehouse, "steward",
         "select coalesce(sum(rows_quarantined), 0) from audit.file_ledger where file_name = %s",
@@ -232,26 +224,18 @@ def test_a_notification_channel_down_raises_an_operational_alert_and_fails_the_c
 ):
     warehouse = test_warehouse.warehouse
     port = free_port()  # nothing answers there yet: the channel is down
-    url = f"http://127.0.0.1:{port}/alerts"
-    processor = ProcessorProcess(_config(tmp_path), url, tmp_path / "processor.log")
     name, text, sent = _batch(54, datetime.now(UTC) - timedelta(minutes=1), 2, CRITICAL)
-    processor.start()
-    try:
-        dropped_at = time.time()
-        drop(test_warehouse.landing_dir / "vitals", name, text)
-        wait_until(lambda: _open(warehouse, "notifications_unsent"), 60, "the operational alert")
-        took = time.time() - dropped_at
-        print(f"channel down -> operational alert: {took:.1f} s;",
-              _open(warehouse, "notifications_unsent"))  # fmt: skip
-        assert took < UNSENT_SECONDS + 10
-        assert "notifications_unsent" in _unhealthy(warehouse)
+    landing = test_warehouse.landing_dir / "vitals"
+    with _processor(tmp_path, webhook=f"http://127.0.0.1:{port}/alerts"):
+        _alerted(
+            warehouse, "notifications_unsent", lambda: drop(landing, name, text),
+            UNSENT_SECONDS + 10,
+        )  # fmt: skip
         with WebhookSink(port=port) as sink:  # the channel back
             wait_until(lambda: sink.of_kind("raised"), 120, "the clinical alert delivered")
             wait_until(lambda: sink.of_kind("operational"), 120, "the operational alert delivered")
             _health_back(warehouse)
         _scored_once(warehouse, 54, sent)
-    finally:
-        assert processor.stop() == 0, processor.log.read_text()[-3000:]
 
 
 def test_a_local_time_of_the_repeated_hour_nothing_settles_is_held_with_an_operational_alert(
@@ -261,28 +245,19 @@ def test_a_local_time_of_the_repeated_hour_nothing_settles_is_held_with_an_opera
     name, text, _ = _batch(55, datetime.now(UTC) - timedelta(minutes=1), 1)
     # the device sent New York local time without an offset, in the hour that happened twice
     text = text.replace(text.split('"timestamp": "')[1].split('"')[0], "2024-11-03T01:20:00")
-    with WebhookSink() as sink:
-        processor = ProcessorProcess(_config(tmp_path), sink.url, tmp_path / "processor.log")
-        processor.start()
-        try:
-            drop(test_warehouse.landing_dir / "vitals", name, text)
-            wait_until(
-                lambda: _open(warehouse, "readings_quarantined"), 30, "the operational alert"
-            )
-            [(_, _, detail)] = _open(warehouse, "readings_quarantined")
-            assert detail.startswith("1 vitals readings quarantined") and name in detail
-            assert "readings_quarantined" in _unhealthy(warehouse)
-            # a file that landed no reading is checkpointed all the same (in a warehouse where no
-            # reading ever landed, its raw table does not exist yet)
-            wait_until(
-                lambda: query(
-                    warehouse, "monitor",
-                    "select 1 from monitoring.processed_files where file_name = %s", (name,),
-                ),
-                30, "the file's checkpoint",
-            )  # fmt: skip
-        finally:
-            assert processor.stop() == 0, processor.log.read_text()[-3000:]
+    landing = test_warehouse.landing_dir / "vitals"
+    with _processor(tmp_path):
+        detail = _alerted(warehouse, "readings_quarantined", lambda: drop(landing, name, text), 30)
+        assert detail.startswith("1 vitals readings quarantined") and name in detail
+        # a file that landed no reading is checkpointed all the same (in a warehouse where no
+        # reading ever landed, its raw table does not exist yet)
+        wait_until(
+            lambda: query(
+                warehouse, "monitor",
+                "select 1 from monitoring.processed_files where file_name = %s", (name,),
+            ),
+            30, "the file's checkpoint",
+        )  # fmt: skip
     # held, with its reason, never dropped
     [(received, loaded, quarantined)] = query(
         warehouse, "steward",

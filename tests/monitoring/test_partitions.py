@@ -164,3 +164,18 @@ def test_retention_drops_whole_days_counted_back_from_the_newest_reading(
         warehouse, warehouse.admin_user, "select count(*) from monitoring.readings"
     )
     assert readings == READINGS_A_DAY
+
+
+def test_the_warehouse_refuses_to_drop_the_last_week_or_make_days_far_ahead(by_day):
+    warehouse = by_day.warehouse
+    with pytest.raises(psycopg.errors.RaiseException, match="within the last week"):
+        query(
+            warehouse,
+            "monitor",
+            "select monitoring.drop_partitions_before('readings', current_date)",
+        )
+    with pytest.raises(psycopg.errors.RaiseException, match="more than two days ahead"):
+        query(
+            warehouse, "monitor",
+            "select monitoring.ensure_partitions(current_date, current_date + 30)",
+        )  # fmt: skip
