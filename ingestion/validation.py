@@ -341,7 +341,11 @@ def settle_ambiguous_local_times(table: pa.Table, rules: RuleSet) -> pa.Table:
     for column in [c.name for c in rules.columns if c.type == "timestamp"]:
         if column not in table.column_names:
             continue
-        texts = pd.Series(table.column(column).to_pandas(), dtype="object")
+        values = table.column(column).combine_chunks()
+        has_offset = pc.fill_null(pc.match_substring_regex(values, OFFSET_PATTERN), True)
+        if pc.all(has_offset).as_py():  # the usual feed: every time carries its offset
+            continue
+        texts = pd.Series(values.to_pandas(), dtype="object")
         local = texts.str.match(ISO_TIMESTAMP_PATTERN, na=False) & ~texts.str.contains(
             OFFSET_PATTERN, regex=True, na=False
         )

@@ -109,9 +109,7 @@ class Inputs:
 
     def assumed(self) -> list[tuple[str, ...]]:
         """Each reading's inputs neither the device nor a setting gave."""
-        names = list(self.sources)
-        flags = np.stack([self.sources[name] == ASSUMED for name in names], axis=1)
-        return [tuple(name for name, flag in zip(names, row, strict=True) if flag) for row in flags]
+        return _named_flags({name: self.sources[name] == ASSUMED for name in self.sources})
 
     def described(self, row: int) -> str:
         """What reading `row`'s score rested on, as JSON for its alert."""
@@ -175,17 +173,28 @@ def resolve(readings: pd.DataFrame, settings: PatientSettings) -> Inputs:
             not_validated[row] = "under 16"
         elif settings.in_force(patient, "pregnant", at):
             not_validated[row] = "pregnant"
-    names = list(PAYLOAD)
-    bad = np.stack([bad_consciousness, bad_oxygen, bad_scale], axis=1)
     return Inputs(
         consciousness=np.where(
             bad_consciousness, NOT_UNDERSTOOD_CONSCIOUSNESS, consciousness.fillna("A")
         ).astype(object),
-        on_oxygen=np.array([value is True for value in oxygen], dtype=bool),
-        spo2_scale=np.array([2 if value == 2 else 1 for value in scale], dtype=np.int16),
+        on_oxygen=(oxygen == True).astype(bool),  # None (no word) and False alike are air
+        spo2_scale=np.where(scale == 2, 2, 1).astype(np.int16),
         sources=sources,
         not_validated=not_validated,
-        not_understood=[
-            tuple(name for name, flag in zip(names, row, strict=True) if flag) for row in bad
-        ],
+        not_understood=_named_flags(
+            dict(zip(PAYLOAD, (bad_consciousness, bad_oxygen, bad_scale), strict=True))
+        ),
     )
+
+
+def _named_flags(flags: dict[str, np.ndarray]) -> list[tuple[str, ...]]:
+    """Each row's names whose flag holds, as a tuple (most rows share one: built once each)."""
+    names = list(flags)
+    codes = np.zeros(len(next(iter(flags.values()))), dtype=np.int64)
+    for bit, name in enumerate(names):
+        codes |= flags[name].astype(np.int64) << bit
+    named = {
+        code: tuple(name for bit, name in enumerate(names) if code >> bit & 1)
+        for code in np.unique(codes).tolist()
+    }
+    return [named[code] for code in codes.tolist()]
