@@ -60,7 +60,7 @@ def drop_expired(
     )
     dropped: list[str] = []
     for table, setting in TABLES.items():
-        # never within the last week: the warehouse refuses it (migration 0022)
+        # never within the last week: the warehouse refuses it (migration 0021)
         cutoff = min(newest - timedelta(days=int(retention[setting])), today - timedelta(days=7))
         dropped += [
             name

@@ -6,7 +6,10 @@
 -- monitoring.ensure_partitions, which runs as this migration's owner (the processor may not
 -- create or drop tables: least privilege) and can do nothing else. Retention (the processor, once
 -- an hour, through monitoring.drop_partitions_before) drops the whole days older than the
--- configured number of days (monitoring.yml, `retention`).
+-- configured number of days (monitoring.yml, `retention`). Both are bounded here, whatever their
+-- caller asks: no drop of a day newer than a week ago (what the processor may delete row by row it
+-- may not drop as DDL), no partition more than two days ahead, no lock waited for over 5 s (a long
+-- reader of the minute windows makes the processor try again, not stall).
 --
 -- The tables are rebuilt: their rows are copied into the partitioned ones, day by day.
 
@@ -15,6 +18,7 @@ returns integer
 language plpgsql
 security definer
 set search_path = pg_catalog, pg_temp
+set lock_timeout = '5s'
 as $$
 declare
     day date;
@@ -24,6 +28,9 @@ begin
     if last_day < first_day or last_day - first_day > 366 then
         raise exception 'ensure_partitions: % to % is no range of at most a year of days',
             first_day, last_day;
+    end if;
+    if last_day > current_date + 2 then
+        raise exception 'ensure_partitions: % is more than two days ahead', last_day;
     end if;
     for day in select generate_series(first_day, last_day, interval '1 day')::date loop
         foreach parent in array array['readings', 'vitals_minute'] loop
@@ -47,12 +54,17 @@ returns setof text
 language plpgsql
 security definer
 set search_path = pg_catalog, pg_temp
+set lock_timeout = '5s'
 as $$
 declare
     partition_name text;
 begin
     if parent not in ('readings', 'vitals_minute') then
         raise exception 'drop_partitions_before: % is not a partitioned monitoring table', parent;
+    end if;
+    if cutoff > current_date - 7 then
+        raise exception 'drop_partitions_before: % is within the last week: no retention drops it',
+            cutoff;
     end if;
     for partition_name in
         select child.relname from pg_inherits
