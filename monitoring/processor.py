@@ -450,6 +450,8 @@ class Processor:
         inputs = news2_inputs.resolve(new, self.news2_settings)
         new = new.drop(columns=["patient_id", *news2_inputs.PAYLOAD.values()])
         raised: list[str] = []
+        # the host's clock when the file was found (now, for one found before a restart)
+        found_us = store.to_us(landed.found_at or datetime.now(UTC))
         history_before = None if replaying or not self.baseline else self.baseline.history_before_us
         if len(new):
             scored, changes = self._scored(new, inputs, sequence, history_before)
@@ -468,11 +470,10 @@ class Processor:
             # a device clock ahead moves no one's window: the watermark (the anomaly windows are
             # pruned by it) goes no further than the host's clock when the file was found, plus
             # the clock_ahead limit
-            found_us = store.to_us(landed.found_at or datetime.now(UTC))
             ahead_limit_us = int(self.thresholds.limits["clock_ahead"] * 1_000_000)
             newest = min(int(new["measured_us"].max()), found_us + ahead_limit_us)
             state.watermark_us = max(state.watermark_us or newest, newest)
-        clock_ahead = self._clock_ahead(new, landed.found_at)
+        clock_ahead = self._clock_ahead(new, found_us)
         store.record_checkpoint(
             conn, sequence, landed.file_hash, landed.file_name, len(readings), len(new),
             state.watermark_us, landed.found_at, clock_ahead,
@@ -490,14 +491,11 @@ class Processor:
         )  # fmt: skip
         return len(new)
 
-    def _clock_ahead(
-        self, new: pd.DataFrame, found_at: datetime | None
-    ) -> tuple[float | None, list[str]]:
-        """How far the newest of `new` was ahead of the host's clock when its file was found (or
-        now, for a file found before a restart), and the devices ahead beyond the threshold."""
+    def _clock_ahead(self, new: pd.DataFrame, found_us: int) -> tuple[float | None, list[str]]:
+        """How far the newest of `new` was ahead of the host's clock when its file was found,
+        and the devices ahead beyond the threshold."""
         if not len(new):
             return None, []
-        found_us = store.to_us(found_at or datetime.now(UTC))  # as the watermark's cap reads it
         ahead = (new["measured_us"].to_numpy() - found_us) / 1_000_000
         limit = self.thresholds.limits["clock_ahead"]
         devices = sorted(set(new["device_id"].to_numpy()[ahead > limit].tolist()))
@@ -669,29 +667,32 @@ class Processor:
         self.conn.close()
 
 
-def _the_file_s_own(error: BaseException | None) -> bool:
-    """Whether landing failed for the file's own content (unreadable, unparsable), anywhere in
-    the error's chain (dlt wraps what a source raises in its own errors)."""
-    from ingestion.file_formats import FileUnreadable
-
+def _chain(error: BaseException | None):
+    """The error and what it wraps (dlt keeps a source's error in `exception`), each once."""
     seen: set[int] = set()
     while error is not None and id(error) not in seen:
-        if isinstance(error, (FileUnreadable, UnicodeDecodeError)):
-            return True
         seen.add(id(error))
+        yield error
         error = getattr(error, "exception", None) or error.__cause__ or error.__context__
-    return False
+
+
+def _the_file_s_own(error: BaseException) -> bool:
+    """Whether landing failed for the file's own content (unreadable, unparsable), anywhere in
+    the error's chain."""
+    from ingestion.file_formats import FileUnreadable
+
+    return any(isinstance(cause, (FileUnreadable, UnicodeDecodeError)) for cause in _chain(error))
 
 
 def _why(error: BaseException) -> str:
     """The error's type, and the system's word for the first OS error in its chain (a full disk
     says "No space left on device"): never its text, which may quote what was being written."""
-    cause: BaseException | None = error
-    while cause is not None:
-        if isinstance(cause, OSError) and cause.errno:
-            return f"{type(error).__name__}: {os.strerror(cause.errno)}"
-        cause = getattr(cause, "exception", None) or cause.__cause__ or cause.__context__
-    return type(error).__name__
+    errno = next(
+        (cause.errno for cause in _chain(error) if isinstance(cause, OSError) and cause.errno), None
+    )
+    return (
+        type(error).__name__ if errno is None else f"{type(error).__name__}: {os.strerror(errno)}"
+    )
 
 
 def _mtime_seconds(path: Path) -> float | None:
