@@ -13,7 +13,10 @@ as it happens (a `Watch`) and measures at most once a second, and after every fa
 - landing_failing: how long a file has been held in landing because landing it failed for a
   reason not its own (a full disk, a write the warehouse refused): it is tried again, never set
   aside for it;
-- scoring_failing: how long the processor's cycles have failed (landed readings wait unscored).
+- scoring_failing: how long the processor's cycles have failed (landed readings wait unscored);
+- files_unscorable: landed vitals files whose scoring failed for a reason of their own (their
+  content breaks the scoring; not the warehouse's nor the disk's): put by and tried again with a
+  backoff while later files are scored, so one file never silences every patient behind it.
 
 A measure above its threshold raises an operational alert (one open per condition) and queues a
 notification through the clinical alerts' outbox (notify.py) to clinical operations; `vitals_feed`
@@ -61,14 +64,15 @@ class Thresholds:
                 "notifications_unsent": float(config["max_unsent_seconds"]),
                 "landing_failing": float(config["max_failing_seconds"]),
                 "scoring_failing": float(config["max_failing_seconds"]),
+                "files_unscorable": float(config["max_files_unscorable"]),
             },
         )
 
 
 @dataclass
 class HeldFile:
-    """A file whose landing failed for a reason not its own: it stays in landing and is tried
-    again once `retry_at` has passed."""
+    """A file to try again once `retry_at` has passed: one whose landing failed for a reason not
+    its own (it stays in landing), or a landed one whose scoring failed for its own."""
 
     since: float
     why: str
@@ -85,6 +89,7 @@ class Watch:
     quarantined: deque = field(default_factory=deque)  # (when, readings, file name)
     ahead: deque = field(default_factory=deque)  # (when, seconds ahead, devices)
     held: dict[str, HeldFile] = field(default_factory=dict)  # file name -> why it waits
+    unscorable: dict[str, HeldFile] = field(default_factory=dict)  # landed file name -> why
     failing_since: float | None = None
     failing_why: str = ""
 
@@ -148,6 +153,13 @@ class Watch:
                 0.0 if self.failing_since is None else now - self.failing_since,
                 f"the vitals processor's cycles fail ({self.failing_why}): landed readings wait"
                 " unscored (see the processor's log)",
+            ),
+            "files_unscorable": Measure(
+                len(self.unscorable),
+                f"{len(self.unscorable)} landed vitals files cannot be scored: their readings"
+                " raise no alert until they are; they are tried again, later files are scored"
+                f" meanwhile ({'; '.join(sorted({held.why for held in self.unscorable.values()}))};"
+                f" the processor's log has the trace): {_listed(self.unscorable)}",
             ),
         }
 

@@ -23,6 +23,7 @@ import os
 import signal
 import threading
 import time
+import traceback
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -198,7 +199,8 @@ class Processor:
                     # when the next file arrives
                     unscored = self.unscored_files(within=RECENTLY)
                     scored += self.score_files(unscored)
-                    if self.baseline is not None and not unscored:
+                    put_by = self.watch.unscorable  # caught up but for them: they are no news
+                    if self.baseline is not None and all(f.file_name in put_by for f in unscored):
                         self._end_baseline()
                 self.escalate_due()
                 self._retention()
@@ -395,19 +397,20 @@ class Processor:
 
     def unscored_files(self, within: str = "1000 years") -> list[LandedFile]:
         """Files landed (by this processor, before a crash or a failed cycle, or by an earlier
-        loader) `within` that long ago and not scored yet, in landing order."""
+        loader) `within` that long ago, or put by as unscorable, and not scored yet, in landing
+        order."""
         rows = self.conn.execute(
             """
             select file_hash, file_key, file_name, rows_loaded from audit.file_ledger as ledger
             where source = 'vitals' and status = 'loaded'
-                and recorded_at > now() - %s::interval
+                and (recorded_at > now() - %s::interval or file_name = any(%s))
                 and not exists (
                     select 1 from monitoring.processed_files as done
                     where done.file_hash = ledger.file_hash
                 )
             order by recorded_at, file_name
             """,
-            (within,),
+            (within, list(self.watch.unscorable)),
         ).fetchall()
         self.conn.commit()
         return [
@@ -418,17 +421,47 @@ class Processor:
     # --- scoring --------------------------------------------------------------------------------
 
     def score_files(self, files: list[LandedFile]) -> int:
-        scored = 0
+        """Score `files` in order. A failure of the warehouse or the disk fails the cycle (tried
+        again, in order); a file whose own content breaks its scoring is put by and tried again
+        with a backoff while the files after it are scored: one file never silences every
+        patient behind it (`files_unscorable`, operational.py)."""
+        scored, now = 0, time.time()
         for landed in files:
+            put_by = self.watch.unscorable.get(landed.file_name)
+            if put_by is not None and put_by.retry_at > now:
+                continue
             try:
                 scored += self.score_file(landed)
-            except Exception:
+            except Exception as error:
                 self.conn.rollback()
                 self.partitions.forget()  # what the failed transaction made is gone with it
                 self.state = self._restored()  # the failed file changed nothing in the warehouse
-                raise
+                if isinstance(error, (psycopg.Error, OSError)):
+                    raise
+                self._unscorable(landed, error)
+                continue
+            if self.watch.unscorable.pop(landed.file_name, None) is not None:
+                log.warning("%s: scored after all", landed.file_name)
             self.notifier.wake()
         return scored
+
+    def _unscorable(self, landed: LandedFile, error: Exception) -> None:
+        """Put a file by whose scoring failed for its own content; logged with the error's type
+        and trace (the code's lines), not its text, which may quote a reading."""
+        now, why = time.time(), _why_in_code(error)
+        put_by = self.watch.unscorable.get(landed.file_name)
+        if put_by is None:
+            put_by = self.watch.unscorable[landed.file_name] = operational.HeldFile(now, why)
+        else:
+            put_by.attempts += 1
+            put_by.why = why
+        pause = min(self.config["poll_seconds"] * 2**put_by.attempts, MAX_ERROR_PAUSE_SECONDS)
+        put_by.retry_at = now + pause
+        self.found_at[landed.file_name] = landed.found_at  # kept for the next try
+        log.error(
+            "%s: not scored (%s), put by; later files go on, again in %.1f s\n%s",
+            landed.file_name, why, pause, "".join(traceback.format_tb(error.__traceback__)),
+        )  # fmt: skip
 
     def score_file(self, landed: LandedFile, sequence: int | None = None) -> int:
         """Score one landed file and record it with its checkpoint; return the new readings.
@@ -693,6 +726,17 @@ def _why(error: BaseException) -> str:
     return (
         type(error).__name__ if errno is None else f"{type(error).__name__}: {os.strerror(errno)}"
     )
+
+
+def _why_in_code(error: BaseException) -> str:
+    """The error's type and where in the code it was raised (file and line), never its text."""
+    frames = traceback.extract_tb(error.__traceback__)
+    if not frames:
+        return _why(error)
+    where = Path(frames[-1].filename)
+    if where.is_relative_to(settings.PROJECT_ROOT):
+        where = where.relative_to(settings.PROJECT_ROOT)
+    return f"{_why(error)} at {where}:{frames[-1].lineno}"
 
 
 def _mtime_seconds(path: Path) -> float | None:

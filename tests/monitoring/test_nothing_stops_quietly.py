@@ -1,6 +1,6 @@
 """Nothing stops quietly (monitoring/operational.py), by the vitals processor running as its own
 process: a full disk (ENOSPC injected into its writes), a write error injected into the
-warehouse, a device clock 10 minutes ahead and a notification channel down each raise an
+warehouse, a file whose scoring fails for its own content (injected), a device clock 10 minutes ahead and a notification channel down each raise an
 operational alert within the configured time and fail `vitals_feed`'s check (health.check); once
 cleared, the alert resolves and every reading is scored exactly once."""
 
@@ -46,6 +46,32 @@ def _full(file, mode="r", *args, **kwargs):
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(file))
     return _open(file, mode, *args, **kwargs)
 builtins.open = _full
+"""
+
+# ... and this one makes the scoring of any file with a reading of one device fail, as a content
+# that breaks the scoring would (no such content is known; the processor's answer to one is what
+# is tested), while the flag exists
+POISON = """
+import importlib.abc, importlib.util, os, sys
+_flag, _device = os.environ["INJECT_POISON_FLAG"], os.environ["INJECT_POISON_DEVICE"]
+class _Poisoned(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path, target=None):
+        if name != "monitoring.news2_inputs":
+            return None
+        sys.meta_path.remove(self)
+        spec = importlib.util.find_spec(name)
+        run = spec.loader.exec_module
+        def exec_module(module):
+            run(module)
+            resolve = module.resolve
+            def poisoned(readings, settings):
+                if os.path.exists(_flag) and (readings["device_id"] == _device).any():
+                    raise ValueError("injected: this file's readings break the scoring")
+                return resolve(readings, settings)
+            module.resolve = poisoned
+        spec.loader.exec_module = exec_module
+        return spec
+sys.meta_path.insert(0, _Poisoned())
 """
 
 
@@ -272,3 +298,34 @@ def test_a_local_time_of_the_repeated_hour_nothing_settles_is_held_with_an_opera
         (name,),
     )  # fmt: skip
     assert rule == "timestamp_is_timestamp" and "repeated hour" in reason
+
+
+def test_a_file_whose_scoring_fails_is_put_by_and_every_later_patient_is_still_alerted(
+    test_warehouse, tmp_path
+):
+    warehouse, landing = test_warehouse.warehouse, test_warehouse.landing_dir / "vitals"
+    injection = tmp_path / "injection"
+    injection.mkdir()
+    (injection / "sitecustomize.py").write_text(textwrap.dedent(POISON))
+    flag = tmp_path / "poisoned"
+    flag.touch()
+    start = datetime.now(UTC) - timedelta(minutes=1)
+    poison_name, poison_text, poisoned = _batch(56, start, 2)
+    name, text, critical = _batch(57, start, 2, CRITICAL)
+    injected = {"PYTHONPATH": str(injection), "INJECT_POISON_FLAG": str(flag),
+                "INJECT_POISON_DEVICE": "BED_0056"}  # fmt: skip
+    with _processor(tmp_path, **injected) as sink:
+        detail = _alerted(
+            warehouse, "files_unscorable", lambda: drop(landing, poison_name, poison_text), 10
+        )
+        assert poison_name in detail and "ValueError at " in detail
+        assert patient_on(56) not in detail
+        assert "break the scoring" not in detail  # the error's type and place, never its text
+        # the patient after it is scored and alerted all the same
+        drop(landing, name, text)
+        _scored_once(warehouse, 57, critical)
+        wait_until(lambda: sink.of_kind("raised"), 30, "bed 57's critical alert delivered")
+        assert _readings_of(warehouse, 56) == []
+        flag.unlink()  # the scoring mended (in life: a fix deployed, or a restart)
+        _scored_once(warehouse, 56, poisoned)
+        _health_back(warehouse)
