@@ -23,6 +23,7 @@ import csv
 import hashlib
 import logging
 import os
+from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
@@ -544,6 +545,7 @@ def _reconcile_and_record(
         rows_loaded=loaded,
         rows_quarantined=quarantined,
         new_columns=landing.new_columns,
+        quarantined_by_rule=dict(Counter(record.rule for record in landing.quarantined)),
     )
     ledger.record(conn, outcome, run_id)
     conn.commit()

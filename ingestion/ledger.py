@@ -26,6 +26,7 @@ class FileOutcome:
     rows_quarantined: int = 0
     reason: str | None = None
     new_columns: list[str] = field(default_factory=list)
+    quarantined_by_rule: dict[str, int] = field(default_factory=dict)  # rule -> records held
 
 
 def content_hash(path: Path) -> str:

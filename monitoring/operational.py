@@ -7,6 +7,9 @@ as it happens (a `Watch`) and measures at most once a second, and after every fa
   last `window_seconds` (their reasons beside them in var/quarantine/vitals/);
 - readings_quarantined: vitals readings quarantined at landing in the window (no device, patient
   or time, a time that cannot be read, a vital that is not a number): readings nobody scores;
+- times_unsettled: of those, the readings whose time could not be read or placed (a local time of
+  the autumn's repeated hour the device's order did not settle is held, never guessed): by
+  default one is enough for an alert;
 - clock_ahead: how far a device's reading in the window was ahead of the host's clock when its
   file was found (such readings are scored as they say; the alert names the devices);
 - notifications_unsent: how long the oldest notification has waited unsent (a channel down);
@@ -60,6 +63,7 @@ class Thresholds:
             limits={
                 "files_set_aside": float(config["max_files_set_aside"]),
                 "readings_quarantined": float(config["max_quarantined_readings"]),
+                "times_unsettled": float(config["max_unsettled_times"]),
                 "clock_ahead": float(config["max_clock_ahead_seconds"]),
                 "notifications_unsent": float(config["max_unsent_seconds"]),
                 "landing_failing": float(config["max_failing_seconds"]),
@@ -87,6 +91,7 @@ class Watch:
     window_seconds: float
     set_aside: deque = field(default_factory=deque)  # (when, file name)
     quarantined: deque = field(default_factory=deque)  # (when, readings, file name)
+    unsettled: deque = field(default_factory=deque)  # (when, readings, file name)
     ahead: deque = field(default_factory=deque)  # (when, seconds ahead, devices)
     held: dict[str, HeldFile] = field(default_factory=dict)  # file name -> why it waits
     unscorable: dict[str, HeldFile] = field(default_factory=dict)  # landed file name -> why
@@ -96,9 +101,11 @@ class Watch:
     def file_set_aside(self, name: str) -> None:
         self.set_aside.append((time.time(), name))
 
-    def readings_quarantined(self, name: str, readings: int) -> None:
+    def readings_quarantined(self, name: str, readings: int, unsettled: int) -> None:
         if readings:
             self.quarantined.append((time.time(), readings, name))
+        if unsettled:
+            self.unsettled.append((time.time(), unsettled, name))
 
     def clock_ahead(self, seconds: float, devices: list[str]) -> None:
         if devices:
@@ -113,7 +120,7 @@ class Watch:
 
     def measures(self, unsent: int, oldest_unsent_seconds: float) -> dict[str, Measure]:
         now = time.time()
-        for events in (self.set_aside, self.quarantined, self.ahead):
+        for events in (self.set_aside, self.quarantined, self.unsettled, self.ahead):
             while events and events[0][0] < now - self.window_seconds:
                 events.popleft()
         window = f"in the last {self.window_seconds:.0f} s"
@@ -131,6 +138,14 @@ class Watch:
                 f"{sum(readings for _, readings, _ in self.quarantined)} vitals readings"
                 f" quarantined at landing {window}, scored by nobody (hcw quarantine show"
                 f" vitals): {_listed(name for _, _, name in self.quarantined)}",
+            ),
+            "times_unsettled": Measure(
+                sum(readings for _, readings, _ in self.unsettled),
+                f"{sum(readings for _, readings, _ in self.unsettled)} vitals readings held in"
+                f" quarantine {window} because their time could not be read or placed (a local"
+                " time without an offset in the autumn's repeated hour, or no time one can read):"
+                " set the devices to send UTC offsets; hcw quarantine show vitals:"
+                f" {_listed(name for _, _, name in self.unsettled)}",
             ),
             "clock_ahead": Measure(
                 max((seconds for _, seconds, _ in self.ahead), default=0.0),

@@ -61,6 +61,8 @@ LOCK_WAIT_SECONDS = 60  # after a reconnect, for the old session to let go of th
 # are scored at the next start, which looks back for ever
 RECENTLY = "1 hour"
 RETENTION_EVERY_SECONDS = 3600
+# the landing rule that holds a reading whose time cannot be read or placed (validation.py)
+TIME_RULE = "timestamp_is_timestamp"
 
 
 class ProcessorBusy(RuntimeError):
@@ -326,7 +328,11 @@ class Processor:
         for outcome in outcomes:
             if self.watch.held.pop(outcome.file_name, None) is not None:
                 log.warning("%s: landed after all", outcome.file_name)
-            self.watch.readings_quarantined(outcome.file_name, outcome.rows_quarantined)
+            self.watch.readings_quarantined(
+                outcome.file_name,
+                outcome.rows_quarantined,
+                outcome.quarantined_by_rule.get(TIME_RULE, 0),
+            )
             if outcome.status == "rejected":  # unreadable: set aside by landing itself
                 self.watch.file_set_aside(outcome.file_name)
 

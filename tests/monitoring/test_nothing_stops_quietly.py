@@ -75,12 +75,13 @@ sys.meta_path.insert(0, _Poisoned())
 """
 
 
-def _config(folder: Path) -> Path:
-    """Short limits; any reading quarantined counts (the default lets a stray one pass)."""
+def _config(folder: Path, max_quarantined_readings: int) -> Path:
+    """Short limits."""
     return write_config(
         folder, settle_seconds=0, poll_seconds=0.05,
         operational={"window_seconds": WINDOW_SECONDS, "max_failing_seconds": FAILING_SECONDS,
-                     "max_unsent_seconds": UNSENT_SECONDS, "max_quarantined_readings": 0},
+                     "max_unsent_seconds": UNSENT_SECONDS,
+                     "max_quarantined_readings": max_quarantined_readings},
     )  # fmt: skip
 
 
@@ -134,11 +135,15 @@ def _health_back(warehouse) -> None:
 
 
 @contextmanager
-def _processor(folder: Path, webhook: str | None = None, **env: str) -> Iterator[WebhookSink]:
+def _processor(
+    folder: Path, webhook: str | None = None, max_quarantined_readings: int = 0, **env: str
+) -> Iterator[WebhookSink]:
     """The processor running as its own process (its webhook a sink kept here unless `webhook`
-    names another), stopped cleanly at the end."""
+    names another), stopped cleanly at the end; any reading quarantined counts unless
+    `max_quarantined_readings` says otherwise (the default lets a stray one pass)."""
     with WebhookSink() as sink:
-        processor = ProcessorProcess(_config(folder), webhook or sink.url, folder / "processor.log")
+        config = _config(folder, max_quarantined_readings)
+        processor = ProcessorProcess(config, webhook or sink.url, folder / "processor.log")
         processor.env.update(env)
         processor.start()
         try:
@@ -275,9 +280,10 @@ def test_a_local_time_of_the_repeated_hour_nothing_settles_is_held_with_an_opera
     # the device sent New York local time without an offset, in the hour that happened twice
     text = text.replace(text.split('"timestamp": "')[1].split('"')[0], "2024-11-03T01:20:00")
     landing = test_warehouse.landing_dir / "vitals"
-    with _processor(tmp_path):
-        detail = _alerted(warehouse, "readings_quarantined", lambda: drop(landing, name, text), 30)
-        assert detail.startswith("1 vitals readings quarantined") and name in detail
+    # one such reading is enough, under the default limit for quarantined readings in general
+    with _processor(tmp_path, max_quarantined_readings=10):
+        detail = _alerted(warehouse, "times_unsettled", lambda: drop(landing, name, text), 30)
+        assert detail.startswith("1 vitals readings held in quarantine") and name in detail
         # a file that landed no reading is checkpointed all the same (in a warehouse where no
         # reading ever landed, its raw table does not exist yet)
         wait_until(
