@@ -60,8 +60,7 @@ class PatientState:
     """What the rules remember of one patient between readings (stored at each checkpoint)."""
 
     warning_since_us: int | None = None  # first reading of the current spell at warning or above
-    # device -> when its newest reading of this patient that moved alerts counts as taken
-    # (Reading.counts_as_us)
+    # device -> its newest reading of this patient that moved alerts
     last_scored_us: dict[str, int] = field(default_factory=dict)
     open_alerts: dict[str, str] = field(default_factory=dict)  # condition -> alert key
     # condition -> the first complete reading below its level since the last one at or above
@@ -80,15 +79,6 @@ class Reading:
     extreme: tuple[str, ...] = ()  # the vitals whose value is extreme
     device_id: str = ""
     history: bool = False  # older than a baseline's horizon (baseline.py): alerts without notice
-    # the time it counts as for lateness, if not its own: a reading stamped after the host's
-    # clock when its file was found (its device's clock ahead) counts as taken then, so once that
-    # clock is set right the device's next readings are not late, and no other device of the
-    # patient is kept behind it
-    lateness_us: int | None = None
-
-    @property
-    def counts_as_us(self) -> int:
-        return self.measured_us if self.lateness_us is None else self.lateness_us
 
 
 @dataclass(frozen=True)
@@ -127,7 +117,7 @@ def apply(
     if is_late(state, reading):
         return []
     settles = not is_behind(state, reading)
-    state.last_scored_us[reading.device_id] = reading.counts_as_us
+    state.last_scored_us[reading.device_id] = reading.measured_us
     changes = []
     if not reading.history:
         _supersede_history(state, reading, changes)

@@ -134,7 +134,6 @@ class Processor:
         self.warehouse = warehouse
         self.config = config
         self.rules = AlertRules.from_config(config["alerts"])
-        self.thresholds = operational.Thresholds.from_config(config["operational"])
         self.conn = psycopg.connect(**warehouse.connect_kwargs("monitor"))
         # one consumer at a time: a second processor, or a replay, waits for none and refuses
         locked = self.conn.execute("select pg_try_advisory_lock(%s)", (LOCK,)).fetchone()[0]
@@ -146,6 +145,7 @@ class Processor:
         self.notifier = Notifier(warehouse, config["poll_seconds"])
         self.stopping = False
         self.set_aside = 0
+        self.thresholds = operational.Thresholds.from_config(config["operational"])
         self.watch = operational.Watch(self.thresholds.window_seconds)
         self._measured_at = float("-inf")
         self.partitions = partitions.Partitions()
@@ -490,12 +490,10 @@ class Processor:
         new = new.drop(columns=["patient_id", *news2_inputs.PAYLOAD.values()])
         raised: list[str] = []
         # the host's clock when the file was found (now, for one found before a restart)
-        found_at = landed.found_at or datetime.now(UTC)
-        found_us = store.to_us(found_at)
-        ahead_limit_us = int(self.thresholds.limits["clock_ahead"] * 1_000_000)
+        found_us = store.to_us(landed.found_at or datetime.now(UTC))
         history_before = None if replaying or not self.baseline else self.baseline.history_before_us
         if len(new):
-            scored, changes = self._scored(new, inputs, sequence, history_before, found_us)
+            scored, changes = self._scored(new, inputs, sequence, history_before)
             self.partitions.ensure(conn, new["measured_us"].to_numpy())
             store.write_readings(conn, scored)
             tumbling = self.config["windows"]["tumbling_seconds"]
@@ -511,12 +509,13 @@ class Processor:
             # a device clock ahead moves no one's window: the watermark (the anomaly windows are
             # pruned by it) goes no further than the host's clock when the file was found, plus
             # the clock_ahead limit
+            ahead_limit_us = int(self.thresholds.limits["clock_ahead"] * 1_000_000)
             newest = min(int(new["measured_us"].max()), found_us + ahead_limit_us)
             state.watermark_us = max(state.watermark_us or newest, newest)
         clock_ahead = self._clock_ahead(new, found_us)
         store.record_checkpoint(
             conn, sequence, landed.file_hash, landed.file_name, len(readings), len(new),
-            state.watermark_us, found_at, clock_ahead,
+            state.watermark_us, landed.found_at, clock_ahead,
         )  # fmt: skip
         conn.commit()
         if not replaying:
@@ -546,12 +545,9 @@ class Processor:
         new: pd.DataFrame,
         inputs: news2_inputs.Inputs,
         sequence: int,
-        history_before: int | None,
-        found_us: int,
+        history_before: int | None = None,
     ) -> tuple[pd.DataFrame, list]:
-        """NEWS2, z-scores and anomaly flags of each new reading, and the alerts they move; a
-        reading stamped after `found_us` (the host's clock when its file was found: its device's
-        clock ahead) counts as taken then for lateness (alert_rules.Reading.lateness_us)."""
+        """NEWS2, z-scores and anomaly flags of each new reading, and the alerts they move."""
         anomaly = self.config["anomaly"]
         # an artefact is no measurement: null from here on, named beside the reading
         classified = vital_validity.classify(
@@ -592,7 +588,6 @@ class Processor:
                 extremes[row],
                 devices[row],
                 history_before is not None and int(measured[row]) < history_before,
-                min(int(measured[row]), found_us),
             )
             moves[row] = not alert_rules.is_late(patient, reading)
             settles[row] = moves[row] and not alert_rules.is_behind(patient, reading)

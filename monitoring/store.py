@@ -209,14 +209,10 @@ def state_as_of(conn: psycopg.Connection, sequence: int, window_seconds: float) 
     return state
 
 
-# Each patient's devices (walked through the index, one device at a time) and when the newest
-# reading of each that moved alerts after checkpoint `sequence` counts as taken for lateness
-# (alert_rules.Reading.counts_as_us): its own time, or the host's clock when its file was found if
-# that is earlier (the device's clock ahead). The largest is among the readings at or after the
-# newest one's counted time (none counts as later than its own time): that one reading, unless
-# the device's clock was ahead.
+# Each patient's devices (walked through the index, one device at a time) and the newest reading
+# of each that moved alerts after checkpoint `sequence`: what makes a later one late
 NEWEST_BY_DEVICE = """
-select patients.patient_key::text, devices.device_id, counted.counts_as
+select patients.patient_key::text, devices.device_id, newest.measured_at
 from monitoring.patient_keys as patients
 cross join lateral (
     with recursive device (device_id) as (
@@ -232,21 +228,11 @@ cross join lateral (
     select device_id from device where device_id is not null
 ) as devices
 cross join lateral (
-    select least(r.measured_at, done.found_at) as counts_as
-    from monitoring.readings as r
-    left join monitoring.processed_files as done using (sequence)
+    select r.measured_at from monitoring.readings as r
     where r.patient_key = patients.patient_key and r.device_id = devices.device_id
         and r.sequence <= %(sequence)s and r.moves_alerts
     order by r.measured_at desc limit 1
 ) as newest
-cross join lateral (
-    select max(least(r.measured_at, done.found_at)) as counts_as
-    from monitoring.readings as r
-    left join monitoring.processed_files as done using (sequence)
-    where r.patient_key = patients.patient_key and r.device_id = devices.device_id
-        and r.sequence <= %(sequence)s and r.moves_alerts
-        and r.measured_at >= newest.counts_as
-) as counted
 """
 
 # A reading at or above an alert's level (for an extreme alert: with an extreme value)

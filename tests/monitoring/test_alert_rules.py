@@ -190,31 +190,6 @@ def test_lateness_is_each_devices_own():
     assert not is_late(state, Reading("b2", 61_000_000, CRITICAL, 8, device_id="MON-B"))
 
 
-def test_a_device_clock_set_right_after_running_ahead_alerts_at_once():
-    """Device A's clock ran 10 minutes ahead of the host's: its readings count as taken when the
-    host found their file. Set right, its next reading, critical, is not late and raises, and
-    device B's calm reading of now is not kept behind A's clock."""
-    minute = 60_000_000
-    state = PatientState()
-    for m in range(3):  # found at 10:00-10:02 by the host's clock, stamped 10:10-10:12
-        ahead = Reading(f"a{m}", (610 + m) * minute, NO_ALERT, 0, device_id="MON-A",
-                        lateness_us=(600 + m) * minute)  # fmt: skip
-        assert apply(state, PATIENT, ahead, RULES) == []
-    corrected = Reading("a3", 603 * minute, CRITICAL, 8, device_id="MON-A")
-    assert not is_late(state, corrected)
-    assert [(c.kind, c.condition) for c in apply(state, PATIENT, corrected, RULES)] == [
-        ("raised", "critical")
-    ]  # fmt: skip
-    apply(state, PATIENT, Reading("b1", 604 * minute, NO_ALERT, 0, device_id="MON-B"), HELD)
-    assert "critical" in state.calm_since_us  # a calm reading of now counts
-    # counted at their own times, A's corrected reading would be late and raise nothing
-    uncounted = PatientState()
-    for m in range(3):
-        apply(uncounted, PATIENT, Reading(f"a{m}", (610 + m) * minute, NO_ALERT, 0,
-                                          device_id="MON-A"), RULES)  # fmt: skip
-    assert is_late(uncounted, corrected)
-
-
 def test_another_devices_delayed_backlog_may_raise_but_never_calms_the_patient():
     """Device A raises critical at 10:00; device B, offline since 09:30, uploads calm readings
     from 09:30 on: they resolve nothing and start no hold (newer readings have spoken), though a
