@@ -79,6 +79,9 @@ class Reading:
     extreme: tuple[str, ...] = ()  # the vitals whose value is extreme
     device_id: str = ""
     history: bool = False  # older than a baseline's horizon (baseline.py): alerts without notice
+    # of a file put by because its scoring failed, scored once mended: its readings may be older
+    # than its device's newest by then, yet nobody saw them; they may raise, never calm
+    held_back: bool = False
 
 
 @dataclass(frozen=True)
@@ -114,10 +117,12 @@ def apply(
     state: PatientState, patient_key: str, reading: Reading, rules: AlertRules
 ) -> list[AlertChange]:
     """Move `state` on by one reading; return the alerts it raised or resolved."""
-    if is_late(state, reading):
+    late = is_late(state, reading)
+    if late and not reading.held_back:
         return []
-    settles = not is_behind(state, reading)
-    state.last_scored_us[reading.device_id] = reading.measured_us
+    settles = not late and not is_behind(state, reading)
+    if not late:
+        state.last_scored_us[reading.device_id] = reading.measured_us
     changes = []
     if not reading.history:
         _supersede_history(state, reading, changes)

@@ -6,7 +6,8 @@ not scored yet by new rules: either way it scores readings that are history. Its
 takes a baseline: readings older than `baseline.horizon_seconds` (monitoring.yml) before the
 start are scored as a replay is, their alerts recorded (`raised_in_baseline`) without a
 notification or an escalation; newer readings alert as usual, so nothing taken during an outage is
-hidden. The baseline ends once the processor has caught up (no file waiting, none unscored).
+hidden. The baseline ends once the processor has caught up (no file waiting, none unscored but
+the files put by as unscorable: scored later, theirs are alerts nobody saw, and alert).
 `monitoring.baseline_requests` and the health row say when it ran and what it scored as history.
 
 - a restore: `hcw restore` records a request (`request`);

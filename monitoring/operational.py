@@ -63,12 +63,14 @@ class Thresholds:
             limits={
                 "files_set_aside": float(config["max_files_set_aside"]),
                 "readings_quarantined": float(config["max_quarantined_readings"]),
-                "times_unsettled": float(config["max_unsettled_times"]),
+                # conditions added after monitoring.yml's first release: a copy of an older file
+                # (MONITORING_CONFIG) alerts from the first
+                "times_unsettled": float(config.get("max_unsettled_times", 0)),
                 "clock_ahead": float(config["max_clock_ahead_seconds"]),
                 "notifications_unsent": float(config["max_unsent_seconds"]),
                 "landing_failing": float(config["max_failing_seconds"]),
                 "scoring_failing": float(config["max_failing_seconds"]),
-                "files_unscorable": float(config["max_files_unscorable"]),
+                "files_unscorable": float(config.get("max_files_unscorable", 0)),
             },
         )
 
@@ -82,6 +84,7 @@ class HeldFile:
     why: str
     attempts: int = 1
     retry_at: float = 0.0
+    readings: int = 0  # what it holds, for a landed file put by
 
 
 @dataclass
@@ -143,7 +146,7 @@ class Watch:
                 sum(readings for _, readings, _ in self.unsettled),
                 f"{sum(readings for _, readings, _ in self.unsettled)} vitals readings held in"
                 f" quarantine {window} because their time could not be read or placed (a local"
-                " time without an offset in the autumn's repeated hour, or no time one can read):"
+                " time without an offset in the autumn's repeated hour, or a time that is none):"
                 " set the devices to send UTC offsets; hcw quarantine show vitals:"
                 f" {_listed(name for _, _, name in self.unsettled)}",
             ),
@@ -171,10 +174,12 @@ class Watch:
             ),
             "files_unscorable": Measure(
                 len(self.unscorable),
-                f"{len(self.unscorable)} landed vitals files cannot be scored: their readings"
-                " raise no alert until they are; they are tried again, later files are scored"
-                f" meanwhile ({'; '.join(sorted({held.why for held in self.unscorable.values()}))};"
-                f" the processor's log has the trace): {_listed(self.unscorable)}",
+                f"{len(self.unscorable)} landed vitals files cannot be scored, holding"
+                f" {sum(held.readings for held in self.unscorable.values())} readings that raise"
+                " no alert until they are (then they may, never calm one); they are tried again,"
+                " later files are scored meanwhile"
+                f" ({'; '.join(sorted({held.why for held in self.unscorable.values()}))}; the"
+                f" processor's log has the trace): {_listed(self.unscorable)}",
             ),
         }
 

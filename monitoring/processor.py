@@ -24,7 +24,7 @@ import signal
 import threading
 import time
 import traceback
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -80,6 +80,7 @@ class LandedFile:
     file_name: str
     found_at: datetime | None = None
     rows_loaded: int = 1  # none: every reading was quarantined (the raw table may not exist yet)
+    held_back: bool = False  # put by as unscorable before (alert_rules.Reading.held_back)
 
 
 class Notifier:
@@ -114,14 +115,14 @@ class Notifier:
                 conn = conn or psycopg.connect(**self.warehouse.connect_kwargs("monitor"))
                 notify.deliver_due(conn)
                 failures = 0
-            except Exception as error:  # the thread must outlive any one failure
+            except Exception as error:  # noqa: BLE001 - the thread must outlive any one failure
                 failures += 1
                 if failures == 1:
-                    log.exception("notifier failed; trying again")
+                    log.error("notifier failed (%s); trying again\n%s", _why(error), _trace(error))
                 else:
-                    log.error("notifier failed again (%s)", type(error).__name__)
+                    log.error("notifier failed again (%s)", _why(error))
                 conn = None
-            pause = min(self.poll_seconds * 2**failures, MAX_ERROR_PAUSE_SECONDS)
+            pause = _backoff(self.poll_seconds, failures)
             self._wake.wait(pause if failures else self.poll_seconds)
             self._wake.clear()
         if conn is not None:
@@ -216,8 +217,10 @@ class Processor:
                 # the warehouse away, a disk full: wait and try again, longer each time; what
                 # landed and was not scored is scored first then (unscored_files)
                 errors += 1
-                pause = min(self.config["poll_seconds"] * 2**errors, MAX_ERROR_PAUSE_SECONDS)
-                log.exception("cycle failed (%s); again in %.1f s", type(error).__name__, pause)
+                pause = _backoff(self.config["poll_seconds"], errors)
+                log.error(
+                    "cycle failed (%s); again in %.1f s\n%s", _why(error), pause, _trace(error)
+                )
                 self.watch.cycle_failed(type(error).__name__)
                 time.sleep(pause)
                 self._reconnect()
@@ -347,7 +350,7 @@ class Processor:
         else:
             held.attempts += 1
             held.why = _why(error)
-        pause = min(self.config["poll_seconds"] * 2**held.attempts, MAX_ERROR_PAUSE_SECONDS)
+        pause = _backoff(self.config["poll_seconds"], held.attempts)
         held.retry_at = now + pause
         log.error(
             "%s: not landed (%s), not the file's fault: it stays in landing, again in %.1f s",
@@ -405,20 +408,29 @@ class Processor:
         """Files landed (by this processor, before a crash or a failed cycle, or by an earlier
         loader) `within` that long ago, or put by as unscorable, and not scored yet, in landing
         order."""
+        put_by = list(self.watch.unscorable)
         rows = self.conn.execute(
             """
-            select file_hash, file_key, file_name, rows_loaded from audit.file_ledger as ledger
-            where source = 'vitals' and status = 'loaded'
-                and (recorded_at > now() - %s::interval or file_name = any(%s))
-                and not exists (
-                    select 1 from monitoring.processed_files as done
-                    where done.file_hash = ledger.file_hash
-                )
+            with candidates as (
+                select * from audit.file_ledger
+                where source = 'vitals' and status = 'loaded'
+                    and recorded_at > now() - %s::interval
+                union
+                select * from audit.file_ledger
+                where source = 'vitals' and status = 'loaded' and file_name = any(%s)
+            )
+            select file_hash, file_key, file_name, rows_loaded from candidates as ledger
+            where not exists (
+                select 1 from monitoring.processed_files as done
+                where done.file_hash = ledger.file_hash
+            )
             order by recorded_at, file_name
             """,
-            (within, list(self.watch.unscorable)),
+            (within, put_by),
         ).fetchall()
         self.conn.commit()
+        for name in set(put_by) - {name for _, _, name, _ in rows}:
+            del self.watch.unscorable[name]  # scored, or gone from the ledger, meanwhile
         return [
             LandedFile(file_hash, file_key, name, self.found_at.pop(name, None), loaded)
             for file_hash, file_key, name, loaded in rows
@@ -435,14 +447,17 @@ class Processor:
         for landed in files:
             put_by = self.watch.unscorable.get(landed.file_name)
             if put_by is not None and put_by.retry_at > now:
+                self.found_at[landed.file_name] = landed.found_at  # kept for the next try
                 continue
             try:
-                scored += self.score_file(landed)
+                scored += self.score_file(
+                    landed if put_by is None else replace(landed, held_back=True)
+                )
             except Exception as error:
                 self.conn.rollback()
                 self.partitions.forget()  # what the failed transaction made is gone with it
                 self.state = self._restored()  # the failed file changed nothing in the warehouse
-                if isinstance(error, (psycopg.Error, OSError)):
+                if isinstance(error, (psycopg.Error, OSError)) and not _content_refused(error):
                     raise
                 self._unscorable(landed, error)
                 continue
@@ -457,16 +472,18 @@ class Processor:
         now, why = time.time(), _why_in_code(error)
         put_by = self.watch.unscorable.get(landed.file_name)
         if put_by is None:
-            put_by = self.watch.unscorable[landed.file_name] = operational.HeldFile(now, why)
+            put_by = self.watch.unscorable[landed.file_name] = operational.HeldFile(
+                now, why, readings=landed.rows_loaded
+            )
         else:
             put_by.attempts += 1
             put_by.why = why
-        pause = min(self.config["poll_seconds"] * 2**put_by.attempts, MAX_ERROR_PAUSE_SECONDS)
+        pause = _backoff(self.config["poll_seconds"], put_by.attempts)
         put_by.retry_at = now + pause
         self.found_at[landed.file_name] = landed.found_at  # kept for the next try
         log.error(
             "%s: not scored (%s), put by; later files go on, again in %.1f s\n%s",
-            landed.file_name, why, pause, "".join(traceback.format_tb(error.__traceback__)),
+            landed.file_name, why, pause, _trace(error),
         )  # fmt: skip
 
     def score_file(self, landed: LandedFile, sequence: int | None = None) -> int:
@@ -493,7 +510,7 @@ class Processor:
         found_us = store.to_us(landed.found_at or datetime.now(UTC))
         history_before = None if replaying or not self.baseline else self.baseline.history_before_us
         if len(new):
-            scored, changes = self._scored(new, inputs, sequence, history_before)
+            scored, changes = self._scored(new, inputs, sequence, history_before, landed.held_back)
             self.partitions.ensure(conn, new["measured_us"].to_numpy())
             store.write_readings(conn, scored)
             tumbling = self.config["windows"]["tumbling_seconds"]
@@ -515,7 +532,7 @@ class Processor:
         clock_ahead = self._clock_ahead(new, found_us)
         store.record_checkpoint(
             conn, sequence, landed.file_hash, landed.file_name, len(readings), len(new),
-            state.watermark_us, landed.found_at, clock_ahead,
+            state.watermark_us, landed.found_at, clock_ahead, landed.held_back,
         )  # fmt: skip
         conn.commit()
         if not replaying:
@@ -546,8 +563,10 @@ class Processor:
         inputs: news2_inputs.Inputs,
         sequence: int,
         history_before: int | None = None,
+        held_back: bool = False,
     ) -> tuple[pd.DataFrame, list]:
-        """NEWS2, z-scores and anomaly flags of each new reading, and the alerts they move."""
+        """NEWS2, z-scores and anomaly flags of each new reading, and the alerts they move
+        (`held_back`: of a file put by before, alert_rules.Reading.held_back)."""
         anomaly = self.config["anomaly"]
         # an artefact is no measurement: null from here on, named beside the reading
         classified = vital_validity.classify(
@@ -588,9 +607,11 @@ class Processor:
                 extremes[row],
                 devices[row],
                 history_before is not None and int(measured[row]) < history_before,
+                held_back,
             )
-            moves[row] = not alert_rules.is_late(patient, reading)
-            settles[row] = moves[row] and not alert_rules.is_behind(patient, reading)
+            late = alert_rules.is_late(patient, reading)
+            moves[row] = held_back or not late
+            settles[row] = not late and not alert_rules.is_behind(patient, reading)
             for change in alert_rules.apply(patient, patients[row], reading, self.rules):
                 context = {
                     "ward": wards[row],
@@ -725,24 +746,55 @@ def _the_file_s_own(error: BaseException) -> bool:
 
 def _why(error: BaseException) -> str:
     """The error's type, and the system's word for the first OS error in its chain (a full disk
-    says "No space left on device"): never its text, which may quote what was being written."""
+    says "No space left on device") or the warehouse's SQLSTATE and the names of the table,
+    column or constraint it names: never its text, which may quote what was being written."""
     errno = next(
         (cause.errno for cause in _chain(error) if isinstance(cause, OSError) and cause.errno), None
     )
-    return (
-        type(error).__name__ if errno is None else f"{type(error).__name__}: {os.strerror(errno)}"
-    )
+    if errno is not None:
+        return f"{type(error).__name__}: {os.strerror(errno)}"
+    if isinstance(error, psycopg.Error) and error.sqlstate:
+        diag = error.diag
+        names = [diag.table_name, diag.column_name, diag.constraint_name]
+        named = ", ".join(name for name in names if name)
+        return f"{type(error).__name__}: SQLSTATE {error.sqlstate}" + (
+            f" ({named})" if named else ""
+        )
+    return type(error).__name__
 
 
 def _why_in_code(error: BaseException) -> str:
-    """The error's type and where in the code it was raised (file and line), never its text."""
+    """The error's type and the project's line it came through last (not a library's), never
+    its text."""
     frames = traceback.extract_tb(error.__traceback__)
-    if not frames:
+    ours = [
+        frame for frame in frames
+        if Path(frame.filename).is_relative_to(settings.PROJECT_ROOT)
+        and not Path(frame.filename).is_relative_to(settings.PROJECT_ROOT / ".venv")
+    ]  # fmt: skip
+    frame = (ours or frames or [None])[-1]
+    if frame is None:
         return _why(error)
-    where = Path(frames[-1].filename)
+    where = Path(frame.filename)
     if where.is_relative_to(settings.PROJECT_ROOT):
         where = where.relative_to(settings.PROJECT_ROOT)
-    return f"{_why(error)} at {where}:{frames[-1].lineno}"
+    return f"{_why(error)} at {where}:{frame.lineno}"
+
+
+def _content_refused(error: BaseException) -> bool:
+    """The warehouse refused what a file holds (a value out of a column's range, a constraint
+    broken: SQLSTATE classes 22 and 23), not the warehouse failing: the file's own fault."""
+    return isinstance(error, (psycopg.errors.DataError, psycopg.errors.IntegrityError))
+
+
+def _trace(error: BaseException) -> str:
+    """The code's lines an error came through: no message, which may quote a reading."""
+    return "".join(traceback.format_tb(error.__traceback__))
+
+
+def _backoff(poll_seconds: float, attempts: int) -> float:
+    """The pause before the next try: doubling from the poll, at most MAX_ERROR_PAUSE_SECONDS."""
+    return min(poll_seconds * 2 ** min(attempts, 16), MAX_ERROR_PAUSE_SECONDS)
 
 
 def _mtime_seconds(path: Path) -> float | None:

@@ -45,7 +45,7 @@ def replay(
         files = conn.execute(
             """
             select done.sequence, done.file_hash, ledger.file_key, done.file_name, done.found_at,
-                ledger.rows_loaded
+                ledger.rows_loaded, done.held_back
             from monitoring.processed_files as done
             join audit.file_ledger as ledger using (file_hash)
             where done.sequence between %s and %s
@@ -56,9 +56,10 @@ def replay(
         conn.commit()
         processor.state = processor._restored(first - 1)
         readings = 0
-        for sequence, file_hash, file_key, file_name, found_at, loaded in files:
+        for sequence, file_hash, file_key, file_name, found_at, loaded, held_back in files:
             readings += processor.score_file(
-                LandedFile(file_hash, file_key, file_name, found_at, loaded), sequence=sequence
+                LandedFile(file_hash, file_key, file_name, found_at, loaded, held_back),
+                sequence=sequence,
             )
         log.info(
             "replayed %d files (checkpoints %d-%d): %d readings", len(files), first, last, readings

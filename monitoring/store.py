@@ -475,15 +475,17 @@ def record_checkpoint(
     watermark_us: int | None,
     found_at: datetime | None,
     clock_ahead: tuple[float | None, list[str]] = (None, []),
+    held_back: bool = False,
 ) -> None:
     """The checkpoint; `clock_ahead`: how far the file's newest reading was ahead of the host's
-    clock when the file was found, and the devices ahead by more than the threshold."""
+    clock when the file was found, and the devices ahead by more than the threshold;
+    `held_back`: the file was put by as unscorable before (a replay scores it so again)."""
     conn.execute(
         """
         insert into monitoring.processed_files (sequence, file_hash, file_name, readings,
-            new_readings, watermark_at, found_at, clock_ahead_seconds, devices_ahead)
+            new_readings, watermark_at, found_at, clock_ahead_seconds, devices_ahead, held_back)
         values (%(sequence)s, %(hash)s, %(name)s, %(readings)s, %(new)s, %(watermark)s,
-            %(found)s, %(ahead)s, %(devices)s)
+            %(found)s, %(ahead)s, %(devices)s, %(held_back)s)
         on conflict (sequence) do update set
             new_readings = excluded.new_readings, watermark_at = excluded.watermark_at
         """,
@@ -495,6 +497,7 @@ def record_checkpoint(
             "new": new_readings,
             "watermark": None if watermark_us is None else at(watermark_us),
             "found": found_at,
+            "held_back": held_back,
             "ahead": clock_ahead[0],
             "devices": clock_ahead[1],
         },

@@ -190,6 +190,29 @@ def test_lateness_is_each_devices_own():
     assert not is_late(state, Reading("b2", 61_000_000, CRITICAL, 8, device_id="MON-B"))
 
 
+def test_a_held_back_file_s_late_readings_may_raise_but_never_calm():
+    """A file put by because its scoring failed is scored once mended, after newer readings of
+    its device: its readings are late, yet nobody saw them. A critical one raises; a calm one
+    resolves nothing. Any other late reading moves nothing."""
+    minute = 60_000_000
+    state = PatientState()
+    apply(state, PATIENT, Reading("n1", 610 * minute, NO_ALERT, 0, device_id="MON-A"), HELD)
+    late_critical = Reading("o1", 600 * minute, CRITICAL, 8, device_id="MON-A")
+    assert is_late(state, late_critical)
+    assert apply(state, PATIENT, late_critical, HELD) == []  # late: moves nothing
+    held = Reading("o1", 600 * minute, CRITICAL, 8, device_id="MON-A", held_back=True)
+    assert [(c.kind, c.condition) for c in apply(state, PATIENT, held, HELD)] == [
+        ("raised", "critical")
+    ]  # fmt: skip
+    assert state.last_scored_us["MON-A"] == 610 * minute  # the device's newest stays
+    calm = [
+        Reading(f"o{m}", (600 + m) * minute, NO_ALERT, 0, device_id="MON-A", held_back=True)
+        for m in range(2, 10)
+    ]
+    assert [c for reading in calm for c in apply(state, PATIENT, reading, HELD)] == []
+    assert "critical" in state.open_alerts and state.calm_since_us == {}
+
+
 def test_another_devices_delayed_backlog_may_raise_but_never_calms_the_patient():
     """Device A raises critical at 10:00; device B, offline since 09:30, uploads calm readings
     from 09:30 on: they resolve nothing and start no hold (newer readings have spoken), though a

@@ -17,7 +17,7 @@ import pytest
 
 from common import settings
 from demo.ward_vitals import drop, patient_on
-from monitoring import health
+from monitoring import health, processor
 from tests.monitoring.live import (
     ProcessorProcess,
     WebhookSink,
@@ -48,12 +48,13 @@ def _full(file, mode="r", *args, **kwargs):
 builtins.open = _full
 """
 
-# ... and this one makes the scoring of any file with a reading of one device fail, as a content
-# that breaks the scoring would (no such content is known; the processor's answer to one is what
-# is tested), while the flag exists
+# ... and this one makes the scoring of any file with a reading of one device taken before a
+# moment fail, as a content that breaks the scoring would (no such content is known; the
+# processor's answer to one is what is tested), while the flag exists
 POISON = """
 import importlib.abc, importlib.util, os, sys
 _flag, _device = os.environ["INJECT_POISON_FLAG"], os.environ["INJECT_POISON_DEVICE"]
+_before = int(os.environ["INJECT_POISON_BEFORE_US"])
 class _Poisoned(importlib.abc.MetaPathFinder):
     def find_spec(self, name, path, target=None):
         if name != "monitoring.news2_inputs":
@@ -65,7 +66,8 @@ class _Poisoned(importlib.abc.MetaPathFinder):
             run(module)
             resolve = module.resolve
             def poisoned(readings, settings):
-                if os.path.exists(_flag) and (readings["device_id"] == _device).any():
+                mine = (readings["device_id"] == _device) & (readings["measured_us"] < _before)
+                if os.path.exists(_flag) and mine.any():
                     raise ValueError("injected: this file's readings break the scoring")
                 return resolve(readings, settings)
             module.resolve = poisoned
@@ -315,23 +317,54 @@ def test_a_file_whose_scoring_fails_is_put_by_and_every_later_patient_is_still_a
     (injection / "sitecustomize.py").write_text(textwrap.dedent(POISON))
     flag = tmp_path / "poisoned"
     flag.touch()
-    start = datetime.now(UTC) - timedelta(minutes=1)
-    poison_name, poison_text, poisoned = _batch(56, start, 2)
+    start = datetime.now(UTC) - timedelta(minutes=2)
+    # bed 56 critical in a file whose scoring fails, then calm in the next file of its device
+    poison_name, poison_text, poisoned = _batch(56, start, 2, CRITICAL)
+    calm_name, calm_text, calm = _batch(56, start + timedelta(minutes=1), 2)
     name, text, critical = _batch(57, start, 2, CRITICAL)
     injected = {"PYTHONPATH": str(injection), "INJECT_POISON_FLAG": str(flag),
-                "INJECT_POISON_DEVICE": "BED_0056"}  # fmt: skip
+                "INJECT_POISON_DEVICE": "BED_0056",
+                "INJECT_POISON_BEFORE_US": str(int(calm[0].timestamp() * 1_000_000))}  # fmt: skip
     with _processor(tmp_path, **injected) as sink:
         detail = _alerted(
             warehouse, "files_unscorable", lambda: drop(landing, poison_name, poison_text), 10
         )
-        assert poison_name in detail and "ValueError at " in detail
+        assert poison_name in detail and "2 readings" in detail
+        # the error's type and the project's line it came through, never its text nor a patient
+        assert "ValueError at " in detail and "break the scoring" not in detail
         assert patient_on(56) not in detail
-        assert "break the scoring" not in detail  # the error's type and place, never its text
-        # the patient after it is scored and alerted all the same
+        # the files after it are scored, and their patients alerted
+        drop(landing, calm_name, calm_text)
+        _scored_once(warehouse, 56, calm)
         drop(landing, name, text)
         _scored_once(warehouse, 57, critical)
         wait_until(lambda: sink.of_kind("raised"), 30, "bed 57's critical alert delivered")
-        assert _readings_of(warehouse, 56) == []
-        flag.unlink()  # the scoring mended (in life: a fix deployed, or a restart)
-        _scored_once(warehouse, 56, poisoned)
+        # mended (in life: a fix deployed, and the processor restarted): the file is scored at
+        # last; older than its device's calm readings by then, yet nobody saw its critical ones:
+        # they alert
+        flag.unlink()
+        _scored_once(warehouse, 56, calm + poisoned)
+        [(alert_key,)] = query(
+            warehouse, warehouse.admin_user,
+            "select a.alert_key::text from monitoring.alerts as a"
+            " join monitoring.patient_keys as k using (patient_key)"
+            " where k.patient_id = %s and a.condition = 'critical'",
+            (patient_on(56),),
+        )  # fmt: skip
+        wait_until(
+            lambda: alert_key in {d.message["alert"] for d in sink.of_kind("raised")},
+            30, "bed 56's critical alert delivered",
+        )  # fmt: skip
         _health_back(warehouse)
+    [(held_back,)] = query(
+        warehouse, "monitor",
+        "select held_back from monitoring.processed_files where file_name = %s", (poison_name,),
+    )  # fmt: skip
+    assert held_back  # a replay scores it as the live run did
+
+
+def test_the_pause_between_tries_stays_bounded_however_many_failures():
+    """Doubling from the poll, at most 30 s: after 10,000 failures too (2**10000 seconds would
+    overflow a float and kill the loop that retries)."""
+    assert [processor._backoff(0.5, n) for n in (1, 2, 5, 6)] == [1.0, 2.0, 16.0, 30.0]
+    assert processor._backoff(0.5, 10_000) == 30.0
