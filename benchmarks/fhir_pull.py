@@ -5,7 +5,7 @@ warehouse, with and without injected 429s, and the requests made per resource la
     python benchmarks/fhir_pull.py --patients 20   # what the tests run
 
 After a small warm-up pull, both runs pull the same resources through the project's loader (OAuth2, paging, validation
-against the R4 models, merge into raw_fhir.resources). The faulty server answers every fifth
+against the R4B models, merge into raw_fhir.resources). The faulty server answers every fifth
 request with 429 (Retry-After: 0). Progress goes to stderr; the last line of stdout is one JSON
 object.
 """

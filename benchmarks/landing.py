@@ -44,12 +44,12 @@ def run_loader(path: Path) -> dict:
     import dlt  # noqa: F401  (a long-lived loader has imported it: time the landing, not imports)
 
     from common import settings
+    from ingestion import code_sets
     from ingestion.file_source import land
     from ingestion.sources.ehr_files import EHR_FILES
-    from ingestion.validation import icd10cm_codes
     from warehouse.connection import from_environment
 
-    icd10cm_codes()
+    code_sets.icd10cm()
     warehouse = from_environment()
     # Warm up as a long-running loader is: land a small file first, then time the large one.
     target = settings.LANDING_DIR / "ehr" / path.name

@@ -2,7 +2,8 @@
 
 Patients (names, addresses, phone, email, birth date; MRN and SSN identifiers), Practitioners (NPI),
 Encounters, and vital-sign Observations coded in LOINC with UCUM units (temperatures in Cel).
-Each resource is validated against the R4 models of `fhir.resources` before it is served.
+Each resource is validated against the FHIR R4B models of `fhir.resources` (it ships no R4
+ones; why R4B serves an R4 feed: ingestion/sources/fhir_api.py) before it is served.
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ def _stamp(moment: datetime) -> str:
 
 
 def validated(resource: dict) -> dict:
-    """The resource as JSON, after the R4 model has accepted it."""
+    """The resource as JSON, after the R4B model has accepted it."""
     MODELS[resource["resourceType"]].model_validate(resource)
     return resource
 

@@ -546,6 +546,7 @@ def _reconcile_and_record(
         rows_quarantined=quarantined,
         new_columns=landing.new_columns,
         quarantined_by_rule=dict(Counter(record.rule for record in landing.quarantined)),
+        code_sets=source.rules.code_sets(),
     )
     ledger.record(conn, outcome, run_id)
     conn.commit()

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import psycopg
+from psycopg.types.json import Jsonb
 
 
 @dataclass(frozen=True)
@@ -27,6 +28,7 @@ class FileOutcome:
     reason: str | None = None
     new_columns: list[str] = field(default_factory=list)
     quarantined_by_rule: dict[str, int] = field(default_factory=dict)  # rule -> records held
+    code_sets: dict[str, str] = field(default_factory=dict)  # code set -> version checked against
 
 
 def content_hash(path: Path) -> str:
@@ -60,8 +62,8 @@ def record(conn: psycopg.Connection, outcome: FileOutcome, run_id: str) -> None:
         """
         insert into audit.file_ledger
             (file_hash, file_key, source, file_name, run_id, status,
-             rows_received, rows_loaded, rows_quarantined, reason, new_columns)
-        values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+             rows_received, rows_loaded, rows_quarantined, reason, new_columns, code_sets)
+        values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
         on conflict (file_hash) do nothing
         """,
         (
@@ -76,6 +78,7 @@ def record(conn: psycopg.Connection, outcome: FileOutcome, run_id: str) -> None:
             outcome.rows_quarantined,
             outcome.reason,
             outcome.new_columns,
+            Jsonb(outcome.code_sets),
         ),
     )
 

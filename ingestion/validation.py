@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import cache
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -19,6 +18,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import yaml
+
+from ingestion import code_sets
 
 RULES_DIR = Path(__file__).parent / "rules"
 
@@ -69,6 +70,14 @@ class RuleSet:
     def column_names(self, table: str | None = None) -> list[str]:
         columns = self.columns if table is None else self.children[table]
         return [column.name for column in columns]
+
+    def code_sets(self) -> dict[str, str]:
+        """The code sets its rules check codes against, each with its version (recorded in
+        the file ledger with every file checked)."""
+        used = [
+            code_sets.CHECKS[rule.check]() for rule in self.rules if rule.check in code_sets.CHECKS
+        ]
+        return {code_set.name: code_set.version for code_set in used}
 
 
 @dataclass
@@ -132,14 +141,6 @@ def load_rules(name: str) -> RuleSet:
         record_key=spec.get("record_key", []),
         local_time_order=spec.get("local_time_order"),
     )
-
-
-@cache
-def icd10cm_codes() -> pa.Array:
-    import simple_icd_10_cm as cm
-
-    codes = [code for code in cm.get_all_codes(True) if cm.is_category_or_subcategory(code)]
-    return pa.array(codes, pa.string())
 
 
 def _present(values: pa.Array) -> pa.Array:
@@ -229,8 +230,27 @@ def _range(values: pa.Array, rule: Rule, context: dict) -> tuple[np.ndarray, str
 
 
 def _icd10cm(values: pa.Array, rule: Rule, context: dict) -> tuple[np.ndarray, str]:
-    known = pc.is_in(pc.utf8_upper(pc.utf8_trim_whitespace(values)), value_set=icd10cm_codes())
-    return _fails(known, values), f"{rule.column} is not an ICD-10-CM code"
+    """A code of the shipped ICD-10-CM code set (ingestion/code_sets.py), any level."""
+    code_set = code_sets.icd10cm()
+    known = pc.is_in(pc.utf8_upper(pc.utf8_trim_whitespace(values)), value_set=code_set.codes)
+    return _fails(known, values), f"{rule.column} is not an ICD-10-CM code ({code_set.version})"
+
+
+def _icd10cm_complete(values: pa.Array, rule: Rule, context: dict) -> tuple[np.ndarray, str]:
+    """A code with no code below it: a category with subcategories (E11) is a heading, not a
+    diagnosis (ICD-10-CM Official Guidelines for Coding and Reporting, I.A.2 and I.B.3: a code
+    is used only at its highest level of detail). A code not in the set is `icd10cm`'s failure,
+    not this one's."""
+    code_set = code_sets.icd10cm()
+    codes = pc.utf8_upper(pc.utf8_trim_whitespace(values))
+    heading = pc.and_(
+        pc.is_in(codes, value_set=code_set.codes),
+        pc.invert(pc.is_in(codes, value_set=code_set.complete)),
+    )
+    return _fails(pc.invert(heading), values), (
+        f"{rule.column} is an ICD-10-CM category with codes below it, not a complete diagnosis"
+        f" ({code_set.version})"
+    )
 
 
 def _npi(values: pa.Array, rule: Rule, context: dict) -> tuple[np.ndarray, str]:
@@ -310,6 +330,7 @@ CHECKS: dict[str, Callable[[pa.Array, Rule, dict], tuple[np.ndarray, str]]] = {
     "not_before": _not_before,
     "range": _range,
     "icd10cm": _icd10cm,
+    "icd10cm_complete": _icd10cm_complete,
     "npi": _npi,
     "greater_than": _greater_than,
     "sum_of_children": _sum_of_children,

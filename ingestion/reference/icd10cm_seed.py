@@ -6,15 +6,19 @@
 billable flag (only a leaf of the tabular list may be billed) and its block;
 `seeds/icd10cm_blocks.csv`: each block with its chapter; `seeds/icd10cm_chapters.csv`: the 22
 chapters. Run it again after upgrading the package, then set icd10cm_codes' content_sha256 in
-seeds/_seeds.yml (dbt checksums a seed over 1 MiB by its path alone); tests/ingestion/
-test_reference_seeds.py fails while the seeds or that checksum are stale.
+seeds/_seeds.yml (dbt checksums a seed over 1 MiB by its path alone) and its code_set_version
+(`code_set_version()`: landing's checks name it, ingestion/code_sets.py); tests/ingestion/
+test_reference_seeds.py fails while the seeds, that checksum or that version are stale.
 """
 
 from __future__ import annotations
 
 import csv
+import importlib.metadata
+import importlib.resources
 import io
 import logging
+import re
 
 import simple_icd_10_cm as cm
 
@@ -61,6 +65,19 @@ def tables() -> dict[str, list[dict[str, object]]]:
         "icd10cm_blocks.csv": blocks,
         "icd10cm_chapters.csv": chapters,
     }
+
+
+def code_set_version() -> str:
+    """The ICD-10-CM release the package ships (its tabular file names the date it took
+    effect) and the package's own version."""
+    package = f"simple-icd-10-cm {importlib.metadata.version('simple-icd-10-cm')}"
+    data = importlib.resources.files("simple_icd_10_cm") / "data"
+    tabular = " ".join(item.name for item in data.iterdir() if item.name.endswith(".xml"))
+    effective = re.search(r"tabular-([A-Z][a-z]+)-(\d{1,2})-(\d{4})", tabular)
+    if effective is None:
+        return f"ICD-10-CM of {package}"
+    month, day, year = effective.groups()
+    return f"ICD-10-CM {month} {day}, {year} (CDC/NCHS, via {package})"
 
 
 def render(rows: list[dict[str, object]]) -> str:

@@ -6,8 +6,13 @@ client credentials.
 Every resource lands whole, as JSON, in `raw_fhir.resources`, merged on (server, resource_type,
 id): a resource updated at the source replaces its earlier version, and two servers (two
 facilities) holding the same id each keep theirs. A resource that fails validation (no id, an
-unknown type, a malformed date or any other breach of the R4 model) goes to the shared
-quarantine instead. Each server's cursor per type lives in dlt's state, committed with the load
+unknown type, a malformed date or any other breach of the model) goes to the shared
+quarantine instead. The models are FHIR **R4B** (4.3.0) ones: `fhir.resources` 8 ships R4B and
+R5, no R4 (4.0.1). R4B changed selected modules only (medicinal product definition,
+evidence-based medicine, subscriptions), and HL7 states that an implementer not using them sees
+no functional difference between R4 and R4B (https://hl7.org/fhir/R4B/r4b-explanation.html;
+the structural differences: https://hl7.org/fhir/R4B/diff.html): the resources pulled here are
+none of those. Each server's cursor per type lives in dlt's state, committed with the load
 itself: a server never pulled before is pulled in full, whatever another server's cursor says.
 """
 
@@ -93,7 +98,7 @@ def problem(resource: Any, expected_type: str) -> tuple[str, str] | None:
         _model(resource_type).model_validate(resource)
     except pydantic.ValidationError as error:
         fields = sorted({".".join(str(p) for p in e["loc"]) for e in error.errors()})[:3]
-        return "resource_is_valid_r4", f"fails the R4 model at {', '.join(fields)}"
+        return "resource_fits_r4b_model", f"fails the FHIR R4B model at {', '.join(fields)}"
     return None
 
 

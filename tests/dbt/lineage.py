@@ -42,8 +42,10 @@ class Lineage:
     def __init__(self, target_dir: Path) -> None:
         self.target_dir = target_dir
         self.manifest = json.loads((target_dir / "manifest.json").read_text())
+        # by relation: each version of a versioned model is its own (deid_fhir_observations_v2
+        # reads version 3's table)
         self.models = {
-            node["name"]: node
+            node.get("alias") or node["name"]: node
             for node in self.manifest["nodes"].values()
             if node["resource_type"] == "model"
         }

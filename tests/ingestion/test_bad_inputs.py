@@ -133,6 +133,26 @@ def test_repeated_row_is_quarantined_naming_the_first(test_warehouse, caplog):
     assert reason.endswith("repeats record 2")
 
 
+def test_a_u_code_lands_a_category_heading_waits_and_the_ledger_names_the_code_set(test_warehouse):
+    """U07.1 (COVID-19) lands; E11 (a heading with codes below it) is held under its own rule;
+    the file's ledger row records the ICD-10-CM release the codes were checked against."""
+    rows = [
+        ROW.format(n=20001).replace(",I10,Essential (primary) hypertension,", ",U07.1,COVID-19,"),
+        ROW.format(n=20002).replace(",I10,", ",E11,"),
+        ROW.format(n=20003),
+    ]
+    outcome = _land(test_warehouse, EHR_FILES, "ehr_codes.csv", "\n".join([HEADER, *rows]), "codes")
+    assert (outcome.rows_loaded, outcome.rows_quarantined) == (2, 1)
+    [(position, rule, reason, _)] = _quarantined(test_warehouse, "ehr_codes.csv")
+    assert (position, rule) == (2, "diagnosis_code_is_complete")
+    assert "ICD-10-CM April 1, 2026" in reason
+    with psycopg.connect(**test_warehouse.warehouse.connect_kwargs("steward")) as conn:
+        [(code_sets,)] = conn.execute(
+            "select code_sets from audit.file_ledger where file_name = 'ehr_codes.csv'"
+        ).fetchall()
+    assert code_sets["icd10cm"].startswith("ICD-10-CM April 1, 2026 (CDC/NCHS")
+
+
 def test_missing_required_column_quarantines_the_file(test_warehouse):
     content = "\n".join(
         [HEADER.replace(",physician_id", ""), *(r.replace(",DOC_001", "") for r in _rows(2))]

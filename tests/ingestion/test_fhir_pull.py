@@ -115,7 +115,7 @@ def test_invalid_resources_go_to_the_shared_quarantine(test_warehouse, fhir, fir
         test_warehouse,
         "select rule from quarantine.rejected_records where source = 'fhir' order by rule",
     )
-    assert rules == [("resource_has_id",), ("resource_is_valid_r4",)]
+    assert rules == [("resource_fits_r4b_model",), ("resource_has_id",)]
     assert rows(test_warehouse, "select count(*) from raw_fhir.resources") == [(len(resources),)]
     _pull(test_warehouse, base_url, "fhir_5")  # nothing new: nothing quarantined twice
     assert (
@@ -173,7 +173,7 @@ def test_the_circuit_opens_when_the_api_is_gone(test_warehouse):
                 "birthDate": "1980-02-30",
                 "meta": {"lastUpdated": "2024-03-15T12:00:00Z"},
             },
-            "resource_is_valid_r4",
+            "resource_fits_r4b_model",
         ),
         ("not an object", "resource_is_object"),
     ],

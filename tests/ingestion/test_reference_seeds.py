@@ -7,7 +7,8 @@ import hashlib
 
 import yaml
 
-from ingestion.reference.icd10cm_seed import SEEDS, render, tables
+from ingestion import code_sets
+from ingestion.reference.icd10cm_seed import SEEDS, code_set_version, render, tables
 
 DBT_FULL_CHECKSUM_LIMIT = 1024 * 1024  # dbt checksums a larger seed by its path alone
 
@@ -17,6 +18,13 @@ def test_icd10cm_seeds_match_the_installed_code_set():
         assert (SEEDS / name).read_text(encoding="utf-8") == render(rows), (
             f"seeds/{name} is stale: run hcw icd10cm-seeds"
         )
+
+
+def test_the_seed_names_the_release_it_holds_as_landing_checks_name_it():
+    assert code_sets.seed_meta("icd10cm_codes")["code_set_version"] == code_set_version(), (
+        f"seeds/_seeds.yml: set icd10cm_codes' code_set_version to {code_set_version()!r}"
+    )
+    assert code_sets.icd10cm().version.startswith("ICD-10-CM April 1, 2026")
 
 
 def test_the_code_set_is_whole_and_billable_flags_are_right():

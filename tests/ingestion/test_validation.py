@@ -69,6 +69,26 @@ def test_each_encounter_defect_is_rejected_under_its_rule():
     ]
 
 
+@pytest.mark.parametrize("code", ["U07.1", "U09.9", "I10", "E11.9", "S72.001A"])
+def test_complete_icd10cm_codes_pass_u_codes_among_them(code):
+    """U07.1 (COVID-19) and U09.9 (post COVID-19 condition) are in the code set: the shape
+    allows every letter."""
+    assert not _check([_encounter(diagnosis_code=code)], EHR).failed.any()
+
+
+@pytest.mark.parametrize("heading", ["E11", "U07", "I21", "S72.00"])
+def test_a_category_heading_as_a_diagnosis_is_held_under_its_own_rule(heading):
+    """E11 (type 2 diabetes) has codes below it: a heading, no diagnosis. The reason names the
+    code set's version; a code outside the set fails another rule, not this one."""
+    verdict = _check([_encounter(diagnosis_code=heading)], EHR)
+    assert verdict.first_rule[0] == "diagnosis_code_is_complete"
+    [reason] = verdict.reasons[0]
+    assert "ICD-10-CM April 1, 2026" in reason and heading not in reason
+    unknown = _check([_encounter(diagnosis_code="I10.9")], EHR)
+    assert list(unknown.first_rule) == ["diagnosis_code_in_icd10cm"]
+    assert len(unknown.reasons[0]) == 1 and "ICD-10-CM April 1, 2026" in unknown.reasons[0][0]
+
+
 def test_reasons_name_the_rule_and_column_but_never_the_value():
     verdict = _check([_encounter(visit_date="2024-02-30", patient_id="PAT_99999")], EHR)
     reason = "; ".join(verdict.reasons[0])
@@ -123,6 +143,22 @@ def test_a_bad_service_line_rejects_its_claim_and_names_the_line():
     verdict = _check([_claim("150.00")], CLAIMS, {"services": services})
     assert verdict.first_rule[0] == "procedure_code_is_cpt_or_hcpcs"
     assert "services[2]" in verdict.reasons[0][0]
+
+
+@pytest.mark.parametrize(
+    "code", ["99213", "3074F", "0042T", "0001U", "0364U", "0002M", "0018M", "J1100", "G0438"]
+)
+def test_every_cpt_category_and_hcpcs_level_ii_format_lands(code):
+    """Category I, II (F), III (T), Proprietary Laboratory Analyses (U), administrative MAAA
+    codes (M), HCPCS Level II."""
+    verdict = _check([_claim("150.00")], CLAIMS, {"services": _lines("150.00", codes=[code])})
+    assert not verdict.failed.any()
+
+
+@pytest.mark.parametrize("code", ["0001X", "001U", "W1234", "99213U"])
+def test_a_procedure_code_of_no_cpt_or_hcpcs_shape_is_held(code):
+    verdict = _check([_claim("150.00")], CLAIMS, {"services": _lines("150.00", codes=[code])})
+    assert verdict.first_rule[0] == "procedure_code_is_cpt_or_hcpcs"
 
 
 @pytest.mark.parametrize("amount", ["-5.00", "50000.01"])

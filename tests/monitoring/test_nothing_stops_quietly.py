@@ -167,6 +167,17 @@ def _alerted(warehouse, condition: str, drop_file, within: float) -> str:
     return detail
 
 
+def _injection(tmp_path: Path, sitecustomize: str, flag_name: str) -> tuple[Path, Path]:
+    """A folder holding `sitecustomize` (for the processor's PYTHONPATH), and the flag file that
+    keeps the injection acting while it exists."""
+    injection = tmp_path / "injection"
+    injection.mkdir()
+    (injection / "sitecustomize.py").write_text(textwrap.dedent(sitecustomize))
+    flag = tmp_path / flag_name
+    flag.touch()
+    return injection, flag
+
+
 def _batch(bed: int, start: datetime, count: int, values=CALM) -> tuple[str, str, list]:
     times = [start + timedelta(seconds=index) for index in range(count)]
     name, text = micro_batch(bed, [(f"BED_{bed:04d}", at, values) for at in times])
@@ -177,11 +188,7 @@ def test_a_full_disk_holds_the_file_in_landing_and_raises_an_operational_alert(
     test_warehouse, tmp_path
 ):
     warehouse, landing = test_warehouse.warehouse, test_warehouse.landing_dir / "vitals"
-    injection = tmp_path / "injection"
-    injection.mkdir()
-    (injection / "sitecustomize.py").write_text(textwrap.dedent(ENOSPC))
-    flag = tmp_path / "disk_full"
-    flag.touch()
+    injection, flag = _injection(tmp_path, ENOSPC, "disk_full")
     name, text, sent = _batch(51, datetime.now(UTC) - timedelta(minutes=1), 3)
     injected = {"PYTHONPATH": str(injection), "INJECT_ENOSPC_FLAG": str(flag),
                 "INJECT_ENOSPC_UNDER": str(settings.DLT_DATA_DIR)}  # fmt: skip
@@ -312,11 +319,7 @@ def test_a_file_whose_scoring_fails_is_put_by_and_every_later_patient_is_still_a
     test_warehouse, tmp_path
 ):
     warehouse, landing = test_warehouse.warehouse, test_warehouse.landing_dir / "vitals"
-    injection = tmp_path / "injection"
-    injection.mkdir()
-    (injection / "sitecustomize.py").write_text(textwrap.dedent(POISON))
-    flag = tmp_path / "poisoned"
-    flag.touch()
+    injection, flag = _injection(tmp_path, POISON, "poisoned")
     start = datetime.now(UTC) - timedelta(minutes=2)
     # bed 56 critical in a file whose scoring fails, then calm in the next file of its device
     poison_name, poison_text, poisoned = _batch(56, start, 2, CRITICAL)

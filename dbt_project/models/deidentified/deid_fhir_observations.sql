@@ -1,5 +1,7 @@
 {#-
-    FHIR vital-sign Observations without their patient: surrogate keys, the value in its
+    FHIR vital signs without their patient, one row per value measured (version 3: a blood
+    pressure panel's systolic and diastolic are two rows of one Observation, `panel_loinc_code`
+    naming the panel; stg_fhir__observations says what counts): surrogate keys, the value in its
     normalised unit, the code's LOINC name (seed loinc_vital_signs; never the display the server
     sent), statuses and units only when listed (macros/free_text.sql), the time as whole hours
     from the patient's hour anchor (no calendar year: deid_encounters says why).
@@ -36,6 +38,8 @@ deidentified as (
         patients.patient_key,
         {{ formatted_identifier('observations.loinc_code', 'loinc_code') }} as loinc_code,
         loinc.loinc_display,
+        {{ formatted_identifier('observations.panel_loinc_code', 'loinc_code') }}
+            as panel_loinc_code,
         observations.value,
         {{ listed_value('observations.ucum_unit', 'ucum_unit') }} as ucum_unit,
         {{ listed_value('observations.observation_status', 'fhir_observation_status') }}

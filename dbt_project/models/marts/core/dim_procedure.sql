@@ -26,6 +26,8 @@ classified as (
             when procedure_code ~ '^[0-9]{5}$' then 'CPT'
             when procedure_code ~ '^[0-9]{4}F$' then 'CPT Category II'
             when procedure_code ~ '^[0-9]{4}T$' then 'CPT Category III'
+            when procedure_code ~ '^[0-9]{4}U$' then 'CPT PLA'
+            when procedure_code ~ '^[0-9]{4}M$' then 'CPT MAAA'
             when procedure_code ~ '^[A-V][0-9]{4}$' then 'HCPCS'
             else 'unknown'
         end as code_system

@@ -1,8 +1,99 @@
+{#-
+    FHIR vital signs as US Core profiles them (http://hl7.org/fhir/us/core/vital-signs.html), one
+    row per value measured: an Observation's own valueQuantity, and each of its components' (a
+    blood pressure panel, 85354-9, measures systolic 8480-6 and diastolic 8462-4 as components
+    and has no value of its own).
+
+    - What was measured is read by code system and code across every coding, never by position:
+      the first LOINC coding the vital-signs list knows (seed loinc_vital_signs), else the first
+      LOINC coding; a vital sign with no LOINC coding keeps a null code (a warning in the quality
+      report, never dropped here).
+    - Only category vital-signs (observation-category): an oxygen saturation from a blood gas
+      (category laboratory) is no vital sign.
+    - Status (FHIR R4 ObservationStatus, http://hl7.org/fhir/R4/valueset-observation-status.html):
+      an observation `entered-in-error` ("should not have existed") or `cancelled` (never made)
+      holds no measurement and does not count; the others keep their status beside the value.
+    - When: effectiveDateTime, effectiveInstant, or the start of effectivePeriod.
+-#}
+
 with
 
 resources as (
     select * from {{ source_or_empty('fhir', 'resources') }}
     where resource_type = 'Observation'
+),
+
+vital_sign_codes as (
+    select * from {{ ref('loinc_vital_signs') }}
+),
+
+vital_signs as (
+    select * from resources
+    where resource -> 'category' @> '[{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/observation-category", "code": "vital-signs"}]}]'
+        and coalesce(resource ->> 'status', '') not in ('entered-in-error', 'cancelled')
+),
+
+-- each value measured: the observation's own, and each component's
+measured as (
+    select
+        id,
+        server,
+        resource,
+        last_updated,
+        resource -> 'code' as measured_code,
+        resource -> 'valueQuantity' as quantity,
+        null::jsonb as panel_code
+    from vital_signs
+    where jsonb_typeof(resource -> 'valueQuantity') = 'object'
+
+    union all
+
+    select
+        vital_signs.id,
+        vital_signs.server,
+        vital_signs.resource,
+        vital_signs.last_updated,
+        component -> 'code',
+        component -> 'valueQuantity',
+        vital_signs.resource -> 'code'
+    from vital_signs
+    cross join lateral jsonb_array_elements(
+        case when jsonb_typeof(vital_signs.resource -> 'component') = 'array'
+            then vital_signs.resource -> 'component' else '[]'::jsonb end
+    ) as component
+    where jsonb_typeof(component -> 'valueQuantity') = 'object'
+),
+
+-- the LOINC coding of what was measured (and of its panel), across every coding
+coded as (
+    select
+        measured.*,
+        measured_loinc.code as loinc_code,
+        measured_loinc.display as loinc_display,
+        panel_loinc.code as panel_loinc_code
+    from measured
+    left join lateral (
+        select coding ->> 'code' as code, coding ->> 'display' as display
+        from jsonb_array_elements(
+            case when jsonb_typeof(measured.measured_code -> 'coding') = 'array'
+                then measured.measured_code -> 'coding' else '[]'::jsonb end
+        ) with ordinality as codings (coding, position)
+        where coding ->> 'system' = 'http://loinc.org'
+        order by
+            (coding ->> 'code') in (select loinc_code from vital_sign_codes) desc,
+            position
+        limit 1
+    ) as measured_loinc on true
+    left join lateral (
+        select coding ->> 'code' as code
+        from jsonb_array_elements(
+            case when jsonb_typeof(measured.panel_code -> 'coding') = 'array'
+                then measured.panel_code -> 'coding' else '[]'::jsonb end
+        ) with ordinality as codings (coding, position)
+        where coding ->> 'system' = 'http://loinc.org'
+        order by position
+        limit 1
+    ) as panel_loinc on true
 ),
 
 renamed as (
@@ -11,14 +102,19 @@ renamed as (
         server as fhir_server,
         replace(resource -> 'subject' ->> 'reference', 'Patient/', '') as fhir_patient_id,
         replace(resource -> 'encounter' ->> 'reference', 'Encounter/', '') as fhir_encounter_id,
-        resource -> 'code' -> 'coding' -> 0 ->> 'code' as loinc_code,
-        resource -> 'code' -> 'coding' -> 0 ->> 'display' as loinc_display,
-        (resource -> 'valueQuantity' ->> 'value')::numeric as value_as_sent,
-        resource -> 'valueQuantity' ->> 'code' as ucum_unit_as_sent,
+        loinc_code,
+        loinc_display,
+        panel_loinc_code,
+        (quantity ->> 'value')::numeric as value_as_sent,
+        quantity ->> 'code' as ucum_unit_as_sent,
         resource ->> 'status' as observation_status,
-        (resource ->> 'effectiveDateTime')::timestamptz as observed_at,
+        coalesce(
+            resource ->> 'effectiveDateTime',
+            resource ->> 'effectiveInstant',
+            resource -> 'effectivePeriod' ->> 'start'
+        )::timestamptz as observed_at,
         last_updated as source_updated_at
-    from resources
+    from coded
 ),
 
 -- temperatures to Celsius whatever unit the server used; other vitals keep theirs
