@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+from pathlib import Path
 
 from common import settings
 from orchestration import dbt_manifest
@@ -22,8 +23,11 @@ def test_the_manifest_airflow_reads_matches_the_dbt_project():
     # `make manifest` when this fails
     assert not dbt_manifest.is_stale(), "the dbt manifest is stale: run `make manifest`"
     manifest = json.loads(dbt_manifest.MANIFEST.read_text())
+    # by file: each version of a versioned model is a file of its own (deid_fhir_observations_v2)
     models = {
-        node["name"] for node in manifest["nodes"].values() if node["resource_type"] == "model"
+        Path(node["original_file_path"]).stem
+        for node in manifest["nodes"].values()
+        if node["resource_type"] == "model"
     }
     on_disk = {path.stem for path in (settings.DBT_PROJECT_DIR / "models").rglob("*.sql")}
     assert models == on_disk

@@ -117,7 +117,7 @@ RULES_OF = {
 BOUNDING_CHECKS = {"pattern", "npi", "icd10cm"}
 NON_TEXT_TYPES = {"number", "money", "integer", "date", "timestamp"}
 BOUNDED_ELSEWHERE = {
-    # the loader files each resource under the type its R4 validation read
+    # the loader files each resource under the type its R4B validation read
     ("fhir", "resources", "resource_type"),
 }
 # Columns a model classifies (the FHIR staging models classify the elements they extract) and
@@ -125,6 +125,7 @@ BOUNDED_ELSEWHERE = {
 KEPT_BY_MODELS = {
     ("stg_fhir__observations", "value_as_sent"): "a number (valueQuantity.value, cast)",
     ("stg_fhir__observations", "value"): "a number",
+    ("stg_fhir__observations", "component_number"): "a number (a component's place, ordinality)",
     ("stg_fhir__practitioners", "npi"): "published only as ten digits (dim_provider)",
     ("stg_fhir__practitioners", "given_name"): "a practitioner's name: providers are published",
     ("stg_fhir__practitioners", "family_name"): "a practitioner's name: providers are published",

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import json
+import re
 from datetime import date
 
 import pytest
 
+from common import settings
 from expectations import checks
 from ingestion.sources.registry import FILE_SOURCES
+from ingestion.validation import load_rules
 
 HEADER = (
     "thresholds: {completeness: 0.95, uniqueness: 0.99, validity: 0.9, freshness_hours: 24}\n"
@@ -79,3 +83,24 @@ def test_a_blocking_check_of_an_api_source_is_refused(tmp_path):
     )
     with pytest.raises(checks.ConfigError, match="a check of an API source can only warn"):
         checks.load(config)
+
+
+def test_the_published_encounters_accept_every_diagnosis_landing_accepts():
+    """The gate's hand-written suite holds fct_encounters' diagnosis codes to landing's own
+    ICD-10-CM shape (ingestion/rules/ehr_encounters.yml): a U code that lands (U07.1, COVID-19)
+    is never what blocks a publication."""
+    suite = json.loads(
+        (settings.PROJECT_ROOT / "expectations/suites/fct_encounters.json").read_text()
+    )
+    [published] = [
+        item["kwargs"]["regex"]
+        for item in suite["expectations"]
+        if item["kwargs"].get("column") == "diagnosis_code" and "regex" in item["kwargs"]
+    ]
+    [landing] = [
+        rule.options["pattern"]
+        for rule in load_rules("ehr_encounters").rules
+        if rule.name == "diagnosis_code_is_icd10cm_format"
+    ]
+    assert published == landing
+    assert re.match(published, "U07.1") and re.match(published, "U09.9")

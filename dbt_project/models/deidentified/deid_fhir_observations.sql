@@ -40,6 +40,7 @@ deidentified as (
         loinc.loinc_display,
         {{ formatted_identifier('observations.panel_loinc_code', 'loinc_code') }}
             as panel_loinc_code,
+        observations.component_number,
         observations.value,
         {{ listed_value('observations.ucum_unit', 'ucum_unit') }} as ucum_unit,
         {{ listed_value('observations.observation_status', 'fhir_observation_status') }}

@@ -9,7 +9,7 @@ with
 
 observations as (
     select * from {{ ref('deid_fhir_observations', v=3) }}
-    where panel_loinc_code is null
+    where component_number is null
 ),
 
 final as (

@@ -7,9 +7,15 @@
     - What was measured is read by code system and code across every coding, never by position:
       the first LOINC coding the vital-signs list knows (seed loinc_vital_signs), else the first
       LOINC coding; a vital sign with no LOINC coding keeps a null code (a warning in the quality
-      report, never dropped here).
-    - Only category vital-signs (observation-category): an oxygen saturation from a blood gas
-      (category laboratory) is no vital sign.
+      report, never dropped here). US Core's pulse oximetry carries 59408-5 (by pulse oximetry)
+      and 2708-6 (arterial oxygen saturation, any method): the specific one is taken, so one
+      measurement has one code whichever server sent it.
+    - Only category vital-signs (observation-category; also under its pre-R4 system
+      http://hl7.org/fhir/observation-category): an oxygen saturation from a blood gas
+      (category laboratory) is no vital sign. An Observation with a vital sign's LOINC code and
+      no category at all is listed by a warning (tests/fhir_vital_signs_without_their_category).
+    - `component_number`: null for an Observation's own value, 1, 2, ... for its components' in
+      their order: with the Observation, the key of a value.
     - Status (FHIR R4 ObservationStatus, http://hl7.org/fhir/R4/valueset-observation-status.html):
       an observation `entered-in-error` ("should not have existed") or `cancelled` (never made)
       holds no measurement and does not count; the others keep their status beside the value.
@@ -29,7 +35,7 @@ vital_sign_codes as (
 
 vital_signs as (
     select * from resources
-    where resource -> 'category' @> '[{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/observation-category", "code": "vital-signs"}]}]'
+    where {{ fhir_vital_signs_category('resource') }}
         and coalesce(resource ->> 'status', '') not in ('entered-in-error', 'cancelled')
 ),
 
@@ -42,7 +48,8 @@ measured as (
         last_updated,
         resource -> 'code' as measured_code,
         resource -> 'valueQuantity' as quantity,
-        null::jsonb as panel_code
+        null::jsonb as panel_code,
+        null::bigint as component_number
     from vital_signs
     where jsonb_typeof(resource -> 'valueQuantity') = 'object'
 
@@ -55,12 +62,13 @@ measured as (
         vital_signs.last_updated,
         component -> 'code',
         component -> 'valueQuantity',
-        vital_signs.resource -> 'code'
+        vital_signs.resource -> 'code',
+        components.component_number
     from vital_signs
     cross join lateral jsonb_array_elements(
         case when jsonb_typeof(vital_signs.resource -> 'component') = 'array'
             then vital_signs.resource -> 'component' else '[]'::jsonb end
-    ) as component
+    ) with ordinality as components (component, component_number)
     where jsonb_typeof(component -> 'valueQuantity') = 'object'
 ),
 
@@ -78,9 +86,10 @@ coded as (
             case when jsonb_typeof(measured.measured_code -> 'coding') = 'array'
                 then measured.measured_code -> 'coding' else '[]'::jsonb end
         ) with ordinality as codings (coding, position)
-        where coding ->> 'system' = 'http://loinc.org'
+        where coding ->> 'system' = 'http://loinc.org' and coding ->> 'code' is not null
         order by
             (coding ->> 'code') in (select loinc_code from vital_sign_codes) desc,
+            (coding ->> 'code') = '2708-6',  -- US Core pulse oximetry: 59408-5 is the specific one
             position
         limit 1
     ) as measured_loinc on true
@@ -90,7 +99,7 @@ coded as (
             case when jsonb_typeof(measured.panel_code -> 'coding') = 'array'
                 then measured.panel_code -> 'coding' else '[]'::jsonb end
         ) with ordinality as codings (coding, position)
-        where coding ->> 'system' = 'http://loinc.org'
+        where coding ->> 'system' = 'http://loinc.org' and coding ->> 'code' is not null
         order by position
         limit 1
     ) as panel_loinc on true
@@ -105,14 +114,14 @@ renamed as (
         loinc_code,
         loinc_display,
         panel_loinc_code,
+        component_number,
         (quantity ->> 'value')::numeric as value_as_sent,
         quantity ->> 'code' as ucum_unit_as_sent,
         resource ->> 'status' as observation_status,
-        coalesce(
-            resource ->> 'effectiveDateTime',
-            resource ->> 'effectiveInstant',
-            resource -> 'effectivePeriod' ->> 'start'
-        )::timestamptz as observed_at,
+        {{ fhir_instant(
+            "coalesce(resource ->> 'effectiveDateTime', resource ->> 'effectiveInstant',"
+            ~ " resource -> 'effectivePeriod' ->> 'start')"
+        ) }} as observed_at,
         last_updated as source_updated_at
     from coded
 ),
