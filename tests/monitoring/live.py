@@ -24,6 +24,10 @@ from warehouse.connection import Warehouse
 
 __all__ = ["WebhookSink"]
 
+# a device's measurements that score NEWS2 0
+CALM = {"heart_rate": 80, "blood_pressure": {"systolic": 125, "diastolic": 80},
+        "temperature": 98.6, "oxygen_saturation": 97, "respiratory_rate": 16}  # fmt: skip
+
 
 def write_config(folder: Path, **overrides: Any) -> Path:
     """monitoring.yml with `overrides` (nested by section, e.g. alerts={...})."""

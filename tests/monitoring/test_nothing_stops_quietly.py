@@ -19,6 +19,7 @@ from common import settings
 from demo.ward_vitals import drop, patient_on
 from monitoring import health, processor
 from tests.monitoring.live import (
+    CALM,
     ProcessorProcess,
     WebhookSink,
     execute,
@@ -30,8 +31,6 @@ from tests.monitoring.live import (
 from warehouse.throwaway import free_port
 
 FAILING_SECONDS, UNSENT_SECONDS, WINDOW_SECONDS = 3, 3, 8
-CALM = {"heart_rate": 80, "blood_pressure": {"systolic": 125, "diastolic": 80},
-        "temperature": 98.6, "oxygen_saturation": 97, "respiratory_rate": 16}  # fmt: skip
 CRITICAL = {**CALM, "heart_rate": 135, "respiratory_rate": 26,
             "blood_pressure": {"systolic": 88, "diastolic": 60}}  # fmt: skip
 

@@ -14,6 +14,7 @@ import pytest
 
 from demo.ward_vitals import drop
 from tests.monitoring.live import (
+    CALM,
     ProcessorProcess,
     WebhookSink,
     micro_batch,
@@ -24,8 +25,6 @@ from tests.monitoring.live import (
 )
 from warehouse.connection import Warehouse
 
-CALM = {"heart_rate": 80, "blood_pressure": {"systolic": 125, "diastolic": 80},
-        "temperature": 98.6, "oxygen_saturation": 97, "respiratory_rate": 16}  # fmt: skip
 DAYS = [datetime(2024, 1, day, 12, 0, tzinfo=UTC) for day in (1, 5, 10)]
 READINGS_A_DAY = 3
 
