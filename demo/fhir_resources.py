@@ -12,10 +12,14 @@ import random
 from datetime import UTC, datetime, timedelta
 
 from faker import Faker
+from fhir.resources.R4B.condition import Condition
 from fhir.resources.R4B.encounter import Encounter
+from fhir.resources.R4B.location import Location
 from fhir.resources.R4B.observation import Observation
+from fhir.resources.R4B.organization import Organization
 from fhir.resources.R4B.patient import Patient
 from fhir.resources.R4B.practitioner import Practitioner
+from fhir.resources.R4B.procedure import Procedure
 
 from demo.patients import FIRST_PATIENT, npi, person
 
@@ -38,6 +42,10 @@ MODELS = {
     "Practitioner": Practitioner,
     "Encounter": Encounter,
     "Observation": Observation,
+    "Organization": Organization,
+    "Location": Location,
+    "Condition": Condition,
+    "Procedure": Procedure,
 }
 
 

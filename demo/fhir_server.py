@@ -30,7 +30,16 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 log = logging.getLogger(__name__)
 
-RESOURCE_TYPES = ("Patient", "Practitioner", "Encounter", "Observation")
+RESOURCE_TYPES = (
+    "Patient",
+    "Practitioner",
+    "Organization",
+    "Location",
+    "Encounter",
+    "Observation",
+    "Condition",
+    "Procedure",
+)
 DEFAULT_PAGE_SIZE = 50
 # `make run`'s demo server is the same server at every run, on whichever port it gets: its key
 # (FHIR_SERVER_KEY) says so, where its base URL's would change with the port

@@ -5,7 +5,8 @@ Builds two static sites from what the gate recorded:
   of failing rows, for stewards only (the report does not link them);
 - the project's own quality report, for everyone (var/reports/quality/index.html): the gate's decision for each
   run, quality scores over time per source and table, quarantined records by reason and status,
-  received = loaded + quarantined per source, and the vitals processor's health (heartbeat, lag,
+  received = loaded + quarantined per source, the FHIR references that resolve to nothing, and
+the vitals processor's health (heartbeat, lag,
   throughput, last checkpoint).
 
 Both hold counts, rules, file positions and surrogate keys only, never a value of a record (the
@@ -218,6 +219,51 @@ def _source_warnings(conn: psycopg.Connection) -> list[tuple]:
     ).fetchall()
 
 
+@dataclass(frozen=True)
+class ReferenceCounts:
+    """The latest build's FHIR reference resolution (audit.fhir_reference_counts), as shown: the
+    references that resolve to nothing by type, element, form and outcome; all and resolved."""
+
+    unresolved: list[tuple]  # (resource type, element, form, outcome, count shown)
+    references: int | None
+    resolved: int | None
+    unresolved_total: int | None
+
+
+def _reference_counts(conn: psycopg.Connection) -> ReferenceCounts | None:
+    rows = conn.execute(
+        """
+        select resource_type, element, reference_form, outcome, reference_count
+        from audit.fhir_reference_counts
+        where invocation_id = (
+            select invocation_id from audit.fhir_reference_counts
+            order by recorded_at desc limit 1
+        )
+        order by 1, 2, 3, 4
+        """
+    ).fetchall()
+    if not rows:
+        return None
+    figures = Figures()
+    for *kind, count in rows:
+        figures.count(("reference", *kind), count)
+    resolved = [("reference", *kind) for *kind, _ in rows if kind[3] == "resolved"]
+    unresolved = [("reference", *kind) for *kind, _ in rows if kind[3] != "resolved"]
+    figures.count(("references",), sum(count for *_, count in rows))
+    figures.count(("resolved",), sum(count for *kind, count in rows if kind[3] == "resolved"))
+    figures.count(("unresolved",), sum(count for *kind, count in rows if kind[3] != "resolved"))
+    figures.sum([("resolved",)], resolved)
+    figures.sum([("unresolved",)], unresolved)
+    figures.sum([("references",)], [("resolved",), ("unresolved",)])
+    shown = figures.shown(conn)
+    return ReferenceCounts(
+        [(*key[1:], shown[key]) for key in unresolved],
+        shown[("references",)],
+        shown[("resolved",)],
+        shown[("unresolved",)],
+    )
+
+
 def build_report(warehouse: Warehouse, folder: Path | None = None) -> Path:
     """Write the quality report's page; return its path."""
     folder = folder or report_dir()
@@ -228,6 +274,7 @@ def build_report(warehouse: Warehouse, folder: Path | None = None) -> Path:
         score_svgs, latest = _score_charts(conn, runs, labels)
         quarantine_rows, by_reason, reconciliation = _counts(conn)
         source_warnings = _source_warnings(conn)
+        references = _reference_counts(conn)
     processor = read_health(warehouse)
     environment = jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True, undefined=jinja2.StrictUndefined
@@ -243,6 +290,7 @@ def build_report(warehouse: Warehouse, folder: Path | None = None) -> Path:
         ),
         reconciliation=reconciliation,
         source_warnings=source_warnings,
+        references=references,
         processor=processor,
         shown=display,
         legend=LEGEND,

@@ -34,7 +34,19 @@ from ingestion.quarantine import QuarantinedRecord
 
 log = logging.getLogger(__name__)
 
-RESOURCE_TYPES = ("Patient", "Practitioner", "Encounter", "Observation")
+# What the warehouse models (US Core's): who, where, which stay, what was measured, diagnosed and
+# done. Organization and Location are the facilities an Encounter names (serviceProvider,
+# location); Condition and Procedure its diagnoses and procedures.
+RESOURCE_TYPES = (
+    "Patient",
+    "Practitioner",
+    "Organization",
+    "Location",
+    "Encounter",
+    "Observation",
+    "Condition",
+    "Procedure",
+)
 DATASET = "raw_fhir"
 TABLE = "resources"
 

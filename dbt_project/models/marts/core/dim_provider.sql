@@ -12,12 +12,13 @@ claims as (
 ),
 
 -- One Practitioner per NPI: several FHIR servers (facilities) may each hold the clinician; the
--- latest updated speaks for them.
+-- latest updated directory entry speaks for them. A copy contained in an encounter (whose update
+-- time is the encounter's) speaks only for a clinician no directory holds.
 practitioners as (
     select distinct on (npi) *
     from {{ ref('stg_fhir__practitioners') }}
     where npi ~ '^[0-9]{10}$'
-    order by npi, source_updated_at desc, fhir_server
+    order by npi, container_reference is not null, source_updated_at desc, fhir_server
 ),
 
 claim_npis as (

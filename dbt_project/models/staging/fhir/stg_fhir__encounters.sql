@@ -9,7 +9,8 @@ renamed as (
     select
         id::text as fhir_encounter_id,
         server as fhir_server,
-        replace(resource -> 'subject' ->> 'reference', 'Patient/', '') as fhir_patient_id,
+        {{ fhir_literal_reference('server', "resource -> 'subject' ->> 'reference'", 'Patient') }}
+            as fhir_patient_reference,
         replace(
             resource -> 'participant' -> 0 -> 'individual' ->> 'reference', 'Practitioner/', ''
         ) as fhir_practitioner_id,
@@ -21,13 +22,14 @@ renamed as (
     from resources
 ),
 
--- a logical id is unique only within its server: each reference qualified by it
+-- a logical id is unique only within its server: each reference qualified by it; the subject's in
+-- any form that names its Patient by itself (relative, absolute, urn:uuid: macros/fhir_reference.sql)
 referenced as (
     select
         renamed.*,
         {{ fhir_reference('fhir_server', 'Encounter', 'fhir_encounter_id') }}
             as fhir_encounter_reference,
-        {{ fhir_reference('fhir_server', 'Patient', 'fhir_patient_id') }} as fhir_patient_reference
+        substring(fhir_patient_reference from '/Patient/([^/]+)$') as fhir_patient_id
     from renamed
 )
 

@@ -109,8 +109,10 @@ renamed as (
     select
         id::text as fhir_observation_id,
         server as fhir_server,
-        replace(resource -> 'subject' ->> 'reference', 'Patient/', '') as fhir_patient_id,
-        replace(resource -> 'encounter' ->> 'reference', 'Encounter/', '') as fhir_encounter_id,
+        {{ fhir_literal_reference('server', "resource -> 'subject' ->> 'reference'", 'Patient') }}
+            as fhir_patient_reference,
+        {{ fhir_literal_reference('server', "resource -> 'encounter' ->> 'reference'", 'Encounter') }}
+            as fhir_encounter_reference,
         loinc_code,
         loinc_display,
         panel_loinc_code,
@@ -138,15 +140,15 @@ normalised as (
     from renamed
 ),
 
--- a logical id is unique only within its server: each reference qualified by it
+-- a logical id is unique only within its server: each reference qualified by it; the subject and
+-- encounter in any form that names them by themselves (macros/fhir_reference.sql)
 referenced as (
     select
         normalised.*,
         {{ fhir_reference('fhir_server', 'Observation', 'fhir_observation_id') }}
             as fhir_observation_reference,
-        {{ fhir_reference('fhir_server', 'Patient', 'fhir_patient_id') }} as fhir_patient_reference,
-        {{ fhir_reference('fhir_server', 'Encounter', 'fhir_encounter_id') }}
-            as fhir_encounter_reference
+        substring(fhir_patient_reference from '/Patient/([^/]+)$') as fhir_patient_id,
+        substring(fhir_encounter_reference from '/Encounter/([^/]+)$') as fhir_encounter_id
     from normalised
 )
 
