@@ -14,6 +14,7 @@ import sys
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import IO
 
@@ -57,7 +58,8 @@ DAGS = (*SOURCE_DAGS, BUILD_DAG)
 DEMO_WRITERS = {
     "ehr_patients": write_patient_extract,
     "ehr": write_extracts,
-    "claims": write_claims,
+    # with the institutional claims of the demo's inpatient stays (demo/inpatient_stays.py)
+    "claims": partial(write_claims, stays=True),
     "vitals": write_vitals,
 }
 

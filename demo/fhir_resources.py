@@ -21,12 +21,15 @@ from fhir.resources.R4B.patient import Patient
 from fhir.resources.R4B.practitioner import Practitioner
 from fhir.resources.R4B.procedure import Procedure
 
+from demo.inpatient_stays import HOSPITALS, NUBC_DISCHARGE, parts
 from demo.patients import FIRST_PATIENT, npi, person
 
 MRN_SYSTEM = "urn:healthcare-warehouse:mrn"
 SSN_SYSTEM = "http://hl7.org/fhir/sid/us-ssn"
 NPI_SYSTEM = "http://hl7.org/fhir/sid/us-npi"
 LOINC = "http://loinc.org"
+ACT_CODE = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
+PARTICIPATION = "http://terminology.hl7.org/CodeSystem/v3-ParticipationType"
 UCUM = "http://unitsofmeasure.org"
 
 # LOINC code, display, UCUM unit, typical low, high, decimals
@@ -66,11 +69,14 @@ def demo_resources(
     updated_at: datetime = datetime(2024, 3, 15, 12, 0, tzinfo=UTC),
     seed: int = 29,
     history_years: int = 0,
+    stays: bool = True,
 ) -> list[dict]:
     """Resources for demo patients 0 .. `patients` - 1. Their encounters fall in the 90 days before
     `updated_at`; with `history_years`, anywhere in that many years before it (never before the
     patient's birth), as a record pulled from a server with decades of history (Synthea's, say)
-    would."""
+    would. With `stays`, the demo hospitals (Organizations with NPIs) and the inpatient stays
+    of demo/inpatient_stays.py that these patients have: IMP Encounters with their discharge
+    disposition and hospital."""
     rng = random.Random(seed)
     fake = Faker("en_US")
     fake.seed_instance(seed)
@@ -185,4 +191,64 @@ def demo_resources(
                         },
                     }
                 )
+    if stays:
+        resources += _inpatient_stays(patients, meta, rng.choice(doctor_ids))
     return [validated(resource) for resource in resources]
+
+
+def _inpatient_stays(patients: int, meta, attending: str) -> list[dict]:
+    """The demo hospitals and the IMP Encounters of the demo stays of patients 0 .. `patients`-1."""
+    hospitals = [
+        {
+            "resourceType": "Organization",
+            "id": hospital.organization_id,
+            "meta": meta(),
+            "identifier": [{"system": NPI_SYSTEM, "value": hospital.npi}],
+            "active": True,
+            "type": [
+                {
+                    "coding": [
+                        {
+                            "system": "http://terminology.hl7.org/CodeSystem/organization-type",
+                            "code": "prov",
+                        }
+                    ]
+                }
+            ],
+            "name": hospital.name,
+        }
+        for hospital in HOSPITALS
+    ]
+    encounters = []
+    for scenario, part in parts("fhir"):
+        if scenario.patient_number >= patients:
+            continue
+        admitted = datetime.combine(part.admitted, datetime.min.time(), tzinfo=UTC)
+        discharged = datetime.combine(part.discharged, datetime.min.time(), tzinfo=UTC)
+        encounter = {
+            "resourceType": "Encounter",
+            "id": part.record_id,
+            "meta": meta(),
+            "status": "finished",
+            "class": {"system": ACT_CODE, "code": "IMP"},
+            "subject": {"reference": f"Patient/pat-{FIRST_PATIENT + scenario.patient_number}"},
+            "participant": [
+                {
+                    "type": [{"coding": [{"system": PARTICIPATION, "code": "ATND"}]}],
+                    "individual": {"reference": f"Practitioner/{attending}"},
+                }
+            ],
+            "period": {
+                "start": _stamp(admitted + timedelta(hours=10)),
+                "end": _stamp(discharged + timedelta(hours=11)),
+            },
+            "serviceProvider": {"reference": f"Organization/{part.hospital.organization_id}"},
+        }
+        if part.disposition:
+            encounter["hospitalization"] = {
+                "dischargeDisposition": {
+                    "coding": [{"system": NUBC_DISCHARGE, "code": part.disposition}]
+                }
+            }
+        encounters.append(encounter)
+    return hospitals + encounters

@@ -284,6 +284,23 @@ def _greater_than(values: pa.Array, rule: Rule, context: dict):
     )
 
 
+def _on_or_after(values: pa.Array, rule: Rule, context: dict) -> tuple[np.ndarray, str]:
+    """A date (YYYY-MM-DD) no earlier than the record's `on_or_after` date (a discharge on or
+    after its admission). Dates compared as text: ISO dates sort as the days they name; a value
+    that is no date is its own date rule's business."""
+    if rule.options["on_or_after"] not in context["table"].column_names:
+        return np.zeros(len(values), dtype=bool), ""
+    other = context["table"].column(rule.options["on_or_after"]).combine_chunks()
+    both = pc.and_(
+        pc.fill_null(pc.match_substring_regex(values, ISO_DATE_PATTERN), False),
+        pc.fill_null(pc.match_substring_regex(other, ISO_DATE_PATTERN), False),
+    )
+    before = pc.and_(both, pc.fill_null(pc.less(values, other), False))
+    return before.to_numpy(zero_copy_only=False), (
+        f"{rule.column} is before {rule.options['on_or_after']}"
+    )
+
+
 def _sum_of_children(values: pa.Array, rule: Rule, context: dict) -> tuple[np.ndarray, str]:
     """The record's `column` equals the sum of its child rows' `child_column`."""
     child: pa.Table = context["children"][rule.options["child"]]
@@ -333,6 +350,7 @@ CHECKS: dict[str, Callable[[pa.Array, Rule, dict], tuple[np.ndarray, str]]] = {
     "icd10cm_complete": _icd10cm_complete,
     "npi": _npi,
     "greater_than": _greater_than,
+    "on_or_after": _on_or_after,
     "sum_of_children": _sum_of_children,
 }
 

@@ -123,7 +123,9 @@ def test_each_source_dag_lands_and_the_warehouse_build_publishes(first_build):
     assert first_build.run_id.startswith("warehouse_build__manual__")
     assert set(first_build.result_states) <= {"success", "pass"}
     assert first_build.gate_passed is True
-    assert first_build.pulls == {"fhir": 5 + 10 + 10 + 40, "research": 20}
+    # 5 patients, 10 visits, 10 practitioners, 40 vital signs; the 2 demo hospitals and the
+    # inpatient stay of one of the five (demo/inpatient_stays.py)
+    assert first_build.pulls == {"fhir": 5 + 10 + 10 + 40 + 2 + 1, "research": 20}
     assert "quality_gate" in first_build.outputs["warehouse_build"]
 
 

@@ -338,3 +338,55 @@ def test_only_loader_and_steward_read_the_quarantine(test_warehouse, role):
         pytest.raises(psycopg.errors.InsufficientPrivilege),
     ):
         conn.execute("select count(*) from quarantine.rejected_records")
+
+
+def test_institutional_claims_land_with_their_stay_and_a_discharge_before_admission_waits(
+    test_warehouse,
+):
+    """The demo stays' institutional claims (demo/inpatient_stays.py) land with their type of
+    bill, admission, discharge and discharge status, and staging reads them; one discharged
+    before its admission is held under its rule, at its position."""
+    from demo.claims_files import institutional_claims
+
+    claims = institutional_claims()
+    broken = {**claims[0], "claim_id": "CLM_IP_BROKEN", "discharge_date": "2024-01-01"}
+    outcome = _land(
+        test_warehouse,
+        CLAIMS_FILES,
+        "claims_2024-06-02_001.json",
+        json.dumps([*claims, broken]),
+        "institutional",
+    )
+    _accounted(outcome)
+    assert (outcome.rows_loaded, outcome.rows_quarantined) == (len(claims), 1)
+    [(position, rule, reason, _)] = _quarantined(test_warehouse, outcome.file_name)
+    assert (position, rule) == (len(claims) + 1, "discharge_not_before_admission")
+    assert "2024-01-01" not in reason
+    from expectations.landed import validate_landed
+
+    validate_landed(test_warehouse.warehouse, "institutional")  # staging reads validated files
+    built = test_warehouse.dbt(
+        "build",
+        "--select",
+        "stg_claims__claims",
+        "--indirect-selection=cautious",  # no test of a model left out
+        build_schema="build_blue",
+        run_id="claims_ip",
+    )
+    assert built.returncode == 0, built.stdout[-3000:]
+    with psycopg.connect(**test_warehouse.warehouse.connect_kwargs("transformer")) as conn:
+        staged = conn.execute(
+            "select claim_id, type_of_bill, admission_date::text, discharge_date::text,"
+            " discharge_status from staging.stg_claims__claims"
+            " where claim_id like 'CLM_IP_%%' order by claim_id"
+        ).fetchall()
+    assert staged == [
+        (
+            claim["claim_id"],
+            claim["type_of_bill"],
+            claim["admission_date"],
+            claim["discharge_date"],
+            claim["discharge_status"],
+        )
+        for claim in claims
+    ]

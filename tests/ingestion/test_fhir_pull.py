@@ -74,7 +74,14 @@ def test_every_resource_lands_exactly_once_through_faults_and_expiring_tokens(
     by_type = dict(
         rows(test_warehouse, "select resource_type, count(*) from raw_fhir.resources group by 1")
     )
-    assert by_type == {"Patient": 40, "Practitioner": 10, "Encounter": 80, "Observation": 320}
+    # 80 visits and the inpatient stays of patients under 40 (6 encounters) at the 2 demo hospitals
+    assert by_type == {
+        "Patient": 40,
+        "Practitioner": 10,
+        "Organization": 2,
+        "Encounter": 86,
+        "Observation": 320,
+    }
 
 
 def test_a_second_pull_with_nothing_new_loads_nothing(test_warehouse, fhir, first_pull):

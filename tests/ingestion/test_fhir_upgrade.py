@@ -31,6 +31,7 @@ OLDER = datetime(2020, 1, 1, tzinfo=UTC)  # server B's resources: all before A's
 # what a pull landed before servers were keyed (the types pulled since, Condition and the others,
 # came with keyed servers)
 TYPES_PULLED_THEN = ("Patient", "Practitioner", "Encounter", "Observation")
+# the servers hold the demo of then: its visits, without the inpatient stays added since
 
 pytestmark = pytest.mark.e2e
 
@@ -155,12 +156,16 @@ def upgraded(test_warehouse):
     """Server A pulled and keyed before servers were keyed; then B's pull (refused), a crosswalk
     build (refused), A's pull, B's, and the build."""
     a = DemoFhirServer(
-        FhirStore(without_mrn(demo_resources(patients=4), A_WITHOUT_MRN)),
+        FhirStore(without_mrn(demo_resources(patients=4, stays=False), A_WITHOUT_MRN)),
         CLIENT_ID,
         CLIENT_SECRET,
     )
     b = DemoFhirServer(
-        FhirStore(without_mrn(demo_resources(patients=2, seed=7, updated_at=OLDER), B_WITHOUT_MRN)),
+        FhirStore(
+            without_mrn(
+                demo_resources(patients=2, seed=7, updated_at=OLDER, stays=False), B_WITHOUT_MRN
+            )
+        ),
         CLIENT_ID,
         CLIENT_SECRET,
     )
@@ -221,7 +226,7 @@ def test_the_first_servers_resources_and_cursors_are_kept_and_named_its_own(
     test_warehouse, upgraded
 ):
     a, _ = upgraded.urls
-    assert len(upgraded.before) == len(demo_resources(patients=4))
+    assert len(upgraded.before) == len(demo_resources(patients=4, stays=False))
     # its cursors carried over: nothing pulled again
     assert upgraded.received["a_1"] == 0
     kept = rows(
@@ -244,7 +249,9 @@ def test_the_first_servers_resources_and_cursors_are_kept_and_named_its_own(
 
 def test_a_new_server_gets_a_full_pull(test_warehouse, upgraded):
     _, b = upgraded.urls
-    assert upgraded.received["b_1"] == len(demo_resources(patients=2, seed=7, updated_at=OLDER))
+    assert upgraded.received["b_1"] == len(
+        demo_resources(patients=2, seed=7, updated_at=OLDER, stays=False)
+    )
     assert rows(
         test_warehouse,
         "select count(*) from raw_fhir.resources where server = %s",

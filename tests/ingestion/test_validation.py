@@ -167,6 +167,52 @@ def test_amounts_outside_zero_to_fifty_thousand_are_rejected(amount):
     assert verdict.first_rule[0] == "total_amount_in_range"
 
 
+def _stay(**changes) -> dict:
+    """An institutional claim: a hospital inpatient stay billed whole (type of bill 0111)."""
+    stay = {
+        "type_of_bill": "0111",
+        "admission_date": "2024-03-10",
+        "discharge_date": "2024-03-15",
+        "discharge_status": "01",
+    }
+    return _claim("150.00", **{**stay, **changes})
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {},
+        {"discharge_status": "07"},  # against medical advice
+        {"discharge_status": "20"},  # expired
+        {"discharge_status": "02", "discharge_date": "2024-03-10"},  # transferred the same day
+        {"type_of_bill": "0112", "discharge_status": "30", "discharge_date": None},  # interim
+        {"type_of_bill": "0131", "admission_date": None, "discharge_date": None},  # outpatient
+    ],
+)
+def test_an_institutional_claim_lands(changes):
+    verdict = _check([_stay(**changes)], CLAIMS, {"services": _lines("150.00")})
+    assert not verdict.failed.any(), verdict.reasons
+
+
+@pytest.mark.parametrize(
+    ("changes", "rule"),
+    [
+        ({"type_of_bill": "111"}, "type_of_bill_is_nubc_format"),
+        ({"type_of_bill": "0911"}, "type_of_bill_is_nubc_format"),
+        ({"discharge_status": "1"}, "discharge_status_is_nubc_code"),
+        ({"discharge_status": "08"}, "discharge_status_is_nubc_code"),  # retired by NUBC
+        ({"discharge_status": "99"}, "discharge_status_is_nubc_code"),
+        ({"discharge_date": "2024-03-09"}, "discharge_not_before_admission"),
+        ({"admission_date": "2024-02-30"}, "admission_date_is_date"),
+    ],
+)
+def test_an_institutional_claim_breaking_a_rule_is_held_under_it(changes, rule):
+    verdict = _check([_stay(**changes)], CLAIMS, {"services": _lines("150.00")})
+    assert verdict.first_rule[0] == rule
+    dates = [value for value in changes.values() if "-" in value]
+    assert not any(date in reason for date in dates for reason in verdict.reasons[0])
+
+
 def _reading(**measurements) -> dict:
     row = {
         "device_id": "DEV_1",

@@ -20,6 +20,7 @@ from psycopg import sql
 from common import settings
 from demo.claims_files import write_claims
 from demo.ehr_extracts import write_extracts
+from demo.fhir_resources import demo_resources
 from demo.fhir_server import DEMO_SERVER_KEY
 from orchestration.dag_settings import NON_IDENTIFIERS
 from warehouse.backup import CLIENT_BIN
@@ -384,7 +385,9 @@ def test_make_run_passes_on_the_upgraded_warehouse(upgraded, made_run):
             (DEMO_SERVER_KEY, list(TYPES_PULLED_BEFORE)),
         ).fetchone()[0]
     assert servers == [DEMO_SERVER_KEY] and rows == distinct == after["raw_fhir.resources"]
-    assert rows == counts_before["raw_fhir.resources"]
+    # and those the demo server gained since (its hospitals and inpatient stays), once
+    gained = len(demo_resources()) - len(demo_resources(stays=False))
+    assert rows == counts_before["raw_fhir.resources"] + gained
     assert cursors_from == [True]
     # the locked crosswalk's FHIR ids are the demo server's references, each with its key of before
     with _connect(before) as conn:

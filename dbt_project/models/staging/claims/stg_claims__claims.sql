@@ -20,6 +20,10 @@ renamed as (
         source.insurance_info__policy_number::text as policy_number,
         source.insurance_info__group_number::text as group_number,
         source.insurance_info__coverage_type::text as coverage_type,
+        source.type_of_bill::text as type_of_bill,
+        source.admission_date::date as admission_date,
+        source.discharge_date::date as discharge_date,
+        source.discharge_status::text as discharge_status,
         source._file_key as source_file_key,
         source._record_position as source_record_position,
         file_ledger.recorded_at as landed_at
@@ -50,6 +54,10 @@ select
     policy_number,
     group_number,
     coverage_type,
+    type_of_bill,
+    admission_date,
+    discharge_date,
+    discharge_status,
     source_file_key,
     source_record_position,
     landed_at

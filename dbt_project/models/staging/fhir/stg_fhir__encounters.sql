@@ -16,6 +16,16 @@ renamed as (
         ) as fhir_practitioner_id,
         resource ->> 'status' as encounter_status,
         resource -> 'class' ->> 'code' as encounter_class,
+        -- how the stay ended, in NUBC's patient discharge status (as claims carry it) or HL7's
+        -- discharge disposition codes (R4's example set): by system, never by position
+        {{ fhir_coding_code(
+            "resource -> 'hospitalization' -> 'dischargeDisposition'",
+            'http://www.nubc.org/patient-discharge'
+        ) }} as nubc_discharge_status,
+        {{ fhir_coding_code(
+            "resource -> 'hospitalization' -> 'dischargeDisposition'",
+            'http://terminology.hl7.org/CodeSystem/discharge-disposition'
+        ) }} as hl7_discharge_disposition,
         (resource -> 'period' ->> 'start')::timestamptz as started_at,
         (resource -> 'period' ->> 'end')::timestamptz as ended_at,
         last_updated as source_updated_at
