@@ -16,12 +16,20 @@ renamed as (
         ) as fhir_practitioner_id,
         resource ->> 'status' as encounter_status,
         resource -> 'class' ->> 'code' as encounter_class,
-        -- how the stay ended, in NUBC's patient discharge status (as claims carry it) or HL7's
-        -- discharge disposition codes (R4's example set): by system, never by position
-        {{ fhir_coding_code(
-            "resource -> 'hospitalization' -> 'dischargeDisposition'",
-            'http://www.nubc.org/patient-discharge'
-        ) }} as nubc_discharge_status,
+        -- how the stay ended, in NUBC's patient discharge status (UB-04 form locator 17, as claims
+        -- carry it; US Core's preferred binding, us-core-discharge-disposition, under its current
+        -- system or the one US Core 4 and R4's terminology list used) or HL7's discharge
+        -- disposition codes (R4's example set): by system, never by position
+        coalesce(
+            {{ fhir_coding_code(
+                "resource -> 'hospitalization' -> 'dischargeDisposition'",
+                'https://www.nubc.org/CodeSystem/PatDischargeStatus'
+            ) }},
+            {{ fhir_coding_code(
+                "resource -> 'hospitalization' -> 'dischargeDisposition'",
+                'http://www.nubc.org/patient-discharge'
+            ) }}
+        ) as nubc_discharge_status,
         {{ fhir_coding_code(
             "resource -> 'hospitalization' -> 'dischargeDisposition'",
             'http://terminology.hl7.org/CodeSystem/discharge-disposition'
